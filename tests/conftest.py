@@ -1,0 +1,41 @@
+"""Shared fixtures: dummy AWS credentials for every test, and in-process moto S3."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _dummy_aws_env(monkeypatch):
+    """No test ever sees real credentials or reaches a real AWS endpoint."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") :
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    from starfish_batch import storage
+
+    storage.s3_client.cache_clear()
+    yield
+    storage.s3_client.cache_clear()
+
+
+@pytest.fixture
+def moto_s3():
+    """In-process moto; yields a boto3 S3 client. Buckets are created by the test."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        from starfish_batch import storage
+
+        storage.s3_client.cache_clear()
+        yield boto3.client("s3", region_name="us-east-1")
+        storage.s3_client.cache_clear()

@@ -1,0 +1,38 @@
+"""The one exception type the entry points turn into a one-line message and a non-zero exit."""
+
+
+class StarfishBatchError(Exception):
+    """A problem the user can fix: bad input, a missing file, an unreachable URL.
+
+    The message names the thing at fault (the FOV, the file, the variable) in one line.
+    """
+
+
+class StorageError(StarfishBatchError):
+    """A URL could not be read or written."""
+
+
+class RecipeError(StarfishBatchError):
+    """The recipe could not be loaded, or failed, or returned the wrong thing."""
+
+
+class ExperimentError(StarfishBatchError):
+    """The experiment could not be opened or has no field of view."""
+
+
+def report(prog: str, exc: BaseException) -> int:
+    """Print the traceback of an unexpected error, then one line naming the fault; return 1.
+
+    A StarfishBatchError is expected (bad input), so its one line is enough; anything else
+    gets its traceback above the line so the log shows where it came from.
+    """
+    import sys
+    import traceback
+
+    if not isinstance(exc, StarfishBatchError):
+        traceback.print_exception(exc, file=sys.stderr)
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if not isinstance(exc, StarfishBatchError):
+        message = f"{type(exc).__name__}: {message}"
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+    return 1

@@ -1,0 +1,197 @@
+"""Where the workers run. The local executor starts the same entry points, with the same
+environment, that AWS Batch starts in containers (DESIGN.md, "Worker environment")."""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import resources, storage
+from .manifest import Manifest
+
+PROCESS_FOV = "process-fov"
+MERGE = "merge-batch-job"
+LOG_TAIL_LINES = 20
+DEFAULT_MEMORY_PER_FOV = 1.5 * 2**30  # the ISS recipe peaks near 1.05 GB on a 1044 x 1390 FOV
+
+
+def worker_env(manifest_url: str, index_offset: int = 0) -> dict[str, str]:
+    """The variables both executors give every worker, beside Batch's own."""
+    return {"RUN_MANIFEST_URL": manifest_url, "FOV_INDEX_OFFSET": str(index_offset)}
+
+
+def worker_command(entry_point: str) -> list[str]:
+    """The console script as installed beside this interpreter (the image's ``command``)."""
+    script = Path(sys.executable).with_name(entry_point)
+    if script.exists():
+        return [str(script)]
+    found = shutil.which(entry_point)
+    if found:
+        return [found]
+    module = {PROCESS_FOV: "process_fov", MERGE: "merge"}[entry_point]
+    return [sys.executable, "-m", f"starfish_batch.{module}"]
+
+
+def default_workers(n_fovs: int, memory_per_fov: float = DEFAULT_MEMORY_PER_FOV) -> int:
+    """As many workers as cores, fewer if the memory would not hold them."""
+    cpus = resources.available_cpus()
+    memory = resources.available_memory_bytes()
+    by_memory = int(memory // memory_per_fov) if memory else cpus
+    return max(1, min(cpus, by_memory, n_fovs))
+
+
+@dataclass
+class FovFailure:
+    fov: str
+    index: int
+    exit_code: int
+    error_line: str
+    tail: list[str]
+
+
+@dataclass
+class LocalOutcome:
+    succeeded: list[str] = field(default_factory=list)
+    failed: list[FovFailure] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def _error_line(lines: list[str], fov: str, code: int) -> str:
+    for line in reversed(lines):
+        if ": error: " in line:
+            return line.strip()
+    if code < 0:
+        return f"FOV {fov}: killed by signal {signal.Signals(-code).name}"
+    return f"FOV {fov}: exited with status {code} and no error line"
+
+
+class _Child:
+    """One worker subprocess whose combined output goes to a log file we tail afterwards."""
+
+    def __init__(self, index: int, fov: str, command: list[str], env: dict[str, str],
+                 log_path: Path, cpus: set[int] | None):
+        self.index, self.fov, self.log_path = index, fov, log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in finish(); a resume appends
+        self._log.write(f"--- process-fov FOV {fov} (index {index})\n".encode())
+        self._log.flush()
+
+        def pin() -> None:
+            if cpus:
+                os.sched_setaffinity(0, cpus)
+
+        self.proc = subprocess.Popen(
+            command, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, preexec_fn=pin if cpus else None,
+        )
+
+    def finish(self) -> list[str]:
+        self._log.close()
+        with open(self.log_path, "rb") as f:
+            return [line.decode("utf-8", "replace").rstrip("\n")
+                    for line in collections.deque(f, maxlen=LOG_TAIL_LINES)]
+
+
+def _cpu_slots(workers: int) -> list[set[int] | None]:
+    """Give each worker its own cores when there are enough, so its thread pools fit them."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return [None] * workers
+    if workers > len(cpus) or workers <= 1:
+        return [None] * workers
+    per = len(cpus) // workers
+    return [set(cpus[i * per:(i + 1) * per]) for i in range(workers)]
+
+
+class LocalExecutor:
+    """Runs every FOV of a manifest as a ``process-fov`` subprocess, ``workers`` at a time."""
+
+    def __init__(self, workers: int | None = None, log_dir: Path | None = None,
+                 progress: bool = True):
+        self.workers = workers
+        self.log_dir = log_dir
+        self.progress = progress
+
+    @staticmethod
+    def default_log_dir(manifest: Manifest) -> Path:
+        """``<run>/logs`` for results on disk; a temporary folder when results go to S3."""
+        if storage.is_s3(manifest.run_root):
+            import tempfile
+
+            return Path(tempfile.mkdtemp(prefix=f"starfish-batch-{manifest.run_id}-logs-"))
+        return Path(manifest.run_root) / "logs"
+
+    def process(self, manifest: Manifest, manifest_url: str) -> LocalOutcome:
+        from tqdm import tqdm
+
+        fovs = manifest.fovs
+        workers = max(1, min(self.workers or default_workers(len(fovs)), len(fovs) or 1))
+        log_dir = self.log_dir or self.default_log_dir(manifest)
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+        base_env = {**os.environ, **worker_env(manifest_url)}
+        command = worker_command(PROCESS_FOV)
+        slots = _cpu_slots(workers)
+        free_slots = list(range(workers))
+        pending = list(enumerate(fovs))
+        running: dict[int, _Child] = {}
+        outcome = LocalOutcome()
+        started = time.perf_counter()
+        bar = tqdm(total=len(fovs), desc="FOVs", unit="fov", disable=not self.progress,
+                   file=sys.stderr, dynamic_ncols=True)
+        try:
+            while pending or running:
+                while pending and free_slots:
+                    index, fov = pending.pop(0)
+                    slot = free_slots.pop(0)
+                    env = {**base_env, "AWS_BATCH_JOB_ARRAY_INDEX": str(index)}
+                    running[slot] = _Child(index, fov, command, env,
+                                           log_dir / f"{fov}.log", slots[slot])
+                time.sleep(0.05)
+                for slot, child in list(running.items()):
+                    code = child.proc.poll()
+                    if code is None:
+                        continue
+                    tail = child.finish()
+                    del running[slot]
+                    free_slots.append(slot)
+                    if code == 0:
+                        outcome.succeeded.append(child.fov)
+                    else:
+                        outcome.failed.append(
+                            FovFailure(child.fov, child.index, code,
+                                       _error_line(tail, child.fov, code), tail))
+                    bar.update(1)
+                    bar.set_postfix(failed=len(outcome.failed), refresh=False)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+            for child in running.values():
+                child.proc.terminate()
+            for child in running.values():
+                try:
+                    child.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.proc.kill()
+                child.finish()
+        finally:
+            bar.close()
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def merge(self, manifest_url: str, allow_partial: bool = False) -> tuple[int, list[str]]:
+        """Runs ``merge-batch-job`` as Batch would: a process with the same environment."""
+        command = worker_command(MERGE) + (["--allow-partial"] if allow_partial else [])
+        proc = subprocess.run(
+            command, env={**os.environ, **worker_env(manifest_url)},
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        lines = proc.stdout.decode("utf-8", "replace").splitlines()
+        return proc.returncode, lines

@@ -1,0 +1,121 @@
+"""The run manifest: the one document every worker of a run reads to know what to do."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import asdict, dataclass, field
+
+from . import __version__, storage
+from .errors import StarfishBatchError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+RUN_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """UTC time plus a short random suffix: sortable, and two runs started together never collide."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def check_run_id(run_id: str) -> str:
+    if not RUN_ID_RE.match(run_id):
+        raise StarfishBatchError(
+            f"invalid run id {run_id!r}: use 1 to 64 characters among a-z, 0-9 and '-'"
+        )
+    return run_id
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def run_url(results_url: str, run_id: str) -> str:
+    return storage.join(storage.absolute(results_url), run_id)
+
+
+def fov_output_url(run_root: str, fov: str, suffix: str = ".nc") -> str:
+    return storage.join(run_root, "fovs", f"{fov}{suffix}")
+
+
+@dataclass
+class Manifest:
+    run_id: str
+    experiment_url: str
+    recipe_url: str
+    recipe_sha256: str
+    results_url: str
+    fovs: list[str]
+    created_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    )
+    version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+    all_fovs: list[str] | None = None
+    """For a resume manifest: every FOV of the run (``fovs`` holds only those left to do)."""
+
+    @property
+    def run_root(self) -> str:
+        """``<results-url>/<run-id>``: everything this run writes is under it."""
+        return storage.join(self.results_url, self.run_id)
+
+    @property
+    def run_fovs(self) -> list[str]:
+        """Every FOV of the run, also for a resume manifest (the merge needs them all)."""
+        return self.all_fovs if self.all_fovs is not None else self.fovs
+
+    def fov_url(self, fov: str, suffix: str = ".nc") -> str:
+        return fov_output_url(self.run_root, fov, suffix)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        if data["all_fovs"] is None:
+            del data["all_fovs"]
+        return json.dumps(data, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "manifest") -> Manifest:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise StarfishBatchError(f"{source} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise StarfishBatchError(f"{source} is not a JSON object")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise StarfishBatchError(
+                f"{source} has schema_version {data.get('schema_version')!r}; "
+                f"this starfish-batch reads {SCHEMA_VERSION}"
+            )
+        known = {f for f in cls.__dataclass_fields__}
+        missing = sorted(
+            k for k in ("run_id", "experiment_url", "recipe_url", "recipe_sha256", "results_url", "fovs")
+            if k not in data
+        )
+        if missing:
+            raise StarfishBatchError(f"{source} lacks {', '.join(missing)}")
+        if not isinstance(data["fovs"], list) or not all(isinstance(f, str) for f in data["fovs"]):
+            raise StarfishBatchError(f"{source}: 'fovs' must be a list of FOV names")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def load(cls, url: str) -> Manifest:
+        return cls.from_json(storage.read_text(url), source=url)
+
+    def save(self, url: str | None = None) -> str:
+        url = url or storage.join(self.run_root, MANIFEST_NAME)
+        storage.write_text(url, self.to_json())
+        return url
+
+
+def resume_manifest_url(run_root: str) -> str:
+    """The next free ``manifest-resume-<n>.json`` name of a run."""
+    names = set(storage.list_names(run_root))
+    n = 1
+    while f"manifest-resume-{n}.json" in names:
+        n += 1
+    return storage.join(run_root, f"manifest-resume-{n}.json")

@@ -1,0 +1,193 @@
+"""The process-fov worker: one field of view, one recipe call, one table written whole.
+
+On AWS Batch each array child runs this with ``AWS_BATCH_JOB_ARRAY_INDEX``; the local
+executor runs it as a subprocess with the same variables. See DESIGN.md, "Worker environment".
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Mapping
+
+from . import __version__, resources, storage
+from .errors import RecipeError, StarfishBatchError, report
+from .manifest import Manifest
+
+PROG = "process-fov"
+
+
+def array_index(env: Mapping[str, str]) -> int:
+    """This child's FOV index: Batch's array index (or the ``<parent>:<i>`` job id) plus the offset."""
+    raw = env.get("AWS_BATCH_JOB_ARRAY_INDEX")
+    source = "AWS_BATCH_JOB_ARRAY_INDEX"
+    if raw is None:
+        job_id = env.get("AWS_BATCH_JOB_ID", "")
+        raw = job_id.rsplit(":", 1)[1] if ":" in job_id else "0"
+        source = "AWS_BATCH_JOB_ID"
+    offset_raw = env.get("FOV_INDEX_OFFSET", "0") or "0"
+    try:
+        index = int(raw)
+    except ValueError:
+        raise StarfishBatchError(f"{source}={raw!r} is not an integer array index") from None
+    try:
+        offset = int(offset_raw)
+    except ValueError:
+        raise StarfishBatchError(f"FOV_INDEX_OFFSET={offset_raw!r} is not an integer") from None
+    if index < 0 or offset < 0:
+        raise StarfishBatchError(f"negative FOV index: {source}={raw}, FOV_INDEX_OFFSET={offset_raw}")
+    return index + offset
+
+
+def select_fov(manifest: Manifest, index: int) -> str:
+    if index >= len(manifest.fovs):
+        raise StarfishBatchError(
+            f"array index {index} is out of range: manifest of run {manifest.run_id} "
+            f"lists {len(manifest.fovs)} FOVs (0 to {len(manifest.fovs) - 1})"
+        )
+    return manifest.fovs[index]
+
+
+def already_done(manifest: Manifest, fov: str) -> bool:
+    """True when this FOV's table and record exist for the same recipe: retries are free."""
+    record_url = manifest.fov_url(fov, ".json")
+    if not (storage.exists(record_url) and storage.exists(manifest.fov_url(fov, ".nc"))):
+        return False
+    try:
+        record = json.loads(storage.read_text(record_url))
+    except (ValueError, StarfishBatchError):
+        return False
+    return record.get("recipe_sha256") == manifest.recipe_sha256
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import starfish
+    import xarray
+
+    return {
+        "starfish_batch": __version__,
+        "starfish": starfish.__version__,
+        "numpy": numpy.__version__,
+        "xarray": xarray.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def with_fov_coordinate(table, fov: str):
+    """The table with a ``fov`` coordinate on ``features`` and no encoding left from a read."""
+    import numpy as np
+
+    table = table.assign_coords(fov=("features", np.full(table.sizes["features"], fov, dtype=object)))
+    table.encoding = {}
+    for coord in table.coords.values():
+        coord.encoding = {}
+    return table
+
+
+def run_one(manifest: Manifest, index: int) -> dict:
+    """Process ``manifest.fovs[index]``; returns its record. Raises StarfishBatchError on failure."""
+    from .experiment import open_experiment
+    from .recipe import load_recipe
+
+    fov_name = select_fov(manifest, index)
+    if already_done(manifest, fov_name):
+        print(f"{PROG}: FOV {fov_name}: output exists for this recipe, skipping", file=sys.stderr)
+        return json.loads(storage.read_text(manifest.fov_url(fov_name, ".json")))
+
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        recipe = load_recipe(manifest.recipe_url, manifest.recipe_sha256)
+        experiment = open_experiment(manifest.experiment_url)
+        try:
+            fov = experiment[fov_name]
+        except KeyError:
+            raise StarfishBatchError(
+                f"FOV {fov_name} is not in experiment {manifest.experiment_url}"
+            ) from None
+        codebook = experiment.codebook
+    except StarfishBatchError as exc:
+        raise StarfishBatchError(f"FOV {fov_name}: {exc}") from exc
+    loaded = time.perf_counter()
+
+    from starfish import DecodedIntensityTable
+
+    try:
+        table = recipe.process_fov(fov, codebook)
+    except Exception as exc:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        raise RecipeError(
+            f"FOV {fov_name}: recipe raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
+    computed = time.perf_counter()
+    if not isinstance(table, DecodedIntensityTable):
+        raise RecipeError(
+            f"FOV {fov_name}: process_fov returned {type(table).__module__}.{type(table).__name__}, "
+            "expected a starfish DecodedIntensityTable"
+        )
+
+    table = with_fov_coordinate(table, fov_name)
+    with storage.staged_output(manifest.fov_url(fov_name, ".nc"), suffix=".nc") as tmp:
+        table.to_netcdf(str(tmp))
+    written = time.perf_counter()
+
+    n_features = int(table.sizes["features"])
+    decoded = 0
+    if n_features and "passes_thresholds" in table.coords:
+        decoded = int(table.coords["passes_thresholds"].values.astype(bool).sum())
+    record = {
+        "fov": fov_name,
+        "index": index,
+        "run_id": manifest.run_id,
+        "recipe_sha256": manifest.recipe_sha256,
+        "n_features": n_features,
+        "n_passing": decoded,
+        "seconds": round(written - started, 3),
+        "seconds_recipe": round(computed - loaded, 3),
+        "seconds_load": round(loaded - started, 3),
+        "seconds_write": round(written - computed, 3),
+        "peak_memory_bytes": resources.peak_memory_bytes(),
+        "cpus": resources.available_cpus(),
+        "started_at": started_at,
+        "host": platform.node(),
+        "versions": _versions(),
+    }
+    storage.write_text(manifest.fov_url(fov_name, ".json"), json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Process one field of view of a run. Reads RUN_MANIFEST_URL and "
+        "AWS_BATCH_JOB_ARRAY_INDEX (+ FOV_INDEX_OFFSET) from the environment.",
+    )
+    parser.add_argument("--manifest-url", help="overrides RUN_MANIFEST_URL")
+    args = parser.parse_args(argv)
+    env = os.environ if env is None else env
+    resources.limit_threads(resources.available_cpus())
+    try:
+        manifest_url = args.manifest_url or env.get("RUN_MANIFEST_URL")
+        if not manifest_url:
+            raise StarfishBatchError("RUN_MANIFEST_URL is not set: it must point at the run's manifest.json")
+        manifest = Manifest.load(manifest_url)
+        record = run_one(manifest, array_index(env))
+    except Exception as exc:  # every failure becomes one line and exit 1
+        return report(PROG, exc)
+    print(
+        f"{PROG}: FOV {record['fov']}: {record['n_features']} features in {record['seconds']:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Load a scientist's recipe, a Python file that defines ``process_fov(fov, codebook)``.
+
+The recipe is executed as its own module (not imported by name), so two recipes, or a
+recipe named like a library, never shadow each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import sys
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import storage
+from .errors import RecipeError
+
+ENTRY_POINT = "process_fov"
+
+
+@dataclass
+class Recipe:
+    url: str
+    source: bytes
+    process_fov: Callable[..., Any]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source).hexdigest()
+
+
+def compile_recipe(source: bytes, url: str) -> Recipe:
+    """Execute the recipe's source as an isolated module and check its entry point."""
+    name = f"starfish_batch_recipe_{hashlib.sha256(source).hexdigest()[:12]}"
+    try:
+        code = compile(source, url, "exec")
+    except SyntaxError as exc:
+        raise RecipeError(f"recipe {url} has a syntax error at line {exc.lineno}: {exc.msg}") from exc
+    module = types.ModuleType(name)
+    module.__file__ = url
+    sys.modules[name] = module  # dataclasses and pickling look modules up by name
+    try:
+        exec(code, module.__dict__)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise RecipeError(
+            f"recipe {url} failed while loading: {type(exc).__name__}: {exc}"
+        ) from exc
+    func = getattr(module, ENTRY_POINT, None)
+    if func is None or not callable(func):
+        raise RecipeError(f"recipe {url} does not define {ENTRY_POINT}(fov, codebook)")
+    try:
+        inspect.signature(func).bind(object(), object())
+    except TypeError as exc:
+        raise RecipeError(
+            f"recipe {url}: {ENTRY_POINT} must accept (fov, codebook), its signature is "
+            f"{ENTRY_POINT}{inspect.signature(func)}"
+        ) from exc
+    except ValueError:  # builtins without a signature: let the call decide
+        pass
+    return Recipe(url=url, source=source, process_fov=func)
+
+
+def load_recipe(url: str, expected_sha256: str | None = None) -> Recipe:
+    """Read and compile the recipe at ``url``; with ``expected_sha256``, refuse a changed file."""
+    try:
+        source = storage.read_bytes(url)
+    except storage.StorageError as exc:
+        raise RecipeError(f"recipe {url} cannot be read: {exc}") from exc
+    if expected_sha256 is not None:
+        actual = hashlib.sha256(source).hexdigest()
+        if actual != expected_sha256:
+            raise RecipeError(
+                f"recipe {url} changed since the run started: sha256 {actual[:12]}... "
+                f"is not the manifest's {expected_sha256[:12]}..."
+            )
+    return compile_recipe(source, url)

@@ -1,0 +1,239 @@
+"""Read and write local paths, ``file://`` and ``s3://`` URLs, always whole objects.
+
+Every other module goes through here, so that a run behaves the same on a laptop and on
+AWS Batch, and a reader never sees half a file: on disk we write a temporary name and
+rename it; in S3 an object only appears once its upload completes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .errors import StorageError
+
+S3_RETRY_CONFIG = {"mode": "standard", "max_attempts": 8}
+
+
+def is_s3(url: str) -> bool:
+    return url.startswith("s3://")
+
+
+def absolute(url: str) -> str:
+    """An absolute form of ``url``: ``s3://`` stays, local paths and ``file://`` become absolute paths."""
+    if is_s3(url):
+        return url.rstrip("/") if url.count("/") > 3 else url
+    if url.startswith("file://"):
+        url = urlparse(url).path
+    if "://" in url:
+        raise StorageError(f"unsupported URL scheme in {url!r}: use a local path, file:// or s3://")
+    return str(Path(url).expanduser().resolve())
+
+
+def join(base: str, *parts: str) -> str:
+    out = base.rstrip("/")
+    for part in parts:
+        out = f"{out}/{part.strip('/')}"
+    return out
+
+
+def parent(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[0]
+
+
+def split_s3(url: str) -> tuple[str, str]:
+    parsed = urlparse(url)
+    if not parsed.netloc:
+        raise StorageError(f"no bucket in S3 URL {url!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+@functools.lru_cache(maxsize=None)
+def s3_client():
+    """One client per process; boto3 itself honours ``AWS_ENDPOINT_URL`` and friends."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client("s3", config=Config(retries=S3_RETRY_CONFIG))
+
+
+def _describe(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        err = response.get("Error", {})
+        code = err.get("Code", "")
+        msg = err.get("Message", "")
+        return f"{code}: {msg}".strip(": ") or str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _local(url: str) -> Path:
+    return Path(absolute(url))
+
+
+def read_bytes(url: str) -> bytes:
+    try:
+        if is_s3(url):
+            bucket, key = split_s3(url)
+            return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        return _local(url).read_bytes()
+    except StorageError:
+        raise
+    except Exception as exc:  # botocore, OSError: one line naming the URL
+        raise StorageError(f"cannot read {url}: {_describe(exc)}") from exc
+
+
+def read_text(url: str) -> str:
+    return read_bytes(url).decode("utf-8")
+
+
+def write_bytes(url: str, data: bytes) -> None:
+    """Write ``data`` whole at ``url``: temporary name then rename, or one PUT."""
+    try:
+        if is_s3(url):
+            bucket, key = split_s3(url)
+            s3_client().put_object(Bucket=bucket, Key=key, Body=data)
+            return
+        path = _local(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
+
+
+def write_text(url: str, text: str) -> None:
+    write_bytes(url, text.encode("utf-8"))
+
+
+def upload_file(local_path: str | os.PathLike, url: str) -> None:
+    """Publish a finished local file at ``url`` whole (rename on disk, upload in S3)."""
+    try:
+        if is_s3(url):
+            bucket, key = split_s3(url)
+            s3_client().upload_file(str(local_path), bucket, key)
+            return
+        path = _local(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            shutil.copyfile(local_path, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
+
+
+@contextmanager
+def local_copy(url: str) -> Iterator[Path]:
+    """A local path holding the object at ``url``: the file itself on disk, a temporary copy from S3."""
+    if not is_s3(url):
+        path = _local(url)
+        if not path.is_file():
+            raise StorageError(f"cannot read {url}: no such file")
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="starfish-batch-") as tmp:
+        dest = Path(tmp) / url.rsplit("/", 1)[-1]
+        try:
+            bucket, key = split_s3(url)
+            s3_client().download_file(bucket, key, str(dest))
+        except Exception as exc:
+            raise StorageError(f"cannot read {url}: {_describe(exc)}") from exc
+        yield dest
+
+
+@contextmanager
+def staged_output(url: str, suffix: str = "") -> Iterator[Path]:
+    """A local path to write; on clean exit it is published at ``url`` whole, on error nothing is."""
+    if is_s3(url):
+        directory = None
+    else:
+        directory = _local(url).parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
+    fd, tmp = tempfile.mkstemp(prefix=".starfish-batch-", suffix=suffix or ".tmp", dir=directory)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        if is_s3(url):
+            upload_file(tmp_path, url)
+        else:
+            try:
+                os.replace(tmp_path, _local(url))
+            except OSError as exc:
+                raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def exists(url: str) -> bool:
+    try:
+        if is_s3(url):
+            bucket, key = split_s3(url)
+            s3_client().head_object(Bucket=bucket, Key=key)
+            return True
+        return _local(url).is_file()
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise StorageError(f"cannot check {url}: {_describe(exc)}") from exc
+
+
+def list_names(prefix_url: str) -> list[str]:
+    """Names of the objects directly or indirectly under ``prefix_url`` (relative to it)."""
+    base = prefix_url.rstrip("/") + "/"
+    try:
+        if is_s3(base):
+            bucket, key = split_s3(base)
+            names: list[str] = []
+            paginator = s3_client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=bucket, Prefix=key):
+                names.extend(obj["Key"][len(key):] for obj in page.get("Contents", []))
+            return sorted(names)
+        root = _local(base)
+        if not root.is_dir():
+            return []
+        return sorted(
+            str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
+        )
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"cannot list {prefix_url}: {_describe(exc)}") from exc
+
+
+def check_writable(url: str) -> None:
+    """Fail early, with the URL named, when a results location cannot be written."""
+    probe = join(url, f".starfish-batch-write-check-{uuid.uuid4().hex[:8]}")
+    write_bytes(probe, b"ok")
+    try:
+        if is_s3(probe):
+            bucket, key = split_s3(probe)
+            s3_client().delete_object(Bucket=bucket, Key=key)
+        else:
+            _local(probe).unlink(missing_ok=True)
+    except Exception:  # a probe we cannot delete is harmless
+        pass

@@ -36,7 +36,8 @@ def test_recipe_can_use_dataclasses_and_its_own_helpers(tmp_path):
     (b"def process_fov(fov, codebook)\n    return fov\n", r"recipe .*recipe.py has a syntax error at line 1"),
     (b"def run(fov, codebook):\n    return fov\n", r"recipe .*recipe.py does not define process_fov\(fov, codebook\)"),
     (b"process_fov = 3\n", r"does not define process_fov"),
-    (b"def process_fov(fov):\n    return fov\n", r"process_fov must accept \(fov, codebook\), its signature is process_fov\(fov\)"),
+    (b"def process_fov(fov):\n    return fov\n",
+     r"process_fov must accept \(fov, codebook\), its signature is process_fov\(fov\)"),
     (b"import no_such_module_xyz\n", r"recipe .*recipe.py failed while loading: ModuleNotFoundError"),
 ])
 def test_bad_recipes(tmp_path, source, message):

@@ -33,10 +33,9 @@ def test_round_trip_list_and_exists(base_url):
 
 def test_staged_output_publishes_only_on_success(base_url):
     url = storage.join(base_url, "table.nc")
-    with pytest.raises(RuntimeError):
-        with storage.staged_output(url) as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("recipe crashed mid-write")
+    with pytest.raises(RuntimeError), storage.staged_output(url) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("recipe crashed mid-write")
     assert not storage.exists(url)
     with storage.staged_output(url) as tmp:
         tmp.write_bytes(b"whole")

@@ -135,9 +135,9 @@ def run(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     from .runs import completed_fovs, load_run
 
-    _require(args, "results_url")
-    if args.executor == "batch":
+    if args.executor == "batch":  # default results: the Terraform module's bucket
         return make_executor(args).status(args.status, args)
+    _require(args, "results_url")
     manifest = load_run(args.results_url, args.status)
     done = completed_fovs(manifest)
     merged = storage.exists(storage.join(manifest.run_root, "merged_decoded_fovs.nc"))
@@ -157,10 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         if args.command == "status":
             return status(args)
-        if args.command == "cancel":
-            if args.executor != "batch":
-                raise StarfishBatchError("cancel applies to --executor batch runs; "
-                                         "stop a local run with Ctrl-C")
+        if args.command == "cancel":  # only Batch runs can be cancelled (local: Ctrl-C)
+            args.executor = "batch"
             return make_executor(args).cancel(args.cancel, args)
         return run(args)
     except KeyboardInterrupt:

@@ -55,7 +55,7 @@ def split_s3(url: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def s3_client():
     """One client per process; boto3 itself honours ``AWS_ENDPOINT_URL`` and friends."""
     import boto3

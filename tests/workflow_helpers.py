@@ -1,0 +1,56 @@
+"""Helpers shared by the workflow tests: a small demo experiment and recipes that fail on cue."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAUNCHER = REPO_ROOT / "scripts" / "starfish_workflow.py"
+ISS_RECIPE = REPO_ROOT / "examples" / "iss_recipe.py"
+FOV_NAMES = ["A1", "b_2", "C-3", "well7.site1"]
+EMPTY_FOV = "C-3"
+
+# Appended to the ISS recipe: fails for the FOVs named in $FAIL_FOVS, so one recipe file
+# (one sha256) can fail in a first run and succeed in its resume.
+FAILING_WRAPPER = '''
+
+_iss_process_fov = process_fov
+
+
+def process_fov(fov, codebook):
+    import os
+
+    if fov.name in os.environ.get("FAIL_FOVS", "").split(","):
+        raise RuntimeError(f"synthetic failure in {fov.name}")
+    return _iss_process_fov(fov, codebook)
+'''
+
+
+def write_experiment(out_dir: Path) -> Path:
+    from starfish_batch.demo import write_demo_experiment
+
+    return write_demo_experiment(
+        out_dir, fov_names=FOV_NAMES, empty_fovs=[EMPTY_FOV], shape=(128, 128), n_spots=20, seed=3
+    )
+
+
+def recipe_with(tmp_path: Path, suffix: str, name: str = "recipe.py") -> Path:
+    path = tmp_path / name
+    path.write_text(ISS_RECIPE.read_text() + suffix)
+    return path
+
+
+def launch(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    """The launcher as a user runs it: a separate process; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, str(LAUNCHER), "--quiet", *map(str, args)],
+        env={**os.environ, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=600,
+    )
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes: to check that nothing written was lost."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -100,6 +100,8 @@ def run_one(manifest: Manifest, index: int) -> dict:
         print(f"{PROG}: FOV {fov_name}: output exists for this recipe, skipping", file=sys.stderr)
         return json.loads(storage.read_text(manifest.fov_url(fov_name, ".json")))
 
+    import starfish  # noqa: F401 - imported before the clock starts: every recipe needs it
+
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     try:

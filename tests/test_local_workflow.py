@@ -1,0 +1,117 @@
+"""A whole experiment on one machine, through the launcher, as a scientist runs it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+from workflow_helpers import EMPTY_FOV, FAILING_WRAPPER, FOV_NAMES, ISS_RECIPE, launch, recipe_with, write_experiment
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    return write_experiment(tmp_path_factory.mktemp("experiment"))
+
+
+@pytest.fixture(scope="module")
+def serial_reference(experiment):
+    """The same recipe run in this process, FOV by FOV, concatenated by starfish itself."""
+    from starfish import DecodedIntensityTable, Experiment
+
+    from starfish_batch.process_fov import with_fov_coordinate
+    from starfish_batch.recipe import load_recipe
+
+    recipe = load_recipe(str(ISS_RECIPE))
+    exp = Experiment.from_json(str(experiment))
+    tables = [with_fov_coordinate(recipe.process_fov(fov, exp.codebook), fov.name) for fov in exp.fovs()]
+    sizes = {t.coords["fov"].values[0] if t.sizes["features"] else None: t.sizes["features"] for t in tables}
+    assert [t.sizes["features"] for t in tables if t.sizes["features"] == 0], "one FOV must be empty"
+    assert all(n > 0 for name, n in sizes.items() if name is not None)
+    non_empty = [t for t in tables if t.sizes["features"] > 0]
+    return DecodedIntensityTable.concatenate_intensity_tables(non_empty)
+
+
+@pytest.fixture(scope="module")
+def local_run(experiment, tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    proc = launch("--experiment-url", experiment, "--recipe", ISS_RECIPE, "--results-url", results,
+                  "--run-id", "demo-1", "--workers", "2",
+                  "--ground-truth", experiment.parent / "ground_truth.csv")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return results / "demo-1", proc
+
+
+def test_merged_equals_serial_starfish_concatenation(local_run, serial_reference):
+    from starfish import DecodedIntensityTable
+
+    root, _ = local_run
+    merged = DecodedIntensityTable.open_netcdf(str(root / "merged_decoded_fovs.nc"))
+    assert isinstance(merged, DecodedIntensityTable)
+    assert merged.sizes == serial_reference.sizes
+    assert list(dict.fromkeys(merged.coords["fov"].values.tolist())) == [f for f in FOV_NAMES if f != EMPTY_FOV]
+    for name, coord in serial_reference.coords.items():
+        assert merged.coords[name].dtype == coord.dtype, name
+    assert merged.dtype == serial_reference.dtype
+    xr.testing.assert_identical(xr.DataArray(merged), xr.DataArray(serial_reference))
+
+
+def test_run_folder_has_every_contract_output(local_run):
+    root, proc = local_run
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["fovs"] == FOV_NAMES  # names from the experiment, in its order
+    assert manifest["recipe_url"] == str(root / "recipe.py")
+    assert (root / "recipe.py").read_bytes() == ISS_RECIPE.read_bytes()
+    for fov in FOV_NAMES:
+        record = json.loads((root / "fovs" / f"{fov}.json").read_text())
+        assert record["fov"] == fov and record["seconds_recipe"] > 0
+        assert (record["n_features"] == 0) == (fov == EMPTY_FOV)
+    for name in ("merged_decoded_fovs.nc", "decoded_spots.csv.gz", "summary.json", "qc.png"):
+        assert (root / name).stat().st_size > 0, name
+    assert "recall" in proc.stdout and "merged_decoded_fovs.nc" in proc.stdout
+
+
+def test_each_worker_sized_to_its_own_cores(local_run):
+    """Two workers on a machine of N cores: each process sees N // 2 CPUs, not N."""
+    import os
+
+    root, _ = local_run
+    cores = len(os.sched_getaffinity(0))
+    seen = {json.loads((root / "fovs" / f"{f}.json").read_text())["cpus"] for f in FOV_NAMES}
+    assert seen == {max(1, cores // 2)} if cores >= 2 else {1}
+
+
+def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
+    recipe = recipe_with(tmp_path, FAILING_WRAPPER)
+    results = tmp_path / "results"
+    first = launch("--experiment-url", experiment, "--recipe", recipe, "--results-url", results,
+                   "--run-id", "flaky", env={"FAIL_FOVS": "b_2"})
+    assert first.returncode == 1
+    assert "FOV b_2 (index 1) failed" in first.stderr
+    assert "process-fov: error: FOV b_2: recipe raised RuntimeError: synthetic failure in b_2" in first.stderr
+    assert "| RuntimeError: synthetic failure in b_2" in first.stderr  # the tail of its output
+    assert "--resume flaky" in first.stderr
+    root = results / "flaky"
+    assert not (root / "merged_decoded_fovs.nc").exists()
+    done = {f: (root / "fovs" / f"{f}.nc").read_bytes() for f in FOV_NAMES if f != "b_2"}
+    records = {f: (root / "fovs" / f"{f}.json").read_bytes() for f in done}
+    assert not (root / "fovs" / "b_2.nc").exists()
+
+    second = launch("--resume", "flaky", "--results-url", results)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "1 of 4 FOVs left to process" in second.stderr
+    resume = json.loads((root / "manifest-resume-1.json").read_text())
+    assert resume["fovs"] == ["b_2"] and resume["all_fovs"] == FOV_NAMES
+    for fov in done:  # untouched: not recomputed, not rewritten
+        assert (root / "fovs" / f"{fov}.nc").read_bytes() == done[fov]
+        assert (root / "fovs" / f"{fov}.json").read_bytes() == records[fov]
+    assert json.loads((root / "manifest.json").read_text())["fovs"] == FOV_NAMES
+    from starfish import DecodedIntensityTable
+
+    merged = DecodedIntensityTable.open_netcdf(str(root / "merged_decoded_fovs.nc"))
+    assert set(np.unique(merged.coords["fov"].values)) == {f for f in FOV_NAMES if f != EMPTY_FOV}
+
+    status = launch("status", "flaky", "--results-url", results)
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["fovs_done"] == 4

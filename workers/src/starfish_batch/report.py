@@ -68,7 +68,7 @@ def _print_score(manifest: Manifest, ground_truth: str) -> None:
     spots_url = storage.join(manifest.run_root, "decoded_spots.csv.gz")
     try:
         with storage.local_copy(spots_url) as path:
-            spots = pd.read_csv(path)
+            spots = pd.read_csv(path, dtype={"fov": str, "target": str}, keep_default_na=False, na_values=[""])
         with storage.local_copy(storage.absolute(ground_truth)) as path:
             result = score(spots, path)
     except (OSError, ValueError, KeyError) as exc:

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Benchmark the merge: the tutorial's method against starfish-batch's streaming merge.
+
+    python scripts/bench_merge.py [--sizes 200,2000] [--features 3800] [--workdir DIR] [--keep]
+
+For each N it merges N per-FOV tables of realistic size (by default 3,800 features x 4
+rounds x 4 channels with the coordinates of the tutorial's ISS output; one table is built
+with ``starfish_batch.testing`` and relabelled N times) with
+
+- "tutorial": every table loaded with ``DecodedIntensityTable.open_netcdf``, then
+  ``IntensityTable.concatenate_intensity_tables`` and ``to_netcdf`` (the original
+  tutorial's merge job);
+- "ours": ``merge-batch-job`` (``starfish_batch.merge``), which also writes the CSV of
+  spots, summary.json and qc.png.
+
+Each run is a fresh Python process: the wall time includes interpreter start and imports,
+the peak memory is that process's VmHWM. The tutorial's method runs only up to
+``--tutorial-max`` FOVs (default 200: at 2,000 it needs several GB); ``BENCH_FULL=1`` runs it
+at every size and adds N=10,000 for ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_SPEEDUP = 8.0
+TARGET_RSS_RATIO = 0.25
+TARGET_RSS_GROWTH = 0.10
+
+
+def _hwm_kb() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def child(method: str, manifest_url: str) -> int:
+    """One merge in this process; prints a JSON line with its peak memory and output."""
+    from starfish_batch.manifest import Manifest
+
+    manifest = Manifest.load(manifest_url)
+    root = Path(manifest.run_root)
+    if method == "ours":
+        from starfish_batch.merge import main
+
+        code = main(["--manifest-url", manifest_url])
+        if code:
+            return code
+        out = root / "merged_decoded_fovs.nc"
+        extra = sum((root / n).stat().st_size
+                    for n in ("decoded_spots.csv.gz", "summary.json", "qc.png"))
+    else:
+        import warnings
+
+        warnings.simplefilter("ignore")
+        from starfish import DecodedIntensityTable, IntensityTable
+
+        tables = [DecodedIntensityTable.open_netcdf(str(root / "fovs" / f"{fov}.nc"))
+                  for fov in manifest.run_fovs]
+        merged = IntensityTable.concatenate_intensity_tables(tables)
+        out = root / "tutorial_merged.nc"
+        merged.to_netcdf(str(out))
+        extra = 0
+    print("BENCH " + json.dumps({"hwm_kb": _hwm_kb(), "bytes": out.stat().st_size,
+                                 "extra_bytes": extra}), flush=True)
+    return 0
+
+
+def make_inputs(workdir: Path, n_max: int, n_features: int) -> Path:
+    """fovs/<name>.nc for n_max FOVs under workdir/results/bench-<n_max>/ (made once)."""
+    from starfish_batch.testing import copy_fov_output, synthetic_decoded_table, write_fov_table
+
+    fovs_dir = workdir / "fovs"
+    names = [f"fov_{i:05d}" for i in range(n_max)]
+    fovs_dir.mkdir(parents=True, exist_ok=True)
+    first = fovs_dir / f"{names[0]}.nc"
+    if not first.exists():
+        write_fov_table(synthetic_decoded_table(n_features, seed=1), first, names[0])
+    started = time.perf_counter()
+    for name in names[1:]:
+        dest = fovs_dir / f"{name}.nc"
+        if not dest.exists():
+            copy_fov_output(first, dest, name)
+    made = time.perf_counter() - started
+    if made > 1:
+        print(f"  (made {n_max} per-FOV files in {made:.0f} s)", file=sys.stderr)
+    return fovs_dir
+
+
+def run_manifest(workdir: Path, fovs_dir: Path, n: int) -> str:
+    """A run of the first n FOVs whose fovs/ links to the shared files."""
+    from starfish_batch.manifest import Manifest
+
+    results = workdir / "results"
+    run_id = f"bench-{n}"
+    run_root = results / run_id
+    if run_root.exists():
+        shutil.rmtree(run_root)
+    (run_root / "fovs").mkdir(parents=True)
+    names = [f"fov_{i:05d}" for i in range(n)]
+    for name in names:
+        os.link(fovs_dir / f"{name}.nc", run_root / "fovs" / f"{name}.nc")
+    manifest = Manifest(run_id=run_id, experiment_url=str(workdir / "experiment.json"),
+                        recipe_url=str(workdir / "recipe.py"), recipe_sha256="0" * 64,
+                        results_url=str(results), fovs=names)
+    return manifest.save()
+
+
+def measure(method: str, manifest_url: str) -> dict:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", method, manifest_url],
+        capture_output=True, text=True, check=False,
+    )
+    seconds = time.perf_counter() - started
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")]
+    if proc.returncode or not lines:
+        sys.stderr.write(proc.stderr[-3000:])
+        raise SystemExit(f"bench: the {method} merge failed (exit status {proc.returncode})")
+    result = json.loads(lines[-1][6:])
+    result["seconds"] = seconds
+    result["method"] = method
+    return result
+
+
+def _mb(kb_or_bytes: float, unit: str) -> str:
+    value = kb_or_bytes / 1024 if unit == "kb" else kb_or_bytes / 2**20
+    return f"{value:,.0f} MB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="200,2000", help="numbers of FOVs (default 200,2000)")
+    p.add_argument("--features", type=int, default=3800, help="features per FOV (default 3800)")
+    p.add_argument("--tutorial-max", type=int, default=200,
+                   help="largest N for the tutorial's method (default 200; all with BENCH_FULL=1)")
+    p.add_argument("--workdir", help="where to put the inputs and outputs (default: a temp dir)")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--child", nargs=2, metavar=("METHOD", "MANIFEST"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        return child(*args.child)
+
+    full = os.environ.get("BENCH_FULL", "") not in ("", "0")
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    ours_only = [10_000] if full and 10_000 not in sizes else []
+    tutorial_max = max(sizes) if full else args.tutorial_max
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-merge-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        fovs_dir = make_inputs(workdir, max(sizes + ours_only), args.features)
+        for n in sizes + ours_only:
+            url = run_manifest(workdir, fovs_dir, n)
+            print(f"N = {n}:", file=sys.stderr, flush=True)
+            ours = measure("ours", url)
+            print(f"  ours      {ours['seconds']:7.2f} s  {_mb(ours['hwm_kb'], 'kb')}",
+                  file=sys.stderr, flush=True)
+            tut = None
+            if n <= tutorial_max and n not in ours_only:
+                tut = measure("tutorial", url)
+                print(f"  tutorial  {tut['seconds']:7.2f} s  {_mb(tut['hwm_kb'], 'kb')}",
+                      file=sys.stderr, flush=True)
+            rows.append((n, ours, tut))
+            shutil.rmtree(Path(url).parent)
+    finally:
+        if not args.keep and not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f"\nmerge of N per-FOV tables ({args.features} features x 4 rounds x 4 channels each)")
+    header = (f"{'N':>7}  {'method':<9} {'wall s':>8} {'peak RSS':>10} {'merged .nc':>11} "
+              f"{'time ratio':>11} {'RSS ratio':>10}")
+    print(header)
+    print("-" * len(header))
+    for n, ours, tut in rows:
+        if tut:
+            print(f"{n:>7}  {'tutorial':<9} {tut['seconds']:>8.2f} {_mb(tut['hwm_kb'], 'kb'):>10} "
+                  f"{_mb(tut['bytes'], 'b'):>11} {'':>11} {'':>10}")
+        speed = f"{tut['seconds'] / ours['seconds']:.1f}x" if tut else "-"
+        rss = f"{ours['hwm_kb'] / tut['hwm_kb']:.2f}" if tut else "-"
+        print(f"{n:>7}  {'ours':<9} {ours['seconds']:>8.2f} {_mb(ours['hwm_kb'], 'kb'):>10} "
+              f"{_mb(ours['bytes'], 'b'):>11} {speed:>11} {rss:>10}")
+    print("(ours also wrote decoded_spots.csv.gz, summary.json and qc.png: "
+          + ", ".join(f"N={n}: {_mb(o['extra_bytes'], 'b')}" for n, o, _ in rows) + ")")
+
+    verdicts = []
+    by_n = {n: (o, t) for n, o, t in rows}
+    if 200 in by_n and by_n[200][1]:
+        o, t = by_n[200]
+        speed = t["seconds"] / o["seconds"]
+        ratio = o["hwm_kb"] / t["hwm_kb"]
+        verdicts.append((f"N=200: ours {speed:.1f}x faster than the tutorial's (target >= "
+                         f"{TARGET_SPEEDUP:.0f}x)", speed >= TARGET_SPEEDUP))
+        verdicts.append((f"N=200: ours uses {ratio:.2f} of its peak RSS (target <= "
+                         f"{TARGET_RSS_RATIO})", ratio <= TARGET_RSS_RATIO))
+    if 200 in by_n and 2000 in by_n:
+        growth = by_n[2000][0]["hwm_kb"] / by_n[200][0]["hwm_kb"] - 1
+        verdicts.append((f"peak RSS of ours at N=2000 is {growth:+.1%} of N=200 "
+                         f"(target within {TARGET_RSS_GROWTH:.0%})", abs(growth) <= TARGET_RSS_GROWTH))
+    for text, ok in verdicts:
+        print(f"  [{'ok' if ok else 'MISSED'}] {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

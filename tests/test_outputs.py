@@ -1,0 +1,120 @@
+"""decoded_spots.csv.gz, summary.json and qc.png, written by the merge beside the merged table."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import struct
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from starfish_batch import merge, spots, storage
+from starfish_batch.testing import open_table as open_local
+from starfish_batch.testing import synthetic_decoded_table
+from starfish_batch.testing import write_fake_run as write_run
+
+FOVS = {"A1": 37, "x-ray_2": 0, "fov 3": 120, "Z-last": 5}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("outputs") / "results"
+    manifest = write_run(str(results), FOVS)
+    result = merge.merge_run(manifest)
+    merged = open_local(result.merged_url)
+    return manifest, result, merged
+
+
+def _spots_frame(result) -> pd.DataFrame:
+    data = storage.read_bytes(result.outputs["spots"])
+    assert data[:2] == b"\x1f\x8b"  # gzip
+    return pd.read_csv(io.BytesIO(gzip.decompress(data)), keep_default_na=False,
+                       na_values=[""], dtype={"fov": str, "target": str})
+
+
+def test_csv_rows_match_the_merged_table(run):
+    _, result, merged = run
+    df = _spots_frame(result)
+    assert list(df.columns) == list(spots.COLUMNS)
+    assert len(df) == merged.sizes["features"] == result.n_features
+    assert df["fov"].tolist() == merged["fov"].values.tolist()
+    assert df["target"].tolist() == merged["target"].values.tolist()
+    assert df["passes_thresholds"].tolist() == merged["passes_thresholds"].values.tolist()
+    for name in ("x", "y", "z"):
+        assert df[name].tolist() == merged[name].values.tolist()
+    for name in ("xc", "yc", "zc", "distance", "radius"):
+        want = merged[name].values.astype(float)
+        np.testing.assert_allclose(df[name].to_numpy(float), want, rtol=0,
+                                   atol=1e-6 * max(1.0, np.abs(want).max()))
+    peak = merged.max(dim=("r", "c")).values
+    np.testing.assert_allclose(df["intensity"].to_numpy(float), peak, rtol=0, atol=1e-7)
+
+
+def test_summary_counts(run):
+    _, result, merged = run
+    summary = json.loads(storage.read_text(result.outputs["summary"]))
+    decoded = merged["passes_thresholds"].values & (merged["target"].values != "")
+    assert summary["n_features"] == merged.sizes["features"]
+    assert summary["n_spots"] == int(decoded.sum()) == result.n_spots
+    fovs = merged["fov"].values
+    for fov, n in FOVS.items():
+        entry = summary["fovs"][fov]
+        assert entry["features"] == n
+        assert entry["spots"] == int(decoded[fovs == fov].sum())
+        assert entry["seconds"] > 0 and entry["peak_memory_bytes"] == 10_000_000
+    targets = merged["target"].values
+    for target, entry in summary["targets"].items():
+        assert entry["features"] == int((targets == target).sum())
+        assert entry["spots"] == int(decoded[targets == target].sum())
+    counts = [e["spots"] for e in summary["targets"].values()]
+    assert counts == sorted(counts, reverse=True)
+    assert summary["fovs_without_spots"] == ["x-ray_2"]
+    assert summary["fovs_without_features"] == ["x-ray_2"]
+    assert summary["missing_fovs"] == []
+    assert summary["timings"]["merge_seconds"] > 0
+    assert summary["timings"]["fov_records"] == len(FOVS)
+    assert summary["timings"]["fov_seconds_total"] == pytest.approx(1.5 + 2.5 + 3.5 + 4.5)
+    assert summary["outputs"]["merged"] == result.merged_url
+
+
+def test_qc_png_is_a_real_image(run):
+    _, result, _ = run
+    data = storage.read_bytes(result.outputs["qc"])
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert 1000 <= width <= 4000 and 400 <= height <= 2000
+    assert len(data) > 20_000
+
+
+def test_float_formatting_round_trips():
+    values = np.array([0.0, 1.5, -2.25, np.nan, 123.456789, 1e-9, -1e-7, np.inf, 7.0])
+    cells = [bytes(row[row != 0]).decode() for row in spots.format_float(values)]
+    assert cells == ["0", "1.5", "-2.25", "", "123.4568", "0", "0", "inf", "7"]
+    assert [bytes(r[r != 0]).decode() for r in spots.format_int(np.array([0, 5, -12, 10**12]))] \
+        == ["0", "5", "-12", "1000000000000"]
+    text = spots.render([spots.format_strings(np.array(["a,b", 'q"t', "é"], dtype=object)),
+                         spots.format_float(np.array([1.0, np.nan, 2.5]))]).decode()
+    assert text == '"a,b",1\n"q""t",\né,2.5\n'
+
+
+def test_large_values_fall_back_to_repr():
+    cells = [bytes(r[r != 0]).decode() for r in spots.format_float(np.array([1e300, 2.0]))]
+    assert float(cells[0]) == 1e300 and float(cells[1]) == 2.0
+
+
+def test_bounded_plot_sample(monkeypatch, tmp_path):
+    """The map of spots keeps at most MAX_PLOT_POINTS whatever the run size."""
+    from starfish_batch import summary as summary_mod
+
+    monkeypatch.setattr(summary_mod, "MAX_PLOT_POINTS", 50)
+    fovs = {f"f{i}": 40 for i in range(6)}
+    tables = {f: synthetic_decoded_table(40, seed=i) for i, f in enumerate(fovs)}
+    manifest = write_run(str(tmp_path / "r"), fovs, tables=tables)
+    result = merge.merge_run(manifest)
+    summary = json.loads(storage.read_text(result.outputs["summary"]))
+    assert summary["n_spots"] > 50
+    assert storage.read_bytes(result.outputs["qc"])[:4] == b"\x89PNG"

@@ -1,0 +1,371 @@
+"""The merge-batch-job worker: every FOV's table into one ``merged_decoded_fovs.nc``.
+
+    merge-batch-job [--manifest-url URL] [--allow-partial]
+
+In one streaming pass over ``<run_root>/fovs/<fov>.nc`` (manifest order) it writes, under
+the run root:
+
+- ``merged_decoded_fovs.nc``: the tables concatenated along ``features``, readable with
+  ``starfish.DecodedIntensityTable.open_netcdf`` and equal to starfish's own concatenation
+  (see ``tableio`` for what that means with empty tables and differing coordinates);
+- ``decoded_spots.csv.gz``: one row per feature (see ``spots``);
+- ``summary.json`` and ``qc.png`` (see ``summary``).
+
+Memory stays bounded whatever the number of FOVs: files are read one at a time (from S3,
+a few are fetched ahead on threads) into blocks of at most ``tableio.BLOCK_FEATURES``
+rows; the main thread reads and appends blocks to the netCDF file while a second thread
+formats and compresses the CSV rows and counts spots. Every output is written to a local
+temporary file and published whole at the end (the merged table last); a failed merge
+publishes nothing and deletes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from . import storage
+from .errors import StarfishBatchError
+from .manifest import Manifest
+
+PROG = "merge-batch-job"
+MERGED_NAME = "merged_decoded_fovs.nc"
+SPOTS_NAME = "decoded_spots.csv.gz"
+SUMMARY_NAME = "summary.json"
+QC_NAME = "qc.png"
+PREFETCH = 6
+"""Per-FOV objects fetched ahead from S3 (each a few MB)."""
+MAX_SCHEMA_RESTARTS = 8
+
+
+@dataclasses.dataclass
+class MergeResult:
+    merged_url: str
+    n_fovs: int
+    """FOVs merged (present), empty ones included."""
+    n_features: int
+    n_spots: int
+    missing: list[str]
+    outputs: dict[str, str]
+    seconds: float
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def _listing(items: list[str], limit: int = 20) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def find_missing(manifest: Manifest) -> list[str]:
+    """FOVs of the run without ``fovs/<fov>.nc``, in manifest order (one listing, not N lookups)."""
+    names = set(storage.list_names(storage.join(manifest.run_root, "fovs")))
+    return [fov for fov in manifest.run_fovs if f"{fov}.nc" not in names]
+
+
+def _parse_record(data: bytes | None) -> dict | None:
+    if not data:
+        return None
+    try:
+        record = json.loads(data)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _sources(manifest: Manifest, fovs: list[str]) -> Iterator[tuple[str, Path | bytes, dict | None]]:
+    """(fov, local path or the object's bytes, its fovs/<fov>.json record or None), in order."""
+    if not storage.is_s3(manifest.run_root):
+        for fov in fovs:
+            path = Path(storage.absolute(manifest.fov_url(fov, ".nc")))
+            record_path = path.with_suffix(".json")
+            try:
+                record = _parse_record(record_path.read_bytes())
+            except OSError:
+                record = None
+            yield fov, path, record
+        return
+
+    def fetch(fov: str):
+        data = storage.read_bytes(manifest.fov_url(fov, ".nc"))
+        try:
+            record = storage.read_bytes(manifest.fov_url(fov, ".json"))
+        except StarfishBatchError:
+            record = None
+        return data, _parse_record(record)
+
+    with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="prefetch") as pool:
+        pending = []
+        it = iter(fovs)
+        try:
+            for fov in it:
+                pending.append((fov, pool.submit(fetch, fov)))
+                if len(pending) >= PREFETCH:
+                    break
+            while pending:
+                fov, future = pending.pop(0)
+                data, record = future.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(fetch, nxt)))
+                yield fov, data, record
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+class _Consumer:
+    """The second thread: per block, count spots and write CSV rows; blocks come back for reuse."""
+
+    def __init__(self, summary, csv_writer, bool_names):
+        self.summary = summary
+        self.csv = csv_writer
+        self.bool_names = bool_names
+        self.todo: queue.Queue = queue.Queue(maxsize=1)
+        self.free: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="merge-csv", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from . import spots
+
+        while True:
+            block = self.todo.get()
+            if block is None:
+                return
+            try:
+                if self.error is None:
+                    arrays = block.view()
+                    data = arrays.pop(block.data_name)
+                    if "fov" not in arrays:
+                        names = np.empty(block.size, dtype=object)
+                        for fov, start, stop in block.fov_slices:
+                            names[start:stop] = fov
+                        arrays["fov"] = names
+                    factors = {"fov": spots.factorize(arrays["fov"])}
+                    if "target" in arrays:
+                        factors["target"] = spots.factorize(arrays["target"])
+                    self.summary.add_block(arrays, block.fov_slices, factors.get("target"),
+                                           self.bool_names)
+                    self.csv.write_block(
+                        spots.block_columns(arrays, data, factors, self.bool_names)
+                    )
+            except BaseException as exc:  # reported to the main thread
+                self.error = exc
+            finally:
+                block.clear()
+                self.free.put(block)
+
+    def submit(self, block) -> None:
+        self.check()
+        self.todo.put(block)
+
+    def take_free(self):
+        block = self.free.get()
+        self.check()
+        return block
+
+    def finish(self) -> None:
+        self.todo.put(None)
+        self.thread.join()
+        self.check()
+
+    def abandon(self) -> None:
+        if self.thread.is_alive():
+            self.error = self.error or RuntimeError("abandoned")
+            self.todo.put(None)
+            self.thread.join()
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], schema, started: float,
+                notes: list[str]) -> MergeResult:
+    from . import spots, tableio
+    from .summary import SummaryAccumulator, write_summary
+
+    root = manifest.run_root
+    outputs = {
+        "merged": storage.join(root, MERGED_NAME),
+        "spots": storage.join(root, SPOTS_NAME),
+        "summary": storage.join(root, SUMMARY_NAME),
+        "qc": storage.join(root, QC_NAME),
+    }
+    reader = tableio.FovReader()
+    acc = SummaryAccumulator(manifest.run_fovs)
+    first_empty = None
+    writer = None
+    consumer = None
+    block = None
+    total = 0
+
+    with contextlib.ExitStack() as stack:
+        nc_path = stack.enter_context(storage.staged_output(outputs["merged"], ".nc"))
+        csv_path = stack.enter_context(storage.staged_output(outputs["spots"], ".csv.gz"))
+        qc_path = stack.enter_context(storage.staged_output(outputs["qc"], ".png"))
+        summary_path = stack.enter_context(storage.staged_output(outputs["summary"], ".json"))
+        csv_file = stack.enter_context(open(csv_path, "wb", buffering=1 << 20))
+        csv_writer = spots.SpotsCsvWriter(csv_file)
+
+        def start_writer(s):
+            nonlocal writer, consumer, block
+            writer = tableio.MergedWriter(nc_path, s)
+            stack.callback(writer.close)
+            bool_names = frozenset(n for n, v in s.coords.items() if v.attrs.get("dtype") == "bool")
+            consumer = _Consumer(acc, csv_writer, bool_names)
+            stack.callback(consumer.abandon)
+            consumer.free.put(tableio.Block(s))
+            block = tableio.Block(s)
+
+        def flush():
+            nonlocal block
+            if block.size:
+                writer.append(block.view())
+                consumer.submit(block)
+                block = consumer.take_free()
+
+        for fov, source, record in _sources(manifest, present):
+            label = manifest.fov_url(fov, ".nc")
+            h5 = reader.open(source, label)
+            try:
+                layout = reader.layout(h5, source, label)
+                n = reader.n_features(layout, h5)
+                acc.add_fov(fov, n, record)
+                if n == 0:
+                    if first_empty is None:
+                        first_empty = (layout, fov)
+                    continue
+                if schema is None:
+                    schema = tableio.Schema.from_layout(layout, fov)
+                if writer is None:
+                    start_writer(schema)
+                how = reader.plan(schema, layout, fov)
+                reader.check_static(schema, layout, h5, fov)
+                start = 0
+                while start < n:
+                    if not block.room:
+                        flush()
+                    k = min(block.room, n - start)
+                    block.fov_slices.append((fov, block.size, block.size + k))
+                    reader.read_into(block, schema, layout, how, h5, start, start + k)
+                    start += k
+                total += n
+            finally:
+                h5.close()
+
+        if writer is None:  # no FOV has a feature: a valid 0-feature table
+            if first_empty is None:
+                raise StarfishBatchError("no FOV output to merge")
+            schema = tableio.Schema.from_layout(*first_empty)
+            start_writer(schema)
+        flush()
+        consumer.finish()
+        writer.close()
+        csv_writer.close()
+        csv_file.close()
+
+        seconds = time.perf_counter() - started
+        summary = acc.summary(run_id=manifest.run_id, missing=missing, merge_seconds=seconds,
+                              n_features=total, outputs=outputs, notes=notes)
+        acc.render_qc(qc_path, summary)
+        summary["timings"]["merge_seconds"] = round(time.perf_counter() - started, 3)
+        write_summary(summary_path, summary)
+        for path in (nc_path, csv_path, qc_path, summary_path):
+            os.chmod(path, 0o644)  # mkstemp makes 0600; outputs are as readable as the others
+    # Published in reverse order of entry: summary, qc, CSV, then the merged table.
+    return MergeResult(
+        merged_url=outputs["merged"], n_fovs=len(present), n_features=total,
+        n_spots=summary["n_spots"], missing=missing, outputs=outputs,
+        seconds=time.perf_counter() - started, notes=notes,
+    )
+
+
+def merge_run(manifest: Manifest, allow_partial: bool = False) -> MergeResult:
+    """Merge every FOV output of the run; raises StarfishBatchError (one line) on failure."""
+    from .tableio import SchemaChange
+
+    started = time.perf_counter()
+    fovs = manifest.run_fovs
+    if not fovs:
+        raise StarfishBatchError(f"manifest of run {manifest.run_id} lists no FOV")
+    missing = find_missing(manifest)
+    if missing and not allow_partial:
+        raise StarfishBatchError(
+            f"{len(missing)} of {len(fovs)} FOVs have no output under "
+            f"{storage.join(manifest.run_root, 'fovs')}: {_listing(missing)} "
+            f"(merge the others with --allow-partial)"
+        )
+    present = [fov for fov in fovs if fov not in set(missing)]
+    if not present:
+        raise StarfishBatchError(
+            f"none of the {len(fovs)} FOVs has an output under "
+            f"{storage.join(manifest.run_root, 'fovs')}"
+        )
+    if missing:
+        print(f"{PROG}: {len(missing)} of {len(fovs)} FOVs missing, merging the "
+              f"{len(present)} others; missing: {_listing(missing)}", file=sys.stderr)
+    schema = None
+    notes: list[str] = []
+    for _ in range(MAX_SCHEMA_RESTARTS):
+        try:
+            return _merge_pass(manifest, present, missing, schema, started, notes)
+        except SchemaChange as change:
+            schema = change.schema
+            notes.append(change.reason)
+            print(f"{PROG}: {change.reason}: merging again with that coordinate kept "
+                  f"(filled where absent)", file=sys.stderr)
+    raise StarfishBatchError(f"the FOV tables differ too much to merge: {'; '.join(notes)}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--manifest-url", help="the run's manifest.json (default: $RUN_MANIFEST_URL)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="merge the FOVs that have an output and list the others as missing "
+                   "(also: MERGE_ALLOW_PARTIAL=1)")
+    return p
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    args = _parser().parse_args(argv)
+    try:
+        url = args.manifest_url or env.get("RUN_MANIFEST_URL")
+        if not url:
+            raise StarfishBatchError("no manifest: set RUN_MANIFEST_URL or pass --manifest-url")
+        allow_partial = args.allow_partial or env.get("MERGE_ALLOW_PARTIAL", "").lower() in (
+            "1", "true", "yes")
+        manifest = Manifest.load(storage.absolute(url))
+        result = merge_run(manifest, allow_partial=allow_partial)
+    except StarfishBatchError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"{PROG}: unexpected error: {type(exc).__name__}: {exc}".splitlines()[0],
+              file=sys.stderr)
+        return 1
+    partial = f" ({len(result.missing)} missing)" if result.missing else ""
+    print(f"{PROG}: merged {result.n_fovs} FOVs{partial}: {result.n_features} features, "
+          f"{result.n_spots} decoded spots in {result.seconds:.1f} s -> {result.merged_url}",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+# Fargate: no instances to manage; each job gets exactly its vCPUs/memory.
+# Sizes must be pairs Fargate offers (1 vCPU: 2048-8192 MiB, 2 vCPU:
+# 4096-16384 MiB, 4 vCPU: 8192-30720 MiB, ...). Use FARGATE_SPOT for Spot.
+# terraform apply -var-file=examples/terraform/fargate.tfvars
+name_prefix  = "starfish-fargate"
+compute_type = "FARGATE"
+max_vcpus    = 256
+
+process_fov_vcpus  = 1
+process_fov_memory = 4096
+merge_vcpus        = 4
+merge_memory       = 16384
+
+# The default VPC's subnets are public: jobs need a public IP to pull images.
+# In private subnets with a NAT gateway or VPC endpoints, set it to false and
+# give subnet_ids / security_group_ids.
+assign_public_ip = true
+
+experiment_s3_locations = ["s3://spacetx-experiments/iss/"]
+
+tags = {
+  team = "imaging-platform"
+}

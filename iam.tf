@@ -1,0 +1,298 @@
+################################################################################
+# Batch service role (optional: Batch uses its service-linked role by default)
+################################################################################
+
+resource "aws_iam_service_linked_role" "batch" {
+  count = var.batch_service_role_arn == null && var.create_batch_service_linked_role ? 1 : 0
+
+  aws_service_name = "batch.amazonaws.com"
+  description      = "AWS Batch service-linked role (created by starfish-batch)"
+}
+
+################################################################################
+# EC2 instance role and profile (EC2 / SPOT)
+################################################################################
+
+data "aws_iam_policy_document" "ec2_assume" {
+  statement {
+    sid     = "EC2AssumeRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "instance" {
+  count = local.is_ec2 ? 1 : 0
+
+  name               = "${local.name}-instance"
+  description        = "ECS container instances of the ${local.name} Batch compute environment"
+  assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "instance_ecs" {
+  count = local.is_ec2 ? 1 : 0
+
+  role       = aws_iam_role.instance[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+}
+
+resource "aws_iam_instance_profile" "instance" {
+  count = local.is_ec2 ? 1 : 0
+
+  name = "${local.name}-instance"
+  role = aws_iam_role.instance[0].name
+}
+
+################################################################################
+# Task assume-role policy (job role, Fargate execution role)
+################################################################################
+
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    sid     = "ECSTasksAssumeRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+################################################################################
+# Fargate execution role: pull the module's images, write the log group
+################################################################################
+
+resource "aws_iam_role" "execution" {
+  count = local.is_fargate ? 1 : 0
+
+  name               = "${local.name}-execution"
+  description        = "Fargate execution role of the ${local.name} jobs: pull images, write logs"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "execution" {
+  statement {
+    sid = "EcrAuthToken"
+    # GetAuthorizationToken is account-wide: it has no resource to scope to.
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "PullModuleImages"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+    resources = [for r in aws_ecr_repository.this : r.arn]
+  }
+
+  statement {
+    sid       = "WriteJobLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  count = local.is_fargate ? 1 : 0
+
+  name   = "pull-images-write-logs"
+  role   = aws_iam_role.execution[0].id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+################################################################################
+# Job role: read experiments, read/write the results bucket, nothing else
+################################################################################
+
+resource "aws_iam_role" "job" {
+  name               = "${local.name}-job"
+  description        = "Role of the ${local.name} process-fov and merge-batch-job containers"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "job" {
+  statement {
+    sid       = "ListResults"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [local.results_bucket_arn]
+  }
+
+  statement {
+    sid = "ReadWriteResults"
+    # No DeleteObject: nothing a run wrote is deleted by a later step.
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = ["${local.results_bucket_arn}/*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(local.experiment_locations) > 0 ? [1] : []
+
+    content {
+      sid       = "ReadExperiments"
+      actions   = ["s3:GetObject"]
+      resources = local.experiment_object_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.experiment_list_statements
+
+    content {
+      sid       = "ListExperiments${statement.key}"
+      actions   = ["s3:ListBucket"]
+      resources = [statement.value.bucket_arn]
+
+      dynamic "condition" {
+        for_each = statement.value.prefix == "" ? [] : [statement.value.prefix]
+
+        content {
+          test     = "StringLike"
+          variable = "s3:prefix"
+          values   = [condition.value, "${condition.value}/*"]
+        }
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn != null ? [1] : []
+
+    content {
+      sid       = "UseResultsKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [var.kms_key_arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "job" {
+  name   = "read-experiments-write-results"
+  role   = aws_iam_role.job.id
+  policy = data.aws_iam_policy_document.job.json
+}
+
+################################################################################
+# Submitter policy: what a scientist's role needs to launch and follow runs
+################################################################################
+
+data "aws_iam_policy_document" "submitter" {
+  statement {
+    sid     = "SubmitToThisQueue"
+    actions = ["batch:SubmitJob"]
+    resources = concat(
+      [aws_batch_job_queue.this.arn],
+      flatten([
+        for d in aws_batch_job_definition.this : [d.arn_prefix, "${d.arn_prefix}:*"]
+      ]),
+    )
+  }
+
+  statement {
+    sid = "FollowJobs"
+    # Batch's Describe*/List* calls accept no resource-level restriction.
+    actions = [
+      "batch:DescribeJobs",
+      "batch:ListJobs",
+      "batch:DescribeJobQueues",
+      "batch:DescribeJobDefinitions",
+      "batch:DescribeComputeEnvironments",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ListResults"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [local.results_bucket_arn]
+  }
+
+  statement {
+    sid       = "ReadWriteResults"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${local.results_bucket_arn}/*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(local.experiment_locations) > 0 ? [1] : []
+
+    content {
+      sid       = "ReadExperiments"
+      actions   = ["s3:GetObject"]
+      resources = local.experiment_object_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.experiment_list_statements
+
+    content {
+      sid       = "ListExperiments${statement.key}"
+      actions   = ["s3:ListBucket"]
+      resources = [statement.value.bucket_arn]
+
+      dynamic "condition" {
+        for_each = statement.value.prefix == "" ? [] : [statement.value.prefix]
+
+        content {
+          test     = "StringLike"
+          variable = "s3:prefix"
+          values   = [condition.value, "${condition.value}/*"]
+        }
+      }
+    }
+  }
+
+  statement {
+    sid = "ReadJobLogs"
+    actions = [
+      "logs:DescribeLogStreams",
+      "logs:FilterLogEvents",
+      "logs:GetLogEvents",
+    ]
+    resources = [
+      aws_cloudwatch_log_group.this.arn,
+      "${aws_cloudwatch_log_group.this.arn}:*",
+    ]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn != null ? [1] : []
+
+    content {
+      sid       = "UseResultsKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [var.kms_key_arn]
+    }
+  }
+}
+
+resource "aws_iam_policy" "submitter" {
+  name        = "${local.name}-submitter"
+  description = "Submit and follow starfish-batch runs on the ${local.job_queue_name} queue; read/write its results bucket and logs"
+  policy      = data.aws_iam_policy_document.submitter.json
+}

@@ -1,0 +1,102 @@
+################################################################################
+# Contract outputs (read by scripts/starfish_workflow.py --tf-dir / --tf-outputs)
+################################################################################
+
+output "region" {
+  description = "AWS region of the queue, bucket and logs."
+  value       = local.region
+}
+
+output "job_queue_arn" {
+  description = "ARN of the Batch job queue runs are submitted to."
+  value       = aws_batch_job_queue.this.arn
+}
+
+output "process_fov_job_definition_arn" {
+  description = "ARN (with revision) of the process-fov job definition: the array job, one child per field of view."
+  value       = aws_batch_job_definition.this["process-fov"].arn
+}
+
+output "merge_job_definition_arn" {
+  description = "ARN (with revision) of the merge-batch-job job definition: the job that merges every FOV's table."
+  value       = aws_batch_job_definition.this["merge-batch-job"].arn
+}
+
+output "results_bucket" {
+  description = "Name of the S3 bucket runs write their results to (created, or the existing one given)."
+  value       = var.create_results_bucket ? aws_s3_bucket.results[0].id : local.results_bucket_name
+}
+
+output "log_group_name" {
+  description = "CloudWatch log group the jobs' containers log to (stream prefix = worker name)."
+  value       = aws_cloudwatch_log_group.this.name
+}
+
+output "process_fov_repository_url" {
+  description = "URL of the ECR repository of the process-fov image (push <url>:<image_tag>)."
+  value       = aws_ecr_repository.this["process-fov"].repository_url
+}
+
+output "merge_repository_url" {
+  description = "URL of the ECR repository of the merge-batch-job image (push <url>:<image_tag>)."
+  value       = aws_ecr_repository.this["merge-batch-job"].repository_url
+}
+
+output "submitter_policy_arn" {
+  description = "ARN of the managed policy to attach to a scientist's role: submit and follow runs on this queue, read/write the results bucket, read the logs."
+  value       = aws_iam_policy.submitter.arn
+}
+
+################################################################################
+# Extra outputs
+################################################################################
+
+output "job_queue_name" {
+  description = "Name of the Batch job queue."
+  value       = aws_batch_job_queue.this.name
+}
+
+output "process_fov_job_definition_name" {
+  description = "Name of the process-fov job definition (submitting by name runs its latest revision)."
+  value       = aws_batch_job_definition.this["process-fov"].name
+}
+
+output "merge_job_definition_name" {
+  description = "Name of the merge-batch-job job definition."
+  value       = aws_batch_job_definition.this["merge-batch-job"].name
+}
+
+output "process_fov_image" {
+  description = "Image URI the process-fov job definition runs."
+  value       = jsondecode(aws_batch_job_definition.this["process-fov"].container_properties).image
+}
+
+output "merge_image" {
+  description = "Image URI the merge-batch-job job definition runs."
+  value       = jsondecode(aws_batch_job_definition.this["merge-batch-job"].container_properties).image
+}
+
+output "image_tag" {
+  description = "Image tag the job definitions use with the module's repositories."
+  value       = var.image_tag
+}
+
+output "compute_environment_arn" {
+  description = "ARN of the Batch compute environment."
+  value       = aws_batch_compute_environment.this.arn
+}
+
+output "compute_type" {
+  description = "Compute environment type (EC2, SPOT, FARGATE or FARGATE_SPOT)."
+  value       = var.compute_type
+}
+
+output "job_role_arn" {
+  description = "ARN of the IAM role the job containers run as."
+  value       = aws_iam_role.job.arn
+}
+
+output "results_bucket_arn" {
+  description = "ARN of the results bucket."
+  value       = local.results_bucket_arn
+}

@@ -1,0 +1,188 @@
+################################################################################
+# ECR repositories: one per worker image
+################################################################################
+
+resource "aws_ecr_repository" "this" {
+  for_each = local.workers
+
+  #checkov:skip=CKV_AWS_51:Mutability is var.ecr_image_tag_mutability; MUTABLE by default so `make push` can move a tag such as "latest".
+  name                 = "${local.name}/${each.key}"
+  image_tag_mutability = var.ecr_image_tag_mutability
+  force_delete         = var.ecr_force_delete
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+  }
+}
+
+resource "aws_ecr_lifecycle_policy" "this" {
+  for_each = aws_ecr_repository.this
+
+  repository = each.value.name
+  policy = jsonencode({
+    rules = [
+      {
+        rulePriority = 1
+        description  = "Expire untagged images after 7 days"
+        selection = {
+          tagStatus   = "untagged"
+          countType   = "sinceImagePushed"
+          countUnit   = "days"
+          countNumber = 7
+        }
+        action = { type = "expire" }
+      },
+      {
+        rulePriority = 2
+        description  = "Keep the ${var.ecr_keep_images} newest images"
+        selection = {
+          tagStatus   = "any"
+          countType   = "imageCountMoreThan"
+          countNumber = var.ecr_keep_images
+        }
+        action = { type = "expire" }
+      },
+    ]
+  })
+}
+
+################################################################################
+# CloudWatch log group of the jobs
+################################################################################
+
+resource "aws_cloudwatch_log_group" "this" {
+  #checkov:skip=CKV_AWS_158:A customer-managed key is optional (var.kms_key_arn); CloudWatch Logs encrypts log data at rest by default.
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (default 90 days): job logs are for debugging runs, not an audit trail.
+  name              = local.log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+################################################################################
+# Results bucket (created unless create_results_bucket = false)
+################################################################################
+
+resource "aws_s3_bucket" "results" {
+  count = var.create_results_bucket ? 1 : 0
+
+  #checkov:skip=CKV_AWS_18:Server access logging needs a separate log bucket that the platform team owns; CloudTrail data events are the alternative.
+  #checkov:skip=CKV_AWS_144:Cross-region replication of results is a platform decision (and doubles storage); results can be recomputed from the experiment.
+  #checkov:skip=CKV_AWS_145:SSE-S3 by default; set var.kms_key_arn for SSE-KMS with a customer-managed key.
+  #checkov:skip=CKV2_AWS_62:No consumer of S3 event notifications: the launcher follows runs through Batch.
+  bucket        = local.results_bucket_name
+  force_destroy = var.results_bucket_force_destroy
+
+  lifecycle {
+    precondition {
+      condition     = var.results_bucket_name != null || length("${local.name}-results-${local.account_id}-${local.region}") <= 63
+      error_message = "The generated results bucket name is longer than 63 characters: set results_bucket_name or a shorter name_prefix."
+    }
+  }
+}
+
+resource "aws_s3_bucket_ownership_controls" "results" {
+  count = var.create_results_bucket ? 1 : 0
+
+  bucket = aws_s3_bucket.results[0].id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "results" {
+  count = var.create_results_bucket ? 1 : 0
+
+  bucket                  = aws_s3_bucket.results[0].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "results" {
+  count = var.create_results_bucket ? 1 : 0
+
+  bucket = aws_s3_bucket.results[0].id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = var.kms_key_arn != null ? "aws:kms" : "AES256"
+      kms_master_key_id = var.kms_key_arn
+    }
+    bucket_key_enabled = var.kms_key_arn != null
+  }
+}
+
+resource "aws_s3_bucket_versioning" "results" {
+  count = var.create_results_bucket && var.results_bucket_versioning ? 1 : 0
+
+  bucket = aws_s3_bucket.results[0].id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "results" {
+  count = var.create_results_bucket ? 1 : 0
+
+  bucket = aws_s3_bucket.results[0].id
+
+  rule {
+    id     = "housekeeping"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+
+    dynamic "noncurrent_version_expiration" {
+      for_each = var.results_bucket_versioning && var.results_noncurrent_version_expiration_days != null ? [1] : []
+
+      content {
+        noncurrent_days = var.results_noncurrent_version_expiration_days
+      }
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.results]
+}
+
+data "aws_iam_policy_document" "results_bucket" {
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      local.results_bucket_arn,
+      "${local.results_bucket_arn}/*",
+    ]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "results" {
+  count = var.create_results_bucket ? 1 : 0
+
+  bucket = aws_s3_bucket.results[0].id
+  policy = data.aws_iam_policy_document.results_bucket.json
+
+  depends_on = [aws_s3_bucket_public_access_block.results]
+}

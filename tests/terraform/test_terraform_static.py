@@ -1,0 +1,189 @@
+"""Offline checks of the Terraform module: fmt, validate, the examples, checkov."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from terraform_helpers import (  # noqa: E402
+    EXAMPLES,
+    REPO_ROOT,
+    copy_module,
+    run_terraform,
+    terraform_env,
+    terraform_files,
+    terraform_init,
+)
+
+CONTRACT_OUTPUTS = {
+    "region",
+    "job_queue_arn",
+    "process_fov_job_definition_arn",
+    "merge_job_definition_arn",
+    "results_bucket",
+    "log_group_name",
+    "process_fov_repository_url",
+    "merge_repository_url",
+    "submitter_policy_arn",
+}
+
+
+@pytest.fixture(scope="module")
+def initialised(terraform_available, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A copy of the module, initialised once from the provider mirror."""
+    work = copy_module(tmp_path_factory.mktemp("tf-static") / "module")
+    env = terraform_env(work)
+    terraform_init(work, env)
+    return work, env
+
+
+def test_fmt(terraform_available, tmp_path):
+    files = terraform_files()
+    assert files, "no Terraform file found"
+    for rel in files:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / rel, tmp_path / rel)
+    result = run_terraform(["fmt", "-check", "-recursive", "-diff"], tmp_path, terraform_env(tmp_path))
+    assert result.returncode == 0, f"terraform fmt -check failed:\n{result.stdout}\n{result.stderr}"
+
+
+def test_validate(initialised):
+    work, env = initialised
+    result = run_terraform(["validate", "-json"], work, env)
+    assert result.returncode == 0, f"terraform validate failed:\n{result.stdout}\n{result.stderr}"
+    assert '"valid": true' in result.stdout
+
+
+@pytest.mark.parametrize("compute_type", sorted(EXAMPLES))
+def test_example_tfvars_pass_variable_validation(initialised, compute_type):
+    """Each example's values are declared variables and pass their validation rules."""
+    work, env = initialised
+    var_file = Path("examples/terraform") / EXAMPLES[compute_type]
+    assert (work / var_file).is_file(), f"missing example {var_file}"
+    result = subprocess.run(
+        ["terraform", "console", f"-var-file={var_file}", "-no-color"],
+        cwd=work,
+        env=env,
+        input="var.compute_type\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Error:" not in output, output
+    assert "undeclared variable" not in output, output
+    assert f'"{compute_type}"' in result.stdout
+
+
+def test_invalid_values_are_rejected(initialised):
+    work, env = initialised
+    result = subprocess.run(
+        ["terraform", "console", "-var", "compute_type=GPU", "-var", "name_prefix=Bad_Name", "-no-color"],
+        cwd=work,
+        env=env,
+        input="var.compute_type\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert "compute_type must be one of EC2, SPOT, FARGATE, FARGATE_SPOT." in output
+    assert "name_prefix must be" in output
+
+
+def _blocks(kind: str) -> dict[str, str]:
+    """name -> body of each top-level `kind "name" {` block of the root module."""
+    blocks = {}
+    for tf in REPO_ROOT.glob("*.tf"):
+        text = tf.read_text()
+        for match in re.finditer(rf'^{kind} "([^"]+)" \{{\n(.*?)^\}}', text, re.M | re.S):
+            blocks[match.group(1)] = match.group(2)
+    return blocks
+
+
+def test_every_variable_has_description_and_type():
+    variables = _blocks("variable")
+    assert len(variables) >= 20
+    for name, body in variables.items():
+        assert re.search(r"^  description\s*=", body, re.M), f"variable {name} has no description"
+        assert re.search(r"^  type\s*=", body, re.M), f"variable {name} has no type"
+
+
+def test_every_output_has_description_and_contract_outputs_exist():
+    outputs = _blocks("output")
+    assert CONTRACT_OUTPUTS <= set(outputs), CONTRACT_OUTPUTS - set(outputs)
+    for name, body in outputs.items():
+        assert re.search(r"^  description\s*=", body, re.M), f"output {name} has no description"
+
+
+def test_no_provider_6_only_or_renamed_arguments():
+    text = "\n".join(tf.read_text() for tf in REPO_ROOT.glob("*.tf"))
+    # renamed to `name` in 6.0: set neither (the provider generates a name)
+    assert not re.search(r"^\s*compute_environment_name(_prefix)?\s*=", text, re.M)
+    # resource-level `region` (6.x) would appear as an argument in a resource body
+    for name, body in _blocks("resource").items():
+        assert not re.search(r"^  region\s*=", body, re.M), f"resource {name} sets region"
+
+
+def test_docs_list_every_variable_and_output():
+    doc = (REPO_ROOT / "docs" / "terraform.md").read_text()
+    for name in list(_blocks("variable")) + list(_blocks("output")):
+        assert f"`{name}`" in doc, f"docs/terraform.md does not mention {name}"
+
+
+def _checkov() -> Path:
+    return Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
+
+
+def test_checkov(tmp_path):
+    checkov = _checkov()
+    if not (checkov.is_file() and os.access(checkov, os.X_OK)):
+        pytest.skip(
+            f"checkov not found at {checkov} (set CHECKOV, or: python3 -m venv .venv-checkov && "
+            ".venv-checkov/bin/pip install -r tests/terraform/requirements-checkov.txt)"
+        )
+    work = copy_module(tmp_path / "module")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(CKV_PARSE_ERROR_FAIL="true", BC_SKIP_MAPPING="TRUE", LOG_LEVEL="WARNING")
+    result = subprocess.run(
+        [
+            str(checkov),
+            "-d",
+            str(work),
+            "--framework",
+            "terraform",
+            "--quiet",
+            "--compact",
+            "--skip-download",
+            "--output",
+            "cli",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"checkov found failed checks:\n{output}"
+    assert re.search(r"Passed checks: [1-9]\d*, Failed checks: 0", output), output
+
+
+def test_every_checkov_skip_has_a_reason():
+    for tf in sorted(REPO_ROOT.glob("*.tf")):
+        for line in tf.read_text().splitlines():
+            if "checkov:skip=" in line:
+                assert re.search(r"checkov:skip=CKV2?_[A-Z0-9_]+:\S.{10,}", line), (
+                    f"{tf.name}: checkov skip without a reason: {line.strip()}"
+                )

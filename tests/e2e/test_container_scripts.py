@@ -1,0 +1,94 @@
+"""The container helper scripts that need no container engine (always run, fast)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+from containers import REPO_ROOT, SCRIPTS
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+OUTPUTS = {
+    "region": {"value": "eu-west-1", "type": "string", "sensitive": False},
+    "process_fov_repository_url": {"value": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sfb-process-fov"},
+    "merge_repository_url": {"value": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sfb-merge"},
+}
+
+
+def test_push_dry_run_tags_and_pushes_both(tmp_path):
+    tf = tmp_path / "outputs.json"
+    tf.write_text(json.dumps(OUTPUTS))
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "push_images.py"), "--engine", "podman", "--tag", "v7",
+         "--tf-outputs", str(tf), "--dry-run"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sfb-process-fov:v7",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sfb-merge:v7",
+    ]
+    assert "+ podman login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com" in proc.stderr
+    assert "+ podman push 123456789012.dkr.ecr.eu-west-1.amazonaws.com/sfb-merge:v7" in proc.stderr
+    assert "starfish-batch-process-fov:v7 123456789012" in proc.stderr  # local name -> repository
+
+
+def test_push_names_missing_outputs(tmp_path):
+    tf = tmp_path / "outputs.json"
+    tf.write_text(json.dumps({"region": "us-east-1"}))
+    push = _load("push_images")
+    assert push.main(["--tf-outputs", str(tf), "--dry-run"]) == 1
+
+
+def test_push_ecr_password_with_boto3(monkeypatch):
+    """Without the aws CLI, the token comes from boto3 (here moto's fake ECR)."""
+    from moto import mock_aws
+
+    push = _load("push_images")
+    monkeypatch.setattr(push.shutil, "which", lambda name: None)
+    with mock_aws():
+        assert push.ecr_password("us-east-1")
+
+
+def test_gen_constraints_matches_committed_file():
+    gen = _load("gen_constraints")
+    pins = gen.closure(gen.ROOT_DIST)
+    committed = (REPO_ROOT / "workers" / "constraints.txt").read_text().splitlines()
+    for pin in pins.values():
+        assert pin in committed, f"{pin} not in workers/constraints.txt: run `make constraints`"
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.name for p in SCRIPTS.glob("*.sh")), ids=lambda name: name.removesuffix(".sh")
+)
+def test_shell_scripts_parse(script):
+    assert subprocess.run(["bash", "-n", str(SCRIPTS / script)], check=False).returncode == 0
+
+
+def test_apt_mirror_reads_the_machines_sources():
+    proc = subprocess.run([str(SCRIPTS / "apt_mirror.sh")], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.skip(f"no Debian bookworm apt source on this machine: {proc.stderr.strip()}")
+    assert proc.stdout.strip().startswith(("http://", "https://", "file://"))
+
+
+def test_podman_env_writes_configs(tmp_path):
+    proc = subprocess.run(
+        [str(SCRIPTS / "podman_env.sh"), str(tmp_path / "state")], capture_output=True, text=True, check=True
+    )
+    conf = (tmp_path / "state" / "containers.conf").read_text()
+    storage = (tmp_path / "state" / "storage.conf").read_text()
+    assert 'runtime = "runc"' in conf and 'cgroup_manager = "cgroupfs"' in conf
+    assert '"nofile=1024:1024"' in conf
+    assert 'driver = "vfs"' in storage and str(tmp_path / "state" / "storage") in storage
+    assert f"export DOCKER_HOST='unix://{tmp_path / 'state'}/podman.sock'" in proc.stdout

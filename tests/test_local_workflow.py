@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 import xarray as xr
-from workflow_helpers import EMPTY_FOV, FAILING_WRAPPER, FOV_NAMES, ISS_RECIPE, launch, recipe_with, write_experiment
+from workflow_helpers import (
+    EMPTY_FOV,
+    EXPERIMENT_ORDER,
+    FAILING_WRAPPER,
+    FOV_NAMES,
+    ISS_RECIPE,
+    launch,
+    recipe_with,
+    write_experiment,
+)
 
 
 @pytest.fixture(scope="module")
@@ -16,21 +26,36 @@ def experiment(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def serial_reference(experiment):
-    """The same recipe run in this process, FOV by FOV, concatenated by starfish itself."""
+def serial_reference(experiment, local_run):
+    """The same recipe run in this process, FOV by FOV, concatenated by starfish itself.
+
+    BLAS sums in a different order with a different thread count, so the reference runs
+    with the threads each worker had (its record says how many CPUs it saw).
+    """
     from starfish import DecodedIntensityTable, Experiment
+    from threadpoolctl import threadpool_limits
 
     from starfish_batch.process_fov import with_fov_coordinate
     from starfish_batch.recipe import load_recipe
 
+    root, _ = local_run
+    cpus = {json.loads((root / "fovs" / f"{f}.json").read_text())["cpus"] for f in FOV_NAMES}
+    assert len(cpus) == 1
     recipe = load_recipe(str(ISS_RECIPE))
     exp = Experiment.from_json(str(experiment))
-    tables = [with_fov_coordinate(recipe.process_fov(fov, exp.codebook), fov.name) for fov in exp.fovs()]
-    sizes = {t.coords["fov"].values[0] if t.sizes["features"] else None: t.sizes["features"] for t in tables}
-    assert [t.sizes["features"] for t in tables if t.sizes["features"] == 0], "one FOV must be empty"
-    assert all(n > 0 for name, n in sizes.items() if name is not None)
-    non_empty = [t for t in tables if t.sizes["features"] > 0]
-    return DecodedIntensityTable.concatenate_intensity_tables(non_empty)
+    with threadpool_limits(cpus.pop()):
+        tables = [with_fov_coordinate(recipe.process_fov(fov, exp.codebook), fov.name) for fov in exp.fovs()]
+    sizes = {fov.name: t.sizes["features"] for fov, t in zip(exp.fovs(), tables, strict=True)}
+    assert sizes[EMPTY_FOV] == 0 and all(n > 0 for name, n in sizes.items() if name != EMPTY_FOV)
+    return DecodedIntensityTable.concatenate_intensity_tables([t for t in tables if t.sizes["features"]])
+
+
+def provenance(attrs: dict) -> list:
+    """The steps of starfish's provenance log, without what changes per process: function
+    addresses, and the versions of whatever modules that process happened to have loaded."""
+    log = json.loads(attrs["starfish"])["log"]
+    return [(step["method"], re.sub(r" at 0x[0-9a-f]+", "", json.dumps(step["arguments"], sort_keys=True)))
+            for step in log]
 
 
 @pytest.fixture(scope="module")
@@ -50,17 +75,20 @@ def test_merged_equals_serial_starfish_concatenation(local_run, serial_reference
     merged = DecodedIntensityTable.open_netcdf(str(root / "merged_decoded_fovs.nc"))
     assert isinstance(merged, DecodedIntensityTable)
     assert merged.sizes == serial_reference.sizes
-    assert list(dict.fromkeys(merged.coords["fov"].values.tolist())) == [f for f in FOV_NAMES if f != EMPTY_FOV]
+    assert list(dict.fromkeys(merged.coords["fov"].values.tolist())) == [f for f in EXPERIMENT_ORDER if f != EMPTY_FOV]
     for name, coord in serial_reference.coords.items():
         assert merged.coords[name].dtype == coord.dtype, name
     assert merged.dtype == serial_reference.dtype
+    assert provenance(merged.attrs) == provenance(serial_reference.attrs)
+    assert merged.attrs.keys() == serial_reference.attrs.keys()
+    merged.attrs = serial_reference.attrs = {}
     xr.testing.assert_identical(xr.DataArray(merged), xr.DataArray(serial_reference))
 
 
 def test_run_folder_has_every_contract_output(local_run):
     root, proc = local_run
     manifest = json.loads((root / "manifest.json").read_text())
-    assert manifest["fovs"] == FOV_NAMES  # names from the experiment, in its order
+    assert manifest["fovs"] == EXPERIMENT_ORDER  # names from the experiment, in its order
     assert manifest["recipe_url"] == str(root / "recipe.py")
     assert (root / "recipe.py").read_bytes() == ISS_RECIPE.read_bytes()
     for fov in FOV_NAMES:
@@ -88,7 +116,7 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     first = launch("--experiment-url", experiment, "--recipe", recipe, "--results-url", results,
                    "--run-id", "flaky", env={"FAIL_FOVS": "b_2"})
     assert first.returncode == 1
-    assert "FOV b_2 (index 1) failed" in first.stderr
+    assert "FOV b_2 (index 2) failed" in first.stderr
     assert "process-fov: error: FOV b_2: recipe raised RuntimeError: synthetic failure in b_2" in first.stderr
     assert "| RuntimeError: synthetic failure in b_2" in first.stderr  # the tail of its output
     assert "--resume flaky" in first.stderr
@@ -102,11 +130,11 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "1 of 4 FOVs left to process" in second.stderr
     resume = json.loads((root / "manifest-resume-1.json").read_text())
-    assert resume["fovs"] == ["b_2"] and resume["all_fovs"] == FOV_NAMES
+    assert resume["fovs"] == ["b_2"] and resume["all_fovs"] == EXPERIMENT_ORDER
     for fov in done:  # untouched: not recomputed, not rewritten
         assert (root / "fovs" / f"{fov}.nc").read_bytes() == done[fov]
         assert (root / "fovs" / f"{fov}.json").read_bytes() == records[fov]
-    assert json.loads((root / "manifest.json").read_text())["fovs"] == FOV_NAMES
+    assert json.loads((root / "manifest.json").read_text())["fovs"] == EXPERIMENT_ORDER
     from starfish import DecodedIntensityTable
 
     merged = DecodedIntensityTable.open_netcdf(str(root / "merged_decoded_fovs.nc"))

@@ -12,6 +12,7 @@ LAUNCHER = REPO_ROOT / "scripts" / "starfish_workflow.py"
 ISS_RECIPE = REPO_ROOT / "examples" / "iss_recipe.py"
 FOV_NAMES = ["A1", "b_2", "C-3", "well7.site1"]
 EMPTY_FOV = "C-3"
+EXPERIMENT_ORDER = sorted(FOV_NAMES)  # starfish lists FOVs sorted by name: array index i is this[i]
 
 # Appended to the ISS recipe: fails for the FOVs named in $FAIL_FOVS, so one recipe file
 # (one sha256) can fail in a first run and succeed in its resume.
@@ -46,7 +47,7 @@ def recipe_with(tmp_path: Path, suffix: str, name: str = "recipe.py") -> Path:
 def launch(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
     """The launcher as a user runs it: a separate process; returns the CompletedProcess."""
     return subprocess.run(
-        [sys.executable, str(LAUNCHER), "--quiet", *map(str, args)],
+        [sys.executable, str(LAUNCHER), *map(str, args), "--quiet"],
         env={**os.environ, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=600,
     )
 

@@ -83,7 +83,7 @@ def with_fov_coordinate(table, fov: str):
     """The table with a ``fov`` coordinate on ``features`` and no encoding left from a read."""
     import numpy as np
 
-    table = table.assign_coords(fov=("features", np.full(table.sizes["features"], fov, dtype=object)))
+    table = table.assign_coords(fov=("features", np.full(table.sizes["features"], fov, dtype=f"<U{max(1, len(fov))}")))
     table.encoding = {}
     for coord in table.coords.values():
         coord.encoding = {}

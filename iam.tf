@@ -213,6 +213,30 @@ data "aws_iam_policy_document" "submitter" {
   }
 
   statement {
+    sid     = "TagJobsAtSubmission"
+    actions = ["batch:TagResource"]
+    # Jobs are submitted with their run id as a tag; tagging is allowed only as part of SubmitJob.
+    resources = ["arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "batch:CreateAction"
+      values   = ["SubmitJob"]
+    }
+  }
+
+  statement {
+    sid     = "CancelOwnRuns"
+    actions = ["batch:CancelJob", "batch:TerminateJob"]
+    # Only jobs that starfish-batch submitted (they carry the run-id tag).
+    resources = ["arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*"]
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/starfish-batch:run-id"
+      values   = ["false"]
+    }
+  }
+
+  statement {
     sid = "FollowJobs"
     # Batch's Describe*/List* calls accept no resource-level restriction.
     actions = [

@@ -381,6 +381,14 @@ def test_submitter_policy_is_scoped_to_this_queue(applied):
         if "*" in _as_list(statement["Resource"]):
             # only Batch's read-only calls, which take no resource-level scope
             assert all(re.match(r"batch:(Describe|List)", a) for a in actions), statement
+    # the launcher tags jobs at submission and `cancel RUN_ID` stops them: only tagged jobs
+    by_sid = {s.get("Sid"): s for s in statements}
+    assert _as_list(by_sid["TagJobsAtSubmission"]["Action"]) == ["batch:TagResource"]
+    assert by_sid["TagJobsAtSubmission"]["Condition"] == {"StringEquals": {"batch:CreateAction": "SubmitJob"}}
+    assert sorted(_as_list(by_sid["CancelOwnRuns"]["Action"])) == ["batch:CancelJob", "batch:TerminateJob"]
+    assert by_sid["CancelOwnRuns"]["Condition"] == {"Null": {"aws:ResourceTag/starfish-batch:run-id": "false"}}
+    for sid in ("TagJobsAtSubmission", "CancelOwnRuns"):
+        assert all(r.endswith(":job/*") for r in _as_list(by_sid[sid]["Resource"]))
     log_reads = [s for s in statements if "logs:GetLogEvents" in _as_list(s["Action"])]
     assert log_reads and all(outputs["log_group_name"] in r for s in log_reads for r in _as_list(s["Resource"]))
 

@@ -137,9 +137,9 @@ def test_no_provider_6_only_or_renamed_arguments():
 
 
 def test_docs_list_every_variable_and_output():
-    doc = (REPO_ROOT / "docs" / "terraform.md").read_text()
+    doc = (REPO_ROOT / "README.md").read_text()
     for name in list(_blocks("variable")) + list(_blocks("output")):
-        assert f"`{name}`" in doc, f"docs/terraform.md does not mention {name}"
+        assert f"`{name}`" in doc, f"README.md (Terraform inputs and outputs) does not mention {name}"
 
 
 def _checkov() -> Path:

@@ -1,0 +1,73 @@
+# starfish-batch: `make run` runs the demo (or your experiment) on this machine; `make test` checks it all.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+CHECKOV_VENV ?= .venv-checkov
+LINT_VENV   ?= .venv-lint
+
+# What `make run` runs. With none given: the bundled synthetic demo and the tutorial's ISS recipe.
+DEMO_DIR    ?= demo
+EXPERIMENT  ?=
+RECIPE      ?= examples/iss_recipe.py
+RESULTS     ?= results
+EXECUTOR    ?= local
+RUN_ARGS    ?=
+
+.PHONY: help venv run demo test test-fast lint bench clean
+
+# images, push, e2e and the container helpers
+include mk/containers.mk
+
+help:  ## list the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | column -t -s $$'\t'
+
+$(VENV)/.installed: workers/pyproject.toml workers/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c workers/constraints.txt -e 'workers[test]'
+	touch $@
+
+venv: $(VENV)/.installed  ## create .venv with the package and its test tools
+
+$(CHECKOV_VENV)/.installed: tests/terraform/requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r tests/terraform/requirements-checkov.txt
+	touch $@
+
+$(DEMO_DIR)/experiment.json: | $(VENV)/.installed
+	$(PY) scripts/make_demo_experiment.py $(DEMO_DIR)
+
+demo: $(DEMO_DIR)/experiment.json  ## write the synthetic demo experiment (and its ground truth)
+
+ifeq ($(strip $(EXPERIMENT)),)
+run: $(VENV)/.installed $(DEMO_DIR)/experiment.json  ## run the demo, or EXPERIMENT=... RECIPE=... RESULTS=...
+	$(PY) scripts/starfish_workflow.py --executor $(EXECUTOR) \
+	    --experiment-url $(DEMO_DIR)/experiment.json --recipe $(RECIPE) --results-url $(RESULTS) \
+	    --ground-truth $(DEMO_DIR)/ground_truth.csv $(RUN_ARGS)
+else
+run: $(VENV)/.installed
+	$(PY) scripts/starfish_workflow.py --executor $(EXECUTOR) \
+	    --experiment-url $(EXPERIMENT) --recipe $(RECIPE) --results-url $(RESULTS) $(RUN_ARGS)
+endif
+
+test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  ## everything CI checks (about 10 minutes on 2 cores)
+	$(VENV)/bin/ruff check workers scripts tests examples
+	$(PY) -m pytest -q -ra tests
+
+test-fast: $(VENV)/.installed  ## the Python tests without Terraform
+	$(PY) -m pytest -q -ra tests --ignore=tests/terraform
+
+lint: $(VENV)/.installed  ## ruff and terraform fmt
+	$(VENV)/bin/ruff check workers scripts tests examples
+	terraform fmt -check -recursive
+
+bench: $(VENV)/.installed  ## merge and worker benchmarks; BENCH_FULL=1 adds 10,000 FOVs
+	$(PY) scripts/bench_merge.py
+	$(PY) scripts/bench_process_fov.py
+
+clean:  ## remove the demo, local results and virtualenvs
+	rm -rf $(DEMO_DIR) $(RESULTS) $(VENV) $(CHECKOV_VENV) $(LINT_VENV)
+

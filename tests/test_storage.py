@@ -82,3 +82,14 @@ def test_absolute_and_unsupported_scheme(tmp_path, monkeypatch):
     assert storage.absolute("s3://bucket/key/") == "s3://bucket/key"
     with pytest.raises(StorageError, match="gs://bucket"):
         storage.absolute("gs://bucket/x")
+
+
+def test_staged_output_is_as_readable_as_any_file(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        url = str(tmp_path / "merged.nc")
+        with storage.staged_output(url) as tmp:
+            tmp.write_bytes(b"x")
+        assert (tmp_path / "merged.nc").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(umask)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from starfish_batch.tf_outputs import REQUIRED
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from terraform_helpers import (  # noqa: E402
@@ -23,17 +25,7 @@ from terraform_helpers import (  # noqa: E402
     terraform_init,
 )
 
-CONTRACT_OUTPUTS = {
-    "region",
-    "job_queue_arn",
-    "process_fov_job_definition_arn",
-    "merge_job_definition_arn",
-    "results_bucket",
-    "log_group_name",
-    "process_fov_repository_url",
-    "merge_repository_url",
-    "submitter_policy_arn",
-}
+CONTRACT_OUTPUTS = set(REQUIRED)  # what the launcher reads: the contract in one place
 
 
 @pytest.fixture(scope="module")

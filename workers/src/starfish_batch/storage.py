@@ -174,6 +174,9 @@ def staged_output(url: str, suffix: str = "") -> Iterator[Path]:
             raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
     fd, tmp = tempfile.mkstemp(prefix=".starfish-batch-", suffix=suffix or ".tmp", dir=directory)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are as readable as any other file
     tmp_path = Path(tmp)
     try:
         yield tmp_path

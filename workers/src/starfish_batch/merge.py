@@ -155,7 +155,7 @@ class _Consumer:
                         for fov, start, stop in block.fov_slices:
                             names[start:stop] = fov
                         arrays["fov"] = names
-                    factors = {"fov": spots.factorize(arrays["fov"])}
+                    factors = {"fov": spots.factorize_pieces(arrays["fov"], block.fov_slices)}
                     if "target" in arrays:
                         factors["target"] = spots.factorize(arrays["target"])
                     self.summary.add_block(arrays, block.fov_slices, factors.get("target"),
@@ -197,7 +197,9 @@ class _Consumer:
 def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], schema, started: float,
                 notes: list[str]) -> MergeResult:
     from . import spots, tableio
-    from .summary import SummaryAccumulator, write_summary
+    from .summary import SummaryAccumulator, preload_matplotlib, write_summary
+
+    preload_matplotlib()  # for qc.png at the end, imported while the first files are read
 
     root = manifest.run_root
     outputs = {
@@ -285,8 +287,6 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         acc.render_qc(qc_path, summary)
         summary["timings"]["merge_seconds"] = round(time.perf_counter() - started, 3)
         write_summary(summary_path, summary)
-        for path in (nc_path, csv_path, qc_path, summary_path):
-            os.chmod(path, 0o644)  # mkstemp makes 0600; outputs are as readable as the others
     # Published in reverse order of entry: summary, qc, CSV, then the merged table.
     return MergeResult(
         merged_url=outputs["merged"], n_fovs=len(present), n_features=total,

@@ -10,7 +10,8 @@ h5py, whose open costs a few microseconds where netCDF4 reads all metadata first
 into the block buffers. Values are copied raw (no CF decoding), and the merged file gets the
 same attributes, so ``DecodedIntensityTable.open_netcdf`` decodes both the same way.
 
-Writing. ``MergedWriter`` appends blocks with netCDF4 to a file with an unlimited
+Writing. ``MergedWriter`` has netCDF4 create the file, then appends blocks with h5py (a
+quarter of netCDF4's time for variable-length strings) to a file with an unlimited
 ``features`` dimension, variables of the same types and attributes as the per-FOV files
 (strings stay variable-length, which xarray reads back as ``<U``), so the merged file
 decodes like the tables it came from.
@@ -41,8 +42,9 @@ import numpy as np
 from .errors import StarfishBatchError
 
 FEATURES = "features"
-BLOCK_FEATURES = 1 << 17
-"""Features per block written at once: 131,072 x 16 float64 = 16 MB of intensities."""
+BLOCK_FEATURES = 1 << 16
+"""Features per block written at once: 65,536 x 16 float64 = 8 MB of intensities (two blocks
+and the CSV thread's work on one are most of the merge's memory: a larger block is no faster)."""
 CHUNK_FEATURES = 1 << 15
 """HDF5 chunk length along ``features`` of the merged file."""
 CHUNK_CACHE_BYTES = 2 << 20
@@ -490,40 +492,59 @@ class FovReader:
 
 
 class MergedWriter:
-    """Appends blocks to a netCDF-4 file shaped like the per-FOV tables (unlimited features)."""
+    """Appends blocks to a netCDF-4 file shaped like the per-FOV tables (unlimited features).
+
+    netCDF4 creates the file (dimensions, variables, attributes, the static coordinates) with
+    no feature; it is then closed and reopened with h5py, which appends the blocks to the
+    datasets netCDF-C made. The file is netCDF-C's own layout (dimension scales, creation
+    order, ``_Netcdf4Dimid``...), only the data are written by h5py: variable-length strings
+    cost a quarter of what netCDF4 takes to write them. netCDF-C reads an unlimited
+    dimension's length from the datasets that use it, so resizing them is all it needs.
+    """
 
     def __init__(self, path: Path, schema: Schema, chunk: int = CHUNK_FEATURES):
         import netCDF4
 
         self.schema = schema
         self.size = 0
-        self.ds = netCDF4.Dataset(str(path), "w", format="NETCDF4")
+        self.h5 = None
+        ds = netCDF4.Dataset(str(path), "w", format="NETCDF4")
         try:
-            self._create(chunk)
+            self._create(ds, chunk)
+        finally:
+            ds.close()
+        import h5py
+
+        self.h5 = h5py.File(str(path), "r+", rdcc_nbytes=CHUNK_CACHE_BYTES, rdcc_nslots=61,
+                            rdcc_w0=1.0)
+        try:
+            self.vars = {name: self.h5[name] for name in self.names}
         except Exception:
-            self.ds.close()
+            self.h5.close()
             raise
 
-    def _create(self, chunk: int) -> None:
-        ds, schema = self.ds, self.schema
+    def _create(self, ds, chunk: int) -> None:
+        schema = self.schema
         ds.set_auto_maskandscale(False)
         ds.createDimension(FEATURES, None)
         for dim, size in schema.dim_sizes.items():
             ds.createDimension(dim, size)
-        self.vars = {}
         for spec, values in schema.static.values():
-            var = self._variable(spec, None)
+            var = self._variable(ds, spec, None)
             var[...] = values
         data_chunk = (max(1, chunk // max(1, int(np.prod(schema.data_shape())))),
                       *schema.data_shape())
-        self.vars[schema.data.name] = self._variable(schema.data, data_chunk)
+        data_var = self._variable(ds, schema.data, data_chunk)
+        self.names = [schema.data.name]
         for name, spec in schema.coords.items():
-            self.vars[name] = self._variable(spec, (chunk,))
+            self._variable(ds, spec, (chunk,))
+            self.names.append(name)
         coordinates = sorted(n for n in [*schema.coords, *schema.static]
                              if n not in schema.dim_sizes and n != FEATURES)
-        self.vars[schema.data.name].setncattr("coordinates", " ".join(coordinates))
+        data_var.setncattr("coordinates", " ".join(coordinates))
 
-    def _variable(self, spec: VarSpec, chunks):
+    @staticmethod
+    def _variable(ds, spec: VarSpec, chunks):
         fill = spec.attrs.get("_FillValue")
         dtype = str if spec.is_str else np.dtype(spec.dtype)
         kwargs = {}
@@ -531,10 +552,7 @@ class MergedWriter:
             kwargs["chunksizes"] = chunks
         if fill is not None and not spec.is_str:
             kwargs["fill_value"] = fill
-        var = self.ds.createVariable(spec.name, dtype, spec.dims, **kwargs)
-        if chunks is not None:
-            # netCDF-C's default cache per variable is large; blocks are written whole.
-            var.set_var_chunk_cache(size=CHUNK_CACHE_BYTES, nelems=61, preemption=1.0)
+        var = ds.createVariable(spec.name, dtype, spec.dims, **kwargs)
         for key, value in spec.attrs.items():
             if key not in ("_FillValue", "coordinates"):
                 var.setncattr(key, value)
@@ -544,11 +562,13 @@ class MergedWriter:
         n = len(arrays[self.schema.data.name])
         if not n:
             return
-        sel = slice(self.size, self.size + n)
-        for name, var in self.vars.items():
-            var[sel] = arrays[name]
-        self.size += n
+        stop = self.size + n
+        for name, dset in self.vars.items():
+            dset.resize(stop, axis=0)
+            dset[self.size: stop] = arrays[name]
+        self.size = stop
 
     def close(self) -> None:
-        if self.ds.isopen():
-            self.ds.close()
+        if self.h5 is not None:
+            self.h5.close()
+            self.h5 = None

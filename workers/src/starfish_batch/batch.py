@@ -128,6 +128,15 @@ def _environment(manifest_url: str, offset: int) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in worker_env(manifest_url, offset).items()]
 
 
+def _tf_flags(args) -> str:
+    """The flags that find the same Terraform outputs again, for the commands we suggest."""
+    if args is not None and getattr(args, "tf_outputs", None):
+        return f" --tf-outputs {args.tf_outputs}"
+    if args is not None and getattr(args, "tf_dir", None):
+        return f" --tf-dir {args.tf_dir}"
+    return ""
+
+
 def _arn_region(arn: str) -> str | None:
     parts = arn.split(":")
     return parts[3] if arn.startswith("arn:") and len(parts) > 5 else None
@@ -469,12 +478,7 @@ class BatchExecutor:
         return "\n".join(lines)
 
     def _hint_args(self, run_id: str, args) -> str:
-        parts = [run_id, "--results-url", self._results_url_of(args)]
-        if args is not None and getattr(args, "tf_outputs", None):
-            parts += ["--tf-outputs", str(args.tf_outputs)]
-        elif args is not None and getattr(args, "tf_dir", None):
-            parts += ["--tf-dir", str(args.tf_dir)]
-        return " ".join(parts)
+        return f"{run_id} --results-url {self._results_url_of(args)}{_tf_flags(args)}"
 
     def _results_url_of(self, args) -> str:
         url = getattr(args, "results_url", None) if args is not None else None
@@ -654,13 +658,8 @@ class BatchExecutor:
         return 1
 
     def _resume_hint(self, manifest: Manifest, args) -> str:
-        hint = (f"{PROG} --executor batch --resume {manifest.run_id} "
-                f"--results-url {manifest.results_url}")
-        if args is not None and getattr(args, "tf_outputs", None):
-            hint += f" --tf-outputs {args.tf_outputs}"
-        elif args is not None and getattr(args, "tf_dir", None):
-            hint += f" --tf-dir {args.tf_dir}"
-        return hint
+        return (f"{PROG} --executor batch --resume {manifest.run_id} "
+                f"--results-url {manifest.results_url}{_tf_flags(args)}")
 
     # -- status and cancel ----------------------------------------------------------------
 

@@ -29,7 +29,7 @@ import numpy as np
 from starfish import Codebook, DecodedIntensityTable, FieldOfView
 from starfish.image import ApplyTransform, Filter, LearnTransform
 from starfish.spots import DecodeSpots, FindSpots
-from starfish.types import STARFISH_EXTRAS_KEY, Axes, Features, FunctionSource
+from starfish.types import STARFISH_EXTRAS_KEY, Axes, Features
 
 
 def process_fov(fov: FieldOfView, codebook: Codebook) -> DecodedIntensityTable:
@@ -58,9 +58,7 @@ def process_fov(fov: FieldOfView, codebook: Codebook) -> DecodedIntensityTable:
         threshold=0.01,
         measurement_type="mean",
     )
-    dots_max = filtered_dots.reduce(
-        (Axes.ROUND, Axes.CH, Axes.ZPLANE), func="max", module=FunctionSource.np
-    )
+    dots_max = filtered_dots.reduce((Axes.ROUND, Axes.CH, Axes.ZPLANE), func="max")  # numpy's max
     spots = detector.run(image_stack=filtered, reference_image=dots_max)
 
     # 4. Decode: in each round, the brightest channel.

@@ -121,34 +121,10 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 ################################################################################
-# Job role: read experiments, read/write the results bucket, nothing else
+# Reading the experiments: shared by the job role and the submitter policy
 ################################################################################
 
-resource "aws_iam_role" "job" {
-  name               = "${local.name}-job"
-  description        = "Role of the ${local.name} process-fov and merge-batch-job containers"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
-}
-
-data "aws_iam_policy_document" "job" {
-  statement {
-    sid       = "ListResults"
-    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
-    resources = [local.results_bucket_arn]
-  }
-
-  statement {
-    sid = "ReadWriteResults"
-    # No DeleteObject: nothing a run wrote is deleted by a later step.
-    actions = [
-      "s3:GetObject",
-      "s3:PutObject",
-      "s3:AbortMultipartUpload",
-      "s3:ListMultipartUploadParts",
-    ]
-    resources = ["${local.results_bucket_arn}/*"]
-  }
-
+data "aws_iam_policy_document" "read_experiments" {
   dynamic "statement" {
     for_each = length(local.experiment_locations) > 0 ? [1] : []
 
@@ -178,6 +154,38 @@ data "aws_iam_policy_document" "job" {
       }
     }
   }
+}
+
+################################################################################
+# Job role: read experiments, read/write the results bucket, nothing else
+################################################################################
+
+resource "aws_iam_role" "job" {
+  name               = "${local.name}-job"
+  description        = "Role of the ${local.name} process-fov and merge-batch-job containers"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "job" {
+  source_policy_documents = [data.aws_iam_policy_document.read_experiments.json]
+
+  statement {
+    sid       = "ListResults"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [local.results_bucket_arn]
+  }
+
+  statement {
+    sid = "ReadWriteResults"
+    # No DeleteObject: nothing a run wrote is deleted by a later step.
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = ["${local.results_bucket_arn}/*"]
+  }
 
   dynamic "statement" {
     for_each = var.kms_key_arn != null ? [1] : []
@@ -201,6 +209,9 @@ resource "aws_iam_role_policy" "job" {
 ################################################################################
 
 data "aws_iam_policy_document" "submitter" {
+  # The launcher opens the experiment to list its FOVs before submitting.
+  source_policy_documents = [data.aws_iam_policy_document.read_experiments.json]
+
   statement {
     sid     = "SubmitToThisQueue"
     actions = ["batch:SubmitJob"]
@@ -259,36 +270,6 @@ data "aws_iam_policy_document" "submitter" {
     sid       = "ReadWriteResults"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
     resources = ["${local.results_bucket_arn}/*"]
-  }
-
-  dynamic "statement" {
-    for_each = length(local.experiment_locations) > 0 ? [1] : []
-
-    content {
-      sid       = "ReadExperiments"
-      actions   = ["s3:GetObject"]
-      resources = local.experiment_object_arns
-    }
-  }
-
-  dynamic "statement" {
-    for_each = local.experiment_list_statements
-
-    content {
-      sid       = "ListExperiments${statement.key}"
-      actions   = ["s3:ListBucket"]
-      resources = [statement.value.bucket_arn]
-
-      dynamic "condition" {
-        for_each = statement.value.prefix == "" ? [] : [statement.value.prefix]
-
-        content {
-          test     = "StringLike"
-          variable = "s3:prefix"
-          values   = [condition.value, "${condition.value}/*"]
-        }
-      }
-    }
   }
 
   statement {

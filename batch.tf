@@ -126,12 +126,15 @@ resource "aws_batch_job_definition" "this" {
         { type = "VCPU", value = tostring(each.value.vcpus) },
         { type = "MEMORY", value = tostring(each.value.memory) },
       ]
-      # Static part of the worker contract. RUN_MANIFEST_URL (and a non-zero
-      # FOV_INDEX_OFFSET) come from containerOverrides at submit time; Batch
-      # sets AWS_BATCH_JOB_ARRAY_INDEX and AWS_BATCH_JOB_ID itself.
+      # Static part of the worker contract, plus var.job_environment (sorted
+      # by name). RUN_MANIFEST_URL (and a non-zero FOV_INDEX_OFFSET) come
+      # from containerOverrides at submit time; Batch sets
+      # AWS_BATCH_JOB_ARRAY_INDEX and AWS_BATCH_JOB_ID itself.
       environment = [
-        { name = "AWS_DEFAULT_REGION", value = local.region },
-        { name = "FOV_INDEX_OFFSET", value = "0" },
+        for name, value in merge(var.job_environment, {
+          AWS_DEFAULT_REGION = local.region
+          FOV_INDEX_OFFSET   = "0"
+        }) : { name = name, value = value }
       ]
       logConfiguration = {
         logDriver = "awslogs"

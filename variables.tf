@@ -285,6 +285,20 @@ variable "merge_image" {
   }
 }
 
+variable "job_environment" {
+  description = "Extra environment variables of both job definitions (process-fov and merge-batch-job), e.g. a proxy, a log level, or AWS_ENDPOINT_URL for an emulator. Values are stored in plain text in the job definitions: no secrets. Names are letters, digits and _; they must not start with AWS_BATCH_ (set by Batch) nor be RUN_MANIFEST_URL, FOV_INDEX_OFFSET or AWS_DEFAULT_REGION (set by the module and the launcher)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for name in keys(var.job_environment) :
+      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", name)) && !startswith(upper(name), "AWS_BATCH_") && !contains(["RUN_MANIFEST_URL", "FOV_INDEX_OFFSET", "AWS_DEFAULT_REGION"], name)
+    ])
+    error_message = "job_environment names must match [A-Za-z_][A-Za-z0-9_]*, must not start with AWS_BATCH_ (Batch sets those), and must not be RUN_MANIFEST_URL, FOV_INDEX_OFFSET or AWS_DEFAULT_REGION (the module and the launcher set those)."
+  }
+}
+
 variable "ecr_image_tag_mutability" {
   description = "Tag mutability of the ECR repositories. MUTABLE lets `make push` move a tag such as \"latest\"; IMMUTABLE suits versioned tags."
   type        = string

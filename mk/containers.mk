@@ -9,6 +9,9 @@
 #   make e2e-setup                    podman + base image + both images (tag e2e) + Docker API socket
 #   make e2e-smoke                    moto server (Batch in docker mode) runs an array job + a dependent job
 #   make e2e-teardown                 stop everything by PID, remove images and storage
+#   make e2e                          all of it end to end (scripts/e2e.sh): podman, images, moto
+#                                     Batch in podman, Terraform applied to moto, the launcher
+#                                     (--executor batch) on a demo; tears everything down
 #
 # Variables (override on the command line):
 CONTAINER_ENGINE ?= docker
@@ -36,7 +39,7 @@ CONTAINERS_PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 LINT_VENV ?= .venv-lint
 CHECKOV_VENV ?= .venv-checkov
 
-.PHONY: images push constraints lint-docker lint-venv e2e-setup e2e-images e2e-service \
+.PHONY: images push constraints lint-docker lint-venv e2e e2e-setup e2e-images e2e-service \
 	e2e-smoke e2e-teardown
 
 images:  ## build both worker images with $(CONTAINER_ENGINE) (IMAGE_TAG, BASE_IMAGE)
@@ -67,6 +70,10 @@ lint-docker: $(LINT_VENV)/bin/hadolint  ## hadolint + checkov on workers/Dockerf
 	else echo "lint-docker: $(CHECKOV_VENV)/bin/checkov missing, checkov skipped"; fi
 
 # --- e2e container stack (podman; root; no registry pulls) ---------------------------------
+
+# E2E_KEEP=1 keeps E2E_STATE (images) for a faster re-run; `make e2e-teardown` removes it.
+e2e: $(VENV)/.installed  ## the whole system on this machine: podman, images, moto Batch, Terraform, launcher (root; ~9 min on 2 cores)
+	E2E_STATE='$(E2E_STATE)' PYTHON='$(abspath $(VENV))/bin/python' scripts/e2e.sh
 
 e2e-setup: e2e-images e2e-service  ## podman (vfs), base image, images :e2e, Docker API socket (root)
 

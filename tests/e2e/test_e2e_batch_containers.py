@@ -1,0 +1,407 @@
+"""The whole system on this machine: Terraform module -> moto's Batch -> worker images in podman.
+
+Opt-in (E2E=1, root, podman, terraform + the provider mirror); `make e2e` (scripts/e2e.sh)
+installs podman, builds the base and worker images, runs this module and tears it all down.
+
+What happens, all on 127.0.0.1 with dummy credentials:
+
+1. podman's Docker API service and a moto server whose Batch runs containers through it
+   (tests/e2e/containers.py);
+2. a 3-FOV demo experiment is written and uploaded to moto's S3; the local executor runs it
+   meanwhile (the reference result);
+3. the Terraform module is applied against moto, its job definitions pointing at the local
+   image tags, with AWS_ENDPOINT_URL and dummy credentials in `job_environment` (the
+   containers share the host network, so they reach moto);
+4. the launcher, `--executor batch` in follow mode, runs the ISS recipe (run e2e-ok) and a
+   recipe that raises on one FOV (run e2e-fail), concurrently, against the same stack; an
+   observer records every child's and the merge's statuses while they run;
+5. checks: each child went RUNNING then SUCCEEDED in a container (and logged), the merge
+   started after the last child stopped, the merged table in moto's S3 is identical to the
+   local executor's; in e2e-fail the failing FOV is FAILED, the launcher exits non-zero and
+   its stderr names the FOV and shows its log lines, and the merge never ran (then the
+   launcher's `cancel` ends it).
+
+Phase timings go to stderr (run pytest with -s) and to $E2E_TIMINGS if set.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from containers import (
+    DUMMY_AWS,
+    REPO_ROOT,
+    MotoServer,
+    PodmanService,
+    image_name,
+)
+
+PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
+LAUNCHER = REPO_ROOT / "scripts" / "starfish_workflow.py"
+ISS_RECIPE = REPO_ROOT / "examples" / "iss_recipe.py"
+VENV_BIN = Path(sys.executable).parent
+REGION = DUMMY_AWS["AWS_DEFAULT_REGION"]
+DATA_BUCKET = "sfb-e2e-data"
+RESULTS_BUCKET = "sfb-e2e-results"
+RESULTS_URL = f"s3://{RESULTS_BUCKET}/runs"
+FOVS = ["A1", "A2", "B1"]
+FAIL_FOV = "A2"
+OK_RUN, FAIL_RUN = "e2e-ok", "e2e-fail"
+FAIL_MESSAGE = f"e2e: this recipe fails on FOV {FAIL_FOV} on purpose"
+# moto's Batch writes every container's output to this group, whatever the job definition's
+# awslogs-group says (the module's is /aws/batch/<name>).
+MOTO_LOG_GROUP = "/aws/batch/job"
+LAUNCHER_TIMEOUT_S = float(os.environ.get("E2E_LAUNCHER_TIMEOUT", "900"))
+
+# Appended to the ISS recipe: the recipe file is uploaded on its own, so it cannot import
+# anything from this repo; the FOV that fails is named in it.
+FAILING_WRAPPER = f'''
+
+_iss_process_fov = process_fov
+
+
+def process_fov(fov, codebook):
+    if fov.name == {FAIL_FOV!r}:
+        raise RuntimeError({FAIL_MESSAGE!r})
+    return _iss_process_fov(fov, codebook)
+'''
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
+    pytest.mark.skipif(not PLUGIN_DIR.is_dir(), reason=f"no Terraform provider mirror at {PLUGIN_DIR}"),
+]
+
+
+def _terraform_helpers():
+    spec = importlib.util.spec_from_file_location(
+        "e2e_terraform_helpers", REPO_ROOT / "tests" / "terraform" / "terraform_helpers.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Timings:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.rows: list[tuple[str, float]] = []
+        self.file = os.environ.get("E2E_TIMINGS")
+
+    def say(self, text: str) -> None:
+        print(f"[e2e {time.monotonic() - self.t0:7.1f}s] {text}", file=sys.stderr, flush=True)
+
+    @contextmanager
+    def phase(self, name: str):
+        start = time.monotonic()
+        self.say(f"{name} ...")
+        try:
+            yield
+        finally:
+            seconds = time.monotonic() - start
+            self.rows.append((name, seconds))
+            self.say(f"{name}: {seconds:.1f} s")
+            if self.file:
+                with open(self.file, "a") as fh:
+                    fh.write(f"  {name}\t{seconds:.1f}\n")  # indented: a part of the pytest phase
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------
+
+
+def _env(moto: MotoServer, home: Path) -> dict[str, str]:
+    """Environment of the launchers: moto's endpoint, dummy credentials, nothing of the host's AWS."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_VAR_", "DOCKER_"))}
+    return env | DUMMY_AWS | {
+        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
+        "HOME": str(home),
+        "MPLCONFIGDIR": str(home / "mpl"),
+        "AWS_ENDPOINT_URL": moto.endpoint,
+    }
+
+
+def _apply_module(moto: MotoServer, work: Path) -> dict:
+    """Copy the module, point it at moto (the Terraform tests' override), apply, return outputs."""
+    tfh = _terraform_helpers()
+    module = tfh.copy_module(work / "module")
+    # The override of the Terraform tests: the provider on moto, and the launch template's
+    # ignore_changes (a moto quirk). Only its URL is taken from a (never started) helper.
+    (module / "moto_override.tf").write_text(tfh.MotoServer(port=moto.port).provider_override())
+    env = tfh.terraform_env(work)
+    tf_vars = {
+        # moto needs a service role that exists; AWS would use its service-linked role.
+        "create_batch_service_linked_role": True,
+        # An existing bucket: skips the lifecycle rules the provider polls for a minute.
+        "create_results_bucket": False,
+        "results_bucket_name": RESULTS_BUCKET,
+        "experiment_s3_locations": [f"s3://{DATA_BUCKET}"],
+        # moto asks podman to run the job definition's image by exactly this name.
+        "process_fov_image": image_name("process-fov"),
+        "merge_image": image_name("merge-batch-job"),
+        "retry_attempts": 1,
+        # The containers share the host network (MOTO_DOCKER_NETWORK_MODE=host) and have no
+        # instance role: they reach moto with these.
+        "job_environment": {
+            "AWS_ENDPOINT_URL": moto.endpoint,
+            "AWS_ACCESS_KEY_ID": DUMMY_AWS["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": DUMMY_AWS["AWS_SECRET_ACCESS_KEY"],
+            "AWS_EC2_METADATA_DISABLED": "true",
+            # The same BLAS kernels as the local reference run: a machine may pin OpenBLAS's
+            # core type (this one sets OPENBLAS_CORETYPE), and another core type's kernels
+            # round differently (registration's upsampled DFT is a matrix product).
+            **{k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
+        },
+    }
+    (module / "e2e.auto.tfvars.json").write_text(json.dumps(tf_vars, indent=2))
+    tfh.terraform_init(module, env)
+    applied = tfh.run_terraform(["apply", "-input=false", "-auto-approve"], module, env, timeout=900)
+    assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-3000:]
+    out = tfh.run_terraform(["output", "-json"], module, env)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _launch(run_id: str, recipe: Path, tf_outputs: Path, env: dict, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable, str(LAUNCHER), "--executor", "batch", "--tf-outputs", str(tf_outputs),
+            "--experiment-url", f"s3://{DATA_BUCKET}/exp/experiment.json",
+            "--recipe", str(recipe), "--results-url", RESULTS_URL, "--run-id", run_id, "--quiet",
+        ],
+        env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+
+
+def _finish(proc: subprocess.Popen, what: str, timeout: float) -> tuple[int, str, str]:
+    """Wait for a launcher; on timeout stop it (by PID) and fail: it must never hang."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"{what} did not end within {timeout:.0f} s (hung?)\nstdout:\n{out}\nstderr:\n{err[-4000:]}")
+    return proc.returncode, out, err
+
+
+class Observer(threading.Thread):
+    """Polls a run's children and merge (never the array parent: describing it is what moves
+    moto's parent to SUCCEEDED, and that must stay the launcher's doing) every 0.5 s, and
+    records each job's sequence of statuses."""
+
+    def __init__(self, moto: MotoServer, run_id: str, proc: subprocess.Popen):
+        super().__init__(daemon=True, name=f"observe-{run_id}")
+        self.moto, self.run_id, self.proc = moto, run_id, proc
+        self.seen: dict[str, list[str]] = {}
+        self.jobs: dict | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            s3, batch = self.moto.client("s3"), self.moto.client("batch")
+            key = f"runs/{self.run_id}/jobs.json"
+            while self.jobs is None and self.proc.poll() is None:
+                try:
+                    self.jobs = json.loads(s3.get_object(Bucket=RESULTS_BUCKET, Key=key)["Body"].read())
+                except s3.exceptions.NoSuchKey:
+                    time.sleep(0.2)
+            if self.jobs is None:
+                return
+            (parent,) = self.jobs["process_jobs"]
+            ids = [f"{parent['job_id']}:{i}" for i in range(parent["size"])] + [self.jobs["merge_job_id"]]
+            while True:
+                ended = self.proc.poll() is not None
+                for job in batch.describe_jobs(jobs=ids)["jobs"]:
+                    history = self.seen.setdefault(job["jobId"], [])
+                    if not history or history[-1] != job["status"]:
+                        history.append(job["status"])
+                if ended:
+                    return
+                time.sleep(0.5)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+    @property
+    def child_ids(self) -> list[str]:
+        (parent,) = self.jobs["process_jobs"]
+        return [f"{parent['job_id']}:{i}" for i in range(parent["size"])]
+
+
+def _open_table(path: Path):
+    """The table as a DataArray; in its starfish provenance log, what differs between any two
+    processes is left out: the "os" entries (platform and Python version: a container's and
+    this machine's differ) and the addresses in the arguments' reprs ("<function mean at 0x...>")."""
+    import xarray as xr
+    from starfish import DecodedIntensityTable
+
+    table = xr.DataArray(DecodedIntensityTable.open_netcdf(str(path))).load()
+    log = json.loads(table.attrs["starfish"])
+    for entry in log.get("log", []):
+        entry.pop("os", None)
+    table.attrs["starfish"] = re.sub(r" at 0x[0-9a-f]+>", " at 0x...>", json.dumps(log, sort_keys=True))
+    return table
+
+
+def _log_lines(moto: MotoServer, stream: str) -> list[str]:
+    events = moto.client("logs").get_log_events(logGroupName=MOTO_LOG_GROUP, logStreamName=stream)["events"]
+    return [e["message"] for e in events]
+
+
+# ------------------------------------------------------------------------------------------
+# the test
+# ------------------------------------------------------------------------------------------
+
+
+def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_path):  # noqa: PLR0915
+    import xarray as xr
+
+    from starfish_batch.demo import write_demo_experiment
+
+    t = Timings()
+    with t.phase("podman API service + moto server (Batch in docker mode)"):
+        podman = PodmanService(e2e_state).start()
+        moto = MotoServer(e2e_state, docker_host=podman.docker_host).start()
+    try:
+        home = tmp_path / "home"
+        (home / "mpl").mkdir(parents=True)
+        env = _env(moto, home)
+
+        with t.phase("demo experiment (3 FOVs, 96x96) to moto S3; local executor started"):
+            s3 = moto.client("s3")
+            for bucket in (DATA_BUCKET, RESULTS_BUCKET):
+                s3.create_bucket(Bucket=bucket)
+            experiment = write_demo_experiment(tmp_path / "experiment", fov_names=FOVS, shape=(96, 96),
+                                               n_spots=12, seed=5)
+            for path in sorted(experiment.parent.rglob("*")):
+                if path.is_file():
+                    s3.upload_file(str(path), DATA_BUCKET, f"exp/{path.relative_to(experiment.parent)}")
+            local_results = tmp_path / "local"
+            local_env = {k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL"}
+            local = subprocess.Popen(
+                [sys.executable, str(LAUNCHER), "--experiment-url", str(experiment), "--recipe",
+                 str(ISS_RECIPE), "--results-url", str(local_results), "--run-id", OK_RUN,
+                 "--workers", "1", "--quiet"],
+                env=local_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, start_new_session=True,
+            )
+
+        with t.phase("terraform init + apply against moto"):
+            outputs = {k: v["value"] for k, v in _apply_module(moto, tmp_path).items()}
+        # moto writes the containers' logs to /aws/batch/job whatever the job definition's
+        # awslogs-group: the launcher reads a saved copy of the outputs that names that group.
+        assert outputs["log_group_name"].startswith("/aws/batch/")
+        tf_outputs = tmp_path / "tf-outputs.json"
+        tf_outputs.write_text(json.dumps(
+            {k: {"value": v} for k, v in (outputs | {"log_group_name": MOTO_LOG_GROUP}).items()}))
+        batch = moto.client("batch")
+        jobdefs = batch.describe_job_definitions(jobDefinitions=[
+            outputs["process_fov_job_definition_arn"], outputs["merge_job_definition_arn"]])["jobDefinitions"]
+        for jd in jobdefs:
+            described_env = {e["name"]: e["value"] for e in jd["containerProperties"]["environment"]}
+            assert described_env["AWS_ENDPOINT_URL"] == moto.endpoint
+            assert described_env["FOV_INDEX_OFFSET"] == "0"
+
+        failing_recipe = tmp_path / "failing_recipe.py"
+        failing_recipe.write_text(ISS_RECIPE.read_text() + FAILING_WRAPPER)
+        with t.phase("launcher --executor batch: runs e2e-ok and e2e-fail in containers"):
+            ok_proc = _launch(OK_RUN, ISS_RECIPE, tf_outputs, env, tmp_path)
+            fail_proc = _launch(FAIL_RUN, failing_recipe, tf_outputs, env, tmp_path)
+            observers = {OK_RUN: Observer(moto, OK_RUN, ok_proc), FAIL_RUN: Observer(moto, FAIL_RUN, fail_proc)}
+            for observer in observers.values():
+                observer.start()
+            fail_rc, fail_out, fail_err = _finish(fail_proc, "launcher of e2e-fail", LAUNCHER_TIMEOUT_S)
+            t.say(f"e2e-fail launcher exited {fail_rc}")
+            ok_rc, ok_out, ok_err = _finish(ok_proc, "launcher of e2e-ok", LAUNCHER_TIMEOUT_S)
+            t.say(f"e2e-ok launcher exited {ok_rc}")
+            for observer in observers.values():
+                observer.join(timeout=30)
+            local_rc, local_out, local_err = _finish(local, "local executor", LAUNCHER_TIMEOUT_S)
+
+        with t.phase("checks"):
+            for run_id, observer in observers.items():
+                assert observer.error is None, f"observer of {run_id}: {observer.error!r}"
+                assert observer.jobs is not None, f"{run_id}: no jobs.json was written"
+                t.say(f"{run_id} statuses seen: {json.dumps(observer.seen)}")
+
+            # --- e2e-ok: the launcher's follow mode ends with the merged result -------------
+            assert ok_rc == 0, f"stdout:\n{ok_out}\nstderr:\n{ok_err[-6000:]}"
+            merged_url = f"{RESULTS_URL}/{OK_RUN}/merged_decoded_fovs.nc"
+            assert f"merged: {merged_url}" in ok_out, ok_out
+            ok = observers[OK_RUN]
+            children = {j["jobId"]: j for j in batch.describe_jobs(jobs=ok.child_ids)["jobs"]}
+            assert sorted(children) == sorted(ok.child_ids)
+            for job_id, job in children.items():
+                seen = ok.seen.get(job_id, [])
+                assert "RUNNING" in seen and seen[-1] == "SUCCEEDED", (job_id, seen)
+                assert seen.index("RUNNING") < seen.index("SUCCEEDED"), (job_id, seen)
+                assert job["status"] == "SUCCEEDED"
+                assert job["startedAt"] <= job["stoppedAt"], job
+                # It ran in a container: the worker's own output is in its log stream.
+                assert _log_lines(moto, job["container"]["logStreamName"]), job_id
+            (merge,) = batch.describe_jobs(jobs=[ok.jobs["merge_job_id"]])["jobs"]
+            assert merge["status"] == "SUCCEEDED", merge
+            assert "RUNNING" in ok.seen[merge["jobId"]], ok.seen[merge["jobId"]]
+            last_child = max(j["stoppedAt"] for j in children.values())
+            assert merge["startedAt"] >= last_child, (merge["startedAt"], last_child)
+            assert _log_lines(moto, merge["container"]["logStreamName"])
+            first_child = min(j["startedAt"] for j in children.values())
+            t.say(f"e2e-ok: children ran from +0 to +{(last_child - first_child) / 1000:.1f} s; the merge "
+                  f"started {(merge['startedAt'] - last_child) / 1000:.1f} s after the last child stopped")
+
+            # --- the same experiment on the local executor -----------------------------------
+            assert local_rc == 0, f"stdout:\n{local_out}\nstderr:\n{local_err[-4000:]}"
+            merged = tmp_path / "merged_from_batch.nc"
+            s3.download_file(RESULTS_BUCKET, f"runs/{OK_RUN}/merged_decoded_fovs.nc", str(merged))
+            from_batch = _open_table(merged)
+            from_local = _open_table(local_results / OK_RUN / "merged_decoded_fovs.nc")
+            assert from_batch.sizes["features"] > 0
+            assert sorted(set(from_batch["fov"].values.tolist())) == sorted(FOVS)
+            xr.testing.assert_identical(from_batch, from_local)
+
+            # --- e2e-fail: one FOV fails, the launcher reports it and stops ------------------
+            assert fail_rc != 0, f"stdout:\n{fail_out}\nstderr:\n{fail_err[-6000:]}"
+            fail = observers[FAIL_RUN]
+            fail_index = FOVS.index(FAIL_FOV)
+            children = {j["jobId"]: j for j in batch.describe_jobs(jobs=fail.child_ids)["jobs"]}
+            for i, job_id in enumerate(fail.child_ids):
+                want = "FAILED" if i == fail_index else "SUCCEEDED"
+                assert children[job_id]["status"] == want, (job_id, children[job_id])
+                assert "RUNNING" in fail.seen.get(job_id, []), (job_id, fail.seen.get(job_id))
+            failed_stream = children[fail.child_ids[fail_index]]["container"]["logStreamName"]
+            assert any(FAIL_MESSAGE in line for line in _log_lines(moto, failed_stream))
+            assert f"FOV {FAIL_FOV} (index {fail_index}) failed" in fail_err, fail_err[-6000:]
+            assert f"last lines of log {MOTO_LOG_GROUP} {failed_stream}:" in fail_err, fail_err[-6000:]
+            shown = [line for line in fail_err.splitlines() if line.startswith("  | ")]
+            assert any(FAIL_MESSAGE in line for line in shown), fail_err[-6000:]
+            assert f"1 of {len(FOVS)} FOVs failed ({FAIL_FOV})" in fail_err, fail_err[-6000:]
+            (merge,) = batch.describe_jobs(jobs=[fail.jobs["merge_job_id"]])["jobs"]
+            assert merge["status"] not in ("RUNNING", "SUCCEEDED") and "startedAt" not in merge, merge
+            listed = s3.list_objects_v2(Bucket=RESULTS_BUCKET, Prefix=f"runs/{FAIL_RUN}/")
+            assert f"runs/{FAIL_RUN}/merged_decoded_fovs.nc" not in {o["Key"] for o in listed["Contents"]}
+            t.say("e2e-fail launcher stderr (tail):\n" + "\n".join(fail_err.splitlines()[-30:]))
+
+            # moto's merge waits on the parent forever (its parent never fails): cancel it.
+            cancel = subprocess.run(
+                [sys.executable, str(LAUNCHER), "cancel", FAIL_RUN, "--executor", "batch",
+                 "--tf-outputs", str(tf_outputs), "--results-url", RESULTS_URL],
+                env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            )
+            assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+            assert fail.jobs["merge_job_id"] in cancel.stdout, cancel.stdout
+    finally:
+        with t.phase("stop moto server and podman service"):
+            moto.stop()
+            podman.stop()
+        t.say("phases: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in t.rows))

@@ -13,10 +13,10 @@ the run root:
 
 Memory stays bounded whatever the number of FOVs: files are read one at a time (from S3,
 a few are fetched ahead on threads) into blocks of at most ``tableio.BLOCK_FEATURES``
-rows; the main thread reads and appends blocks to the netCDF file while a second thread
-formats and compresses the CSV rows and counts spots. Every output is written to a local
-temporary file and published whole at the end (the merged table last); a failed merge
-publishes nothing and deletes nothing.
+rows; the main thread reads, appends blocks to the netCDF file and counts spots while a
+second thread formats and compresses the CSV rows (so qc.png is drawn while it finishes).
+Every output is written to a local temporary file and published whole at the end (the
+merged table last); a failed merge publishes nothing and deletes nothing.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ import traceback
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import numpy as np
 
 from . import storage
 from .errors import StarfishBatchError
@@ -127,10 +125,14 @@ def _sources(manifest: Manifest, fovs: list[str]) -> Iterator[tuple[str, Path | 
 
 
 class _Consumer:
-    """The second thread: per block, count spots and write CSV rows; blocks come back for reuse."""
+    """The second thread: per block, format and compress the CSV rows; blocks come back for reuse.
 
-    def __init__(self, summary, csv_writer, bool_names):
-        self.summary = summary
+    The main thread has counted the block's spots (``_count``) and left its string factors in
+    ``block.factors``: the summary is complete as soon as the last block is read, so qc.png is
+    drawn while this thread finishes the CSV.
+    """
+
+    def __init__(self, csv_writer, bool_names):
         self.csv = csv_writer
         self.bool_names = bool_names
         self.todo: queue.Queue = queue.Queue(maxsize=1)
@@ -150,23 +152,14 @@ class _Consumer:
                 if self.error is None:
                     arrays = block.view()
                     data = arrays.pop(block.data_name)
-                    if "fov" not in arrays:
-                        names = np.empty(block.size, dtype=object)
-                        for fov, start, stop in block.fov_slices:
-                            names[start:stop] = fov
-                        arrays["fov"] = names
-                    factors = {"fov": spots.factorize_pieces(arrays["fov"], block.fov_slices)}
-                    if "target" in arrays:
-                        factors["target"] = spots.factorize(arrays["target"])
-                    self.summary.add_block(arrays, block.fov_slices, factors.get("target"),
-                                           self.bool_names)
                     self.csv.write_block(
-                        spots.block_columns(arrays, data, factors, self.bool_names)
+                        spots.block_columns(arrays, data, block.factors, self.bool_names)
                     )
             except BaseException as exc:  # reported to the main thread
                 self.error = exc
             finally:
                 block.clear()
+                block.factors = None
                 self.free.put(block)
 
     def submit(self, block) -> None:
@@ -192,6 +185,21 @@ class _Consumer:
     def check(self) -> None:
         if self.error is not None:
             raise self.error
+
+
+def _count(acc, block, bool_names) -> None:
+    """Count a block's spots into ``acc``; leaves the string factors for the CSV in ``block``."""
+    from . import spots
+
+    arrays = block.view()
+    del arrays[block.data_name]
+    fov_factor = spots.factorize_pieces(arrays["fov"], block.fov_slices) if "fov" in arrays \
+        else spots.factorize_pieces_labels(block.fov_slices, block.size)
+    factors = {"fov": fov_factor}
+    if "target" in arrays:
+        factors["target"] = spots.factorize(arrays["target"])
+    acc.add_block(arrays, block.fov_slices, factors.get("target"), bool_names)
+    block.factors = factors
 
 
 def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], schema, started: float,
@@ -229,7 +237,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
             writer = tableio.MergedWriter(nc_path, s)
             stack.callback(writer.close)
             bool_names = frozenset(n for n, v in s.coords.items() if v.attrs.get("dtype") == "bool")
-            consumer = _Consumer(acc, csv_writer, bool_names)
+            consumer = _Consumer(csv_writer, bool_names)
             stack.callback(consumer.abandon)
             consumer.free.put(tableio.Block(s))
             block = tableio.Block(s)
@@ -238,6 +246,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
             nonlocal block
             if block.size:
                 writer.append(block.view())
+                _count(acc, block, consumer.bool_names)
                 consumer.submit(block)
                 block = consumer.take_free()
 
@@ -276,15 +285,15 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
             schema = tableio.Schema.from_layout(*first_empty)
             start_writer(schema)
         flush()
-        consumer.finish()
         writer.close()
-        csv_writer.close()
-        csv_file.close()
-
+        # every block is counted: qc.png is drawn while the CSV thread finishes the last ones
         seconds = time.perf_counter() - started
         summary = acc.summary(run_id=manifest.run_id, missing=missing, merge_seconds=seconds,
                               n_features=total, outputs=outputs, notes=notes)
         acc.render_qc(qc_path, summary)
+        consumer.finish()
+        csv_writer.close()
+        csv_file.close()
         summary["timings"]["merge_seconds"] = round(time.perf_counter() - started, 3)
         write_summary(summary_path, summary)
     # Published in reverse order of entry: summary, qc, CSV, then the merged table.

@@ -36,24 +36,61 @@ GZIP_LEVEL = 1
 _ZERO, _DOT, _MINUS, _COMMA, _NEWLINE, _QUOTE = 48, 46, 45, 44, 10, 34
 
 
+_POW10 = 10 ** np.arange(1, 20, dtype=np.uint64)
+"""10, 100, ..., 10**19: ``searchsorted`` in it counts a number's digits."""
+_GROUP = 10_000
+_GROUP_TEXT = np.frombuffer(b"".join(b"%04d" % i for i in range(_GROUP)), np.uint32)
+"""The four ASCII digits of 0..9999, each as one uint32: a number is written 4 digits a pass."""
+_GROUP_TRAILING = np.array([4] + [len(str(i)) - len(str(i).rstrip("0")) for i in range(1, _GROUP)],
+                           dtype=np.intp)
+"""Trailing decimal zeros of 0..9999 written with 4 digits (0 has 4)."""
+
+
 def _digits(values: np.ndarray, width: int | None = None) -> np.ndarray:
-    """Decimal digits of non-negative integers as a (n, width) matrix of ASCII bytes."""
+    """Decimal digits of non-negative integers as a (n, width) matrix of ASCII bytes.
+
+    ``width`` is rounded up to a multiple of 4 (more leading zeros; the callers blank them).
+    """
     top = int(values.max()) if values.size else 0
     width = width or max(1, len(str(top)))
+    groups = -(-width // 4)
     dtype = np.uint32 if top < 2**32 else np.uint64
     x = values.astype(dtype, copy=True)
-    out = np.empty((len(values), width), dtype=np.uint8)
-    for j in range(width - 1, -1, -1):
-        x, r = np.divmod(x, 10)
-        out[:, j] = r
-    out += _ZERO
-    return out
+    out = np.empty((len(values), groups), dtype=np.uint32)
+    r = np.empty_like(x)
+    for j in range(groups - 1, -1, -1):
+        np.divmod(x, _GROUP, out=(x, r))
+        np.take(_GROUP_TEXT, r, out=out[:, j])
+    return out.view(np.uint8).reshape(len(values), groups * 4)
 
 
-def _drop_leading_zeros(m: np.ndarray, keep_last: int = 1) -> None:
-    if m.shape[1] > keep_last:
-        head = m[:, : m.shape[1] - keep_last]
-        head[np.logical_and.accumulate(head == _ZERO, axis=1)] = 0
+def _n_digits(values: np.ndarray) -> np.ndarray:
+    """How many decimal digits each non-negative integer has (0 has one)."""
+    return np.searchsorted(_POW10, values.astype(np.uint64, copy=False), side="right") + 1
+
+
+def _blank_leading(m: np.ndarray, n_digits: np.ndarray) -> None:
+    """NUL out the zeros left of each row's ``n_digits`` last digits (one digit kept at least)."""
+    width = m.shape[1]
+    if width > 1:
+        lead = width - np.maximum(n_digits, 1)
+        if lead.any():
+            head = m[:, : width - 1]
+            np.multiply(head, np.arange(width - 1)[None, :] >= lead[:, None], out=head)
+
+
+def _trailing_zeros(q: np.ndarray, limit: int) -> np.ndarray:
+    """Trailing decimal zeros of each non-negative integer, at most ``limit`` (0 has ``limit``)."""
+    dtype = np.uint32 if limit <= 9 else np.uint64
+    x = (q % (10**limit)).astype(dtype)
+    count = np.zeros(len(q), dtype=np.intp)
+    alive = np.ones(len(q), dtype=bool)
+    r = np.empty_like(x)
+    for _ in range(-(-limit // 4)):
+        np.divmod(x, _GROUP, out=(x, r))
+        count += np.where(alive, _GROUP_TRAILING[r], 0)
+        alive &= r == 0
+    return np.minimum(count, limit)
 
 
 def format_int(values: np.ndarray) -> np.ndarray:
@@ -62,8 +99,9 @@ def format_int(values: np.ndarray) -> np.ndarray:
         return format_float(values)
     v = values.astype(np.int64)
     neg = v < 0
-    m = _digits(np.abs(v))
-    _drop_leading_zeros(m)
+    a = np.abs(v)
+    m = _digits(a)
+    _blank_leading(m, _n_digits(a))
     if neg.any():
         m = np.concatenate([np.where(neg, _MINUS, 0).astype(np.uint8)[:, None], m], axis=1)
     return m
@@ -71,41 +109,58 @@ def format_int(values: np.ndarray) -> np.ndarray:
 
 def format_float(values: np.ndarray, significant: int = SIGNIFICANT) -> np.ndarray:
     """Fixed point, ``significant`` digits of the largest magnitude; NaN -> empty."""
+    pieces = _float_pieces(values, significant)
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=1)
+
+
+def _float_pieces(values: np.ndarray, significant: int = SIGNIFICANT) -> list[np.ndarray]:
+    """``format_float`` as byte matrices to be joined side by side (sign, digits, dot, fraction).
+
+    ``render`` joins them as it copies them: no concatenation here.
+    """
     v = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(v)
     if not finite.any():
-        return np.zeros((len(v), 1), dtype=np.uint8)
-    a = np.where(finite, np.abs(v), 0.0)
+        return [np.zeros((len(v), 1), dtype=np.uint8)]
+    all_finite = bool(finite.all())
+    a = np.abs(v) if all_finite else np.where(finite, np.abs(v), 0.0)
     top = float(a.max())
     int_digits = int(np.floor(np.log10(top))) + 1 if top > 0 else 1
     decimals = min(max(significant - int_digits, 0), MAX_DECIMALS)
     if top * 10.0**decimals >= 2**62:  # too large for fixed point in int64: plain repr
         text = np.where(finite, v, 0.0).astype(str)
         text[~finite] = ""
-        return format_strings(text)
+        return [format_strings(text)]
     q = np.rint(a * 10.0**decimals).astype(np.int64)
     m = _digits(q, max(len(str(int(q.max()))), decimals + 1))
+    n_digits = _n_digits(q)
     if decimals:
-        ip, fp = m[:, : m.shape[1] - decimals], m[:, m.shape[1] - decimals:]
-        _drop_leading_zeros(ip)
-        trailing = np.logical_and.accumulate((fp == _ZERO)[:, ::-1], axis=1)[:, ::-1]
-        fp[trailing] = 0
-        dot = np.where(trailing[:, 0], 0, _DOT).astype(np.uint8)[:, None]
-        m = np.concatenate([ip, dot, fp], axis=1)
+        width = m.shape[1]
+        # the integer part keeps one digit ("0.5"); the fraction drops its trailing zeros
+        ip = m[:, : width - decimals]
+        _blank_leading(ip, n_digits - decimals)
+        kept = decimals - _trailing_zeros(q, decimals)  # fraction digits kept
+        fp = m[:, width - decimals:]
+        np.multiply(fp, np.arange(decimals)[None, :] < kept[:, None], out=fp)
+        dot = ((kept != 0) * np.uint8(_DOT)).astype(np.uint8)
+        pieces = [ip, dot[:, None], fp]
     else:
-        _drop_leading_zeros(m)
+        _blank_leading(m, n_digits)
+        pieces = [m]
     neg = (v < 0) & (q > 0)
     if neg.any():
-        m = np.concatenate([np.where(neg, _MINUS, 0).astype(np.uint8)[:, None], m], axis=1)
-    if not finite.all():
-        m[~finite] = 0
-        inf = np.isinf(v)
-        if inf.any():
-            text = np.where(v[inf] > 0, b"inf", b"-inf").astype("S4")
-            m = np.concatenate([m, np.zeros((len(v), 4), np.uint8)], axis=1)
-            m[inf] = 0
-            m[inf, :4] = text.view(np.uint8).reshape(-1, 4)
-    return m
+        pieces.insert(0, (neg * np.uint8(_MINUS)).astype(np.uint8)[:, None])
+    if all_finite:
+        return pieces
+    m = np.concatenate(pieces, axis=1)
+    m[~finite] = 0
+    inf = np.isinf(v)
+    if inf.any():
+        text = np.where(v[inf] > 0, b"inf", b"-inf").astype("S4")
+        m = np.concatenate([m, np.zeros((len(v), 4), np.uint8)], axis=1)
+        m[inf] = 0
+        m[inf, :4] = text.view(np.uint8).reshape(-1, 4)
+    return [m]
 
 
 def format_bool(values: np.ndarray) -> np.ndarray:
@@ -175,6 +230,15 @@ def factorize_pieces(values: np.ndarray, pieces: list[tuple[object, int, int]]
     return uniq, codes
 
 
+def factorize_pieces_labels(pieces: list[tuple[object, int, int]], n: int
+                            ) -> tuple[list[str], np.ndarray]:
+    """``factorize_pieces`` of a column that holds each piece's label (a table without ``fov``)."""
+    names = np.empty(n, dtype=object)
+    for label, start, stop in pieces:
+        names[start:stop] = label
+    return factorize_pieces(names, pieces)
+
+
 def format_codes(uniq: list[str], inverse: np.ndarray) -> np.ndarray:
     """Byte matrix of strings given as ``factorize`` returns them: each distinct one once."""
     if not len(inverse):
@@ -189,16 +253,21 @@ def format_strings(values: np.ndarray) -> np.ndarray:
     return format_codes(*factorize(values))
 
 
-def render(columns: list[np.ndarray]) -> bytes:
-    """CSV text of rows whose fields are the byte matrices ``columns``."""
-    n = len(columns[0])
-    width = sum(c.shape[1] for c in columns) + len(columns)
-    m = np.zeros((n, width), dtype=np.uint8)
+def render(columns: list[np.ndarray | list[np.ndarray]]) -> bytes:
+    """CSV text of rows whose fields are the byte matrices ``columns``.
+
+    A field may also be a list of byte matrices, joined side by side (``_float_pieces``).
+    """
+    fields = [c if isinstance(c, list) else [c] for c in columns]
+    n = len(fields[0][0])
+    width = sum(p.shape[1] for f in fields for p in f) + len(fields)
+    m = np.empty((n, width), dtype=np.uint8)
     at = 0
-    for j, c in enumerate(columns):
-        m[:, at: at + c.shape[1]] = c
-        at += c.shape[1]
-        m[:, at] = _NEWLINE if j == len(columns) - 1 else _COMMA
+    for j, pieces in enumerate(fields):
+        for p in pieces:
+            m[:, at: at + p.shape[1]] = p
+            at += p.shape[1]
+        m[:, at] = _NEWLINE if j == len(fields) - 1 else _COMMA
         at += 1
     # an empty field next to a comma is a NUL too: the comma itself is never NUL
     return m[m != 0].tobytes()
@@ -209,12 +278,15 @@ def row_intensity(data: np.ndarray) -> np.ndarray:
     flat = data.reshape(len(data), -1)
     if not flat.shape[1]:
         return np.full(len(data), np.nan)
-    return np.fmax.reduce(flat, axis=1)
+    out = flat[:, 0].copy()
+    for j in range(1, flat.shape[1]):  # column by column: a reduce over 16 per row is slower
+        np.fmax(out, flat[:, j], out=out)
+    return out
 
 
 def block_columns(arrays: dict, data: np.ndarray, factors: dict | None = None,
                   bool_names: frozenset[str] | set[str] = frozenset()) -> list[np.ndarray]:
-    """The byte matrices of ``COLUMNS`` for one block.
+    """The byte matrices of ``COLUMNS`` for one block (a float's as a list, see ``render``).
 
     ``arrays``: the block's coordinates by name (``fov`` must be there: the caller fills it
     from the FOV names when the table has none); ``data``: its intensities;
@@ -226,7 +298,7 @@ def block_columns(arrays: dict, data: np.ndarray, factors: dict | None = None,
     out = []
     for name in COLUMNS:
         if name == "intensity":
-            out.append(format_float(row_intensity(data)))
+            out.append(_float_pieces(row_intensity(data)))
         elif name in factors:
             out.append(format_codes(*factors[name]))
         elif name not in arrays:
@@ -240,7 +312,7 @@ def block_columns(arrays: dict, data: np.ndarray, factors: dict | None = None,
             elif v.dtype.kind in "iu":
                 out.append(format_int(v))
             else:
-                out.append(format_float(v))
+                out.append(_float_pieces(v))
     return out
 
 
@@ -254,10 +326,11 @@ class SpotsCsvWriter:
         self.stream.write(self._z.compress((",".join(COLUMNS) + "\n").encode()))
 
     def write_block(self, columns: list[np.ndarray]) -> None:
-        if not len(columns[0]):
+        first = columns[0][0] if isinstance(columns[0], list) else columns[0]
+        if not len(first):
             return
         self.stream.write(self._z.compress(render(columns)))
-        self.rows += len(columns[0])
+        self.rows += len(first)
 
     def close(self) -> None:
         self.stream.write(self._z.flush())

@@ -330,6 +330,8 @@ class Block:
         )
         self.fov_slices: list[tuple[str, int, int]] = []
         """(fov, start, stop) of the rows of each FOV piece in this block."""
+        self.factors: dict | None = None
+        """``spots.factorize`` results of its string columns, once counted (see ``merge``)."""
 
     @property
     def room(self) -> int:
@@ -421,7 +423,8 @@ class FovReader:
     def open(self, source: Path | bytes, label: str) -> H5Table:
         return H5Table(source, label)
 
-    def layout(self, h5: H5Table, source: Path | bytes, label: str) -> Layout:
+    def layout(self, h5: H5Table, source: Path | bytes, label: str,
+               known: Layout | None = None) -> Layout:
         items = []
         extra = []
         for name, dsid in h5.datasets.items():
@@ -436,11 +439,11 @@ class FovReader:
         key = (tuple(items), tuple(extra))
         layout = self._layouts.get(key)
         if layout is None:
-            layout = read_layout(source, label)
+            layout = known or read_layout(source, label)
             if set(layout.data.dims) - self._dim_names:
                 # learn the dimension names, then key this file with their ids
                 self._dim_names.update(layout.data.dims)
-                return self.layout(h5, source, label)
+                return self.layout(h5, source, label, layout)
             self._layouts[key] = layout
         return layout
 

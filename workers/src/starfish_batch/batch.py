@@ -25,7 +25,7 @@ from typing import TextIO
 from . import storage
 from .errors import StarfishBatchError
 from .executors import MERGE, PROCESS_FOV, worker_env
-from .manifest import MANIFEST_NAME, Manifest
+from .manifest import MANIFEST_NAME, MERGED_NAME, Manifest
 from .tf_outputs import TfOutputs, read_outputs
 
 PROG = "starfish_workflow.py"
@@ -39,7 +39,6 @@ POLL_MAX_S = 30.0
 POLL_FACTOR = 1.5
 RUN_ID_TAG = "starfish-batch:run-id"
 JOB_TAG = "starfish-batch:job"
-MERGED_NAME = "merged_decoded_fovs.nc"
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
 ACTIVE = ("STARTING", "RUNNING")
@@ -686,7 +685,7 @@ class BatchExecutor:
 
     def status(self, run_id: str, args=None) -> int:
         """Print the state of a run (JSON on stdout, failures on stderr); 0 when it is merged."""
-        from .runs import completed_fovs
+        from .runs import progress
 
         manifest, runs = self._load(run_id, args)
         described = self.describe([i for r in runs for i in r.job_ids])
@@ -712,15 +711,10 @@ class BatchExecutor:
                            else Manifest.load(latest.manifest_url))
         counts = self.counts(latest, described)
         failures = self.failures(latest_manifest, latest, described)
-        done = completed_fovs(manifest)
-        merged = storage.exists(storage.join(manifest.run_root, MERGED_NAME))
+        state = progress(manifest)
+        merged = state["merged"]
         print(json.dumps({
-            "run_id": manifest.run_id,
-            "run_root": manifest.run_root,
-            "fovs": len(manifest.run_fovs),
-            "fovs_done": len(done),
-            "fovs_left": [f for f in manifest.run_fovs if f not in done],
-            "merged": merged,
+            **state,
             "latest_submission": latest.jobs_url,
             "latest_counts": counts,
             "failed_fovs": [f.fov for f in failures],

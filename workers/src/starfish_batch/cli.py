@@ -7,7 +7,6 @@ import json
 import sys
 import time
 
-from . import storage
 from .errors import StarfishBatchError, report
 from .manifest import Manifest
 
@@ -133,23 +132,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    from .runs import completed_fovs, load_run
+    from .runs import load_run, progress
 
     if args.executor == "batch":  # default results: the Terraform module's bucket
         return make_executor(args).status(args.status, args)
     _require(args, "results_url")
-    manifest = load_run(args.results_url, args.status)
-    done = completed_fovs(manifest)
-    merged = storage.exists(storage.join(manifest.run_root, "merged_decoded_fovs.nc"))
-    print(json.dumps({
-        "run_id": manifest.run_id,
-        "run_root": manifest.run_root,
-        "fovs": len(manifest.run_fovs),
-        "fovs_done": len(done),
-        "fovs_left": [f for f in manifest.run_fovs if f not in done],
-        "merged": merged,
-    }, indent=2))
-    return 0 if merged else 1
+    state = progress(load_run(args.results_url, args.status))
+    print(json.dumps(state, indent=2))
+    return 0 if state["merged"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from .errors import StarfishBatchError
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+MERGED_NAME = "merged_decoded_fovs.nc"
 RUN_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 
 
@@ -68,6 +69,10 @@ class Manifest:
     def run_fovs(self) -> list[str]:
         """Every FOV of the run, also for a resume manifest (the merge needs them all)."""
         return self.all_fovs if self.all_fovs is not None else self.fovs
+
+    @property
+    def merged_url(self) -> str:
+        return storage.join(self.run_root, MERGED_NAME)
 
     def fov_url(self, fov: str, suffix: str = ".nc") -> str:
         return fov_output_url(self.run_root, fov, suffix)

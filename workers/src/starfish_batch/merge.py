@@ -37,10 +37,9 @@ from pathlib import Path
 
 from . import storage
 from .errors import StarfishBatchError
-from .manifest import Manifest
+from .manifest import MERGED_NAME, Manifest
 
 PROG = "merge-batch-job"
-MERGED_NAME = "merged_decoded_fovs.nc"
 SPOTS_NAME = "decoded_spots.csv.gz"
 SUMMARY_NAME = "summary.json"
 QC_NAME = "qc.png"

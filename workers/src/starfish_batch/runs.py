@@ -86,6 +86,19 @@ def completed_fovs(manifest: Manifest) -> set[str]:
     return {fov for fov in manifest.run_fovs if f"{fov}.nc" in names and f"{fov}.json" in names}
 
 
+def progress(manifest: Manifest) -> dict:
+    """How far a run got, from what it wrote: the part of `status` both executors share."""
+    done = completed_fovs(manifest)
+    return {
+        "run_id": manifest.run_id,
+        "run_root": manifest.run_root,
+        "fovs": len(manifest.run_fovs),
+        "fovs_done": len(done),
+        "fovs_left": [f for f in manifest.run_fovs if f not in done],
+        "merged": storage.exists(manifest.merged_url),
+    }
+
+
 def resume_run(results_url: str, run_id: str, preflight=None) -> tuple[Manifest, str]:
     """A resume manifest over the FOVs of ``run_id`` that have no output yet.
 

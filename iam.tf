@@ -156,6 +156,19 @@ data "aws_iam_policy_document" "read_experiments" {
   }
 }
 
+# The results bucket's KMS key, when it has one: shared by the job role and the submitter policy.
+data "aws_iam_policy_document" "results_key" {
+  dynamic "statement" {
+    for_each = var.kms_key_arn != null ? [1] : []
+
+    content {
+      sid       = "UseResultsKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [var.kms_key_arn]
+    }
+  }
+}
+
 ################################################################################
 # Job role: read experiments, read/write the results bucket, nothing else
 ################################################################################
@@ -167,7 +180,7 @@ resource "aws_iam_role" "job" {
 }
 
 data "aws_iam_policy_document" "job" {
-  source_policy_documents = [data.aws_iam_policy_document.read_experiments.json]
+  source_policy_documents = [data.aws_iam_policy_document.read_experiments.json, data.aws_iam_policy_document.results_key.json]
 
   statement {
     sid       = "ListResults"
@@ -186,16 +199,6 @@ data "aws_iam_policy_document" "job" {
     ]
     resources = ["${local.results_bucket_arn}/*"]
   }
-
-  dynamic "statement" {
-    for_each = var.kms_key_arn != null ? [1] : []
-
-    content {
-      sid       = "UseResultsKey"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [var.kms_key_arn]
-    }
-  }
 }
 
 resource "aws_iam_role_policy" "job" {
@@ -210,7 +213,7 @@ resource "aws_iam_role_policy" "job" {
 
 data "aws_iam_policy_document" "submitter" {
   # The launcher opens the experiment to list its FOVs before submitting.
-  source_policy_documents = [data.aws_iam_policy_document.read_experiments.json]
+  source_policy_documents = [data.aws_iam_policy_document.read_experiments.json, data.aws_iam_policy_document.results_key.json]
 
   statement {
     sid     = "SubmitToThisQueue"
@@ -283,16 +286,6 @@ data "aws_iam_policy_document" "submitter" {
       aws_cloudwatch_log_group.this.arn,
       "${aws_cloudwatch_log_group.this.arn}:*",
     ]
-  }
-
-  dynamic "statement" {
-    for_each = var.kms_key_arn != null ? [1] : []
-
-    content {
-      sid       = "UseResultsKey"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [var.kms_key_arn]
-    }
   }
 }
 

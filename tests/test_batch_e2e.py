@@ -23,7 +23,7 @@ from pathlib import Path
 import boto3
 import pytest
 import xarray as xr
-from workflow_helpers import ISS_RECIPE, LAUNCHER, REPO_ROOT
+from workflow_helpers import ISS_RECIPE, LAUNCHER, REPO_ROOT, terraform_helpers, upload_tree
 
 PLUGIN_DIR = Path("/opt/tf-plugins")
 REGION = "us-east-1"
@@ -33,7 +33,6 @@ RUN_ID = "e2e-1"
 FOVS = ["A1", "b_2"]
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 VENV_BIN = Path(sys.executable).parent
-SERVICES = ("s3", "iam", "batch", "ec2", "ecr", "logs", "sts", "ecs")
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
@@ -110,21 +109,7 @@ def _apply_module(tf_dir: Path, endpoint: str, env: dict[str, str]) -> None:
     for path in REPO_ROOT.glob("*.tf"):
         if not path.name.endswith("_override.tf"):
             shutil.copy(path, tf_dir / path.name)
-    endpoints = "\n".join(f'    {s} = "{endpoint}"' for s in SERVICES)
-    (tf_dir / "moto_override.tf").write_text(f"""\
-provider "aws" {{
-  region                      = "{REGION}"
-  access_key                  = "testing"
-  secret_key                  = "testing"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  s3_use_path_style           = true
-  endpoints {{
-{endpoints}
-  }}
-}}
-""")
+    (tf_dir / "moto_override.tf").write_text(terraform_helpers().provider_override(endpoint))
     run = dict(cwd=tf_dir, env=env, capture_output=True, text=True, timeout=600)
     init = subprocess.run(["terraform", "init", "-input=false", "-no-color",
                            f"-plugin-dir={PLUGIN_DIR}"], **run)
@@ -175,9 +160,7 @@ def test_terraform_outputs_to_merged_result(moto_server, tmp_path):
 
     experiment = write_demo_experiment(tmp_path / "experiment", fov_names=FOVS, shape=(96, 96),
                                        n_spots=12, seed=5)
-    for path in sorted(experiment.parent.rglob("*")):
-        if path.is_file():
-            s3.upload_file(str(path), DATA_BUCKET, f"exp/{path.relative_to(experiment.parent)}")
+    upload_tree(s3, experiment.parent, DATA_BUCKET, "exp")
 
     tf_dir = tmp_path / "module"
     _apply_module(tf_dir, moto_server, env)

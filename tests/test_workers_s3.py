@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import pytest
-from workflow_helpers import EMPTY_FOV, FOV_NAMES, ISS_RECIPE, write_experiment
+from workflow_helpers import EMPTY_FOV, FOV_NAMES, ISS_RECIPE, upload_tree, write_experiment
 
 from starfish_batch import process_fov
 from starfish_batch.manifest import Manifest
@@ -15,12 +15,6 @@ from starfish_batch.manifest import Manifest
 @pytest.fixture(scope="module")
 def experiment_dir(tmp_path_factory):
     return write_experiment(tmp_path_factory.mktemp("experiment")).parent
-
-
-def upload_tree(s3, root, bucket: str, prefix: str) -> None:
-    for path in root.rglob("*"):
-        if path.is_file():
-            s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(root)}")
 
 
 def test_process_fov_reads_and_writes_s3(moto_s3, experiment_dir, tmp_path, capsys):

@@ -52,6 +52,24 @@ def launch(*args: str, env: dict[str, str] | None = None, cwd: Path | None = Non
     )
 
 
+def upload_tree(s3, root: Path, bucket: str, prefix: str) -> None:
+    """Every file under ``root`` to ``s3://bucket/prefix/`` (an experiment, for the S3 tests)."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(root)}")
+
+
+def terraform_helpers():
+    """tests/terraform/terraform_helpers.py, for tests outside that folder (it is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "terraform_helpers", REPO_ROOT / "tests" / "terraform" / "terraform_helpers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` with its bytes: to check that nothing written was lost."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -26,7 +26,6 @@ Phase timings go to stderr (run pytest with -s) and to $E2E_TIMINGS if set.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -41,15 +40,13 @@ from pathlib import Path
 import pytest
 from containers import (
     DUMMY_AWS,
-    REPO_ROOT,
     MotoServer,
     PodmanService,
     image_name,
 )
+from workflow_helpers import ISS_RECIPE, LAUNCHER, terraform_helpers, upload_tree
 
 PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
-LAUNCHER = REPO_ROOT / "scripts" / "starfish_workflow.py"
-ISS_RECIPE = REPO_ROOT / "examples" / "iss_recipe.py"
 VENV_BIN = Path(sys.executable).parent
 REGION = DUMMY_AWS["AWS_DEFAULT_REGION"]
 DATA_BUCKET = "sfb-e2e-data"
@@ -81,15 +78,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
     pytest.mark.skipif(not PLUGIN_DIR.is_dir(), reason=f"no Terraform provider mirror at {PLUGIN_DIR}"),
 ]
-
-
-def _terraform_helpers():
-    spec = importlib.util.spec_from_file_location(
-        "e2e_terraform_helpers", REPO_ROOT / "tests" / "terraform" / "terraform_helpers.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Timings:
@@ -134,11 +122,11 @@ def _env(moto: MotoServer, home: Path) -> dict[str, str]:
 
 def _apply_module(moto: MotoServer, work: Path) -> dict:
     """Copy the module, point it at moto (the Terraform tests' override), apply, return outputs."""
-    tfh = _terraform_helpers()
+    tfh = terraform_helpers()
     module = tfh.copy_module(work / "module")
     # The override of the Terraform tests: the provider on moto, and the launch template's
-    # ignore_changes (a moto quirk). Only its URL is taken from a (never started) helper.
-    (module / "moto_override.tf").write_text(tfh.MotoServer(port=moto.port).provider_override())
+    # ignore_changes (a moto quirk).
+    (module / "moto_override.tf").write_text(tfh.provider_override(moto.endpoint))
     env = tfh.terraform_env(work)
     tf_vars = {
         # moto needs a service role that exists; AWS would use its service-linked role.
@@ -284,9 +272,7 @@ def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_pat
                 s3.create_bucket(Bucket=bucket)
             experiment = write_demo_experiment(tmp_path / "experiment", fov_names=FOVS, shape=(96, 96),
                                                n_spots=12, seed=5)
-            for path in sorted(experiment.parent.rglob("*")):
-                if path.is_file():
-                    s3.upload_file(str(path), DATA_BUCKET, f"exp/{path.relative_to(experiment.parent)}")
+            upload_tree(s3, experiment.parent, DATA_BUCKET, "exp")
             local_results = tmp_path / "local"
             local_env = {k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL"}
             local = subprocess.Popen(

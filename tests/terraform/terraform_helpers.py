@@ -108,6 +108,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def provider_override(url: str) -> str:
+    """A test-only provider block (merged over versions.tf's) that talks to the moto server at ``url``."""
+    endpoints = "\n".join(f'    {s:<5} = "{url}"' for s in MOTO_SERVICES)
+    return f"""# Written by tests/terraform only: points the provider at moto.
+provider "aws" {{
+  region                      = "{MOTO_REGION}"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  s3_use_path_style           = true
+
+  endpoints {{
+{endpoints}
+  }}
+}}
+
+# moto quirk: it copies a launch template's own tags into its
+# LaunchTemplateData.TagSpecifications, so every later plan would want to
+# remove them. Real AWS does not; this only keeps the no-change plan honest.
+resource "aws_launch_template" "this" {{
+  lifecycle {{
+    ignore_changes = [tag_specifications]
+  }}
+}}
+"""
+
+
 class MotoServer:
     """A moto server subprocess on 127.0.0.1 (stopped by its PID)."""
 
@@ -182,29 +211,4 @@ class MotoServer:
         )
 
     def provider_override(self) -> str:
-        """A test-only provider block (merged over versions.tf's) that talks to this server."""
-        endpoints = "\n".join(f'    {s:<5} = "{self.url}"' for s in MOTO_SERVICES)
-        return f"""# Written by tests/terraform only: points the provider at moto.
-provider "aws" {{
-  region                      = "{MOTO_REGION}"
-  access_key                  = "test"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  s3_use_path_style           = true
-
-  endpoints {{
-{endpoints}
-  }}
-}}
-
-# moto quirk: it copies a launch template's own tags into its
-# LaunchTemplateData.TagSpecifications, so every later plan would want to
-# remove them. Real AWS does not; this only keeps the no-change plan honest.
-resource "aws_launch_template" "this" {{
-  lifecycle {{
-    ignore_changes = [tag_specifications]
-  }}
-}}
-"""
+        return provider_override(self.url)

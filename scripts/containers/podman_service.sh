@@ -45,15 +45,7 @@ PY
     exit 1
     ;;
 stop)
-    if [[ -f $pidfile ]]; then
-        pid=$(cat "$pidfile")
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid"
-            for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-        fi
-        rm -f "$pidfile"
-    fi
+    "$here/stop_pidfile.sh" "$pidfile"
     rm -f "$sock"
     echo "podman_service.sh: stopped" >&2
     ;;

@@ -16,16 +16,7 @@ if [[ ! -f $state/storage.conf ]]; then
     echo "teardown.sh: $state has no storage.conf: not a podman_env.sh state dir, refusing" >&2
     exit 1
 fi
-pidfile=$state/moto.pid
-if [[ -f $pidfile ]]; then
-    pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid"
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    fi
-    rm -f "$pidfile"
-fi
+"$here/stop_pidfile.sh" "$state/moto.pid"
 "$here/podman_service.sh" stop "$state"
 eval "$("$here/podman_env.sh" "$state")"
 if command -v podman >/dev/null 2>&1; then

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from starfish_batch import merge, spots, storage
+from starfish_batch import merge, qcplot, spots, storage
 from starfish_batch.testing import open_table as open_local
 from starfish_batch.testing import synthetic_decoded_table
 from starfish_batch.testing import write_fake_run as write_run
@@ -88,6 +88,53 @@ def test_qc_png_is_a_real_image(run):
     width, height = struct.unpack(">II", data[16:24])
     assert 1000 <= width <= 4000 and 400 <= height <= 2000
     assert len(data) > 20_000
+
+
+def _pixels(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def _has(region: np.ndarray, color: str) -> bool:
+    rgb = [int(color[i: i + 2], 16) for i in (1, 3, 5)]
+    return bool((region == rgb).all(axis=2).any())
+
+
+def test_qc_png_draws_each_panel(run):
+    """Bars per FOV on the left, target bars in the middle, the map's coloured dots right."""
+    _, result, _ = run
+    pixels = _pixels(storage.read_bytes(result.outputs["qc"]))
+    (f0, _, f1, _), (t0, _, t1, _), (m0, top, m1, bottom) = qcplot._panel_boxes()
+    assert _has(pixels[:, f0:f1], qcplot.BLUE)
+    assert not _has(pixels[:, f0:f1], qcplot.GREEN)
+    assert _has(pixels[:, t0:t1], qcplot.GREEN)
+    inside_map = pixels[top + 1: bottom, m0 + 1: m1]
+    assert _has(inside_map, qcplot.TAB20[0]) and _has(inside_map, qcplot.TAB20[1])
+
+
+def test_qc_png_with_more_fovs_than_pixels(tmp_path):
+    """10,000 FOVs: one pixel column per group of FOVs, the tallest drawn; no names."""
+    counts = {f"fov_{i:05d}": (0 if i % 1000 == 7 else 100 + i % 50) for i in range(10_000)}
+    summary = {"run_id": "big", "n_fovs": 10_000, "n_fovs_merged": 10_000, "n_features": 0,
+               "n_spots": sum(counts.values()), "missing_fovs": [],
+               "fovs_without_spots": [f for f, n in counts.items() if not n],
+               "fovs": {f: {"spots": n} for f, n in counts.items()}, "targets": {}}
+    path = tmp_path / "qc.png"
+    qcplot.render_qc_png(path, summary, None, None)
+    pixels = _pixels(path.read_bytes())
+    f0, top, f1, bottom = qcplot._panel_boxes()[0]
+    blue = (pixels[top:bottom, f0 + 1: f1] == [0x1F, 0x77, 0xB4]).all(axis=2)
+    assert blue.any(axis=0).mean() > 0.95  # nearly every column has a bar
+
+
+def test_nice_ticks():
+    assert qcplot.nice_ticks(0, 3402) == [0, 1000, 2000, 3000]
+    assert qcplot.nice_ticks(0, 1) == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    assert qcplot.nice_ticks(-3.5, 96.5) == [0, 20, 40, 60, 80]
+    assert qcplot.nice_ticks(5, 5) == [5]
+    assert qcplot.tick_label(2000, [0, 1000, 2000]) == "2,000"
+    assert qcplot.tick_label(0.4, [0, 0.2, 0.4]) == "0.4"
 
 
 def test_float_formatting_round_trips():

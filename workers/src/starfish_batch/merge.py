@@ -9,12 +9,12 @@ the run root:
   ``starfish.DecodedIntensityTable.open_netcdf`` and equal to starfish's own concatenation
   (see ``tableio`` for what that means with empty tables and differing coordinates);
 - ``decoded_spots.csv.gz``: one row per feature (see ``spots``);
-- ``summary.json`` and ``qc.png`` (see ``summary``).
+- ``summary.json`` and ``qc.png`` (see ``summary`` and ``qcplot``).
 
 Memory stays bounded whatever the number of FOVs: files are read one at a time (from S3,
 a few are fetched ahead on threads) into blocks of at most ``tableio.BLOCK_FEATURES``
 rows; the main thread reads, appends blocks to the netCDF file and counts spots while a
-second thread formats and compresses the CSV rows (so qc.png is drawn while it finishes).
+second thread formats and compresses the CSV rows (qc.png is drawn while it finishes).
 Every output is written to a local temporary file and published whole at the end (the
 merged table last); a failed merge publishes nothing and deletes nothing.
 """
@@ -204,9 +204,8 @@ def _count(acc, block, bool_names) -> None:
 def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], schema, started: float,
                 notes: list[str]) -> MergeResult:
     from . import spots, tableio
-    from .summary import SummaryAccumulator, preload_matplotlib, write_summary
-
-    preload_matplotlib()  # for qc.png at the end, imported while the first files are read
+    from .qcplot import render_qc_png
+    from .summary import SummaryAccumulator, write_summary
 
     root = manifest.run_root
     outputs = {
@@ -289,7 +288,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         seconds = time.perf_counter() - started
         summary = acc.summary(run_id=manifest.run_id, missing=missing, merge_seconds=seconds,
                               n_features=total, outputs=outputs, notes=notes)
-        acc.render_qc(qc_path, summary)
+        render_qc_png(qc_path, summary, acc.sample, acc.coordinate_kind)
         consumer.finish()
         csv_writer.close()
         csv_file.close()

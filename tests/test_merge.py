@@ -62,6 +62,24 @@ def test_merged_equals_starfish_concatenation(tmp_path):
     assert merged.attrs["starfish"].startswith('{"log"')
 
 
+def test_long_non_ascii_and_many_distinct_strings(tmp_path):
+    """Strings are read as fixed-width bytes, 16 first: longer ones (FOV names, targets),
+    multi-byte UTF-8 and a column of many distinct values come out exactly."""
+    fovs = {"a-field-of-view-whose-name-is-longer-than-32-bytes": 50, "é-fov": 30, "B": 0}
+    tables = {}
+    for i, (fov, n) in enumerate(fovs.items()):
+        table = _table(n, seed=i + 1)
+        names = [f"gène-{j % 23}-" + "x" * (j % 41) for j in range(n)]
+        tables[fov] = table.assign_coords(target=("features", np.array(names, dtype=str)))
+    manifest = write_run(str(tmp_path / "results"), fovs, tables=tables)
+    result = merge.merge_run(manifest)
+    merged = open_local(result.merged_url)
+    assert_same_table(merged, starfish_concat(manifest))
+    assert max(len(t.encode()) for t in merged["target"].values.tolist()) > 32
+    assert set(merged["fov"].values.tolist()) == {"a-field-of-view-whose-name-is-longer-than-32-bytes",
+                                                   "é-fov"}
+
+
 def test_small_blocks_and_fovs_split_across_blocks(tmp_path, monkeypatch):
     from starfish_batch import tableio
 

@@ -192,10 +192,11 @@ def _count(acc, block, bool_names) -> None:
 
     arrays = block.view()
     del arrays[block.data_name]
-    fov_factor = spots.factorize_pieces(arrays["fov"], block.fov_slices) if "fov" in arrays \
-        else spots.factorize_pieces_labels(block.fov_slices, block.size)
-    factors = {"fov": fov_factor}
-    if "target" in arrays:
+    factors = {name: block.factor(name) for name in ("fov", "target") if name in block.strings}
+    if "fov" not in factors:  # a table without fov names, or with numbers
+        factors["fov"] = spots.factorize_pieces(arrays["fov"], block.fov_slices) if "fov" in arrays \
+            else spots.factorize_pieces_labels(block.fov_slices, block.size)
+    if "target" not in factors and "target" in arrays:
         factors["target"] = spots.factorize(arrays["target"])
     acc.add_block(arrays, block.fov_slices, factors.get("target"), bool_names)
     block.factors = factors
@@ -243,7 +244,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         def flush():
             nonlocal block
             if block.size:
-                writer.append(block.view())
+                writer.append(block)
                 _count(acc, block, consumer.bool_names)
                 consumer.submit(block)
                 block = consumer.take_free()

@@ -8,7 +8,9 @@ variables, their dimensions, dtypes and attributes, which one is the data variab
 read once with netCDF4 for each distinct file structure; every file is then read with
 h5py, whose open costs a few microseconds where netCDF4 reads all metadata first, straight
 into the block buffers. Values are copied raw (no CF decoding), and the merged file gets the
-same attributes, so ``DecodedIntensityTable.open_netcdf`` decodes both the same way.
+same attributes, so ``DecodedIntensityTable.open_netcdf`` decodes both the same way. String
+columns are read as fixed-width bytes and kept as codes into the block's distinct values
+(``StringTable``): no Python object per row, in reading, counting or writing.
 
 Writing. ``MergedWriter`` has netCDF4 create the file, then appends blocks with h5py (a
 quarter of netCDF4's time for variable-length strings) to a file with an unlimited
@@ -314,16 +316,90 @@ def plan(schema: Schema, layout: Layout, fov: str) -> dict[str, str]:
 # reading
 
 
+class StringTable:
+    """The distinct strings of one block's string column, which holds their codes.
+
+    Strings never become Python objects row by row: a file's column is read as fixed-width
+    bytes, factorised with numpy, and written back as pointers into one buffer of the
+    distinct values (``pointers``).
+    """
+
+    def __init__(self):
+        self.values: list[bytes] = []
+        self._index: dict[bytes, int] = {}
+
+    def code(self, value: bytes) -> int:
+        found = self._index.get(value)
+        if found is None:
+            found = self._index[value] = len(self.values)
+            self.values.append(value)
+        return found
+
+    def encode(self, raw: np.ndarray, out: np.ndarray) -> None:
+        """The codes of ``raw`` (fixed-width bytes, as ``H5Table.read_strings`` gives) into ``out``."""
+        if not len(raw):
+            return
+        if (raw == raw[0]).all():  # the fov column, and any single-valued piece
+            out[:] = self.code(bytes(raw[0]))
+            return
+        local, inverse = factorize_fixed(raw)
+        lut = np.array([self.code(bytes(v)) for v in local], dtype=np.intp)
+        out[:] = lut[inverse]
+
+    def decoded(self) -> list[str]:
+        return [v.decode("utf-8", "replace") for v in self.values]
+
+    def pointers(self) -> tuple[np.ndarray, np.ndarray]:
+        """(buffer, address of each value in it): NUL-terminated C strings for HDF5 to copy."""
+        width = max((len(v) for v in self.values), default=0) + 1
+        buffer = np.array(self.values or [b""], dtype=f"S{width}")
+        addresses = np.uint64(buffer.ctypes.data) + \
+            np.arange(len(buffer), dtype=np.uint64) * np.uint64(width)
+        return buffer, addresses
+
+    def clear(self) -> None:
+        self.values = []
+        self._index = {}
+
+
+_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+
+def factorize_fixed(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a fixed-width bytes array (width a multiple of 8) and the inverse.
+
+    Sorting 64-bit hashes of the values is several times faster than sorting the strings;
+    a collision (checked) falls back to the latter.
+    """
+    words = np.ascontiguousarray(raw).view(np.uint64).reshape(len(raw), -1)
+    hashed = words[:, 0].copy()
+    for j in range(1, words.shape[1]):
+        hashed *= _HASH_MULTIPLIER
+        hashed ^= words[:, j]
+    _, first, inverse = np.unique(hashed, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    local = raw[first]
+    if not (local[inverse] == raw).all():
+        local, inverse = np.unique(raw, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    return local, inverse
+
+
 class Block:
-    """A bounded buffer of merged rows, one array per variable."""
+    """A bounded buffer of merged rows, one array per variable (codes for strings)."""
 
     def __init__(self, schema: Schema, capacity: int = BLOCK_FEATURES):
         self.capacity = capacity
         self.size = 0
         self.arrays: dict[str, np.ndarray] = {}
+        self.strings: dict[str, StringTable] = {}
+        """The distinct values of each string column, whose array holds codes into them."""
         for name, spec in schema.coords.items():
-            dtype = object if spec.is_str else np.dtype(spec.dtype)
-            self.arrays[name] = np.empty(capacity, dtype=dtype)
+            if spec.is_str:
+                self.arrays[name] = np.empty(capacity, dtype=np.intp)
+                self.strings[name] = StringTable()
+            else:
+                self.arrays[name] = np.empty(capacity, dtype=np.dtype(spec.dtype))
         self.data_name = schema.data.name
         self.arrays[self.data_name] = np.empty(
             (capacity, *schema.data_shape()), dtype=np.dtype(schema.data.dtype)
@@ -331,7 +407,7 @@ class Block:
         self.fov_slices: list[tuple[str, int, int]] = []
         """(fov, start, stop) of the rows of each FOV piece in this block."""
         self.factors: dict | None = None
-        """``spots.factorize`` results of its string columns, once counted (see ``merge``)."""
+        """``spots.factorize``-style (values, codes) of its string columns, once counted."""
 
     @property
     def room(self) -> int:
@@ -340,9 +416,15 @@ class Block:
     def view(self) -> dict[str, np.ndarray]:
         return {name: arr[: self.size] for name, arr in self.arrays.items()}
 
+    def factor(self, name: str) -> tuple[list[str], np.ndarray]:
+        """A string column as (distinct values, each row's index among them)."""
+        return self.strings[name].decoded(), self.arrays[name][: self.size]
+
     def clear(self) -> None:
         self.size = 0
         self.fov_slices = []
+        for table in self.strings.values():
+            table.clear()
 
 
 class H5Table:
@@ -412,13 +494,42 @@ class H5Table:
         return buf
 
 
+    def read_strings(self, name: str, start: int, stop: int, width: int) -> np.ndarray:
+        """Rows ``start:stop`` of a string dataset as ``S<width>`` (UTF-8, NUL-padded).
+
+        HDF5 converts to fixed width in C, truncating longer values: a value that fills
+        ``width`` may have been cut, so the read is repeated wider (see ``FovReader``).
+        """
+        h5s = self.h5py.h5s
+        dsid = self.datasets[name]
+        out = np.empty(stop - start, dtype=f"S{width}")
+        if len(out):
+            fspace = dsid.get_space()
+            fspace.select_hyperslab((start,), (stop - start,))
+            dsid.read(h5s.create_simple((stop - start,)), fspace, out)
+        return out
+
+
 class FovReader:
     """Reads per-FOV files into blocks; caches one layout per distinct file structure."""
+
+    STRING_WIDTH = 16
+    """Bytes first tried for a string column (FOV and target names); doubled when too short."""
 
     def __init__(self):
         self._layouts: dict[tuple, Layout] = {}
         self._plans: dict[tuple[int, int], dict[str, str]] = {}
         self._dim_names: set[str] = {FEATURES}
+        self._widths: dict[str, int] = {}
+
+    def read_strings(self, h5: H5Table, name: str, start: int, stop: int) -> np.ndarray:
+        width = self._widths.get(name, self.STRING_WIDTH)
+        while True:
+            raw = h5.read_strings(name, start, stop, width)
+            if not len(raw) or not raw.view(np.uint8).reshape(len(raw), width)[:, -1].any():
+                self._widths[name] = width
+                return raw
+            width *= 2
 
     def open(self, source: Path | bytes, label: str) -> H5Table:
         return H5Table(source, label)
@@ -475,8 +586,12 @@ class FovReader:
         at = block.size
         for name, action in how.items():
             buf = block.arrays[name]
+            strings = block.strings.get(name)
             if action == "fill":
-                buf[at: at + k] = schema.coords[name].fill_value()
+                buf[at: at + k] = strings.code(b"") if strings is not None \
+                    else schema.coords[name].fill_value()
+            elif strings is not None:
+                strings.encode(self.read_strings(h5, name, start, stop), buf[at: at + k])
             elif action == "transpose":
                 axes = [layout.data.dims.index(d) for d in schema.data.dims]
                 f_axis = layout.data.dims.index(FEATURES)
@@ -518,6 +633,7 @@ class MergedWriter:
             ds.close()
         import h5py
 
+        self.h5py = h5py
         self.h5 = h5py.File(str(path), "r+", rdcc_nbytes=CHUNK_CACHE_BYTES, rdcc_nslots=61,
                             rdcc_w0=1.0)
         try:
@@ -561,14 +677,25 @@ class MergedWriter:
                 var.setncattr(key, value)
         return var
 
-    def append(self, arrays: dict[str, np.ndarray]) -> None:
-        n = len(arrays[self.schema.data.name])
+    def append(self, block: Block) -> None:
+        n = block.size
         if not n:
             return
+        h5s = self.h5py.h5s
         stop = self.size + n
         for name, dset in self.vars.items():
             dset.resize(stop, axis=0)
-            dset[self.size: stop] = arrays[name]
+            codes = block.arrays[name][:n]
+            if name not in block.strings:
+                dset[self.size: stop] = codes
+                continue
+            # variable-length strings: HDF5 copies each row's C string from the buffer
+            buffer, addresses = block.strings[name].pointers()
+            rows = np.ascontiguousarray(addresses[codes])
+            fspace = dset.id.get_space()
+            fspace.select_hyperslab((self.size,), (n,))
+            dset.id.write(h5s.create_simple((n,)), fspace, rows, mtype=dset.id.get_type())
+            del buffer  # alive until HDF5 has copied the strings
         self.size = stop
 
     def close(self) -> None:

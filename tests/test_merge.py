@@ -85,10 +85,19 @@ def test_small_blocks_and_fovs_split_across_blocks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tableio, "BLOCK_FEATURES", 16)
     monkeypatch.setattr(tableio, "CHUNK_FEATURES", 8)
+    sizes = []
+    append = tableio.MergedWriter.append
+    monkeypatch.setattr(tableio.MergedWriter, "append",
+                        lambda self, block: (sizes.append(block.size), append(self, block))[1])
     fovs = {"a": 15, "b": 40, "c": 0, "d": 16, "e": 1}
     manifest = write_run(str(tmp_path / "r"), fovs)
     result = merge.merge_run(manifest)
     assert_same_table(open_local(result.merged_url), starfish_concat(manifest))
+    assert sizes == [16, 16, 16, 16, 8]
+    import h5py
+
+    with h5py.File(storage.absolute(result.merged_url)) as f:
+        assert f["target"].chunks == (8,)
 
 
 def test_dims_order_and_dtypes_differ(tmp_path):

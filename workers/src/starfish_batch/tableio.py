@@ -388,8 +388,9 @@ def factorize_fixed(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Block:
     """A bounded buffer of merged rows, one array per variable (codes for strings)."""
 
-    def __init__(self, schema: Schema, capacity: int = BLOCK_FEATURES):
-        self.capacity = capacity
+    def __init__(self, schema: Schema, capacity: int | None = None):
+        self.capacity = capacity or BLOCK_FEATURES
+        capacity = self.capacity
         self.size = 0
         self.arrays: dict[str, np.ndarray] = {}
         self.strings: dict[str, StringTable] = {}
@@ -620,7 +621,7 @@ class MergedWriter:
     dimension's length from the datasets that use it, so resizing them is all it needs.
     """
 
-    def __init__(self, path: Path, schema: Schema, chunk: int = CHUNK_FEATURES):
+    def __init__(self, path: Path, schema: Schema, chunk: int | None = None):
         import netCDF4
 
         self.schema = schema
@@ -628,7 +629,7 @@ class MergedWriter:
         self.h5 = None
         ds = netCDF4.Dataset(str(path), "w", format="NETCDF4")
         try:
-            self._create(ds, chunk)
+            self._create(ds, chunk or CHUNK_FEATURES)
         finally:
             ds.close()
         import h5py

@@ -623,6 +623,11 @@ class MergedWriter:
     order, ``_Netcdf4Dimid``...), only the data are written by h5py: variable-length strings
     cost a quarter of what netCDF4 takes to write them. netCDF-C reads an unlimited
     dimension's length from the datasets that use it, so resizing them is all it needs.
+
+    The string coordinates alone are created by h5py, attached to the ``features`` dimension
+    scale as netCDF-C would: netCDF-C gives every string variable an explicit fill value,
+    which makes HDF5 write one fill string per row before the row itself (half as much work
+    again). They come after the other variables in the file's order, which readers ignore.
     """
 
     def __init__(self, path: Path, schema: Schema, chunk: int | None = None):
@@ -642,10 +647,21 @@ class MergedWriter:
         self.h5 = h5py.File(str(path), "r+", rdcc_nbytes=CHUNK_CACHE_BYTES, rdcc_nslots=61,
                             rdcc_w0=1.0)
         try:
+            for spec in self._later:
+                self._string_dataset(spec, chunk or CHUNK_FEATURES)
             self.vars = {name: self.h5[name] for name in self.names}
         except Exception:
             self.h5.close()
             raise
+
+    def _string_dataset(self, spec: VarSpec, chunk: int) -> None:
+        h5py = self.h5py
+        dset = self.h5.create_dataset(spec.name, shape=(0,), maxshape=(None,), chunks=(chunk,),
+                                      dtype=h5py.string_dtype("utf-8"))
+        dset.dims[0].attach_scale(self.h5[FEATURES])
+        for key, value in spec.attrs.items():
+            if key not in ("_FillValue", "coordinates"):
+                dset.attrs[key] = value
 
     def _create(self, ds, chunk: int) -> None:
         schema = self.schema
@@ -660,8 +676,12 @@ class MergedWriter:
                       *schema.data_shape())
         data_var = self._variable(ds, schema.data, data_chunk)
         self.names = [schema.data.name]
+        self._later: list[VarSpec] = []
         for name, spec in schema.coords.items():
-            self._variable(ds, spec, (chunk,))
+            if spec.is_str and name != FEATURES:
+                self._later.append(spec)  # see the class docstring
+            else:
+                self._variable(ds, spec, (chunk,))
             self.names.append(name)
         coordinates = sorted(n for n in [*schema.coords, *schema.static]
                              if n not in schema.dim_sizes and n != FEATURES)

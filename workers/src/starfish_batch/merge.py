@@ -37,7 +37,7 @@ from pathlib import Path
 
 from . import storage
 from .errors import StarfishBatchError
-from .manifest import MERGED_NAME, Manifest
+from .manifest import MERGED_NAME, Manifest, fov_output_url
 
 PROG = "merge-batch-job"
 SPOTS_NAME = "decoded_spots.csv.gz"
@@ -85,8 +85,9 @@ def _parse_record(data: bytes | None) -> dict | None:
 def _sources(manifest: Manifest, fovs: list[str]) -> Iterator[tuple[str, Path | bytes, dict | None]]:
     """(fov, local path or the object's bytes, its fovs/<fov>.json record or None), in order."""
     if not storage.is_s3(manifest.run_root):
+        root = storage.absolute(manifest.run_root)  # resolved once, not once per FOV
         for fov in fovs:
-            path = Path(storage.absolute(manifest.fov_url(fov, ".nc")))
+            path = Path(fov_output_url(root, fov, ".nc"))
             record_path = path.with_suffix(".json")
             try:
                 record = _parse_record(record_path.read_bytes())

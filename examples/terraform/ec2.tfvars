@@ -9,7 +9,7 @@ max_vcpus      = 128
 process_fov_vcpus  = 2
 process_fov_memory = 4096
 merge_vcpus        = 2
-merge_memory       = 8192
+merge_memory       = 4096
 
 retry_attempts              = 2
 process_fov_timeout_seconds = 3600

@@ -8,8 +8,8 @@ max_vcpus    = 256
 
 process_fov_vcpus  = 1
 process_fov_memory = 4096
-merge_vcpus        = 4
-merge_memory       = 16384
+merge_vcpus        = 2
+merge_memory       = 4096
 
 # The default VPC's subnets are public: jobs need a public IP to pull images.
 # In private subnets with a NAT gateway or VPC endpoints, set it to false and

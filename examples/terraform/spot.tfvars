@@ -11,8 +11,8 @@ max_vcpus                = 512
 
 process_fov_vcpus  = 1
 process_fov_memory = 4096
-merge_vcpus        = 4
-merge_memory       = 16384
+merge_vcpus        = 2
+merge_memory       = 4096
 
 # Spot reclaims are retried: give them room.
 retry_attempts = 5

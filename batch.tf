@@ -157,7 +157,11 @@ resource "aws_batch_job_definition" "this" {
         }
       }
       ec2 = {}
-    }[local.is_fargate ? "fargate" : "ec2"]
+    }[local.is_fargate ? "fargate" : "ec2"],
+    {
+      disk    = { ephemeralStorage = { sizeInGiB = each.value.disk_gib } }
+      default = {}
+    }[local.is_fargate && each.value.disk_gib != null ? "disk" : "default"]
   ))
 
   retry_strategy {

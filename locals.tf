@@ -36,12 +36,14 @@ locals {
       memory          = var.process_fov_memory
       timeout_seconds = var.process_fov_timeout_seconds
       image_override  = var.process_fov_image
+      disk_gib        = null
     }
     "merge-batch-job" = {
       vcpus           = var.merge_vcpus
       memory          = var.merge_memory
       timeout_seconds = var.merge_timeout_seconds
       image_override  = var.merge_image
+      disk_gib        = var.merge_ephemeral_storage
     }
   }
 

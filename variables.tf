@@ -237,6 +237,20 @@ variable "process_fov_timeout_seconds" {
   }
 }
 
+variable "merge_ephemeral_storage" {
+  description = "Fargate only: GiB of local disk for the merge-batch-job job, 21 to 200. The merge writes the merged table there before uploading it: about 1.3 GB per 1,000 FOVs of 3,800 spots, plus the spot CSV. null keeps Fargate's 20 GiB; on EC2 the job uses the instance's volume."
+  type        = number
+  default     = null
+
+  validation {
+    condition = var.merge_ephemeral_storage == null || try(
+      var.merge_ephemeral_storage >= 21 && var.merge_ephemeral_storage <= 200 &&
+      floor(var.merge_ephemeral_storage) == var.merge_ephemeral_storage, false
+    )
+    error_message = "merge_ephemeral_storage must be null or a whole number of GiB from 21 to 200."
+  }
+}
+
 variable "merge_timeout_seconds" {
   description = "Timeout of each attempt of the merge-batch-job job, in seconds (at least 60)."
   type        = number

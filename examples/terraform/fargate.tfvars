@@ -10,6 +10,8 @@ process_fov_vcpus  = 1
 process_fov_memory = 4096
 merge_vcpus        = 2
 merge_memory       = 4096
+# local disk for the merged table before its upload (Fargate's default: 20 GiB)
+merge_ephemeral_storage = 50
 
 # The default VPC's subnets are public: jobs need a public IP to pull images.
 # In private subnets with a NAT gateway or VPC endpoints, set it to false and

@@ -80,6 +80,7 @@ def _test_vars(compute_type: str, server: MotoServer) -> dict[str, Any]:
         tf_vars.update(LOCAL_IMAGES)
     if compute_type == "FARGATE":
         tf_vars["image_tag"] = "v1.2.3"
+        tf_vars["merge_ephemeral_storage"] = 50
     return tf_vars
 
 
@@ -320,6 +321,9 @@ def test_job_definitions(applied):
         if ct == "FARGATE":
             assert props["executionRoleArn"].endswith("-execution")
             assert props["networkConfiguration"]["assignPublicIp"] == "ENABLED"
+        # local disk for the merged table: the merge job on Fargate only
+        disk = {"sizeInGiB": 50} if (ct == "FARGATE" and worker == "merge-batch-job") else None
+        assert props.get("ephemeralStorage") == disk, (worker, props.get("ephemeralStorage"))
         # timeout and retry strategy
         assert jd["timeout"]["attemptDurationSeconds"] >= 60
         strategy = jd["retryStrategy"]

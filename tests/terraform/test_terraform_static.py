@@ -80,7 +80,8 @@ def test_example_tfvars_pass_variable_validation(initialised, compute_type):
 def test_invalid_values_are_rejected(initialised):
     work, env = initialised
     result = subprocess.run(
-        ["terraform", "console", "-var", "compute_type=GPU", "-var", "name_prefix=Bad_Name", "-no-color"],
+        ["terraform", "console", "-var", "compute_type=GPU", "-var", "name_prefix=Bad_Name",
+         "-var", "merge_ephemeral_storage=10", "-no-color"],
         cwd=work,
         env=env,
         input="var.compute_type\n",
@@ -92,6 +93,7 @@ def test_invalid_values_are_rejected(initialised):
     output = result.stdout + result.stderr
     assert "compute_type must be one of EC2, SPOT, FARGATE, FARGATE_SPOT." in output
     assert "name_prefix must be" in output
+    assert "merge_ephemeral_storage must be null or a whole number of GiB from 21 to 200." in output
 
 
 def _blocks(kind: str) -> dict[str, str]:

@@ -319,7 +319,7 @@ def plan(schema: Schema, layout: Layout, fov: str) -> dict[str, str]:
 class StringTable:
     """The distinct strings of one block's string column, which holds their codes.
 
-    Strings never become Python objects row by row: a file's column is read as fixed-width
+    Strings are never handled row by row in Python: a file's column is made fixed-width
     bytes, factorised with numpy, and written back as pointers into one buffer of the
     distinct values (``pointers``).
     """
@@ -336,7 +336,7 @@ class StringTable:
         return found
 
     def encode(self, raw: np.ndarray, out: np.ndarray) -> None:
-        """The codes of ``raw`` (fixed-width bytes, as ``H5Table.read_strings`` gives) into ``out``."""
+        """The codes of ``raw`` (fixed-width bytes, as ``FovReader.read_strings`` gives) into ``out``."""
         if not len(raw):
             return
         if (raw == raw[0]).all():  # the fov column, and any single-valued piece
@@ -389,8 +389,8 @@ class Block:
     """A bounded buffer of merged rows, one array per variable (codes for strings)."""
 
     def __init__(self, schema: Schema, capacity: int | None = None):
-        self.capacity = capacity or BLOCK_FEATURES
-        capacity = self.capacity
+        capacity = capacity or BLOCK_FEATURES
+        self.capacity = capacity
         self.size = 0
         self.arrays: dict[str, np.ndarray] = {}
         self.strings: dict[str, StringTable] = {}
@@ -472,15 +472,10 @@ class H5Table:
         h5s = self.h5py.h5s
         dsid = self.datasets[name]
         shape = dsid.shape
-        is_str = self.h5py.check_string_dtype(dsid.dtype) is not None
         whole = start is None or (start == 0 and stop == (shape[0] if shape else 0))
         rows = shape[0] if whole or not shape else stop - start
         target_shape = ((rows, *shape[1:]) if shape else ())
-        if out is None or is_str:
-            buf = np.empty(target_shape, dtype=dsid.dtype if is_str else
-                           (out.dtype if out is not None else dsid.dtype))
-        else:
-            buf = out
+        buf = np.empty(target_shape, dtype=dsid.dtype) if out is None else out
         if buf.size:
             if whole:
                 dsid.read(h5s.ALL, h5s.ALL, buf)
@@ -488,28 +483,7 @@ class H5Table:
                 fspace = dsid.get_space()
                 fspace.select_hyperslab((start,) + (0,) * (len(shape) - 1), target_shape)
                 dsid.read(h5s.create_simple(target_shape), fspace, buf)
-        if is_str and out is not None:
-            # UTF-8 bytes objects, kept as they are: netCDF4 writes them as strings
-            out[...] = buf
-            return out
         return buf
-
-
-    def read_strings(self, name: str, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` of a string dataset, as bytes objects.
-
-        Not as fixed-width bytes straight from HDF5: h5py's conversion from variable-length
-        to fixed-width strings never frees the strings HDF5 allocated (h5py 3.16: 30 MB per
-        million values), so a 2,000-FOV merge would grow by hundreds of MB.
-        """
-        h5s = self.h5py.h5s
-        dsid = self.datasets[name]
-        out = np.empty(stop - start, dtype=dsid.dtype)
-        if len(out):
-            fspace = dsid.get_space()
-            fspace.select_hyperslab((start,), (stop - start,))
-            dsid.read(h5s.create_simple((stop - start,)), fspace, out)
-        return out
 
 
 class FovReader:
@@ -526,8 +500,14 @@ class FovReader:
         self._widths: dict[str, int] = {}
 
     def read_strings(self, h5: H5Table, name: str, start: int, stop: int) -> np.ndarray:
-        """A string column's rows as ``S<width>``, width a multiple of 8 that holds them all."""
-        values = h5.read_strings(name, start, stop)
+        """A string column's rows as ``S<width>``, width a multiple of 8 that holds them all.
+
+        Read as bytes objects, then made fixed-width by numpy, not straight from HDF5 into
+        ``S<width>``: h5py's conversion from variable-length to fixed-width strings never
+        frees the strings HDF5 allocated (h5py 3.16: 30 MB per million values), so a
+        2,000-FOV merge would grow by hundreds of MB.
+        """
+        values = h5.read(name, None, start, stop)
         width = self._widths.get(name, self.STRING_WIDTH)
         while True:
             raw = values.astype(f"S{width}")  # in C; a longer value is cut to ``width``
@@ -636,9 +616,10 @@ class MergedWriter:
         self.schema = schema
         self.size = 0
         self.h5 = None
+        chunk = chunk or CHUNK_FEATURES
         ds = netCDF4.Dataset(str(path), "w", format="NETCDF4")
         try:
-            self._create(ds, chunk or CHUNK_FEATURES)
+            self._create(ds, chunk)
         finally:
             ds.close()
         import h5py
@@ -648,7 +629,7 @@ class MergedWriter:
                             rdcc_w0=1.0)
         try:
             for spec in self._later:
-                self._string_dataset(spec, chunk or CHUNK_FEATURES)
+                self._string_dataset(spec, chunk)
             self.vars = {name: self.h5[name] for name in self.names}
         except Exception:
             self.h5.close()

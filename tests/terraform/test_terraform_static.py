@@ -54,14 +54,11 @@ def test_validate(initialised):
     assert '"valid": true' in result.stdout
 
 
-@pytest.mark.parametrize("compute_type", sorted(EXAMPLES))
-def test_example_tfvars_pass_variable_validation(initialised, compute_type):
-    """Each example's values are declared variables and pass their validation rules."""
+def _console(initialised, *args: str) -> subprocess.CompletedProcess:
+    """``terraform console`` with ``args``, asked for var.compute_type (validates every variable)."""
     work, env = initialised
-    var_file = Path("examples/terraform") / EXAMPLES[compute_type]
-    assert (work / var_file).is_file(), f"missing example {var_file}"
-    result = subprocess.run(
-        ["terraform", "console", f"-var-file={var_file}", "-no-color"],
+    return subprocess.run(
+        ["terraform", "console", *args, "-no-color"],
         cwd=work,
         env=env,
         input="var.compute_type\n",
@@ -70,6 +67,15 @@ def test_example_tfvars_pass_variable_validation(initialised, compute_type):
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.parametrize("compute_type", sorted(EXAMPLES))
+def test_example_tfvars_pass_variable_validation(initialised, compute_type):
+    """Each example's values are declared variables and pass their validation rules."""
+    work, env = initialised
+    var_file = Path("examples/terraform") / EXAMPLES[compute_type]
+    assert (work / var_file).is_file(), f"missing example {var_file}"
+    result = _console(initialised, f"-var-file={var_file}")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "Error:" not in output, output
@@ -78,18 +84,8 @@ def test_example_tfvars_pass_variable_validation(initialised, compute_type):
 
 
 def test_invalid_values_are_rejected(initialised):
-    work, env = initialised
-    result = subprocess.run(
-        ["terraform", "console", "-var", "compute_type=GPU", "-var", "name_prefix=Bad_Name",
-         "-var", "merge_ephemeral_storage=10", "-no-color"],
-        cwd=work,
-        env=env,
-        input="var.compute_type\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _console(initialised, "-var", "compute_type=GPU", "-var", "name_prefix=Bad_Name",
+                      "-var", "merge_ephemeral_storage=10")
     output = result.stdout + result.stderr
     assert "compute_type must be one of EC2, SPOT, FARGATE, FARGATE_SPOT." in output
     assert "name_prefix must be" in output

@@ -100,14 +100,14 @@ def aws(tmp_path, monkeypatch):
         recipe = tmp_path / "recipe.py"
         recipe.write_text(RECIPE)
         fovs: list[str] = []
-        real_list_fovs = runs.list_fovs
+        real_plan = runs.plan
 
-        def list_fovs(url):
+        def plan(url):
             if url == EXPERIMENT and fovs:
                 return list(fovs)
-            return real_list_fovs(url)
+            return real_plan(url)
 
-        monkeypatch.setattr(runs, "list_fovs", list_fovs)
+        monkeypatch.setattr(runs, "plan", plan)
         yield SimpleNamespace(
             batch=bat, s3=s3, logs=logs, queue=queue, jds=jds, values=values,
             outputs_file=outputs_file, recipe=recipe, fovs=fovs, tmp_path=tmp_path,
@@ -652,7 +652,7 @@ def test_bad_local_results(aws, capsys):
 
 def test_bad_local_experiment(aws, capsys, monkeypatch):
     local = aws.tmp_path / "exp" / "experiment.json"
-    monkeypatch.setattr(runs, "list_fovs", lambda url: ["a", "b"])
+    monkeypatch.setattr(runs, "plan", lambda url: ["a", "b"])
     code = cli.main(["--executor", "batch", "--tf-outputs", str(aws.outputs_file),
                      "--experiment-url", str(local), "--recipe", str(aws.recipe),
                      "--results-url", RESULTS])

@@ -92,7 +92,7 @@ def with_fov_coordinate(table, fov: str):
 
 def run_one(manifest: Manifest, index: int) -> dict:
     """Process ``manifest.fovs[index]``; returns its record. Raises StarfishBatchError on failure."""
-    from .experiment import open_experiment
+    from .experiment import open_fov
     from .recipe import load_recipe
 
     fov_name = select_fov(manifest, index)
@@ -106,16 +106,13 @@ def run_one(manifest: Manifest, index: int) -> dict:
     started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     try:
         recipe = load_recipe(manifest.recipe_url, manifest.recipe_sha256)
-        experiment = open_experiment(manifest.experiment_url)
-        try:
-            fov = experiment[fov_name]
-        except KeyError:
-            raise StarfishBatchError(
-                f"FOV {fov_name} is not in experiment {manifest.experiment_url}"
-            ) from None
-        codebook = experiment.codebook
+        view = open_fov(manifest.experiment_url, fov_name)
     except StarfishBatchError as exc:
-        raise StarfishBatchError(f"FOV {fov_name}: {exc}") from exc
+        message = str(exc)
+        if message.startswith(f"FOV {fov_name}"):
+            raise
+        raise type(exc)(f"FOV {fov_name}: {message}") from exc
+    fov, codebook = view.fov, view.codebook
     loaded = time.perf_counter()
 
     from starfish import DecodedIntensityTable
@@ -156,6 +153,8 @@ def run_one(manifest: Manifest, index: int) -> dict:
         "seconds_recipe": round(computed - loaded, 3),
         "seconds_load": round(loaded - started, 3),
         "seconds_write": round(written - computed, 3),
+        "tiles": view.tiles,
+        "tile_bytes": view.tile_bytes,
         "peak_memory_bytes": resources.peak_memory_bytes(),
         "cpus": resources.available_cpus(),
         "started_at": started_at,

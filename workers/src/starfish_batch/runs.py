@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import storage
 from .errors import StarfishBatchError
-from .experiment import list_fovs
+from .experiment import plan
 from .manifest import MANIFEST_NAME, Manifest, check_run_id, new_run_id, resume_manifest_url
 from .recipe import load_recipe
 
@@ -41,7 +41,7 @@ def new_run(
     run_id = check_run_id(run_id) if run_id else new_run_id()
 
     recipe = load_recipe(recipe_url)
-    fovs = list_fovs(experiment_url)
+    fovs = plan(experiment_url)
     if num_fovs is not None and num_fovs != len(fovs):
         raise StarfishBatchError(
             f"--num-fovs {num_fovs} disagrees with experiment {experiment_url}, "

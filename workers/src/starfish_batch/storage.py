@@ -1,4 +1,4 @@
-"""Read and write local paths, ``file://`` and ``s3://`` URLs, always whole objects.
+"""Read and write local paths, ``file://`` and ``s3://`` URLs (and read ``https://``), always whole objects.
 
 Every other module goes through here, so that a run behaves the same on a laptop and on
 AWS Batch, and a reader never sees half a file: on disk we write a temporary name and
@@ -20,10 +20,19 @@ from urllib.parse import urlparse
 from .errors import StorageError
 
 S3_RETRY_CONFIG = {"mode": "standard", "max_attempts": 8}
+# Connections kept open per client: enough for a worker's parallel tile reads.
+MAX_POOL_CONNECTIONS = 16
+# https:// reads: (connect, read) seconds, so an endpoint that never answers fails instead of hanging.
+HTTP_TIMEOUT = (10, 60)
+HTTP_RETRY_STATUS = (429, 500, 502, 503, 504)
 
 
 def is_s3(url: str) -> bool:
     return url.startswith("s3://")
+
+
+def is_http(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
 
 
 def absolute(url: str) -> str:
@@ -61,7 +70,24 @@ def s3_client():
     import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client("s3", config=Config(retries=S3_RETRY_CONFIG))
+    return boto3.session.Session().client(
+        "s3", config=Config(retries=S3_RETRY_CONFIG, max_pool_connections=MAX_POOL_CONNECTIONS))
+
+
+@functools.cache
+def http_session():
+    """One keep-alive session per process for ``https://`` experiments, with retries on 5xx."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    retry = Retry(total=5, backoff_factor=0.2, status_forcelist=HTTP_RETRY_STATUS,
+                  allowed_methods=("GET", "HEAD"))
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=MAX_POOL_CONNECTIONS)
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _describe(exc: Exception) -> str:
@@ -85,6 +111,10 @@ def read_bytes(url: str) -> bytes:
         if is_s3(url):
             bucket, key = split_s3(url)
             return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        if is_http(url):
+            response = http_session().get(url, timeout=HTTP_TIMEOUT)
+            response.raise_for_status()
+            return response.content
         return _local(url).read_bytes()
     except StorageError:
         raise

@@ -1,0 +1,33 @@
+"""A SpaceTx experiment read the way a batch run needs it: names for the launcher, one FOV per worker.
+
+``Experiment.from_json`` reads every FOV's documents; at thousands of FOVs each worker would
+pay for the whole experiment. :func:`plan` lists the FOV names from the collection documents
+and proves one FOV opens; :func:`open_fov` gives a worker its own FOV and the codebook.
+"""
+
+from __future__ import annotations
+
+from .documents import ExperimentDocument
+from .fov import FovView
+from .fov import open_fov as _open_fov
+from .urls import normalize
+
+__all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan"]
+
+
+def list_fovs(url: str) -> list[str]:
+    """The experiment's own FOV names, sorted as starfish sorts them; never guessed."""
+    return ExperimentDocument.read(normalize(url)).fov_names()
+
+
+def plan(url: str) -> list[str]:
+    """The FOV names, once the codebook and the first FOV's documents are shown to open."""
+    experiment = ExperimentDocument.read(normalize(url))
+    names = experiment.fov_names()
+    _open_fov(experiment, names[0], fetch=False)
+    return names
+
+
+def open_fov(url: str, name: str) -> FovView:
+    """FOV ``name`` of the experiment at ``url``, its tiles fetched, and the codebook."""
+    return _open_fov(ExperimentDocument.read(normalize(url)), name)

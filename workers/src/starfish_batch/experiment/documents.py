@@ -1,0 +1,195 @@
+"""The JSON documents of a SpaceTx experiment, read one at a time and only when needed.
+
+``Experiment.from_json`` parses every FOV's tile-set documents of every image type; a worker
+needs its own FOV only, and the launcher needs the FOV names only. Here the experiment is a
+tree of documents walked from the top: ``experiment.json``, one collection per image type,
+then the tile set of one FOV. Reads go through :mod:`starfish_batch.storage` (one S3 client,
+one https session); nothing here knows starfish.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .. import storage
+from ..errors import ExperimentError, StorageError
+from .urls import resolve
+
+PRIMARY = "primary"  # starfish's FieldOfView.PRIMARY_IMAGES
+DOCUMENT_THREADS = 8
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"key {key!r} appears twice")
+        seen[key] = value
+    return seen
+
+
+def read_document(url: str, what: str = "document") -> dict:
+    """The JSON object at ``url``; a missing, unreadable or malformed one is one line naming it."""
+    try:
+        data = storage.read_bytes(url)
+    except StorageError as exc:
+        raise ExperimentError(f"cannot open {what} {url}: {str(exc).removeprefix(f'cannot read {url}: ')}") from exc
+    try:
+        doc = json.loads(data, object_pairs_hook=_no_duplicate_keys)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a duplicate key
+        raise ExperimentError(f"cannot open {what} {url}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ExperimentError(f"cannot open {what} {url}: not a JSON object")
+    return doc
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed document and the URL it was read from (its references resolve against it)."""
+
+    url: str
+    doc: dict
+
+    @property
+    def is_collection(self) -> bool:
+        return "contents" in self.doc
+
+    @property
+    def is_tileset(self) -> bool:
+        return "tiles" in self.doc
+
+    def members(self) -> dict[str, str]:
+        """A collection's members: name -> absolute URL, in document order."""
+        contents = self.doc.get("contents")
+        if not isinstance(contents, dict):
+            raise ExperimentError(f"{self.url} is not a collection: it has no \"contents\" object")
+        return {str(name): resolve(str(ref), self.url) for name, ref in contents.items()}
+
+
+def read(url: str, what: str = "document") -> Document:
+    return Document(url, read_document(url, what))
+
+
+def read_many(urls: list[str]) -> list[Document]:
+    """Several documents at once through the shared clients (bounded threads)."""
+    if len(urls) <= 1:
+        return [read(u) for u in urls]
+    with ThreadPoolExecutor(max_workers=min(DOCUMENT_THREADS, len(urls))) as pool:
+        return list(pool.map(read, urls))
+
+
+@dataclass(frozen=True)
+class ExperimentDocument:
+    """``experiment.json``: its version, codebook URL and one collection URL per image type."""
+
+    url: str
+    version: str
+    codebook_url: str
+    images: dict[str, str]
+    primary_only: bool  # before format 5.0.0, only the primary images say which FOVs exist
+
+    @classmethod
+    def read(cls, url: str) -> ExperimentDocument:
+        doc = read_document(url, "experiment")
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            version = str(doc["version"])
+            codebook = str(doc["codebook"])
+            primary_only = Version(version) < Version("5.0.0")  # starfish's own test
+            if primary_only:  # format 4: primary_images + auxiliary_images
+                images = {PRIMARY: str(doc["primary_images"])}
+                images.update({str(k): str(v) for k, v in doc.get("auxiliary_images", {}).items()})
+            else:
+                images = {str(k): str(v) for k, v in doc["images"].items()}
+        except InvalidVersion as exc:
+            raise ExperimentError(f"cannot open experiment {url}: {exc}") from None
+        except (KeyError, AttributeError, TypeError) as exc:
+            raise ExperimentError(f"cannot open experiment {url}: not a SpaceTx experiment "
+                                  f"(missing or malformed {exc})") from None
+        return cls(
+            url=url, version=version, codebook_url=resolve(codebook, url),
+            images={name: resolve(ref, url) for name, ref in images.items()}, primary_only=primary_only,
+        )
+
+    def collection(self, image_type: str) -> Document:
+        return read(self.images[image_type], f"{image_type} images collection")
+
+    def fov_names(self) -> list[str]:
+        """Every FOV name, sorted as starfish sorts them, from the collection documents alone."""
+        names: set[str] = set()
+        for image_type in ([PRIMARY] if self.primary_only else list(self.images)):
+            names.update(name for name, _ in tilesets(self.collection(image_type)))
+        if not names:
+            raise ExperimentError(f"experiment {self.url} has no field of view")
+        return sorted(names)
+
+    def fov_tilesets(self, fov: str) -> dict[str, Document]:
+        """The tile-set document of ``fov`` for each image type that has one."""
+        found: dict[str, Document] = {}
+        for image_type in self.images:
+            tileset = find_tileset(self.collection(image_type), fov)
+            if tileset is not None:
+                found[image_type] = tileset
+        if not found:
+            raise ExperimentError(f"FOV {fov} is not in experiment {self.url}: no image collection lists it")
+        return found
+
+
+def _is_flat(collection: Document, members: dict[str, str]) -> tuple[bool, Document | None]:
+    """Whether a collection holds tile sets directly, judged by its first member.
+
+    A collection is written either as tile sets (what starfish's builder writes) or as nested
+    collections; reading the first member tells which, so a flat collection of 10,000 FOVs
+    costs one read, not 10,000. Returns the member read, to reuse it.
+    """
+    first_name = next(iter(members))
+    first = read(members[first_name])
+    if first.is_collection:
+        return False, first
+    if not first.is_tileset:
+        raise ExperimentError(f"{first.url} (member {first_name!r} of {collection.url}) is neither "
+                              "a collection nor a tile set")
+    return True, first
+
+
+def tilesets(collection: Document) -> Iterator[tuple[str, str]]:
+    """(FOV name, tile-set URL) of every tile set under ``collection``, in slicedimage's order."""
+    members = collection.members()
+    if not members:
+        return
+    flat, _ = _is_flat(collection, members)
+    if flat:
+        yield from members.items()
+        return
+    for doc, name in zip(read_many(list(members.values())), members, strict=True):
+        if doc.is_collection:
+            yield from tilesets(doc)
+        else:
+            yield name, doc.url
+
+
+def find_tileset(collection: Document, fov: str) -> Document | None:
+    """The tile-set document of ``fov`` under ``collection``, reading no other FOV's tile set."""
+    members = collection.members()
+    if not members:
+        return None
+    flat, first = _is_flat(collection, members)
+    if flat:
+        if fov not in members:
+            return None
+        doc = first if members[fov] == first.url else read(members[fov], f"tile set of FOV {fov}")
+        if not doc.is_tileset:
+            raise ExperimentError(f"FOV {fov}: {doc.url} is not a tile set (it has no \"tiles\")")
+        return doc
+    for doc, name in zip(read_many(list(members.values())), members, strict=True):
+        if doc.is_collection:
+            found = find_tileset(doc, fov)
+            if found is not None:
+                return found
+        elif name == fov:
+            return doc
+    return None

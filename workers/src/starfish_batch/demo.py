@@ -339,3 +339,26 @@ def write_demo_experiment(
     truth = pd.DataFrame(truth_rows, columns=list(GROUND_TRUTH_COLUMNS))
     truth.to_csv(out_dir / GROUND_TRUTH_NAME, index=False)
     return out_dir / "experiment.json"
+
+
+def widen_experiment(experiment_json, n_fovs: int, name: str | None = None) -> Path:
+    """An experiment of ``n_fovs`` FOVs beside ``experiment_json``, reusing its tile sets.
+
+    FOV ``fov_00000``, ``fov_00001``, ... points at the original FOVs' tile-set documents in
+    turn, so experiments of any size hold the same images: what changes with ``n_fovs`` is
+    only the size of the collection documents (for benchmarks and tests of what a worker reads).
+    Writes ``<name>.json`` and one ``<name>-<image type>.json`` per image type; returns the first.
+    """
+    experiment_json = Path(experiment_json)
+    name = name or f"experiment-{n_fovs}"
+    doc = json.loads(experiment_json.read_text())
+    for image_type, ref in doc["images"].items():
+        collection = json.loads((experiment_json.parent / ref).read_text())
+        originals = [collection["contents"][key] for key in sorted(collection["contents"])]
+        collection["contents"] = {f"fov_{i:05d}": originals[i % len(originals)] for i in range(n_fovs)}
+        widened = f"{name}-{image_type}.json"
+        (experiment_json.parent / widened).write_text(json.dumps(collection, indent=1))
+        doc["images"][image_type] = widened
+    out = experiment_json.parent / f"{name}.json"
+    out.write_text(json.dumps(doc, indent=4))
+    return out

@@ -1,5 +1,7 @@
 """The one exception type the entry points turn into a one-line message and a non-zero exit."""
 
+from __future__ import annotations
+
 
 class StarfishBatchError(Exception):
     """A problem the user can fix: bad input, a missing file, an unreachable URL.
@@ -9,7 +11,11 @@ class StarfishBatchError(Exception):
 
 
 class StorageError(StarfishBatchError):
-    """A URL could not be read or written."""
+    """A URL could not be read or written; ``reason`` is the cause alone, for callers that name the URL their way."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class RecipeError(StarfishBatchError):

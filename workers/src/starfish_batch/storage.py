@@ -119,7 +119,8 @@ def read_bytes(url: str) -> bytes:
     except StorageError:
         raise
     except Exception as exc:  # botocore, OSError: one line naming the URL
-        raise StorageError(f"cannot read {url}: {_describe(exc)}") from exc
+        reason = _describe(exc)
+        raise StorageError(f"cannot read {url}: {reason}", reason) from exc
 
 
 def read_text(url: str) -> str:

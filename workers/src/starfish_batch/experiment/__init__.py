@@ -17,12 +17,12 @@ __all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan"]
 
 def list_fovs(url: str) -> list[str]:
     """The experiment's own FOV names, sorted as starfish sorts them; never guessed."""
-    return ExperimentDocument.read(normalize(url)).fov_names()
+    return ExperimentDocument.open(normalize(url)).fov_names()
 
 
 def plan(url: str) -> list[str]:
     """The FOV names, once the codebook and the first FOV's documents are shown to open."""
-    experiment = ExperimentDocument.read(normalize(url))
+    experiment = ExperimentDocument.open(normalize(url))
     names = experiment.fov_names()
     _open_fov(experiment, names[0], fetch=False)
     return names
@@ -30,4 +30,4 @@ def plan(url: str) -> list[str]:
 
 def open_fov(url: str, name: str) -> FovView:
     """FOV ``name`` of the experiment at ``url``, its tiles fetched, and the codebook."""
-    return _open_fov(ExperimentDocument.read(normalize(url)), name)
+    return _open_fov(ExperimentDocument.open(normalize(url)), name)

@@ -10,9 +10,9 @@ one https session); nothing here knows starfish.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import storage
 from ..errors import ExperimentError, StorageError
@@ -36,7 +36,7 @@ def read_document(url: str, what: str = "document") -> dict:
     try:
         data = storage.read_bytes(url)
     except StorageError as exc:
-        raise ExperimentError(f"cannot open {what} {url}: {str(exc).removeprefix(f'cannot read {url}: ')}") from exc
+        raise ExperimentError(f"cannot open {what} {url}: {exc.reason}") from exc
     try:
         doc = json.loads(data, object_pairs_hook=_no_duplicate_keys)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a duplicate key
@@ -73,7 +73,7 @@ def read(url: str, what: str = "document") -> Document:
     return Document(url, read_document(url, what))
 
 
-def read_many(urls: list[str]) -> list[Document]:
+def read_many(urls: list[str], read: Callable[..., Document] = read) -> list[Document]:
     """Several documents at once through the shared clients (bounded threads)."""
     if len(urls) <= 1:
         return [read(u) for u in urls]
@@ -90,9 +90,10 @@ class ExperimentDocument:
     codebook_url: str
     images: dict[str, str]
     primary_only: bool  # before format 5.0.0, only the primary images say which FOVs exist
+    cache: dict[str, Document] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def read(cls, url: str) -> ExperimentDocument:
+    def open(cls, url: str) -> ExperimentDocument:
         doc = read_document(url, "experiment")
         from packaging.version import InvalidVersion, Version
 
@@ -115,14 +116,20 @@ class ExperimentDocument:
             images={name: resolve(ref, url) for name, ref in images.items()}, primary_only=primary_only,
         )
 
+    def read(self, url: str, what: str = "document") -> Document:
+        """A document of this experiment, read once however often planning and loading ask."""
+        if url not in self.cache:
+            self.cache[url] = read(url, what)
+        return self.cache[url]
+
     def collection(self, image_type: str) -> Document:
-        return read(self.images[image_type], f"{image_type} images collection")
+        return self.read(self.images[image_type], f"{image_type} images collection")
 
     def fov_names(self) -> list[str]:
         """Every FOV name, sorted as starfish sorts them, from the collection documents alone."""
         names: set[str] = set()
         for image_type in ([PRIMARY] if self.primary_only else list(self.images)):
-            names.update(name for name, _ in tilesets(self.collection(image_type)))
+            names.update(name for name, _ in tilesets(self.collection(image_type), self.read))
         if not names:
             raise ExperimentError(f"experiment {self.url} has no field of view")
         return sorted(names)
@@ -131,7 +138,7 @@ class ExperimentDocument:
         """The tile-set document of ``fov`` for each image type that has one."""
         found: dict[str, Document] = {}
         for image_type in self.images:
-            tileset = find_tileset(self.collection(image_type), fov)
+            tileset = find_tileset(self.collection(image_type), fov, self.read)
             if tileset is not None:
                 found[image_type] = tileset
         if not found:
@@ -139,55 +146,55 @@ class ExperimentDocument:
         return found
 
 
-def _is_flat(collection: Document, members: dict[str, str]) -> tuple[bool, Document | None]:
+Read = Callable[..., Document]
+
+
+def _is_flat(collection: Document, members: dict[str, str], read: Read) -> bool:
     """Whether a collection holds tile sets directly, judged by its first member.
 
     A collection is written either as tile sets (what starfish's builder writes) or as nested
     collections; reading the first member tells which, so a flat collection of 10,000 FOVs
-    costs one read, not 10,000. Returns the member read, to reuse it.
+    costs one read, not 10,000.
     """
     first_name = next(iter(members))
-    first = read(members[first_name])
+    first = read(members[first_name], f"tile set of FOV {first_name}")
     if first.is_collection:
-        return False, first
+        return False
     if not first.is_tileset:
         raise ExperimentError(f"{first.url} (member {first_name!r} of {collection.url}) is neither "
                               "a collection nor a tile set")
-    return True, first
+    return True
 
 
-def tilesets(collection: Document) -> Iterator[tuple[str, str]]:
+def tilesets(collection: Document, read: Read = read) -> Iterator[tuple[str, str]]:
     """(FOV name, tile-set URL) of every tile set under ``collection``, in slicedimage's order."""
     members = collection.members()
     if not members:
         return
-    flat, _ = _is_flat(collection, members)
-    if flat:
+    if _is_flat(collection, members, read):
         yield from members.items()
         return
-    for doc, name in zip(read_many(list(members.values())), members, strict=True):
+    for doc, name in zip(read_many(list(members.values()), read), members, strict=True):
         if doc.is_collection:
-            yield from tilesets(doc)
+            yield from tilesets(doc, read)
         else:
             yield name, doc.url
 
 
-def find_tileset(collection: Document, fov: str) -> Document | None:
+def find_tileset(collection: Document, fov: str, read: Read = read) -> Document | None:
     """The tile-set document of ``fov`` under ``collection``, reading no other FOV's tile set."""
     members = collection.members()
     if not members:
         return None
-    flat, first = _is_flat(collection, members)
-    if flat:
-        if fov not in members:
-            return None
-        doc = first if members[fov] == first.url else read(members[fov], f"tile set of FOV {fov}")
-        if not doc.is_tileset:
-            raise ExperimentError(f"FOV {fov}: {doc.url} is not a tile set (it has no \"tiles\")")
-        return doc
-    for doc, name in zip(read_many(list(members.values())), members, strict=True):
+    if fov in members:  # a tile set named here; else a collection of that name to search
+        doc = read(members[fov], f"tile set of FOV {fov}")
+        if doc.is_tileset:
+            return doc
+    if _is_flat(collection, members, read):
+        return None
+    for doc, name in zip(read_many(list(members.values()), read), members, strict=True):
         if doc.is_collection:
-            found = find_tileset(doc, fov)
+            found = find_tileset(doc, fov, read)
             if found is not None:
                 return found
         elif name == fov:

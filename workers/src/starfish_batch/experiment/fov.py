@@ -100,7 +100,7 @@ def open_codebook(url: str) -> Codebook:
     try:
         data = storage.read_bytes(url)
     except StorageError as exc:
-        raise ExperimentError(f"cannot open codebook {url}: {str(exc).removeprefix(f'cannot read {url}: ')}") from exc
+        raise ExperimentError(f"cannot open codebook {url}: {exc.reason}") from exc
     with tempfile.TemporaryDirectory(prefix="starfish-batch-codebook-") as tmp:
         path = Path(tmp) / "codebook.json"
         path.write_bytes(data)

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import storage
-from ..errors import ExperimentError
+from ..errors import ExperimentError, StorageError
 
 TILE_THREADS = 8
 
@@ -25,7 +25,10 @@ class TileRef:
 
 
 def fetch_one(ref: TileRef) -> bytes:
-    data = storage.read_bytes(ref.url)
+    try:
+        data = storage.read_bytes(ref.url)
+    except StorageError as exc:
+        raise ExperimentError(f"cannot read tile {ref.url}: {exc.reason}") from exc
     if ref.sha256 and hashlib.sha256(data).hexdigest() != ref.sha256.lower():
         raise ExperimentError(f"tile {ref.url} does not match the sha256 its tile set gives "
                               f"({len(data)} bytes read): the file changed or is corrupt")

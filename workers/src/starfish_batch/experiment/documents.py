@@ -62,11 +62,14 @@ class Document:
         return "tiles" in self.doc
 
     def members(self) -> dict[str, str]:
-        """A collection's members: name -> absolute URL, in document order."""
+        """A collection's members: name -> reference as written (resolve with :meth:`url_of`)."""
         contents = self.doc.get("contents")
         if not isinstance(contents, dict):
             raise ExperimentError(f"{self.url} is not a collection: it has no \"contents\" object")
-        return {str(name): resolve(str(ref), self.url) for name, ref in contents.items()}
+        return contents
+
+    def url_of(self, reference: str) -> str:
+        return resolve(str(reference), self.url)
 
 
 def read(url: str, what: str = "document") -> Document:
@@ -129,18 +132,19 @@ class ExperimentDocument:
         """Every FOV name, sorted as starfish sorts them, from the collection documents alone."""
         names: set[str] = set()
         for image_type in ([PRIMARY] if self.primary_only else list(self.images)):
-            names.update(name for name, _ in tilesets(self.collection(image_type), self.read))
+            names.update(tileset_names(self.collection(image_type), self.read))
         if not names:
             raise ExperimentError(f"experiment {self.url} has no field of view")
         return sorted(names)
 
     def fov_tilesets(self, fov: str) -> dict[str, Document]:
         """The tile-set document of ``fov`` for each image type that has one."""
-        found: dict[str, Document] = {}
-        for image_type in self.images:
-            tileset = find_tileset(self.collection(image_type), fov, self.read)
-            if tileset is not None:
-                found[image_type] = tileset
+        def lookup(image_type: str) -> Document | None:
+            return find_tileset(self.collection(image_type), fov, self.read)
+
+        with ThreadPoolExecutor(max_workers=DOCUMENT_THREADS) as pool:  # image types side by side
+            documents = dict(zip(self.images, pool.map(lookup, self.images), strict=True))
+        found = {image_type: doc for image_type, doc in documents.items() if doc is not None}
         if not found:
             raise ExperimentError(f"FOV {fov} is not in experiment {self.url}: no image collection lists it")
         return found
@@ -157,7 +161,7 @@ def _is_flat(collection: Document, members: dict[str, str], read: Read) -> bool:
     costs one read, not 10,000.
     """
     first_name = next(iter(members))
-    first = read(members[first_name], f"tile set of FOV {first_name}")
+    first = read(collection.url_of(members[first_name]), f"tile set of FOV {first_name}")
     if first.is_collection:
         return False
     if not first.is_tileset:
@@ -166,19 +170,19 @@ def _is_flat(collection: Document, members: dict[str, str], read: Read) -> bool:
     return True
 
 
-def tilesets(collection: Document, read: Read = read) -> Iterator[tuple[str, str]]:
-    """(FOV name, tile-set URL) of every tile set under ``collection``, in slicedimage's order."""
+def tileset_names(collection: Document, read: Read = read) -> Iterator[str]:
+    """The name of every tile set under ``collection`` (its FOVs), in slicedimage's order."""
     members = collection.members()
     if not members:
         return
     if _is_flat(collection, members, read):
-        yield from members.items()
+        yield from map(str, members)
         return
-    for doc, name in zip(read_many(list(members.values()), read), members, strict=True):
+    for doc, name in zip(read_many([collection.url_of(ref) for ref in members.values()], read), members, strict=True):
         if doc.is_collection:
-            yield from tilesets(doc, read)
+            yield from tileset_names(doc, read)
         else:
-            yield name, doc.url
+            yield str(name)
 
 
 def find_tileset(collection: Document, fov: str, read: Read = read) -> Document | None:
@@ -187,12 +191,13 @@ def find_tileset(collection: Document, fov: str, read: Read = read) -> Document 
     if not members:
         return None
     if fov in members:  # a tile set named here; else a collection of that name to search
-        doc = read(members[fov], f"tile set of FOV {fov}")
+        doc = read(collection.url_of(members[fov]), f"tile set of FOV {fov}")
         if doc.is_tileset:
             return doc
     if _is_flat(collection, members, read):
         return None
-    for doc, name in zip(read_many(list(members.values()), read), members, strict=True):
+    for doc, name in zip(read_many([collection.url_of(ref) for ref in members.values()], read), members,
+                         strict=True):
         if doc.is_collection:
             found = find_tileset(doc, fov, read)
             if found is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -93,14 +94,19 @@ def load_tiles(documents: dict[str, Document], tilesets: dict[str, TileSet]) -> 
     return sum(len(data) for data in contents)
 
 
-def open_codebook(url: str) -> Codebook:
+def read_codebook(url: str) -> bytes:
+    try:
+        return storage.read_bytes(url)
+    except StorageError as exc:
+        raise ExperimentError(f"cannot open codebook {url}: {exc.reason}") from exc
+
+
+def open_codebook(url: str, data: bytes | None = None) -> Codebook:
     """starfish's own ``Codebook.open_json`` on the codebook's bytes, read through storage."""
     from starfish import Codebook
 
-    try:
-        data = storage.read_bytes(url)
-    except StorageError as exc:
-        raise ExperimentError(f"cannot open codebook {url}: {exc.reason}") from exc
+    if data is None:
+        data = read_codebook(url)
     with tempfile.TemporaryDirectory(prefix="starfish-batch-codebook-") as tmp:
         path = Path(tmp) / "codebook.json"
         path.write_bytes(data)
@@ -119,10 +125,13 @@ def open_fov(experiment: ExperimentDocument, name: str, fetch: bool = True) -> F
         Experiment.verify_version(experiment.version)
     except ValueError as exc:
         raise ExperimentError(f"cannot open experiment {experiment.url}: {exc}") from None
-    documents = experiment.fov_tilesets(name)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the codebook arrives while the FOV is found
+        codebook_bytes = pool.submit(read_codebook, experiment.codebook_url)
+        documents = experiment.fov_tilesets(name)
+        codebook_data = codebook_bytes.result()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        codebook = open_codebook(experiment.codebook_url)
+        codebook = open_codebook(experiment.codebook_url, codebook_data)
         tilesets = {image_type: parse_tileset(doc) for image_type, doc in documents.items()}
     n_tiles = sum(len(ts.tiles()) for ts in tilesets.values())
     fetched = load_tiles(documents, tilesets) if fetch else 0

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pytest
-import xarray as xr
 from workflow_helpers import (
     EMPTY_FOV,
     EXPERIMENT_ORDER,
     FAILING_WRAPPER,
     FOV_NAMES,
     ISS_RECIPE,
+    assert_same_table,
     launch,
     recipe_with,
+    serial_starfish_run,
     write_experiment,
 )
 
@@ -32,30 +32,13 @@ def serial_reference(experiment, local_run):
     BLAS sums in a different order with a different thread count, so the reference runs
     with the threads each worker had (its record says how many CPUs it saw).
     """
-    from starfish import DecodedIntensityTable, Experiment
-    from threadpoolctl import threadpool_limits
-
-    from starfish_batch.process_fov import with_fov_coordinate
-    from starfish_batch.recipe import load_recipe
-
     root, _ = local_run
     cpus = {json.loads((root / "fovs" / f"{f}.json").read_text())["cpus"] for f in FOV_NAMES}
     assert len(cpus) == 1
-    recipe = load_recipe(str(ISS_RECIPE))
-    exp = Experiment.from_json(str(experiment))
-    with threadpool_limits(cpus.pop()):
-        tables = [with_fov_coordinate(recipe.process_fov(fov, exp.codebook), fov.name) for fov in exp.fovs()]
-    sizes = {fov.name: t.sizes["features"] for fov, t in zip(exp.fovs(), tables, strict=True)}
+    reference, tables = serial_starfish_run(str(experiment), ISS_RECIPE, cpus.pop())
+    sizes = {name: t.sizes["features"] for name, t in tables.items()}
     assert sizes[EMPTY_FOV] == 0 and all(n > 0 for name, n in sizes.items() if name != EMPTY_FOV)
-    return DecodedIntensityTable.concatenate_intensity_tables([t for t in tables if t.sizes["features"]])
-
-
-def provenance(attrs: dict) -> list:
-    """The steps of starfish's provenance log, without what changes per process: function
-    addresses, and the versions of whatever modules that process happened to have loaded."""
-    log = json.loads(attrs["starfish"])["log"]
-    return [(step["method"], re.sub(r" at 0x[0-9a-f]+", "", json.dumps(step["arguments"], sort_keys=True)))
-            for step in log]
+    return reference
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +59,7 @@ def test_merged_equals_serial_starfish_concatenation(local_run, serial_reference
     assert isinstance(merged, DecodedIntensityTable)
     assert merged.sizes == serial_reference.sizes
     assert list(dict.fromkeys(merged.coords["fov"].values.tolist())) == [f for f in EXPERIMENT_ORDER if f != EMPTY_FOV]
-    for name, coord in serial_reference.coords.items():
-        assert merged.coords[name].dtype == coord.dtype, name
-    assert merged.dtype == serial_reference.dtype
-    assert provenance(merged.attrs) == provenance(serial_reference.attrs)
-    assert merged.attrs.keys() == serial_reference.attrs.keys()
-    merged.attrs = serial_reference.attrs = {}
-    xr.testing.assert_identical(xr.DataArray(merged), xr.DataArray(serial_reference))
+    assert_same_table(merged, serial_reference)
 
 
 def test_run_folder_has_every_contract_output(local_run):

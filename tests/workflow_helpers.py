@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +75,44 @@ def terraform_helpers():
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` with its bytes: to check that nothing written was lost."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def provenance(attrs: dict) -> list:
+    """The steps of starfish's provenance log, without what changes per process: function
+    addresses, and the versions of whatever modules that process happened to have loaded."""
+    log = json.loads(attrs["starfish"])["log"]
+    return [(step["method"], re.sub(r" at 0x[0-9a-f]+", "", json.dumps(step["arguments"], sort_keys=True)))
+            for step in log]
+
+
+def assert_same_table(merged, reference) -> None:
+    """Value for value, dtype for dtype, the same table and the same provenance steps."""
+    import xarray as xr
+
+    assert merged.sizes == reference.sizes
+    for name, coord in reference.coords.items():
+        assert merged.coords[name].dtype == coord.dtype, name
+    assert merged.dtype == reference.dtype
+    assert provenance(merged.attrs) == provenance(reference.attrs)
+    assert merged.attrs.keys() == reference.attrs.keys()
+    merged, reference = merged.copy(), reference.copy()
+    merged.attrs = reference.attrs = {}
+    xr.testing.assert_identical(xr.DataArray(merged), xr.DataArray(reference))
+
+
+def serial_starfish_run(experiment_url: str, recipe_path, cpus: int):
+    """The recipe over every FOV in this process, through Experiment.from_json, concatenated by
+    starfish itself, with the threads a worker had (BLAS sums differ with the thread count)."""
+    from starfish import DecodedIntensityTable, Experiment
+    from threadpoolctl import threadpool_limits
+
+    from starfish_batch.process_fov import with_fov_coordinate
+    from starfish_batch.recipe import load_recipe
+
+    recipe = load_recipe(str(recipe_path))
+    exp = Experiment.from_json(experiment_url)
+    with threadpool_limits(cpus):
+        tables = {fov.name: with_fov_coordinate(recipe.process_fov(fov, exp.codebook), fov.name)
+                  for fov in exp.fovs()}
+    nonempty = [t for t in tables.values() if t.sizes["features"]]
+    return DecodedIntensityTable.concatenate_intensity_tables(nonempty), tables

@@ -127,10 +127,11 @@ def main() -> int:
     import boto3
 
     from starfish_batch import storage
-    from starfish_batch.demo import widen_experiment, write_demo_experiment
-    from starfish_batch.executors import PROCESS_FOV, worker_command, worker_env
+    from starfish_batch.contract import PROCESS_FOV, worker_env
+    from starfish_batch.demo.experiment import widen_experiment, write_demo_experiment
     from starfish_batch.experiment import open_fov, plan
-    from starfish_batch.runs import new_run
+    from starfish_batch.launcher.local import worker_command
+    from starfish_batch.launcher.runs import new_run
 
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)

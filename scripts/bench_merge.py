@@ -53,7 +53,7 @@ def child(method: str, manifest_url: str) -> int:
     manifest = Manifest.load(manifest_url)
     root = Path(manifest.run_root)
     if method == "ours":
-        from starfish_batch.merge import main
+        from starfish_batch.merge.job import main
 
         code = main(["--manifest-url", manifest_url])
         if code:
@@ -80,7 +80,7 @@ def child(method: str, manifest_url: str) -> int:
 
 def make_inputs(workdir: Path, n_max: int, n_features: int) -> Path:
     """fovs/<name>.nc for n_max FOVs under workdir/results/bench-<n_max>/ (made once)."""
-    from starfish_batch.testing import copy_fov_output, synthetic_decoded_table, write_fov_table
+    from starfish_batch.demo.testing import copy_fov_output, synthetic_decoded_table, write_fov_table
 
     fovs_dir = workdir / "fovs"
     names = [f"fov_{i:05d}" for i in range(n_max)]

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 try:
-    from starfish_batch.demo import write_demo_experiment
+    from starfish_batch.demo.experiment import write_demo_experiment
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workers" / "src"))
-    from starfish_batch.demo import write_demo_experiment
+    from starfish_batch.demo.experiment import write_demo_experiment
 
 
 def main(argv: list[str] | None = None) -> int:

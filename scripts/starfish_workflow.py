@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 try:
-    from starfish_batch.cli import main
+    from starfish_batch.launcher.cli import main
 except ImportError:  # run from a clone without `pip install -e workers`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workers" / "src"))
-    from starfish_batch.cli import main
+    from starfish_batch.launcher.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,12 +16,13 @@ from types import SimpleNamespace
 import boto3
 import pytest
 
-from starfish_batch import batch as batch_mod
-from starfish_batch import cli, runs, storage
-from starfish_batch.batch import BatchExecutor, chunks, job_name, jobs_url_for
+from starfish_batch import storage
 from starfish_batch.errors import StarfishBatchError
+from starfish_batch.launcher import batch as batch_mod
+from starfish_batch.launcher import cli, runs
+from starfish_batch.launcher.batch import BatchExecutor, chunks, job_name, jobs_url_for
+from starfish_batch.launcher.tf_outputs import REQUIRED, parse_outputs, read_outputs
 from starfish_batch.manifest import Manifest
-from starfish_batch.tf_outputs import REQUIRED, parse_outputs, read_outputs
 
 REGION = "us-east-1"
 RESULTS_BUCKET = "sfb-results"
@@ -668,7 +669,7 @@ def test_allow_partial_is_refused_on_batch(aws, capsys):
 
 
 def test_module_dir_found_above_a_start(tmp_path):
-    from starfish_batch.tf_outputs import find_module_dir
+    from starfish_batch.launcher.tf_outputs import find_module_dir
 
     (tmp_path / "main.tf").write_text("")
     (tmp_path / "a" / "b").mkdir(parents=True)

@@ -148,7 +148,7 @@ def _open(path: Path) -> xr.DataArray:
 
 
 def test_terraform_outputs_to_merged_result(moto_server, tmp_path):
-    from starfish_batch.demo import write_demo_experiment
+    from starfish_batch.demo.experiment import write_demo_experiment
 
     home = tmp_path / "home"
     (home / "mpl").mkdir(parents=True)
@@ -211,8 +211,8 @@ def test_terraform_outputs_to_merged_result(moto_server, tmp_path):
         ], env=local_env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert local.returncode == 0, local.stdout + local.stderr[-4000:]
     else:
-        from starfish_batch import runs
-        from starfish_batch.executors import LocalExecutor
+        from starfish_batch.launcher import runs
+        from starfish_batch.launcher.local import LocalExecutor
 
         manifest, manifest_url = runs.new_run(str(experiment), str(ISS_RECIPE),
                                               str(local_results), run_id=RUN_ID)

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from starfish_batch.demo import DEFAULT_FOV_NAMES, GROUND_TRUTH_COLUMNS, write_demo_experiment
-from starfish_batch.evaluate import score, spots_from_table
+from starfish_batch.demo.evaluate import score, spots_from_table
+from starfish_batch.demo.experiment import DEFAULT_FOV_NAMES, GROUND_TRUTH_COLUMNS, write_demo_experiment
 from starfish_batch.recipe import compile_recipe
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ import pytest
 from workflow_helpers import FOV_NAMES, ISS_RECIPE, upload_tree, write_experiment
 
 from starfish_batch import process_fov, storage
-from starfish_batch.demo import widen_experiment
+from starfish_batch.demo.experiment import widen_experiment
 from starfish_batch.errors import ExperimentError
 from starfish_batch.experiment import list_fovs, open_fov, plan
 
@@ -258,7 +258,7 @@ def test_duplicate_fov_key_in_a_collection_is_refused(experiment, tmp_path):
 
 
 def test_worker_error_is_one_line_naming_fov_and_url(experiment, tmp_path, capsys):
-    from starfish_batch.runs import new_run
+    from starfish_batch.launcher.runs import new_run
 
     copy = damaged_copy(experiment, tmp_path)
     manifest, url = new_run(str(copy / "experiment.json"), str(ISS_RECIPE), str(tmp_path / "results"), run_id="r1")

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from starfish_batch import merge, storage
+from starfish_batch import storage
+from starfish_batch.demo.testing import open_table, synthetic_decoded_table, write_fake_run
 from starfish_batch.manifest import Manifest
-from starfish_batch.testing import open_table, synthetic_decoded_table, write_fake_run
+from starfish_batch.merge import job as merge
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -81,7 +82,7 @@ def test_long_non_ascii_and_many_distinct_strings(tmp_path):
 
 
 def test_small_blocks_and_fovs_split_across_blocks(tmp_path, monkeypatch):
-    from starfish_batch import tableio
+    from starfish_batch.merge import tableio
 
     monkeypatch.setattr(tableio, "BLOCK_FEATURES", 16)
     monkeypatch.setattr(tableio, "CHUNK_FEATURES", 8)

@@ -11,10 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from starfish_batch import merge, qcplot, spots, storage
-from starfish_batch.testing import open_table as open_local
-from starfish_batch.testing import synthetic_decoded_table
-from starfish_batch.testing import write_fake_run as write_run
+from starfish_batch import storage
+from starfish_batch.demo.testing import open_table as open_local
+from starfish_batch.demo.testing import synthetic_decoded_table
+from starfish_batch.demo.testing import write_fake_run as write_run
+from starfish_batch.merge import job as merge
+from starfish_batch.merge import plot as qcplot
+from starfish_batch.merge import spots
 
 FOVS = {"A1": 37, "x-ray_2": 0, "fov 3": 120, "Z-last": 5}
 
@@ -155,7 +158,7 @@ def test_large_values_fall_back_to_repr():
 
 def test_bounded_plot_sample(monkeypatch, tmp_path):
     """The map of spots keeps at most MAX_PLOT_POINTS whatever the run size."""
-    from starfish_batch import summary as summary_mod
+    from starfish_batch.merge import summary as summary_mod
 
     monkeypatch.setattr(summary_mod, "MAX_PLOT_POINTS", 50)
     fovs = {f"f{i}": 40 for i in range(6)}

@@ -9,7 +9,8 @@ import shutil
 import pytest
 from workflow_helpers import FOV_NAMES, ISS_RECIPE, snapshot, write_experiment
 
-from starfish_batch import cli, process_fov
+from starfish_batch import process_fov
+from starfish_batch.launcher import cli
 from starfish_batch.manifest import Manifest
 
 
@@ -148,7 +149,7 @@ def test_results_not_writable_in_worker(tmp_path, experiment, capsys):
 
 def test_merge_with_missing_fov_outputs(run_with_one_output, capsys):
     _, url, root, before = run_with_one_output
-    from starfish_batch import merge
+    from starfish_batch.merge import job as merge
 
     code = merge.main(["--manifest-url", url])
     err = capsys.readouterr().err

@@ -33,7 +33,7 @@ def process_fov(fov, codebook):
 
 
 def write_experiment(out_dir: Path) -> Path:
-    from starfish_batch.demo import write_demo_experiment
+    from starfish_batch.demo.experiment import write_demo_experiment
 
     return write_demo_experiment(
         out_dir, fov_names=FOV_NAMES, empty_fovs=[EMPTY_FOV], shape=(128, 128), n_spots=20, seed=3

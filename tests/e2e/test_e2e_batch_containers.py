@@ -255,7 +255,7 @@ def _log_lines(moto: MotoServer, stream: str) -> list[str]:
 def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_path):  # noqa: PLR0915
     import xarray as xr
 
-    from starfish_batch.demo import write_demo_experiment
+    from starfish_batch.demo.experiment import write_demo_experiment
 
     t = Timings()
     with t.phase("podman API service + moto server (Batch in docker mode)"):

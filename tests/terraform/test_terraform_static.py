@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from starfish_batch.tf_outputs import REQUIRED
+from starfish_batch.launcher.tf_outputs import REQUIRED
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

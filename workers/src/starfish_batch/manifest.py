@@ -9,12 +9,11 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field
 
-from . import __version__, storage
-from .errors import StarfishBatchError
+from starfish_batch import __version__, storage
+from starfish_batch.contract import FOVS_DIR, MANIFEST_NAME, MERGED_NAME
+from starfish_batch.errors import StarfishBatchError
 
 SCHEMA_VERSION = 1
-MANIFEST_NAME = "manifest.json"
-MERGED_NAME = "merged_decoded_fovs.nc"
 RUN_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 
 
@@ -41,7 +40,7 @@ def run_url(results_url: str, run_id: str) -> str:
 
 
 def fov_output_url(run_root: str, fov: str, suffix: str = ".nc") -> str:
-    return storage.join(run_root, "fovs", f"{fov}{suffix}")
+    return storage.join(run_root, FOVS_DIR, f"{fov}{suffix}")
 
 
 @dataclass

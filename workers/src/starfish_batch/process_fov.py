@@ -15,11 +15,12 @@ import sys
 import time
 from collections.abc import Mapping
 
-from . import __version__, resources, storage
-from .errors import RecipeError, StarfishBatchError, report
-from .manifest import Manifest
+from starfish_batch import __version__, resources, storage
+from starfish_batch.contract import MANIFEST_URL_VAR, PROCESS_FOV
+from starfish_batch.errors import RecipeError, StarfishBatchError, report
+from starfish_batch.manifest import Manifest
 
-PROG = "process-fov"
+PROG = PROCESS_FOV
 
 
 def array_index(env: Mapping[str, str]) -> int:
@@ -92,8 +93,8 @@ def with_fov_coordinate(table, fov: str):
 
 def run_one(manifest: Manifest, index: int) -> dict:
     """Process ``manifest.fovs[index]``; returns its record. Raises StarfishBatchError on failure."""
-    from .experiment import open_fov
-    from .recipe import load_recipe
+    from starfish_batch.experiment import open_fov
+    from starfish_batch.recipe import load_recipe
 
     fov_name = select_fov(manifest, index)
     if already_done(manifest, fov_name):
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     env = os.environ if env is None else env
     resources.limit_threads(resources.available_cpus())
     try:
-        manifest_url = args.manifest_url or env.get("RUN_MANIFEST_URL")
+        manifest_url = args.manifest_url or env.get(MANIFEST_URL_VAR)
         if not manifest_url:
             raise StarfishBatchError("RUN_MANIFEST_URL is not set: it must point at the run's manifest.json")
         manifest = Manifest.load(manifest_url)

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import storage
-from .errors import RecipeError
+from starfish_batch import storage
+from starfish_batch.errors import RecipeError
 
 ENTRY_POINT = "process_fov"
 

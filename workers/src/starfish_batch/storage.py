@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import StorageError
+from starfish_batch.errors import StorageError
 
 S3_RETRY_CONFIG = {"mode": "standard", "max_attempts": 8}
 # Connections kept open per client: enough for a worker's parallel tile reads.

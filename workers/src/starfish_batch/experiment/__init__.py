@@ -7,10 +7,10 @@ and proves one FOV opens; :func:`open_fov` gives a worker its own FOV and the co
 
 from __future__ import annotations
 
-from .documents import ExperimentDocument
-from .fov import FovView
-from .fov import open_fov as _open_fov
-from .urls import normalize
+from starfish_batch.experiment.documents import ExperimentDocument
+from starfish_batch.experiment.fov import FovView
+from starfish_batch.experiment.fov import open_fov as _open_fov
+from starfish_batch.experiment.urls import normalize
 
 __all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan"]
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .. import storage
-from ..errors import ExperimentError, StorageError
-from .urls import resolve
+from starfish_batch import storage
+from starfish_batch.errors import ExperimentError, StorageError
+from starfish_batch.experiment.urls import resolve
 
 PRIMARY = "primary"  # starfish's FieldOfView.PRIMARY_IMAGES
 DOCUMENT_THREADS = 8

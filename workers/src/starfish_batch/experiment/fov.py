@@ -17,11 +17,11 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import storage
-from ..errors import ExperimentError, StorageError
-from .documents import Document, ExperimentDocument
-from .tiles import TileRef, fetch_all
-from .urls import resolve, slicedimage_baseurl
+from starfish_batch import storage
+from starfish_batch.errors import ExperimentError, StorageError
+from starfish_batch.experiment.documents import Document, ExperimentDocument
+from starfish_batch.experiment.tiles import TileRef, fetch_all
+from starfish_batch.experiment.urls import resolve, slicedimage_baseurl
 
 if TYPE_CHECKING:
     from slicedimage import TileSet

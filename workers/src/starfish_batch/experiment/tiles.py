@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .. import storage
-from ..errors import ExperimentError, StorageError
+from starfish_batch import storage
+from starfish_batch.errors import ExperimentError, StorageError
 
 TILE_THREADS = 8
 

@@ -35,14 +35,12 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import storage
-from .errors import StarfishBatchError
-from .manifest import MERGED_NAME, Manifest, fov_output_url
+from starfish_batch import storage
+from starfish_batch.contract import FOVS_DIR, MANIFEST_URL_VAR, MERGE, MERGED_NAME, QC_NAME, SPOTS_NAME, SUMMARY_NAME
+from starfish_batch.errors import StarfishBatchError
+from starfish_batch.manifest import Manifest, fov_output_url
 
-PROG = "merge-batch-job"
-SPOTS_NAME = "decoded_spots.csv.gz"
-SUMMARY_NAME = "summary.json"
-QC_NAME = "qc.png"
+PROG = MERGE
 PREFETCH = 6
 """Per-FOV objects fetched ahead from S3 (each a few MB)."""
 MAX_SCHEMA_RESTARTS = 8
@@ -68,7 +66,7 @@ def _listing(items: list[str], limit: int = 20) -> str:
 
 def find_missing(manifest: Manifest) -> list[str]:
     """FOVs of the run without ``fovs/<fov>.nc``, in manifest order (one listing, not N lookups)."""
-    names = set(storage.list_names(storage.join(manifest.run_root, "fovs")))
+    names = set(storage.list_names(storage.join(manifest.run_root, FOVS_DIR)))
     return [fov for fov in manifest.run_fovs if f"{fov}.nc" not in names]
 
 
@@ -142,7 +140,7 @@ class _Consumer:
         self.thread.start()
 
     def _run(self) -> None:
-        from . import spots
+        from starfish_batch.merge import spots
 
         while True:
             block = self.todo.get()
@@ -189,7 +187,7 @@ class _Consumer:
 
 def _count(acc, block, bool_names) -> None:
     """Count a block's spots into ``acc``; leaves the string factors for the CSV in ``block``."""
-    from . import spots
+    from starfish_batch.merge import spots
 
     arrays = block.view()
     del arrays[block.data_name]
@@ -205,9 +203,9 @@ def _count(acc, block, bool_names) -> None:
 
 def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], schema, started: float,
                 notes: list[str]) -> MergeResult:
-    from . import spots, tableio
-    from .qcplot import render_qc_png
-    from .summary import SummaryAccumulator, write_summary
+    from starfish_batch.merge import spots, tableio
+    from starfish_batch.merge.plot import render_qc_png
+    from starfish_batch.merge.summary import SummaryAccumulator, write_summary
 
     root = manifest.run_root
     outputs = {
@@ -306,7 +304,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
 
 def merge_run(manifest: Manifest, allow_partial: bool = False) -> MergeResult:
     """Merge every FOV output of the run; raises StarfishBatchError (one line) on failure."""
-    from .tableio import SchemaChange
+    from starfish_batch.merge.tableio import SchemaChange
 
     started = time.perf_counter()
     fovs = manifest.run_fovs
@@ -354,7 +352,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     env = os.environ if env is None else env
     args = _parser().parse_args(argv)
     try:
-        url = args.manifest_url or env.get("RUN_MANIFEST_URL")
+        url = args.manifest_url or env.get(MANIFEST_URL_VAR)
         if not url:
             raise StarfishBatchError("no manifest: set RUN_MANIFEST_URL or pass --manifest-url")
         allow_partial = args.allow_partial or env.get("MERGE_ALLOW_PARTIAL", "").lower() in (

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .spots import MISSING_TARGETS
+from starfish_batch.merge.spots import MISSING_TARGETS
 
 MAX_PLOT_POINTS = 60_000
 SPOT_DEFINITION = "a feature with passes_thresholds true and a target (not empty, nan or None)"

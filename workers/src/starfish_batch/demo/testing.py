@@ -104,7 +104,7 @@ def synthetic_decoded_table(
 
 def write_fov_table(table, path: str | Path, fov: str) -> None:
     """Write ``table`` as process-fov writes ``fovs/<fov>.nc`` (a ``fov`` coordinate added)."""
-    from .process_fov import with_fov_coordinate
+    from starfish_batch.process_fov import with_fov_coordinate
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with_fov_coordinate(table, fov).to_netcdf(str(path))
@@ -129,8 +129,8 @@ def write_fake_run(results_url: str, fovs: dict[str, int], run_id: str = "run-1"
     ``{fov: n_features}`` (or the table given in ``tables``), and its manifest."""
     import json as _json
 
-    from . import storage
-    from .manifest import Manifest
+    from starfish_batch import storage
+    from starfish_batch.manifest import Manifest
 
     manifest = Manifest(run_id=run_id, experiment_url="/nowhere/experiment.json",
                         recipe_url="/nowhere/recipe.py", recipe_sha256="0" * 64,
@@ -154,7 +154,7 @@ def open_table(url: str):
     """The DecodedIntensityTable at ``url`` (local or S3), loaded in memory."""
     from starfish import DecodedIntensityTable
 
-    from . import storage
+    from starfish_batch import storage
 
     with storage.local_copy(url) as path:
         return DecodedIntensityTable.open_netcdf(str(path)).load()

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StarfishBatchError
+from starfish_batch.errors import StarfishBatchError
 
 FEATURES = "features"
 BLOCK_FEATURES = 1 << 16

@@ -5,7 +5,7 @@ A called spot is a true positive when it is matched, one to one and within
 an optimal assignment (Hungarian, ``scipy.optimize.linear_sum_assignment``) per FOV and
 target, minimising the total distance, so a call never steals the truth of a better one.
 
-    from starfish_batch.evaluate import score, spots_from_table
+    from starfish_batch.demo.evaluate import score, spots_from_table
     called = spots_from_table(DecodedIntensityTable.open_netcdf("merged_decoded_fovs.nc"))
     print(score(called, "demo/ground_truth.csv"))
 """

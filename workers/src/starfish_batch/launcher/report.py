@@ -6,11 +6,10 @@ import json
 import sys
 from collections.abc import Sequence
 
-from . import storage
-from .errors import StarfishBatchError
-from .manifest import Manifest
-
-OUTPUT_NAMES = ("merged_decoded_fovs.nc", "decoded_spots.csv.gz", "summary.json", "qc.png")
+from starfish_batch import storage
+from starfish_batch.contract import OUTPUT_NAMES, SPOTS_NAME, SUMMARY_NAME
+from starfish_batch.errors import StarfishBatchError
+from starfish_batch.manifest import Manifest
 
 
 def print_failures(failures: Sequence, n_fovs: int, manifest: Manifest, tail: int = 8) -> None:
@@ -31,7 +30,7 @@ def print_failures(failures: Sequence, n_fovs: int, manifest: Manifest, tail: in
 
 def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None = None) -> None:
     """The figures a scientist looks at first, read back from what the merge wrote."""
-    summary_url = storage.join(manifest.run_root, "summary.json")
+    summary_url = storage.join(manifest.run_root, SUMMARY_NAME)
     summary = json.loads(storage.read_text(summary_url))
     per_target = summary.get("targets", {})
     print(f"\nrun {manifest.run_id}: {len(manifest.run_fovs)} FOVs in {seconds:.1f} s")
@@ -63,9 +62,9 @@ def _count(value) -> int:
 def _print_score(manifest: Manifest, ground_truth: str) -> None:
     import pandas as pd
 
-    from .evaluate import score
+    from starfish_batch.demo.evaluate import score
 
-    spots_url = storage.join(manifest.run_root, "decoded_spots.csv.gz")
+    spots_url = storage.join(manifest.run_root, SPOTS_NAME)
     try:
         with storage.local_copy(spots_url) as path:
             spots = pd.read_csv(path, dtype={"fov": str, "target": str}, keep_default_na=False, na_values=[""])

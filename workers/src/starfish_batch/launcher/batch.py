@@ -7,7 +7,7 @@ them. Queue, job definitions, region and log group come from the Terraform outpu
 ``jobs-resume-<n>.json`` for a resume), so ``status`` and ``cancel`` work from any machine.
 
 This module knows AWS Batch and CloudWatch Logs, not starfish: the workers get the contract's
-environment (``executors.worker_env``) and do the rest.
+environment (``contract.worker_env``) and do the rest.
 """
 
 from __future__ import annotations
@@ -22,16 +22,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TextIO
 
-from . import storage
-from .errors import StarfishBatchError
-from .executors import MERGE, PROCESS_FOV, worker_env
-from .manifest import MANIFEST_NAME, MERGED_NAME, Manifest
-from .tf_outputs import TfOutputs, read_outputs
+from starfish_batch import storage
+from starfish_batch.contract import (
+    JOBS_NAME,
+    LOG_TAIL_LINES,
+    MANIFEST_NAME,
+    MERGE,
+    MERGED_NAME,
+    PROCESS_FOV,
+    worker_env,
+)
+from starfish_batch.contract import LAUNCHER as PROG
+from starfish_batch.errors import StarfishBatchError
+from starfish_batch.launcher.tf_outputs import TfOutputs, read_outputs
+from starfish_batch.manifest import Manifest
 
-PROG = "starfish_workflow.py"
 MAX_ARRAY_SIZE = 10_000
 DESCRIBE_BATCH = 100
-LOG_TAIL_LINES = 20
 MAX_LOG_TAILS = 5
 """Failures whose log tail is printed in full; the others get their one-line reason."""
 POLL_INITIAL_S = 2.0
@@ -103,7 +110,7 @@ def jobs_url_for(manifest_url: str) -> str:
     ``manifest-resume-<n>.json``."""
     parent, name = manifest_url.rstrip("/").rsplit("/", 1)
     if name == MANIFEST_NAME:
-        return storage.join(parent, "jobs.json")
+        return storage.join(parent, JOBS_NAME)
     match = re.fullmatch(r"manifest-resume-(\d+)\.json", name)
     if match:
         return storage.join(parent, f"jobs-resume-{match.group(1)}.json")
@@ -678,14 +685,14 @@ class BatchExecutor:
         return runs
 
     def _load(self, run_id: str, args) -> tuple[Manifest, list[SubmittedRun]]:
-        from .runs import load_run
+        from starfish_batch.launcher.runs import load_run
 
         manifest = load_run(self._results_url_of(args), run_id)
         return manifest, self.submissions(manifest)
 
     def status(self, run_id: str, args=None) -> int:
         """Print the state of a run (JSON on stdout, failures on stderr); 0 when it is merged."""
-        from .runs import progress
+        from starfish_batch.launcher.runs import progress
 
         manifest, runs = self._load(run_id, args)
         described = self.describe([i for r in runs for i in r.job_ids])

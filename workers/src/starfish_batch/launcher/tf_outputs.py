@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .errors import StarfishBatchError
+from starfish_batch.errors import StarfishBatchError
 
 REQUIRED = (
     "region",

@@ -7,10 +7,10 @@ import json
 import sys
 import time
 
-from .errors import StarfishBatchError, report
-from .manifest import Manifest
+from starfish_batch.contract import LAUNCHER as PROG
+from starfish_batch.errors import StarfishBatchError, report
+from starfish_batch.manifest import Manifest
 
-PROG = "starfish_workflow.py"
 COMMANDS = ("run", "status", "cancel")
 
 
@@ -69,10 +69,10 @@ def _require(args: argparse.Namespace, *names: str) -> None:
 
 def make_executor(args: argparse.Namespace):
     if args.executor == "batch":
-        from .batch import BatchExecutor
+        from starfish_batch.launcher.batch import BatchExecutor
 
         return BatchExecutor.from_args(args)
-    from .executors import LocalExecutor
+    from starfish_batch.launcher.local import LocalExecutor
 
     return LocalExecutor(workers=args.workers, progress=not args.quiet)
 
@@ -84,7 +84,7 @@ def resume_hint(manifest: Manifest, args: argparse.Namespace) -> str:
 
 def run_local(executor, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
               started: float) -> int:
-    from .report import print_failures, print_summary
+    from starfish_batch.launcher.report import print_failures, print_summary
 
     outcome = executor.process(manifest, manifest_url)
     if outcome.interrupted:
@@ -108,7 +108,7 @@ def run_local(executor, manifest: Manifest, manifest_url: str, args: argparse.Na
 
 
 def run(args: argparse.Namespace) -> int:
-    from .runs import new_run, resume_run
+    from starfish_batch.launcher.runs import new_run, resume_run
 
     started = time.perf_counter()
     executor = make_executor(args)
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    from .runs import load_run, progress
+    from starfish_batch.launcher.runs import load_run, progress
 
     if args.executor == "batch":  # default results: the Terraform module's bucket
         return make_executor(args).status(args.status, args)

@@ -13,18 +13,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import resources, storage
-from .manifest import Manifest
+from starfish_batch import resources, storage
+from starfish_batch.contract import LOG_TAIL_LINES, LOGS_DIR, MERGE, PROCESS_FOV, worker_env
+from starfish_batch.manifest import Manifest
 
-PROCESS_FOV = "process-fov"
-MERGE = "merge-batch-job"
-LOG_TAIL_LINES = 20
 DEFAULT_MEMORY_PER_FOV = 1.5 * 2**30  # the ISS recipe peaks near 1.05 GB on a 1044 x 1390 FOV
-
-
-def worker_env(manifest_url: str, index_offset: int = 0) -> dict[str, str]:
-    """The variables both executors give every worker, beside Batch's own."""
-    return {"RUN_MANIFEST_URL": manifest_url, "FOV_INDEX_OFFSET": str(index_offset)}
 
 
 def worker_command(entry_point: str) -> list[str]:
@@ -35,7 +28,7 @@ def worker_command(entry_point: str) -> list[str]:
     found = shutil.which(entry_point)
     if found:
         return [found]
-    module = {PROCESS_FOV: "process_fov", MERGE: "merge"}[entry_point]
+    module = {PROCESS_FOV: "process_fov", MERGE: "merge.job"}[entry_point]
     return [sys.executable, "-m", f"starfish_batch.{module}"]
 
 
@@ -127,7 +120,7 @@ class LocalExecutor:
             import tempfile
 
             return Path(tempfile.mkdtemp(prefix=f"starfish-batch-{manifest.run_id}-logs-"))
-        return Path(manifest.run_root) / "logs"
+        return Path(manifest.run_root) / LOGS_DIR
 
     def process(self, manifest: Manifest, manifest_url: str) -> LocalOutcome:
         from tqdm import tqdm

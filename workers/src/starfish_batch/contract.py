@@ -1,0 +1,40 @@
+"""Every name that crosses a process boundary, in one place.
+
+The launcher, the two worker images and the Terraform module agree on these: the entry
+points (the images' commands), the environment each worker is started with (by AWS Batch and
+by the local executor alike), and the names of the files of a run folder
+``<results-url>/<run-id>/``. ``docs/design.md`` describes the contract in words.
+"""
+
+from __future__ import annotations
+
+# Entry points: the console scripts, and the job definitions' commands.
+PROCESS_FOV = "process-fov"
+MERGE = "merge-batch-job"
+LAUNCHER = "starfish_workflow.py"
+
+# The worker environment. Batch sets AWS_BATCH_JOB_ARRAY_INDEX (and AWS_BATCH_JOB_ID) itself.
+MANIFEST_URL_VAR = "RUN_MANIFEST_URL"
+INDEX_OFFSET_VAR = "FOV_INDEX_OFFSET"
+ARRAY_INDEX_VAR = "AWS_BATCH_JOB_ARRAY_INDEX"
+JOB_ID_VAR = "AWS_BATCH_JOB_ID"
+
+# The run folder.
+MANIFEST_NAME = "manifest.json"
+RECIPE_NAME = "recipe.py"
+FOVS_DIR = "fovs"
+LOGS_DIR = "logs"
+MERGED_NAME = "merged_decoded_fovs.nc"
+SPOTS_NAME = "decoded_spots.csv.gz"
+SUMMARY_NAME = "summary.json"
+QC_NAME = "qc.png"
+JOBS_NAME = "jobs.json"
+OUTPUT_NAMES = (MERGED_NAME, SPOTS_NAME, SUMMARY_NAME, QC_NAME)
+
+# How many lines of a failed worker's log the launcher shows.
+LOG_TAIL_LINES = 20
+
+
+def worker_env(manifest_url: str, index_offset: int = 0) -> dict[str, str]:
+    """The variables both executors give every worker, beside Batch's own."""
+    return {MANIFEST_URL_VAR: manifest_url, INDEX_OFFSET_VAR: str(index_offset)}

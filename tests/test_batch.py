@@ -18,9 +18,10 @@ import pytest
 
 from starfish_batch import storage
 from starfish_batch.errors import StarfishBatchError
-from starfish_batch.launcher import batch as batch_mod
 from starfish_batch.launcher import cli, runs
 from starfish_batch.launcher.batch import BatchExecutor, chunks, job_name, jobs_url_for
+from starfish_batch.launcher.batch import jobs as batch_jobs
+from starfish_batch.launcher.batch.watch import counts
 from starfish_batch.launcher.tf_outputs import REQUIRED, parse_outputs, read_outputs
 from starfish_batch.manifest import Manifest
 
@@ -215,7 +216,7 @@ def test_helpers():
     assert chunks(25_001) == [(0, 10_000), (10_000, 10_000), (20_000, 5_001)]
     assert chunks(0) == []
     name = job_name("a" * 64, "resume12-process-fov-part3")
-    assert len(name) <= 128 and batch_mod.JOB_NAME_RE.match(name)
+    assert len(name) <= 128 and batch_jobs.JOB_NAME_RE.match(name)
     assert jobs_url_for("s3://b/r/x/manifest.json") == "s3://b/r/x/jobs.json"
     assert jobs_url_for("s3://b/r/x/manifest-resume-3.json") == "s3://b/r/x/jobs-resume-3.json"
 
@@ -251,7 +252,7 @@ def test_submit_requests(aws, capsys, n):
         assert env["RUN_MANIFEST_URL"] == manifest_url
         assert env["FOV_INDEX_OFFSET"] == "0"
         assert "AWS_BATCH_JOB_ARRAY_INDEX" not in env
-        assert job["tags"][batch_mod.RUN_ID_TAG] == f"run-{n}"
+        assert job["tags"][batch_jobs.RUN_ID_TAG] == f"run-{n}"
     # stdout: the run id and the job ids; the ids are also saved in the run folder
     assert out == ["run_id", f"run-{n}", "process-fov", process["jobId"],
                    "merge-batch-job", merge["jobId"]]
@@ -270,7 +271,7 @@ def test_submit_more_than_10000_fovs(aws):
                         recipe_url=f"{RESULTS}/big/recipe.py", recipe_sha256="0" * 64,
                         results_url=RESULTS, fovs=fovs)
     manifest_url = manifest.save()
-    executor = BatchExecutor(read_outputs(tf_outputs=aws.outputs_file), progress=False)
+    executor = BatchExecutor(read_outputs(tf_outputs=aws.outputs_file))
     run = executor.submit(manifest, manifest_url)
 
     assert [(j.offset, j.size) for j in run.process_jobs] == [(0, 10_000), (10_000, 1)]
@@ -285,7 +286,7 @@ def test_submit_more_than_10000_fovs(aws):
     assert second["jobName"].endswith("process-fov-part2")
     assert merge["dependsOn"] == [{"jobId": first["jobId"]}, {"jobId": second["jobId"]}]
     assert env_of(merge)["RUN_MANIFEST_URL"] == manifest_url
-    assert executor.counts(run, described)["SUCCEEDED"] == 10_001
+    assert counts(run, described)["SUCCEEDED"] == 10_001
 
 
 def test_job_queue_override_by_name(aws, capsys):
@@ -311,26 +312,20 @@ def test_results_default_to_the_module_bucket(aws, capsys):
 def _submitted(aws, n: int, run_id: str = "r1"):
     aws.fovs[:] = fov_names(n)
     manifest, manifest_url = runs.new_run(EXPERIMENT, str(aws.recipe), RESULTS, run_id=run_id)
-    err = []
-    executor = BatchExecutor(read_outputs(tf_outputs=aws.outputs_file), progress=False,
-                             err=_Lines(err), out=_Lines(err))
-    return executor, manifest, executor.submit(manifest, manifest_url), err
+    executor = BatchExecutor(read_outputs(tf_outputs=aws.outputs_file))
+    return executor, manifest, executor.submit(manifest, manifest_url)
 
 
-class _Lines:
-    def __init__(self, sink: list):
-        self.sink = sink
-
-    def write(self, text: str) -> int:
-        self.sink.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
+def _finish(aws, executor, manifest, run, capsys) -> tuple[int, str]:
+    """Follow ``run`` to its end and say it as the launcher does: (exit code, all it printed)."""
+    args = cli.parse_args(["--executor", "batch", "--tf-outputs", str(aws.outputs_file), "--results-url", RESULTS])
+    code = cli.finish_batch(executor.follow(manifest, run), manifest, run, args, RESULTS)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
 
 
-def test_follow_until_merged_with_backoff(aws):
-    executor, manifest, run, err = _submitted(aws, 4)
+def test_follow_until_merged_with_backoff(aws, capsys):
+    executor, manifest, run = _submitted(aws, 4)
     parent = run.process_jobs[0].job_id
     # Hold the jobs back: two children running, two queued, the merge waiting.
     for i in range(4):
@@ -342,7 +337,7 @@ def test_follow_until_merged_with_backoff(aws):
 
     def sleep(seconds: float) -> None:
         sleeps.append(seconds)
-        seen.append(executor.counts(run, executor.describe(run.job_ids)))
+        seen.append(counts(run, executor.describe(run.job_ids)))
         step = len(sleeps)
         if step == 2:
             for i in range(4):
@@ -357,15 +352,16 @@ def test_follow_until_merged_with_backoff(aws):
             set_state(run.merge_job_id, "SUCCEEDED")
 
     executor.sleep = sleep
-    assert executor.follow(manifest, run) == 0
+    code, text = _finish(aws, executor, manifest, run, capsys)
+    assert code == 0
     assert sleeps == [2.0, 3.0, 4.5, 6.75, 10.125]
     assert seen[0]["RUNNING"] == 2 and seen[0]["RUNNABLE"] == 2
     assert seen[2]["SUCCEEDED"] == 2 and seen[2]["RUNNING"] == 2
-    assert "".join(err).strip().endswith(f"merged: {RESULTS}/r1/merged_decoded_fovs.nc")
+    assert text.strip().endswith(f"merged: {RESULTS}/r1/merged_decoded_fovs.nc")
 
 
 def test_backoff_is_capped(aws):
-    executor, manifest, run, _ = _submitted(aws, 2)
+    executor, manifest, run = _submitted(aws, 2)
     set_state(run.merge_job_id, "PENDING")
     for i in range(2):
         set_state(f"{run.process_jobs[0].job_id}:{i}", "RUNNING")
@@ -377,12 +373,12 @@ def test_backoff_is_capped(aws):
             raise KeyboardInterrupt
 
     executor.sleep = sleep
-    assert executor.follow(manifest, run) == 130
+    assert executor.follow(manifest, run).state == "interrupted"
     assert max(sleeps) == 30.0 and sleeps[-1] == 30.0
 
 
 def test_describe_batches_100_ids(aws):
-    executor, manifest, run, _ = _submitted(aws, 150)
+    executor, manifest, run = _submitted(aws, 150)
     calls = []
     real = executor.batch.describe_jobs
 
@@ -413,9 +409,9 @@ def test_failures_named_by_fov(aws, capsys, monkeypatch):
     assert "--executor batch --resume bad --results-url s3://sfb-results/runs" in err
 
 
-def test_failure_shows_reason_exit_code_and_log_tail(aws, monkeypatch):
+def test_failure_shows_reason_exit_code_and_log_tail(aws, monkeypatch, capsys):
     monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
-    executor, manifest, run, err = _submitted(aws, 3, run_id="tail")
+    executor, manifest, run = _submitted(aws, 3, run_id="tail")
     parent = run.process_jobs[0].job_id
     child = aws.batch.describe_jobs(jobs=[f"{parent}:1"])["jobs"][0]
     stream = child["attempts"][-1]["container"]["logStreamName"]
@@ -428,8 +424,10 @@ def test_failure_shows_reason_exit_code_and_log_tail(aws, monkeypatch):
     job = moto_job(f"{parent}:1")
     job.job_stopped_reason = "Essential container in task exited"
     job.attempts[-1]["container"]["exitCode"] = 1  # moto never reports one; AWS does, here
-    assert executor.follow(manifest, run) == 1
-    text = "".join(err)
+    outcome = executor.follow(manifest, run)
+    assert outcome.state == "fovs_failed" and [f.fov for f in outcome.failures] == ["fov_000", "fov_001", "fov_002"]
+    cli.print_failures(outcome.failures)
+    text = capsys.readouterr().err
     assert ("FOV fov_001 (index 1) failed: Essential container in task exited; exit code 1; "
             f"job {parent}:1") in text
     assert f"last lines of log {LOG_GROUP} {stream}:" in text
@@ -439,19 +437,22 @@ def test_failure_shows_reason_exit_code_and_log_tail(aws, monkeypatch):
     assert "cannot read log" in text  # fov_000's stream was never written
 
 
-def test_ctrl_c_leaves_jobs_running(aws):
-    executor, manifest, run, err = _submitted(aws, 2, run_id="intr")
+def test_ctrl_c_leaves_jobs_running(aws, capsys):
+    executor, manifest, run = _submitted(aws, 2, run_id="intr")
     set_state(run.merge_job_id, "PENDING")
 
     def sleep(_seconds: float) -> None:
         raise KeyboardInterrupt
 
     executor.sleep = sleep
-    args = SimpleNamespace(results_url=RESULTS, tf_outputs=str(aws.outputs_file), tf_dir=None)
-    assert executor.follow(manifest, run, args) == 130
-    text = "".join(err)
-    assert f"status intr --results-url {RESULTS} --tf-outputs" in text
-    assert f"cancel intr --results-url {RESULTS} --tf-outputs" in text
+    code, text = _finish(aws, executor, manifest, run, capsys)
+    assert code == 130
+    # the commands it suggests are complete: they find the same outputs and results again
+    hint = f"intr --results-url {RESULTS} --tf-outputs {aws.outputs_file} --executor batch"
+    assert f"starfish_workflow.py status {hint}" in text
+    assert f"starfish_workflow.py cancel {hint}" in text
+    assert cli.main(["status", *hint.split()]) == 1  # as printed: not merged yet
+    assert json.loads(capsys.readouterr().out)["run_id"] == "intr"
     assert not moto_job(run.merge_job_id).stop
     assert aws.batch.describe_jobs(jobs=[run.merge_job_id])["jobs"][0]["status"] == "PENDING"
 
@@ -520,7 +521,7 @@ def test_status(aws, capsys, monkeypatch):
     assert [j["job"] for j in state["jobs"]] == ["process-fov", "merge-batch-job"]
     assert "FOV fov_001 (index 1) failed" in captured.err
     aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/st/merged_decoded_fovs.nc", Body=b"x")
-    assert cli.main(["--status", "st", *base]) == 0
+    assert cli.main(["status", "st", *base]) == 0
     assert json.loads(capsys.readouterr().out)["merged"] is True
 
 

@@ -1,7 +1,7 @@
 """The process-fov worker: one field of view, one recipe call, one table written whole.
 
 On AWS Batch each array child runs this with ``AWS_BATCH_JOB_ARRAY_INDEX``; the local
-executor runs it as a subprocess with the same variables. See DESIGN.md, "Worker environment".
+executor runs it as a subprocess with the same variables. See docs/design.md, "Worker environment".
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 from starfish_batch.errors import StorageError
 
-S3_RETRY_CONFIG = {"mode": "standard", "max_attempts": 8}
+RETRY_CONFIG = {"mode": "standard", "max_attempts": 8}
 # Connections kept open per client: enough for a worker's parallel tile reads.
 MAX_POOL_CONNECTIONS = 16
 # https:// reads: (connect, read) seconds, so an endpoint that never answers fails instead of hanging.
@@ -64,14 +64,33 @@ def split_s3(url: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
+_region: str | None = None
+
+
+def botocore_config():
+    """The retry and connection settings of every AWS client starfish-batch makes."""
+    from botocore.config import Config
+
+    return Config(retries=RETRY_CONFIG, max_pool_connections=MAX_POOL_CONNECTIONS)
+
+
+def use_region(region: str | None) -> None:
+    """The region of the S3 client when the environment names none (the launcher sets the
+    Terraform outputs' region, so a machine without an AWS config still works)."""
+    global _region
+    if region != _region:
+        _region = region
+        s3_client.cache_clear()
+
+
 @functools.cache
 def s3_client():
     """One client per process; boto3 itself honours ``AWS_ENDPOINT_URL`` and friends."""
     import boto3
-    from botocore.config import Config
 
-    return boto3.session.Session().client(
-        "s3", config=Config(retries=S3_RETRY_CONFIG, max_pool_connections=MAX_POOL_CONNECTIONS))
+    session = boto3.session.Session()
+    region = None if session.region_name else _region
+    return session.client("s3", region_name=region, config=botocore_config())
 
 
 @functools.cache
@@ -134,14 +153,8 @@ def write_bytes(url: str, data: bytes) -> None:
             bucket, key = split_s3(url)
             s3_client().put_object(Bucket=bucket, Key=key, Body=data)
             return
-        path = _local(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with _replacing(_local(url), url) as tmp:
             tmp.write_bytes(data)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
     except StorageError:
         raise
     except Exception as exc:
@@ -159,14 +172,8 @@ def upload_file(local_path: str | os.PathLike, url: str) -> None:
             bucket, key = split_s3(url)
             s3_client().upload_file(str(local_path), bucket, key)
             return
-        path = _local(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with _replacing(_local(url), url) as tmp:
             shutil.copyfile(local_path, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
     except StorageError:
         raise
     except Exception as exc:
@@ -193,33 +200,44 @@ def local_copy(url: str) -> Iterator[Path]:
 
 
 @contextmanager
-def staged_output(url: str, suffix: str = "") -> Iterator[Path]:
-    """A local path to write; on clean exit it is published at ``url`` whole, on error nothing is."""
-    if is_s3(url):
-        directory = None
-    else:
-        directory = _local(url).parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
-    fd, tmp = tempfile.mkstemp(prefix=".starfish-batch-", suffix=suffix or ".tmp", dir=directory)
-    os.close(fd)
+def _replacing(path: Path, url: str, suffix: str = ".tmp") -> Iterator[Path]:
+    """A hidden temporary file beside ``path``, renamed over it on success, removed on failure:
+    the one way a file appears on disk, so a reader never sees half of it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are as readable as any other file
-    tmp_path = Path(tmp)
+    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; outputs are as readable as any other file
+    tmp = Path(name)
     try:
-        yield tmp_path
-        if is_s3(url):
-            upload_file(tmp_path, url)
-        else:
-            try:
-                os.replace(tmp_path, _local(url))
-            except OSError as exc:
-                raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
+        yield tmp
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
     finally:
-        tmp_path.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def staged_output(url: str, suffix: str = "") -> Iterator[Path]:
+    """A local path to write; on clean exit it is published at ``url`` whole, on error nothing is."""
+    if not is_s3(url):
+        with _replacing(_local(url), url, suffix or ".tmp") as tmp:
+            yield tmp
+        return
+    fd, name = tempfile.mkstemp(prefix=".starfish-batch-", suffix=suffix or ".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        upload_file(tmp, url)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def exists(url: str) -> bool:

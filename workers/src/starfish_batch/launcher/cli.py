@@ -1,4 +1,10 @@
-"""The launcher: ``scripts/starfish_workflow.py``. One command for a laptop and for AWS Batch."""
+"""The launcher: ``scripts/starfish_workflow.py``. One command for a laptop and for AWS Batch.
+
+``run`` (the default: flags alone start a run), ``status RUN_ID`` and ``cancel RUN_ID``. This
+is the only module that sees argparse's ``Namespace``: it turns flags into the executors'
+arguments, prints what they return (through ``report``), suggests the next command and
+chooses the exit code, for both executors alike.
+"""
 
 from __future__ import annotations
 
@@ -7,150 +13,276 @@ import json
 import sys
 import time
 
+from starfish_batch import storage
 from starfish_batch.contract import LAUNCHER as PROG
+from starfish_batch.contract import MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.errors import StarfishBatchError, report
+from starfish_batch.launcher.report import failed_fovs_line, print_failures, say
 from starfish_batch.manifest import Manifest
 
 COMMANDS = ("run", "status", "cancel")
+MAX_LOG_TAILS = 5  # failures shown with their log lines; the others by their headline
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: give at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_argument_group("where runs are")
+    where.add_argument("--results-url", "--results-location", dest="results_url",
+                       help="where runs are written: <results-url>/<run-id>/ (local path or s3://)")
+    where.add_argument("--results-bucket", help="tutorial flag: an S3 bucket (or s3:// URL) for results")
+    where.add_argument("--executor", choices=("local", "batch"), default="local")
+    where.add_argument("--tf-dir", help="batch: Terraform directory to read outputs from (default: repo root)")
+    where.add_argument("--tf-outputs", help="batch: a saved `terraform output -json` file")
+    where.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    parser = argparse.ArgumentParser(
         prog=PROG,
         description="Run a starfish recipe on every field of view of an experiment, then merge "
-        "all FOVs into merged_decoded_fovs.nc. Also: `status RUN_ID`, `cancel RUN_ID`.",
+        "all FOVs into merged_decoded_fovs.nc. `run` is the default command: "
+        f"`{PROG} --experiment-url ... --recipe ... --results-url ...`.",
     )
-    p.add_argument("--experiment-url", help="experiment.json: a local path, file://, s3:// or https://")
-    p.add_argument("--recipe", "--recipe-location", dest="recipe",
-                   help="the recipe file defining process_fov(fov, codebook)")
-    p.add_argument("--results-url", "--results-location", dest="results_url",
-                   help="where runs are written: <results-url>/<run-id>/ (local path or s3://)")
-    p.add_argument("--results-bucket", help="tutorial flag: an S3 bucket (or s3:// URL) for results")
-    p.add_argument("--executor", choices=("local", "batch"), default="local")
-    p.add_argument("--run-id", help="name of the run ([a-z0-9-], at most 64); default: UTC time + suffix")
-    p.add_argument("--workers", type=int, help="local executor: FOVs at a time (default: cores and memory)")
-    p.add_argument("--num-fovs", type=int, help="tutorial flag: checked against the experiment")
-    p.add_argument("--tf-dir", help="batch: Terraform directory to read outputs from (default: repo root)")
-    p.add_argument("--tf-outputs", help="batch: a saved `terraform output -json` file")
-    p.add_argument("--job-queue", help="batch: overrides the queue from the Terraform outputs")
-    p.add_argument("--no-wait", action="store_true", help="batch: submit and return")
-    p.add_argument("--resume", metavar="RUN_ID", help="process only the FOVs of RUN_ID without output, then merge")
-    p.add_argument("--status", metavar="RUN_ID", help="show the state of a run")
-    p.add_argument("--cancel", metavar="RUN_ID", help="batch: cancel the jobs of a run")
-    p.add_argument("--allow-partial", action="store_true",
-                   help="merge the FOVs that succeeded even if some failed")
-    p.add_argument("--ground-truth", help="a ground_truth.csv to score the merged spots against")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
+    commands = parser.add_subparsers(dest="command", metavar="{run,status,cancel}")
+    run = commands.add_parser("run", parents=[common], help="process every FOV, then merge (default)")
+    run.add_argument("--experiment-url", help="experiment.json: a local path, file://, s3:// or https://")
+    run.add_argument("--recipe", "--recipe-location", dest="recipe",
+                     help="the recipe file defining process_fov(fov, codebook)")
+    run.add_argument("--run-id", help="name of the run ([a-z0-9-], at most 64); default: UTC time + suffix")
+    run.add_argument("--workers", type=_positive_int, help="local executor: FOVs at a time (default: cores and memory)")
+    run.add_argument("--num-fovs", type=int, help="tutorial flag: checked against the experiment")
+    run.add_argument("--job-queue", help="batch: overrides the queue from the Terraform outputs")
+    run.add_argument("--no-wait", action="store_true", help="batch: submit and return")
+    run.add_argument("--resume", metavar="RUN_ID", help="process only the FOVs of RUN_ID without output, then merge")
+    run.add_argument("--allow-partial", action="store_true", help="merge the FOVs that succeeded even if some failed")
+    run.add_argument("--ground-truth", help="a ground_truth.csv to score the merged spots against")
+    status = commands.add_parser("status", parents=[common], help="how far a run got (JSON); exit 0 once merged")
+    status.add_argument("run_id", metavar="RUN_ID")
+    cancel = commands.add_parser("cancel", parents=[common], help="batch: cancel the jobs of a run")
+    cancel.add_argument("run_id", metavar="RUN_ID")
+    return parser
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = "run"
-    if argv and argv[0] in COMMANDS:
-        command = argv.pop(0)
-        if command != "run":
-            if not argv or argv[0].startswith("-"):
-                raise StarfishBatchError(f"`{command}` needs a RUN_ID: {PROG} {command} RUN_ID ...")
-            argv = [f"--{command}", argv.pop(0), *argv]
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
+        argv = ["run", *argv]  # the tutorial's command line: flags alone start a run
     args = build_parser().parse_args(argv)
     if args.results_bucket and not args.results_url:
         bucket = args.results_bucket
         args.results_url = bucket if bucket.startswith("s3://") else f"s3://{bucket}"
-    args.command = "status" if args.status else "cancel" if args.cancel else "run"
     return args
 
 
 def _require(args: argparse.Namespace, *names: str) -> None:
     missing = [f"--{n.replace('_', '-')}" for n in names if not getattr(args, n)]
     if missing:
-        raise StarfishBatchError(f"missing {', '.join(missing)} (see {PROG} --help)")
+        raise StarfishBatchError(f"missing {', '.join(missing)} (see {PROG} run --help)")
 
 
-def make_executor(args: argparse.Namespace):
-    if args.executor == "batch":
-        from starfish_batch.launcher.batch import BatchExecutor
+# -- the commands we suggest: complete, so that they work when pasted ---------------------------
 
-        return BatchExecutor.from_args(args)
-    from starfish_batch.launcher.local import LocalExecutor
+def _tf_flags(args: argparse.Namespace) -> str:
+    """The flags that find the same Terraform outputs again."""
+    if args.tf_outputs:
+        return f" --tf-outputs {args.tf_outputs}"
+    if args.tf_dir:
+        return f" --tf-dir {args.tf_dir}"
+    return ""
 
-    return LocalExecutor(workers=args.workers, progress=not args.quiet)
+
+def _where(args: argparse.Namespace, results_url: str) -> str:
+    batch = f"{_tf_flags(args)} --executor batch" if args.executor == "batch" else ""
+    return f"--results-url {results_url}{batch}"
 
 
 def resume_hint(manifest: Manifest, args: argparse.Namespace) -> str:
-    return (f"{PROG} --resume {manifest.run_id} --results-url {manifest.results_url}"
-            + (" --executor batch" if args.executor == "batch" else ""))
+    return (f"{PROG}{' --executor batch' if args.executor == 'batch' else ''} --resume {manifest.run_id} "
+            f"--results-url {manifest.results_url}{_tf_flags(args) if args.executor == 'batch' else ''}")
 
 
-def run_local(executor, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
-              started: float) -> int:
-    from starfish_batch.launcher.report import print_failures, print_summary
+# -- run ------------------------------------------------------------------------------------------
 
+def batch_executor(args: argparse.Namespace):
+    """The Batch executor and the results URL (default: the module's bucket), from the flags and
+    the Terraform outputs (read now: a clear error if absent)."""
+    from starfish_batch.launcher.batch import BatchExecutor
+    from starfish_batch.launcher.tf_outputs import read_outputs
+
+    outputs = read_outputs(args.tf_dir, args.tf_outputs)
+    if getattr(args, "allow_partial", False):
+        raise StarfishBatchError(
+            "--allow-partial applies to the local executor; on AWS Batch a failed FOV stops "
+            "the merge: fix the recipe or data, then --resume RUN_ID"
+        )
+    storage.use_region(outputs.region)  # for a machine with no AWS region configured
+    executor = BatchExecutor(outputs, getattr(args, "job_queue", None))
+    return executor, args.results_url or f"s3://{outputs.results_bucket}"
+
+
+def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, started: float) -> int:
+    from starfish_batch.launcher.local import LocalExecutor
+    from starfish_batch.launcher.report import print_summary
+
+    executor = LocalExecutor(workers=args.workers, progress=not args.quiet)
     outcome = executor.process(manifest, manifest_url)
     if outcome.interrupted:
-        print(f"\ninterrupted: outputs written so far are kept under {manifest.run_root}\n"
-              f"continue with: {resume_hint(manifest, args)}", file=sys.stderr)
+        say(f"\ninterrupted: outputs written so far are kept under {manifest.run_root}\n"
+            f"continue with: {resume_hint(manifest, args)}")
         return 130
     if outcome.failed:
-        print_failures(outcome.failed, len(manifest.fovs), manifest)
+        for failure in outcome.failed[MAX_LOG_TAILS:]:
+            failure.tail = None
+        say()
+        print_failures(outcome.failed)
+        ok = len(manifest.fovs) - len(outcome.failed)
+        say(f"\n{failed_fovs_line(outcome.failed, len(manifest.fovs))}; the outputs of the {ok} others "
+            f"are kept under {storage.join(manifest.run_root, 'fovs')}")
         if not args.allow_partial:
-            print(f"not merging. Fix the recipe or data, then: {resume_hint(manifest, args)}",
-                  file=sys.stderr)
+            say(f"not merging. Fix the recipe or data, then: {resume_hint(manifest, args)}")
             return 1
     code, lines = executor.merge(manifest_url, allow_partial=args.allow_partial)
     if code != 0:
-        print("\n".join(lines[-20:]), file=sys.stderr)
-        print(f"{PROG}: error: the merge failed (above); outputs are kept under {manifest.run_root}",
-              file=sys.stderr)
+        say("\n".join(lines[-20:]))
+        say(f"{PROG}: error: the merge failed (above); outputs are kept under {manifest.run_root}")
         return 1
     print_summary(manifest, time.perf_counter() - started, args.ground_truth)
     return 1 if outcome.failed else 0
+
+
+def run_batch(executor, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
+              results_url: str) -> int:
+    from starfish_batch.launcher.report import BatchProgress, submitted_text
+
+    observer = BatchProgress(enabled=not args.quiet)
+    run = executor.submit(manifest, manifest_url, observer)
+    say(submitted_text(run))
+    if args.no_wait:
+        print(f"run_id {run.run_id}")
+        for job in run.process_jobs:
+            print(f"{PROCESS_FOV} {job.job_id}")
+        print(f"{MERGE} {run.merge_job_id}", flush=True)
+        return 0
+    return finish_batch(executor.follow(manifest, run, observer), manifest, run, args, results_url)
+
+
+def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, results_url: str) -> int:
+    """What the end of following a Batch run says, and its exit code."""
+    merged = storage.join(manifest.run_root, MERGED_NAME)
+    if outcome.state == "merged":
+        print(f"merged: {merged}", flush=True)
+        return 0
+    if outcome.state == "merged_file_missing":
+        say(f"{PROG}: error: the merge job succeeded but {merged} does not exist")
+        return 1
+    if outcome.state == "merge_failed":
+        print_failures([outcome.merge_failure])
+        say(f"{PROG}: error: the merge failed; outputs are kept under {manifest.run_root}; "
+            f"retry with: {resume_hint(manifest, args)}")
+        return 1
+    if outcome.state == "fovs_failed":
+        say(f"{PROG}: error: {failed_fovs_line(outcome.failures, len(manifest.fovs))}; "
+            f"the merge job {run.merge_job_id} does not run.\n"
+            f"Fix the recipe or data, then: {resume_hint(manifest, args)}")
+        return 1
+    where = f"{run.run_id} {_where(args, results_url)}"
+    say(f"\nstopped following run {run.run_id}; its jobs keep running on AWS Batch.\n"
+        f"follow it:  {PROG} status {where}\n"
+        f"cancel it:  {PROG} cancel {where}")
+    return 130
 
 
 def run(args: argparse.Namespace) -> int:
     from starfish_batch.launcher.runs import new_run, resume_run
 
     started = time.perf_counter()
-    executor = make_executor(args)
-    preflight = getattr(executor, "preflight", None)
+    preflight, results_url, executor = None, args.results_url, None
+    if args.executor == "batch":
+        executor, results_url = batch_executor(args)
+
+        def preflight(manifest: Manifest) -> None:
+            for warning in executor.preflight(manifest):
+                say(warning)
+
     if args.resume:
-        _require(args, "results_url")
-        manifest, manifest_url = resume_run(args.results_url, args.resume, preflight=preflight)
-        print(f"resuming run {manifest.run_id}: {len(manifest.fovs)} of "
-              f"{len(manifest.run_fovs)} FOVs left to process", file=sys.stderr)
+        if not results_url:
+            _require(args, "results_url")
+        manifest, manifest_url = resume_run(results_url, args.resume, preflight=preflight)
+        say(f"resuming run {manifest.run_id}: {len(manifest.fovs)} of "
+            f"{len(manifest.run_fovs)} FOVs left to process")
     else:
-        _require(args, "experiment_url", "recipe", "results_url")
+        missing = [n for n in ("experiment_url", "recipe") if not getattr(args, n)]
+        if not results_url:
+            missing.append("results_url")
+        if missing:
+            _require(args, *missing)
         manifest, manifest_url = new_run(
-            args.experiment_url, args.recipe, args.results_url,
+            args.experiment_url, args.recipe, results_url,
             run_id=args.run_id, num_fovs=args.num_fovs, preflight=preflight,
         )
-        print(f"run {manifest.run_id}: {len(manifest.fovs)} FOVs -> {manifest.run_root}",
-              file=sys.stderr)
-    if args.executor == "batch":
-        return executor.launch(manifest, manifest_url, args)
-    return run_local(executor, manifest, manifest_url, args, started)
+        say(f"run {manifest.run_id}: {len(manifest.fovs)} FOVs -> {manifest.run_root}")
+    if executor is not None:
+        return run_batch(executor, manifest, manifest_url, args, results_url)
+    return run_local(manifest, manifest_url, args, started)
 
+
+# -- status and cancel ------------------------------------------------------------------------------
 
 def status(args: argparse.Namespace) -> int:
     from starfish_batch.launcher.runs import load_run, progress
 
-    if args.executor == "batch":  # default results: the Terraform module's bucket
-        return make_executor(args).status(args.status, args)
-    _require(args, "results_url")
-    state = progress(load_run(args.results_url, args.status))
-    print(json.dumps(state, indent=2))
+    if args.executor != "batch":
+        _require(args, "results_url")
+        state = progress(load_run(args.results_url, args.run_id))
+        print(json.dumps(state, indent=2))
+        return 0 if state["merged"] else 1
+    from starfish_batch.launcher.batch.jobs import submissions
+
+    executor, results_url = batch_executor(args)  # default results: the module's bucket
+    manifest = load_run(results_url, args.run_id)
+    jobs_state, failures = executor.status(manifest, submissions(manifest.run_root, manifest.run_id))
+    state = {**progress(manifest), **jobs_state}
+    print(json.dumps(state, indent=2), flush=True)
+    if failures:
+        print_failures(failures)
+        say(f"resume with: {resume_hint(manifest, args)}")
+    if state["merged"]:
+        say(f"merged: {manifest.merged_url}")
     return 0 if state["merged"] else 1
+
+
+def cancel(args: argparse.Namespace) -> int:
+    """Only Batch runs can be cancelled (a local run stops with Ctrl-C): no --executor needed."""
+    from starfish_batch.launcher.batch.jobs import submissions
+    from starfish_batch.launcher.runs import load_run
+
+    executor, results_url = batch_executor(args)
+    manifest = load_run(results_url, args.run_id)
+    terminated, cancelled = executor.cancel(args.run_id, submissions(manifest.run_root, manifest.run_id))
+    if not terminated and not cancelled:
+        say(f"nothing to cancel: every job of run {args.run_id} has finished")
+        return 0
+    for job_id in terminated:
+        print(f"terminated {job_id}")
+    for job_id in cancelled:
+        print(f"cancelled {job_id}", flush=True)
+    say(f"run {args.run_id}: {len(terminated)} job(s) terminated, {len(cancelled)} cancelled; "
+        f"outputs written so far are kept; continue later with --resume {args.run_id}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
-        if args.command == "status":
-            return status(args)
-        if args.command == "cancel":  # only Batch runs can be cancelled (local: Ctrl-C)
-            args.executor = "batch"
-            return make_executor(args).cancel(args.cancel, args)
-        return run(args)
+        return {"status": status, "cancel": cancel}.get(args.command, run)(args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

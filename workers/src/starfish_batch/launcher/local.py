@@ -1,5 +1,5 @@
 """Where the workers run. The local executor starts the same entry points, with the same
-environment, that AWS Batch starts in containers (DESIGN.md, "Worker environment")."""
+environment, that AWS Batch starts in containers (docs/design.md, "Worker environment")."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from starfish_batch import resources, storage
 from starfish_batch.contract import LOG_TAIL_LINES, LOGS_DIR, MERGE, PROCESS_FOV, worker_env
+from starfish_batch.launcher.outcome import Failure, ProcessOutcome
 from starfish_batch.manifest import Manifest
 
 DEFAULT_MEMORY_PER_FOV = 1.5 * 2**30  # the ISS recipe peaks near 1.05 GB on a 1044 x 1390 FOV
@@ -38,23 +38,6 @@ def default_workers(n_fovs: int, memory_per_fov: float = DEFAULT_MEMORY_PER_FOV)
     memory = resources.available_memory_bytes()
     by_memory = int(memory // memory_per_fov) if memory else cpus
     return max(1, min(cpus, by_memory, n_fovs))
-
-
-@dataclass
-class FovFailure:
-    fov: str
-    index: int
-    exit_code: int
-    error_line: str
-    tail: list[str]
-
-
-@dataclass
-class LocalOutcome:
-    succeeded: list[str] = field(default_factory=list)
-    failed: list[FovFailure] = field(default_factory=list)
-    seconds: float = 0.0
-    interrupted: bool = False
 
 
 def _error_line(lines: list[str], fov: str, code: int) -> str:
@@ -122,7 +105,7 @@ class LocalExecutor:
             return Path(tempfile.mkdtemp(prefix=f"starfish-batch-{manifest.run_id}-logs-"))
         return Path(manifest.run_root) / LOGS_DIR
 
-    def process(self, manifest: Manifest, manifest_url: str) -> LocalOutcome:
+    def process(self, manifest: Manifest, manifest_url: str) -> ProcessOutcome:
         from tqdm import tqdm
 
         fovs = manifest.fovs
@@ -136,7 +119,7 @@ class LocalExecutor:
         free_slots = list(range(workers))
         pending = list(enumerate(fovs))
         running: dict[int, _Child] = {}
-        outcome = LocalOutcome()
+        outcome = ProcessOutcome()
         started = time.perf_counter()
         bar = tqdm(total=len(fovs), desc="FOVs", unit="fov", disable=not self.progress,
                    file=sys.stderr, dynamic_ncols=True)
@@ -159,9 +142,9 @@ class LocalExecutor:
                     if code == 0:
                         outcome.succeeded.append(child.fov)
                     else:
-                        outcome.failed.append(
-                            FovFailure(child.fov, child.index, code,
-                                       _error_line(tail, child.fov, code), tail))
+                        outcome.failed.append(Failure(
+                            fov=child.fov, index=child.index, reason=_error_line(tail, child.fov, code),
+                            exit_code=code, log=str(child.log_path), tail=tail))
                     bar.update(1)
                     bar.set_postfix(failed=len(outcome.failed), refresh=False)
         except KeyboardInterrupt:

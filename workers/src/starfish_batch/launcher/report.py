@@ -7,25 +7,78 @@ import sys
 from collections.abc import Sequence
 
 from starfish_batch import storage
-from starfish_batch.contract import OUTPUT_NAMES, SPOTS_NAME, SUMMARY_NAME
+from starfish_batch.contract import LAUNCHER, MERGE, OUTPUT_NAMES, PROCESS_FOV, SPOTS_NAME, SUMMARY_NAME
 from starfish_batch.errors import StarfishBatchError
+from starfish_batch.launcher.outcome import Failure
 from starfish_batch.manifest import Manifest
 
 
-def print_failures(failures: Sequence, n_fovs: int, manifest: Manifest, tail: int = 8) -> None:
-    """One block per failed FOV: its error line, then the last lines of its output."""
-    out = sys.stderr
-    for f in failures:
-        print(f"\nFOV {f.fov} (index {f.index}) failed, exit status {f.exit_code}:", file=out)
-        print(f"  {f.error_line}", file=out)
-        lines = [line for line in f.tail if line.strip()][-tail:]
-        if lines:
-            print("  last lines of its output:", file=out)
-            for line in lines:
-                print(f"    | {line}", file=out)
-    ok = n_fovs - len(failures)
-    print(f"\n{len(failures)} of {n_fovs} FOVs failed; the outputs of the {ok} others are kept "
-          f"under {storage.join(manifest.run_root, 'fovs')}", file=out)
+def say(text: str = "") -> None:
+    """A line for the scientist, on stderr (stdout carries what scripts read: ids, JSON, paths)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def print_failures(failures: Sequence[Failure]) -> None:
+    """The one printer of failed FOVs, for both executors: headline, then the log's last lines."""
+    for failure in failures:
+        say(f"{LAUNCHER}: {failure.headline()}")
+        if failure.tail is None:
+            continue
+        if failure.log:
+            say(f"  last lines of log {failure.log}:")
+        for line in failure.tail:
+            say(f"  | {line}")
+
+
+def failed_fovs_line(failures: Sequence[Failure], n_fovs: int) -> str:
+    names = ", ".join(f.fov or "?" for f in failures[:20])
+    more = f" and {len(failures) - 20} more" if len(failures) > 20 else ""
+    return f"{len(failures)} of {n_fovs} FOVs failed ({names}{more})"
+
+
+def submitted_text(run) -> str:
+    """What a Batch submission put on the queue, and where its job ids are kept."""
+    lines = [f"submitted run {run.run_id} to {run.job_queue}:"]
+    for job in run.process_jobs:
+        kind = f"array of {job.size}" if job.is_array else "1 FOV"
+        lines.append(f"  {PROCESS_FOV} {job.job_id} ({kind}, FOVs {job.offset} to {job.offset + job.size - 1})")
+    lines.append(f"  {MERGE} {run.merge_job_id} (after {len(run.process_jobs)} process-fov job(s))")
+    lines.append(f"  job ids saved in {run.jobs_url}")
+    return "\n".join(lines)
+
+
+class BatchProgress:
+    """Follows a Batch run on the terminal: a progress bar, failures printed as they appear."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.bar = None
+
+    def warn(self, text: str) -> None:
+        say(text)
+
+    def progress(self, counts: dict[str, int], total: int) -> None:
+        from tqdm import tqdm
+
+        from starfish_batch.launcher.batch.watch import ACTIVE, QUEUED
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc="FOVs", unit="fov", disable=not self.enabled,
+                            file=sys.stderr, dynamic_ncols=True)
+        self.bar.n = counts["SUCCEEDED"] + counts["FAILED"]
+        self.bar.set_postfix(queued=sum(counts[s] for s in QUEUED), running=sum(counts[s] for s in ACTIVE),
+                             failed=counts["FAILED"], refresh=False)
+        self.bar.refresh()
+
+    def failed(self, failures: list[Failure]) -> None:
+        if self.bar is not None:
+            self.bar.clear()
+        print_failures(failures)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The Terraform outputs the Batch executor needs (DESIGN.md, "Terraform outputs read by the
+"""The Terraform outputs the Batch executor needs (docs/design.md, "Terraform outputs read by the
 launcher").
 
 They come from ``terraform output -json`` run in ``--tf-dir`` (default: the repo root, the

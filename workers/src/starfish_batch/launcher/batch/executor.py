@@ -1,0 +1,318 @@
+"""The AWS calls of a Batch run: check, submit, follow, describe and cancel; never prints.
+
+What it finds is returned as objects (``SubmittedRun``, ``FollowOutcome``, ``Failure``) or
+handed to a ``BatchObserver`` while following, so the CLI and the report decide what a
+scientist reads and which exit code a run ends with.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from starfish_batch import storage
+from starfish_batch.contract import LAUNCHER, LOG_TAIL_LINES, MERGED_NAME
+from starfish_batch.errors import StarfishBatchError
+from starfish_batch.launcher.batch import checks, watch
+from starfish_batch.launcher.batch.checks import client_error
+from starfish_batch.launcher.batch.jobs import ProcessJob, SubmittedRun, chunks, jobs_url_for, submission_label
+from starfish_batch.launcher.batch.requests import JobTarget, merge_request, process_requests
+from starfish_batch.launcher.outcome import Failure, FollowOutcome
+from starfish_batch.launcher.tf_outputs import TfOutputs
+from starfish_batch.manifest import Manifest
+
+DESCRIBE_BATCH = 100  # describe_jobs takes at most 100 ids
+MAX_LOG_TAILS = 5  # log tails read per follow: each costs a CloudWatch call
+POLL_INITIAL_S = 2.0
+POLL_MAX_S = 30.0
+POLL_FACTOR = 1.5
+
+
+class BatchObserver(Protocol):
+    """What the executor tells while it works (the launcher prints it; tests may record it)."""
+
+    def warn(self, text: str) -> None: ...
+
+    def progress(self, counts: dict[str, int], total: int) -> None: ...
+
+    def failed(self, failures: list[Failure]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SilentObserver:
+    def warn(self, text: str) -> None:
+        pass
+
+    def progress(self, counts: dict[str, int], total: int) -> None:
+        pass
+
+    def failed(self, failures: list[Failure]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _batched(items: list[str], n: int = DESCRIBE_BATCH) -> Iterable[list[str]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+class BatchExecutor:
+    """Submits, follows, describes and cancels the jobs of runs on the module's Batch queue."""
+
+    def __init__(self, outputs: TfOutputs, job_queue: str | None = None, *,
+                 poll_initial: float = POLL_INITIAL_S, poll_max: float = POLL_MAX_S,
+                 sleep: Callable[[float], None] = time.sleep, session=None):
+        self.outputs = outputs
+        self.job_queue = job_queue or outputs.job_queue_arn
+        self.poll_initial = poll_initial
+        self.poll_max = poll_max
+        self.sleep = sleep
+        self._session = session
+        self._clients: dict[str, object] = {}
+
+    @property
+    def target(self) -> JobTarget:
+        return JobTarget(self.job_queue, self.outputs.process_fov_job_definition_arn,
+                         self.outputs.merge_job_definition_arn)
+
+    def client(self, service: str):
+        """One client per service, in the outputs' region, with the storage layer's retries."""
+        if service not in self._clients:
+            import boto3
+
+            session = self._session or boto3.session.Session()
+            self._clients[service] = session.client(service, region_name=self.outputs.region,
+                                                    config=storage.botocore_config())
+        return self._clients[service]
+
+    @property
+    def batch(self):
+        return self.client("batch")
+
+    @property
+    def logs(self):
+        return self.client("logs")
+
+    def preflight(self, manifest: Manifest) -> list[str]:
+        """Everything that can be checked before anything is uploaded or submitted; returns warnings."""
+        return checks.preflight(self.batch, self.outputs, self.job_queue, manifest)
+
+    # -- submission -----------------------------------------------------------------------
+
+    def submit(self, manifest: Manifest, manifest_url: str,
+               observer: BatchObserver | None = None) -> SubmittedRun:
+        """Submit the process-fov job(s) and the merge, then record their ids beside the manifest.
+
+        If a submission fails part way, the jobs already submitted are cancelled.
+        """
+        observer = observer or SilentObserver()
+        jobs_url = jobs_url_for(manifest_url)
+        if storage.exists(jobs_url):
+            raise StarfishBatchError(f"{jobs_url} already exists: this manifest was submitted before")
+        label = submission_label(jobs_url)
+        submitted: list[str] = []
+        process_jobs: list[ProcessJob] = []
+        try:
+            requests = process_requests(manifest, manifest_url, self.target, label)
+            for (offset, size), request in zip(chunks(len(manifest.fovs)), requests, strict=True):
+                job_id = self._submit(request)
+                submitted.append(job_id)
+                process_jobs.append(ProcessJob(job_id, request["jobName"], offset, size))
+            merge = merge_request(manifest, manifest_url, self.target, submitted, label)
+            merge_id = self._submit(merge)
+            submitted.append(merge_id)
+        except BaseException:
+            for job_id in submitted:
+                try:
+                    self.batch.cancel_job(jobId=job_id, reason="starfish-batch: submission failed")
+                except Exception:  # noqa: BLE001 - best effort; the original error matters
+                    pass
+            raise
+        run = SubmittedRun(
+            run_id=manifest.run_id, manifest_url=manifest_url, jobs_url=jobs_url,
+            region=self.outputs.region, job_queue=self.job_queue, process_jobs=process_jobs,
+            merge_job_id=merge_id, merge_job_name=merge["jobName"],
+        )
+        try:
+            storage.write_text(jobs_url, run.to_json())
+        except StarfishBatchError as exc:
+            observer.warn(f"warning: {exc}; the jobs are submitted: {' '.join(run.job_ids)}")
+        return run
+
+    def _submit(self, request: dict) -> str:
+        try:
+            return self.batch.submit_job(**request)["jobId"]
+        except Exception as exc:
+            raise StarfishBatchError(
+                f"cannot submit job {request['jobName']} to {request['jobQueue']}: {client_error(exc)}"
+            ) from exc
+
+    # -- describing -----------------------------------------------------------------------
+
+    def describe(self, job_ids: list[str]) -> dict[str, dict]:
+        """``describe_jobs`` on any number of ids, 100 a call."""
+        found: dict[str, dict] = {}
+        for batch in _batched(list(dict.fromkeys(job_ids))):
+            for job in self.batch.describe_jobs(jobs=batch).get("jobs", []):
+                found[job["jobId"]] = job
+        return found
+
+    def failed_children(self, parent_id: str) -> list[str]:
+        ids: list[str] = []
+        for page in self.batch.get_paginator("list_jobs").paginate(arrayJobId=parent_id, jobStatus="FAILED"):
+            ids.extend(j["jobId"] for j in page.get("jobSummaryList", []))
+        return ids
+
+    def failures(self, manifest: Manifest, run: SubmittedRun, described: dict[str, dict],
+                 known: set[str] | None = None) -> list[Failure]:
+        """Failed process-fov children (or plain jobs) of ``run`` not in ``known``, by FOV."""
+        known = known if known is not None else set()
+        found: list[Failure] = []
+        for job in run.process_jobs:
+            info = described.get(job.job_id, {})
+            if not job.is_array:
+                if info.get("status") == "FAILED" and job.job_id not in known:
+                    found.append(watch.failure_of(info, manifest.fovs[job.offset], job.offset))
+                continue
+            if not watch.status_summary(info).get("FAILED"):
+                continue
+            new = [i for i in self.failed_children(job.job_id) if i not in known]
+            for child in self.describe(new).values():
+                index = job.offset + watch.child_index(child)
+                fov = manifest.fovs[index] if index < len(manifest.fovs) else f"#{index}"
+                found.append(watch.failure_of(child, fov, index))
+        found.sort(key=lambda f: (f.index is None, f.index))
+        return found
+
+    def log_tail(self, stream: str | None, lines: int = LOG_TAIL_LINES) -> list[str]:
+        """The last ``lines`` messages of a job's CloudWatch log stream (one line if unreadable)."""
+        group = self.outputs.log_group_name or "/aws/batch/job"
+        if not stream:
+            return ["(no log stream: the container did not start; see the reason above)"]
+        try:
+            events = self.logs.get_log_events(logGroupName=group, logStreamName=stream,
+                                              limit=lines, startFromHead=False).get("events", [])
+        except Exception as exc:
+            return [f"(cannot read log {group} {stream}: {client_error(exc)})"]
+        out: list[str] = []
+        for event in events:
+            out.extend(str(event.get("message", "")).rstrip("\n").splitlines() or [""])
+        return out[-lines:] or [f"(log stream {group} {stream} is empty)"]
+
+    def with_tails(self, failures: list[Failure], budget: int = MAX_LOG_TAILS) -> int:
+        """Read the log tails of the first ``budget`` failures; returns how many were read.
+
+        Each failure's ``log`` becomes "<log group> <stream>", the place to read all of it.
+        """
+        group = self.outputs.log_group_name
+        read = 0
+        for failure in failures:
+            stream = failure.log
+            if read < budget:
+                failure.tail = self.log_tail(stream)
+                read += 1
+            failure.log = f"{group} {stream}" if stream else None
+        return read
+
+    # -- following ------------------------------------------------------------------------
+
+    def follow(self, manifest: Manifest, run: SubmittedRun,
+               observer: BatchObserver | None = None) -> FollowOutcome:
+        """Follow the jobs until the merge ends or a FOV fails and every FOV has ended; Ctrl-C
+        returns an ``interrupted`` outcome and leaves the jobs running."""
+        observer = observer or SilentObserver()
+        total = len(manifest.fovs)
+        known: set[str] = set()
+        failures: list[Failure] = []
+        tails = MAX_LOG_TAILS
+        delay = self.poll_initial
+        try:
+            while True:
+                described = self.describe(run.job_ids)
+                counts = watch.counts(run, described)
+                observer.progress(counts, total)
+                if counts["FAILED"] > len(failures):
+                    new = self.failures(manifest, run, described, known)
+                    known.update(f.job_id for f in new)
+                    tails -= self.with_tails(new, tails)
+                    failures.extend(new)
+                    observer.failed(new)
+                merge = described.get(run.merge_job_id, {})
+                if merge.get("status") == "SUCCEEDED":
+                    merged = storage.exists(storage.join(manifest.run_root, MERGED_NAME))
+                    return FollowOutcome("merged" if merged else "merged_file_missing", failures)
+                if merge.get("status") == "FAILED":
+                    if failures:
+                        return FollowOutcome("fovs_failed", failures)
+                    merge_failure = watch.failure_of(merge, None, None)
+                    self.with_tails([merge_failure])
+                    return FollowOutcome("merge_failed", failures, merge_failure)
+                if failures and counts["SUCCEEDED"] + counts["FAILED"] >= total:
+                    return FollowOutcome("fovs_failed", failures)
+                self.sleep(delay)
+                delay = min(delay * POLL_FACTOR, self.poll_max)
+        except KeyboardInterrupt:
+            return FollowOutcome("interrupted", failures)
+        finally:
+            observer.close()
+
+    # -- status and cancel ----------------------------------------------------------------
+
+    def status(self, manifest: Manifest, runs: list[SubmittedRun]) -> tuple[dict, list[Failure]]:
+        """The jobs of every submission and the failures of the latest: (JSON-ready state, failures)."""
+        from starfish_batch.contract import MANIFEST_NAME, MERGE, PROCESS_FOV
+
+        described = self.describe([i for r in runs for i in r.job_ids])
+        jobs = []
+        for run in runs:
+            name = run.jobs_url.rsplit("/", 1)[-1]
+            for job in run.process_jobs:
+                info = described.get(job.job_id, {})
+                entry = {"file": name, "job": PROCESS_FOV, "jobId": job.job_id, "size": job.size,
+                         "offset": job.offset, "status": info.get("status", "UNKNOWN")}
+                if job.is_array:
+                    entry["statusSummary"] = watch.status_summary(info)
+                jobs.append(entry)
+            info = described.get(run.merge_job_id, {})
+            jobs.append({"file": name, "job": MERGE, "jobId": run.merge_job_id,
+                         "status": info.get("status", "UNKNOWN"),
+                         **({"statusReason": info["statusReason"]} if info.get("statusReason") else {})})
+        latest = runs[-1]
+        latest_manifest = (manifest if latest.manifest_url.endswith(f"/{MANIFEST_NAME}")
+                           else Manifest.load(latest.manifest_url))
+        failures = self.failures(latest_manifest, latest, described)
+        self.with_tails(failures)
+        state = {
+            "latest_submission": latest.jobs_url,
+            "latest_counts": watch.counts(latest, described),
+            "failed_fovs": [f.fov for f in failures],
+            "jobs": jobs,
+        }
+        return state, failures
+
+    def cancel(self, run_id: str, runs: list[SubmittedRun]) -> tuple[list[str], list[str]]:
+        """Terminate the started jobs of a run and cancel its queued ones (merge first);
+        returns (terminated, cancelled) job ids."""
+        reason = f"cancelled with `{LAUNCHER} cancel {run_id}`"
+        ids = [i for run in runs for i in [run.merge_job_id, *(j.job_id for j in run.process_jobs)]]
+        described = self.describe(ids)
+        terminated, cancelled = [], []
+        for job_id in ids:
+            info = described.get(job_id)
+            if info is None or info.get("status") in watch.TERMINAL:
+                continue
+            try:
+                if watch.is_running(info):
+                    # TerminateJob also cancels what has not started (children of an array too).
+                    self.batch.terminate_job(jobId=job_id, reason=reason)
+                    terminated.append(job_id)
+                else:
+                    self.batch.cancel_job(jobId=job_id, reason=reason)
+                    cancelled.append(job_id)
+            except Exception as exc:
+                raise StarfishBatchError(f"cannot cancel job {job_id}: {client_error(exc)}") from exc
+        return terminated, cancelled

@@ -1,0 +1,58 @@
+"""The ``submit_job`` requests of a run: pure functions of the manifest and the module's outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starfish_batch.contract import MERGE, PROCESS_FOV, worker_env
+from starfish_batch.launcher.batch.jobs import JOB_TAG, RUN_ID_TAG, chunks, job_name
+from starfish_batch.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class JobTarget:
+    """Where the jobs go: the queue and the two job definitions (from the Terraform outputs)."""
+
+    job_queue: str
+    process_fov_job_definition: str
+    merge_job_definition: str
+
+
+def _environment(manifest_url: str, offset: int) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in worker_env(manifest_url, offset).items()]
+
+
+def process_requests(manifest: Manifest, manifest_url: str, target: JobTarget, label: str = "") -> list[dict]:
+    """The process-fov jobs of ``manifest``: arrays of at most 10,000 (none if no FOV is left)."""
+    parts = chunks(len(manifest.fovs))
+    requests = []
+    for k, (offset, size) in enumerate(parts):
+        suffix = f"-part{k + 1}" if len(parts) > 1 else ""
+        request = {
+            "jobName": job_name(manifest.run_id, f"{label}{PROCESS_FOV}{suffix}"),
+            "jobQueue": target.job_queue,
+            "jobDefinition": target.process_fov_job_definition,
+            "containerOverrides": {"environment": _environment(manifest_url, offset)},
+            "tags": {RUN_ID_TAG: manifest.run_id, JOB_TAG: PROCESS_FOV},
+            "propagateTags": True,
+        }
+        if size > 1:
+            request["arrayProperties"] = {"size": size}
+        requests.append(request)
+    return requests
+
+
+def merge_request(manifest: Manifest, manifest_url: str, target: JobTarget, depends_on: list[str],
+                  label: str = "") -> dict:
+    """The merge job, after every process-fov job (a resume with nothing left only merges)."""
+    request = {
+        "jobName": job_name(manifest.run_id, f"{label}merge"),
+        "jobQueue": target.job_queue,
+        "jobDefinition": target.merge_job_definition,
+        "containerOverrides": {"environment": _environment(manifest_url, 0)},
+        "tags": {RUN_ID_TAG: manifest.run_id, JOB_TAG: MERGE},
+        "propagateTags": True,
+    }
+    if depends_on:
+        request["dependsOn"] = [{"jobId": job_id} for job_id in depends_on]
+    return request

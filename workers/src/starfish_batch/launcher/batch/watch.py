@@ -1,0 +1,70 @@
+"""Reading ``describe_jobs`` payloads: pure functions, testable on AWS's documented shapes."""
+
+from __future__ import annotations
+
+from starfish_batch.launcher.batch.jobs import SubmittedRun
+from starfish_batch.launcher.outcome import Failure
+
+STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
+ACTIVE = ("STARTING", "RUNNING")
+TERMINAL = ("SUCCEEDED", "FAILED")
+
+
+def status_summary(job: dict) -> dict:
+    return (job.get("arrayProperties") or {}).get("statusSummary") or {}
+
+
+def counts(run: SubmittedRun, described: dict[str, dict]) -> dict[str, int]:
+    """FOVs per status over the process-fov jobs of ``run`` (statusSummary of the arrays)."""
+    found = dict.fromkeys(STATUSES, 0)
+    for job in run.process_jobs:
+        info = described.get(job.job_id, {})
+        status = info.get("status", "SUBMITTED")
+        if not job.is_array:
+            found[status] = found.get(status, 0) + 1
+            continue
+        seen = 0
+        for key, value in status_summary(info).items():
+            if key in found:
+                found[key] += int(value)
+                seen += int(value)
+        rest = job.size - seen
+        if rest > 0:  # children not created yet: they share the parent's state
+            found[status if status in QUEUED else "SUBMITTED"] += rest
+    return found
+
+
+def latest_container(job: dict) -> dict:
+    """The job's container, overlaid with its last attempt's (exit code, reason, log stream)."""
+    attempts = job.get("attempts") or []
+    container = dict(job.get("container") or {})
+    if attempts:
+        last = attempts[-1].get("container") or {}
+        container = {**container, **{k: v for k, v in last.items() if v is not None}}
+    return container
+
+
+def failure_of(job: dict, fov: str | None, index: int | None) -> Failure:
+    """The failure a FAILED job describes: its reason, exit code and log stream."""
+    container = latest_container(job)
+    attempts = job.get("attempts") or []
+    reason = (job.get("statusReason") or (attempts[-1].get("statusReason") if attempts else None)
+              or container.get("reason") or "no reason given")
+    if container.get("reason") and container["reason"] not in reason:
+        reason = f"{reason} ({container['reason']})"
+    return Failure(fov=fov, index=index, reason=reason, exit_code=container.get("exitCode"),
+                   job_id=job["jobId"], log=container.get("logStreamName"))
+
+
+def child_index(job: dict) -> int:
+    """An array child's index: ``arrayProperties.index``, else the ``<parent>:<i>`` job id."""
+    index = (job.get("arrayProperties") or {}).get("index")
+    if index is None:
+        index = int(job["jobId"].rsplit(":", 1)[1])
+    return int(index)
+
+
+def is_running(job: dict) -> bool:
+    """Started (itself, or any of its children): it must be terminated, not cancelled."""
+    return job.get("status") in ACTIVE or any(status_summary(job).get(s) for s in ACTIVE)

@@ -1,0 +1,51 @@
+"""What an executor returns: which FOVs failed and how, for the CLI and the report to print.
+
+Both executors report through these types; neither prints, chooses an exit code or writes a
+hint (``cli`` and ``report`` do, for both alike).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Failure:
+    """A failed FOV (or the failed merge, ``fov`` None), from either executor."""
+
+    fov: str | None
+    index: int | None
+    reason: str
+    exit_code: int | None
+    job_id: str | None = None
+    log: str | None = None  # where the whole log is: a file, or "<log group> <log stream>"
+    tail: list[str] | None = None  # the last lines of that log, when they were read
+
+    def headline(self) -> str:
+        what = f"FOV {self.fov} (index {self.index})" if self.fov is not None else "merge"
+        code = "none" if self.exit_code is None else str(self.exit_code)
+        job = f"; job {self.job_id}" if self.job_id else ""
+        return f"{what} failed: {self.reason}; exit code {code}{job}"
+
+
+@dataclass
+class ProcessOutcome:
+    """The local executor's pass over a manifest's FOVs."""
+
+    succeeded: list[str] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+@dataclass
+class FollowOutcome:
+    """How following a Batch submission ended.
+
+    ``state`` is one of ``merged``, ``merged_file_missing``, ``merge_failed``, ``fovs_failed``
+    or ``interrupted``.
+    """
+
+    state: str
+    failures: list[Failure] = field(default_factory=list)
+    merge_failure: Failure | None = None

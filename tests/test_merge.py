@@ -82,13 +82,13 @@ def test_long_non_ascii_and_many_distinct_strings(tmp_path):
 
 
 def test_small_blocks_and_fovs_split_across_blocks(tmp_path, monkeypatch):
-    from starfish_batch.merge import tableio
+    from starfish_batch.merge import reader, writer
 
-    monkeypatch.setattr(tableio, "BLOCK_FEATURES", 16)
-    monkeypatch.setattr(tableio, "CHUNK_FEATURES", 8)
+    monkeypatch.setattr(reader, "BLOCK_FEATURES", 16)
+    monkeypatch.setattr(writer, "CHUNK_FEATURES", 8)
     sizes = []
-    append = tableio.MergedWriter.append
-    monkeypatch.setattr(tableio.MergedWriter, "append",
+    append = writer.MergedWriter.append
+    monkeypatch.setattr(writer.MergedWriter, "append",
                         lambda self, block: (sizes.append(block.size), append(self, block))[1])
     fovs = {"a": 15, "b": 40, "c": 0, "d": 16, "e": 1}
     manifest = write_run(str(tmp_path / "r"), fovs)
@@ -121,7 +121,7 @@ def _as_dataset(table):
 
 def filled_concat(manifest: Manifest):
     """xr.concat with coordinates that some tables lack filled as missing data variables are
-    (NaN, ints and bools promoted), strings filled with "" (documented in tableio)."""
+    (NaN, ints and bools promoted), strings filled with "" (documented in merge/schema.py)."""
     tables = [open_local(manifest.fov_url(f, ".nc")) for f in manifest.run_fovs]
     tables = [t for t in tables if t.sizes["features"]]
     ds = xr.concat([_as_dataset(t) for t in tables], dim="features", data_vars="all",

@@ -7,12 +7,12 @@ the run root:
 
 - ``merged_decoded_fovs.nc``: the tables concatenated along ``features``, readable with
   ``starfish.DecodedIntensityTable.open_netcdf`` and equal to starfish's own concatenation
-  (see ``tableio`` for what that means with empty tables and differing coordinates);
+  (see ``schema`` for what that means with empty tables and differing coordinates);
 - ``decoded_spots.csv.gz``: one row per feature (see ``spots``);
-- ``summary.json`` and ``qc.png`` (see ``summary`` and ``qcplot``).
+- ``summary.json`` and ``qc.png`` (see ``summary`` and ``plot``).
 
 Memory stays bounded whatever the number of FOVs: files are read one at a time (from S3,
-a few are fetched ahead on threads) into blocks of at most ``tableio.BLOCK_FEATURES``
+a few are fetched ahead on threads) into blocks of at most ``reader.BLOCK_FEATURES``
 rows; the main thread reads, appends blocks to the netCDF file and counts spots while a
 second thread formats and compresses the CSV rows (qc.png is drawn while it finishes).
 Every output is written to a local temporary file and published whole at the end (the
@@ -203,9 +203,12 @@ def _count(acc, block, bool_names) -> None:
 
 def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], schema, started: float,
                 notes: list[str]) -> MergeResult:
-    from starfish_batch.merge import spots, tableio
+    from starfish_batch.merge import spots
     from starfish_batch.merge.plot import render_qc_png
+    from starfish_batch.merge.reader import Block, FovReader
+    from starfish_batch.merge.schema import Schema
     from starfish_batch.merge.summary import SummaryAccumulator, write_summary
+    from starfish_batch.merge.writer import MergedWriter
 
     root = manifest.run_root
     outputs = {
@@ -214,7 +217,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         "summary": storage.join(root, SUMMARY_NAME),
         "qc": storage.join(root, QC_NAME),
     }
-    reader = tableio.FovReader()
+    reader = FovReader()
     acc = SummaryAccumulator(manifest.run_fovs)
     first_empty = None
     writer = None
@@ -232,13 +235,13 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
 
         def start_writer(s):
             nonlocal writer, consumer, block
-            writer = tableio.MergedWriter(nc_path, s)
+            writer = MergedWriter(nc_path, s)
             stack.callback(writer.close)
             bool_names = frozenset(n for n, v in s.coords.items() if v.attrs.get("dtype") == "bool")
             consumer = _Consumer(csv_writer, bool_names)
             stack.callback(consumer.abandon)
-            consumer.free.put(tableio.Block(s))
-            block = tableio.Block(s)
+            consumer.free.put(Block(s))
+            block = Block(s)
 
         def flush():
             nonlocal block
@@ -260,7 +263,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
                         first_empty = (layout, fov)
                     continue
                 if schema is None:
-                    schema = tableio.Schema.from_layout(layout, fov)
+                    schema = Schema.from_layout(layout, fov)
                 if writer is None:
                     start_writer(schema)
                 how = reader.plan(schema, layout, fov)
@@ -280,7 +283,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         if writer is None:  # no FOV has a feature: a valid 0-feature table
             if first_empty is None:
                 raise StarfishBatchError("no FOV output to merge")
-            schema = tableio.Schema.from_layout(*first_empty)
+            schema = Schema.from_layout(*first_empty)
             start_writer(schema)
         flush()
         writer.close()
@@ -304,7 +307,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
 
 def merge_run(manifest: Manifest, allow_partial: bool = False) -> MergeResult:
     """Merge every FOV output of the run; raises StarfishBatchError (one line) on failure."""
-    from starfish_batch.merge.tableio import SchemaChange
+    from starfish_batch.merge.schema import SchemaChange
 
     started = time.perf_counter()
     fovs = manifest.run_fovs

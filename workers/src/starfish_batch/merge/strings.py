@@ -1,0 +1,150 @@
+"""String columns (FOV names, targets): codes into a block's distinct values, and their HDF5 write.
+
+A block holds a string column as one code per row into a ``StringTable`` of the distinct
+values (UTF-8 bytes): counting, the CSV and the merged file all work from the few distinct
+values, never from one Python object per row.
+
+Writing a string column to the merged file (variable-length UTF-8 strings) goes through
+``write_strings``, which uses the fast ``pointer_write`` when it works and ``plain_write``
+(ordinary h5py) otherwise; both write the same values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class StringTable:
+    """The distinct strings of one block's string column, which holds their codes."""
+
+    def __init__(self):
+        self.values: list[bytes] = []
+        self._index: dict[bytes, int] = {}
+
+    def code(self, value: bytes) -> int:
+        found = self._index.get(value)
+        if found is None:
+            found = self._index[value] = len(self.values)
+            self.values.append(value)
+        return found
+
+    def encode(self, raw: np.ndarray, out: np.ndarray) -> None:
+        """The codes of ``raw`` (fixed-width bytes, as ``FovReader.read_strings`` gives) into ``out``."""
+        if not len(raw):
+            return
+        if (raw == raw[0]).all():  # the fov column, and any single-valued piece
+            out[:] = self.code(bytes(raw[0]))
+            return
+        local, inverse = factorize_fixed(raw)
+        lut = np.array([self.code(bytes(v)) for v in local], dtype=np.intp)
+        out[:] = lut[inverse]
+
+    def decoded(self) -> list[str]:
+        return [v.decode("utf-8", "replace") for v in self.values]
+
+    def clear(self) -> None:
+        self.values = []
+        self._index = {}
+
+
+_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+
+def factorize_fixed(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a fixed-width bytes array (width a multiple of 8) and the inverse.
+
+    Sorting 64-bit hashes of the values is several times faster than sorting the strings;
+    a collision (checked) falls back to the latter.
+    """
+    words = np.ascontiguousarray(raw).view(np.uint64).reshape(len(raw), -1)
+    hashed = words[:, 0].copy()
+    for j in range(1, words.shape[1]):
+        hashed *= _HASH_MULTIPLIER
+        hashed ^= words[:, j]
+    _, first, inverse = np.unique(hashed, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    local = raw[first]
+    if not (local[inverse] == raw).all():
+        local, inverse = np.unique(raw, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    return local, inverse
+
+
+# ---------------------------------------------------------------------------------------
+# writing a column of variable-length strings
+
+
+def pointer_write(dset, start: int, values: list[bytes], codes: np.ndarray) -> None:
+    """Rows ``start:start + len(codes)`` of ``dset`` (variable-length strings) := ``values[codes]``.
+
+    The fast path, and the only hand-written HDF5 in the merge. The distinct values are laid
+    out once as NUL-terminated C strings in one buffer, and HDF5 is given each row's *address*
+    in it (an array of ``char *``), so it copies the strings itself: no Python object per row.
+    It exists because it was measured faster: for 65,536 rows of 30 distinct targets, 10.1 ms
+    where ``plain_write`` takes 12.8 ms (14.7 ms through fixed-width bytes); 14.9 against
+    16.6 ms for 20,000 distinct values (h5py 3.16, HDF5 2.0).
+
+    h5py converts the rows into its own buffer first and frees only that copy (valgrind run on
+    a multi-block merge: no invalid read or free). ``dset`` must already hold the rows.
+    """
+    import h5py
+
+    n = len(codes)
+    width = max((len(v) for v in values), default=0) + 1
+    buffer = np.array(values or [b""], dtype=f"S{width}")
+    addresses = np.uint64(buffer.ctypes.data) + \
+        np.arange(len(buffer), dtype=np.uint64) * np.uint64(width)
+    rows = np.ascontiguousarray(addresses[codes])
+    fspace = dset.id.get_space()
+    fspace.select_hyperslab((start,), (n,))
+    dset.id.write(h5py.h5s.create_simple((n,)), fspace, rows, mtype=dset.id.get_type())
+    del buffer  # alive until HDF5 has copied the strings
+
+
+def plain_write(dset, start: int, values: list[bytes], codes: np.ndarray) -> None:
+    """``pointer_write`` done the ordinary h5py way: an object array of the rows' bytes."""
+    table = np.empty(len(values), dtype=object)
+    table[:] = values
+    dset[start: start + len(codes)] = table[codes]
+
+
+_POINTER_WRITE_OK: bool | None = None
+"""Whether ``pointer_write`` works here: None until checked (``_check_pointer_write``)."""
+
+_PROBE = ["", "é", "a longer value, 𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "x"]
+
+
+def _check_pointer_write() -> bool:
+    """Write a few strings with ``pointer_write`` to a file in memory and read them back."""
+    import h5py
+
+    try:
+        values = [v.encode("utf-8") for v in _PROBE]
+        codes = np.array([2, 0, 1, 1, 3, 0, 2], dtype=np.intp)
+        with h5py.File("pointer-write-probe.h5", "w", driver="core", backing_store=False) as f:
+            dset = f.create_dataset("s", shape=(len(codes),), dtype=h5py.string_dtype("utf-8"))
+            pointer_write(dset, 0, values, codes)
+            back = dset[...].tolist()
+        return back == [values[c] for c in codes]
+    except Exception:
+        return False
+
+
+def write_strings(dset, start: int, values: list[bytes], codes: np.ndarray) -> None:
+    """Rows ``start:start + len(codes)`` of ``dset`` := ``values[codes]`` (``dset`` already holds them).
+
+    ``pointer_write`` when it works in this process (checked once), else ``plain_write``;
+    a fast write that fails is redone the plain way, which then serves for the rest.
+    """
+    global _POINTER_WRITE_OK
+    if not len(codes):
+        return
+    if _POINTER_WRITE_OK is None:
+        _POINTER_WRITE_OK = _check_pointer_write()
+    if _POINTER_WRITE_OK:
+        try:
+            pointer_write(dset, start, values, codes)
+            return
+        except Exception:
+            _POINTER_WRITE_OK = False
+    plain_write(dset, start, values, codes)

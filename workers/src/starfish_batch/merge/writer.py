@@ -1,0 +1,131 @@
+"""The merged netCDF file, written a block at a time.
+
+``MergedWriter`` has netCDF4 create the file, then appends blocks with h5py (a quarter of
+netCDF4's time for variable-length strings) to a file with an unlimited ``features``
+dimension, variables of the same types and attributes as the per-FOV files (strings stay
+variable-length, which xarray reads back as ``<U``), so the merged file decodes like the
+tables it came from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from starfish_batch.merge.reader import Block
+from starfish_batch.merge.schema import FEATURES, Schema, VarSpec
+from starfish_batch.merge.strings import write_strings
+
+CHUNK_FEATURES = 1 << 15
+"""HDF5 chunk length along ``features`` of the merged file."""
+CHUNK_CACHE_BYTES = 2 << 20
+
+
+class MergedWriter:
+    """Appends blocks to a netCDF-4 file shaped like the per-FOV tables (unlimited features).
+
+    netCDF4 creates the file (dimensions, variables, attributes, the static coordinates) with
+    no feature; it is then closed and reopened with h5py, which appends the blocks to the
+    datasets netCDF-C made. The file is netCDF-C's own layout (dimension scales, creation
+    order, ``_Netcdf4Dimid``...), only the data are written by h5py: variable-length strings
+    cost a quarter of what netCDF4 takes to write them. netCDF-C reads an unlimited
+    dimension's length from the datasets that use it, so resizing them is all it needs.
+
+    The string coordinates alone are created by h5py, attached to the ``features`` dimension
+    scale as netCDF-C would: netCDF-C gives every string variable an explicit fill value,
+    which makes HDF5 write one fill string per row before the row itself (half as much work
+    again). They come after the other variables in the file's order, which readers ignore.
+    """
+
+    def __init__(self, path: Path, schema: Schema, chunk: int | None = None):
+        import netCDF4
+
+        self.schema = schema
+        self.size = 0
+        self.h5 = None
+        chunk = chunk or CHUNK_FEATURES
+        ds = netCDF4.Dataset(str(path), "w", format="NETCDF4")
+        try:
+            self._create(ds, chunk)
+        finally:
+            ds.close()
+        import h5py
+
+        self.h5py = h5py
+        self.h5 = h5py.File(str(path), "r+", rdcc_nbytes=CHUNK_CACHE_BYTES, rdcc_nslots=61,
+                            rdcc_w0=1.0)
+        try:
+            for spec in self._later:
+                self._string_dataset(spec, chunk)
+            self.vars = {name: self.h5[name] for name in self.names}
+        except Exception:
+            self.h5.close()
+            raise
+
+    def _string_dataset(self, spec: VarSpec, chunk: int) -> None:
+        h5py = self.h5py
+        dset = self.h5.create_dataset(spec.name, shape=(0,), maxshape=(None,), chunks=(chunk,),
+                                      dtype=h5py.string_dtype("utf-8"))
+        dset.dims[0].attach_scale(self.h5[FEATURES])
+        for key, value in spec.attrs.items():
+            if key not in ("_FillValue", "coordinates"):
+                dset.attrs[key] = value
+
+    def _create(self, ds, chunk: int) -> None:
+        schema = self.schema
+        ds.set_auto_maskandscale(False)
+        ds.createDimension(FEATURES, None)
+        for dim, size in schema.dim_sizes.items():
+            ds.createDimension(dim, size)
+        for spec, values in schema.static.values():
+            var = self._variable(ds, spec, None)
+            var[...] = values
+        data_chunk = (max(1, chunk // max(1, int(np.prod(schema.data_shape())))),
+                      *schema.data_shape())
+        data_var = self._variable(ds, schema.data, data_chunk)
+        self.names = [schema.data.name]
+        self._later: list[VarSpec] = []
+        for name, spec in schema.coords.items():
+            if spec.is_str and name != FEATURES:
+                self._later.append(spec)  # see the class docstring
+            else:
+                self._variable(ds, spec, (chunk,))
+            self.names.append(name)
+        coordinates = sorted(n for n in [*schema.coords, *schema.static]
+                             if n not in schema.dim_sizes and n != FEATURES)
+        data_var.setncattr("coordinates", " ".join(coordinates))
+
+    @staticmethod
+    def _variable(ds, spec: VarSpec, chunks):
+        fill = spec.attrs.get("_FillValue")
+        dtype = str if spec.is_str else np.dtype(spec.dtype)
+        kwargs = {}
+        if chunks is not None:
+            kwargs["chunksizes"] = chunks
+        if fill is not None and not spec.is_str:
+            kwargs["fill_value"] = fill
+        var = ds.createVariable(spec.name, dtype, spec.dims, **kwargs)
+        for key, value in spec.attrs.items():
+            if key not in ("_FillValue", "coordinates"):
+                var.setncattr(key, value)
+        return var
+
+    def append(self, block: Block) -> None:
+        n = block.size
+        if not n:
+            return
+        stop = self.size + n
+        for name, dset in self.vars.items():
+            dset.resize(stop, axis=0)
+            codes = block.arrays[name][:n]
+            if name in block.strings:
+                write_strings(dset, self.size, block.strings[name].values, codes)
+            else:
+                dset[self.size: stop] = codes
+        self.size = stop
+
+    def close(self) -> None:
+        if self.h5 is not None:
+            self.h5.close()
+            self.h5 = None

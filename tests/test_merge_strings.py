@@ -6,10 +6,11 @@ import warnings
 
 import h5py
 import numpy as np
+import pytest
 
 from starfish_batch.demo.testing import synthetic_decoded_table, write_fake_run
 from starfish_batch.merge import job as merge
-from starfish_batch.merge import strings
+from starfish_batch.merge import spots, strings
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -119,3 +120,25 @@ def test_string_table_codes_pieces_into_one_table():
         assert [table.values[c] for c in out] == raw.tolist()
     assert len(table.values) == len(set(table.values)) == len(set(VALUES)) + 1
     assert table.decoded()[table.code(b"\xc3\xa9")] == "é"
+
+
+@pytest.mark.parametrize("values, uniq, codes", [
+    (np.array(["b", "a", "b", "é", ""], dtype=object), ["b", "a", "é", ""], [0, 1, 0, 2, 3]),
+    (np.array(["x", b"x", b"\xc3\xa9", "é", "y"], dtype=object), ["x", "é", "y"], [0, 0, 1, 1, 2]),
+    (np.array([3, 1, 3, 3]), ["3", "1"], [0, 1, 0, 0]),
+    (np.array([2.0, np.nan, 2.0, np.nan]), ["2.0", "nan"], [0, 1, 0, 1]),
+    (np.array([True, False, True]), ["True", "False"], [0, 1, 0]),
+    (np.array([], dtype=object), [], []),
+])
+def test_spots_factorize(values, uniq, codes):
+    """Distinct values as text in order of first appearance (str and bytes of one text are one)."""
+    got_uniq, got_codes = spots.factorize(values)
+    assert got_uniq == uniq
+    assert got_codes.tolist() == codes
+    assert [got_uniq[c] for c in got_codes] == [uniq[c] for c in codes]
+
+
+def test_piece_labels():
+    labels = spots.piece_labels([("a", 0, 2), ("b", 2, 5)], 5)
+    assert labels.tolist() == ["a", "a", "b", "b", "b"]
+    assert spots.factorize(labels)[0] == ["a", "b"]

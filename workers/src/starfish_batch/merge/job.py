@@ -193,8 +193,8 @@ def _count(acc, block, bool_names) -> None:
     del arrays[block.data_name]
     factors = {name: block.factor(name) for name in ("fov", "target") if name in block.strings}
     if "fov" not in factors:  # a table without fov names, or with numbers
-        factors["fov"] = spots.factorize_pieces(arrays["fov"], block.fov_slices) if "fov" in arrays \
-            else spots.factorize_pieces_labels(block.fov_slices, block.size)
+        fov = arrays["fov"] if "fov" in arrays else spots.piece_labels(block.fov_slices, block.size)
+        factors["fov"] = spots.factorize(fov)
     if "target" not in factors and "target" in arrays:
         factors["target"] = spots.factorize(arrays["target"])
     acc.add_block(arrays, block.fov_slices, factors.get("target"), bool_names)

@@ -58,7 +58,7 @@ test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  #
 	$(PY) -m pytest -q -ra tests
 
 test-fast: $(VENV)/.installed  ## the Python tests without Terraform
-	$(PY) -m pytest -q -ra tests --ignore=tests/terraform
+	$(PY) -m pytest -q -ra tests -m "not terraform and not e2e"
 
 lint: $(VENV)/.installed  ## ruff and terraform fmt
 	$(VENV)/bin/ruff check workers scripts tests examples

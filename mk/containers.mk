@@ -91,8 +91,7 @@ e2e-service:
 	@echo "DOCKER_HOST=unix://$(E2E_STATE)/podman.sock"
 
 e2e-smoke:  ## moto Batch runs an array job + dependent job in podman
-	$(CONTAINERS_PYTHON) scripts/containers/smoke_moto_batch.py --state-dir '$(E2E_STATE)' \
-		--image '$(E2E_IMAGE_PREFIX)process-fov:$(E2E_IMAGE_TAG)'
+	E2E_STATE='$(E2E_STATE)' $(CONTAINERS_PYTHON) -m pytest -m e2e -s -q tests/e2e/test_moto_batch_containers.py
 
 e2e-teardown:  ## stop the podman service and moto by PID, remove images and storage
 	scripts/containers/teardown.sh '$(E2E_STATE)'

@@ -97,6 +97,6 @@ podman image ls --filter reference="${prefix}*" >&2
 
 # shellcheck disable=SC2086 # PYTEST_ARGS is meant to be split
 # The test writes its own phases (service start, apply, runs, checks) to $timings.pytest.
-phase "pytest (stack + terraform + runs + checks)" env E2E=1 E2E_BUILD=0 E2E_STATE="$state" \
-    E2E_TIMINGS="$timings.pytest" "$python" -m pytest -s -q -p no:cacheprovider -ra \
+phase "pytest (stack + terraform + runs + checks)" env E2E_BUILD=0 E2E_STATE="$state" \
+    E2E_TIMINGS="$timings.pytest" "$python" -m pytest -m e2e -s -q -p no:cacheprovider -ra \
     tests/e2e/test_e2e_batch_containers.py ${PYTEST_ARGS:-}

@@ -1,4 +1,5 @@
-"""Shared fixtures: dummy AWS credentials for every test, and in-process moto S3."""
+"""Shared fixtures: dummy AWS credentials for every test, and in-process moto S3; and each test's
+layer marker, from its folder (tests/<layer>/)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.support import REPO_ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -39,3 +40,14 @@ def moto_s3():
         storage.s3_client.cache_clear()
         yield boto3.client("s3", region_name="us-east-1")
         storage.s3_client.cache_clear()
+
+
+LAYERS = ("unit", "workers", "launcher", "terraform", "e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test with its layer (declared in pyproject.toml), so that -m selects one."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO_ROOT / "tests").parts
+        if parts and parts[0] in LAYERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))

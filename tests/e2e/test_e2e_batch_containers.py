@@ -1,12 +1,12 @@
 """The whole system on this machine: Terraform module -> moto's Batch -> worker images in podman.
 
-Opt-in (E2E=1, root, podman, terraform + the provider mirror); `make e2e` (scripts/e2e.sh)
+The ``e2e`` marker (root, podman, terraform + the provider mirror); `make e2e` (scripts/e2e.sh)
 installs podman, builds the base and worker images, runs this module and tears it all down.
 
 What happens, all on 127.0.0.1 with dummy credentials:
 
 1. podman's Docker API service and a moto server whose Batch runs containers through it
-   (tests/e2e/containers.py);
+   (tests/support/containers.py);
 2. a 3-FOV demo experiment is written and uploaded to moto's S3; the local executor runs it
    meanwhile (the reference result);
 3. the Terraform module is applied against moto, its job definitions pointing at the local
@@ -38,15 +38,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from containers import (
-    DUMMY_AWS,
-    MotoServer,
-    PodmanService,
-    image_name,
-)
-from workflow_helpers import ISS_RECIPE, LAUNCHER, terraform_helpers, upload_tree
 
-PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
+from tests.support import DUMMY_AWS, PLUGIN_DIR
+from tests.support import terraform as tfh
+from tests.support.containers import PodmanService, image_name
+from tests.support.moto import MotoServer
+from tests.support.workflow import ISS_RECIPE, LAUNCHER, upload_tree
+
 VENV_BIN = Path(sys.executable).parent
 REGION = DUMMY_AWS["AWS_DEFAULT_REGION"]
 DATA_BUCKET = "sfb-e2e-data"
@@ -122,7 +120,6 @@ def _env(moto: MotoServer, home: Path) -> dict[str, str]:
 
 def _apply_module(moto: MotoServer, work: Path) -> dict:
     """Copy the module, point it at moto (the Terraform tests' override), apply, return outputs."""
-    tfh = terraform_helpers()
     module = tfh.copy_module(work / "module")
     # The override of the Terraform tests: the provider on moto, and the launch template's
     # ignore_changes (a moto quirk).
@@ -260,7 +257,7 @@ def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_pat
     t = Timings()
     with t.phase("podman API service + moto server (Batch in docker mode)"):
         podman = PodmanService(e2e_state).start()
-        moto = MotoServer(e2e_state, docker_host=podman.docker_host).start()
+        moto = MotoServer(e2e_state, docker_host=podman.docker_host, pid_file=e2e_state / "moto.pid").start()
     try:
         home = tmp_path / "home"
         (home / "mpl").mkdir(parents=True)

@@ -1,20 +1,15 @@
 """moto's Batch runs the worker image in podman: an array job of 2, then a job depending on it.
 
-Opt-in (E2E=1, root, podman): the fixtures build the images if they are missing (minutes).
+The ``e2e`` marker (`make e2e-smoke`, `make e2e`; root, podman): the fixtures build the images
+if they are missing (minutes).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
-from containers import REPO_ROOT, image_name
-
-_spec = importlib.util.spec_from_file_location(
-    "smoke_moto_batch", REPO_ROOT / "scripts" / "containers" / "smoke_moto_batch.py"
-)
-smoke = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(smoke)
+from tests.support import containers as smoke
+from tests.support.containers import image_name
 
 
 def test_array_then_dependent_job_run_in_containers(moto_batch_server):

@@ -1,16 +1,13 @@
-"""Fixtures of the Terraform tests (helpers are in terraform_helpers.py)."""
+"""Fixtures of the Terraform tests (helpers are in tests/support/terraform.py)."""
 
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from terraform_helpers import AWS_PROVIDER_MIRROR, MotoServer  # noqa: E402
+from tests.support import AWS_PROVIDER_MIRROR
+from tests.support.moto import MotoServer
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +37,7 @@ def moto_available() -> None:
 @pytest.fixture(scope="session")
 def moto_server(moto_available, tmp_path_factory):
     """A moto server for the session; call .reset() between tests that share it."""
-    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
-    server = MotoServer().start(log)
+    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
     try:
         yield server
     finally:

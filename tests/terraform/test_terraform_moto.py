@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,11 +19,9 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from terraform_helpers import (  # noqa: E402
+from tests.support.moto import MotoServer
+from tests.support.terraform import (
     EXAMPLES,
-    MotoServer,
     copy_module,
     run_terraform,
     terraform_env,
@@ -167,9 +164,9 @@ def _cycle(compute_type: str, base: Path) -> dict[str, Any]:
     """apply, output, plan, describe, destroy: what happened at each step."""
     record: dict[str, Any] = {"compute_type": compute_type}
     base.mkdir(parents=True, exist_ok=True)
-    server = MotoServer()
+    server = MotoServer(base)
     try:
-        server.start(base / "moto_server.log")
+        server.start()
         work = copy_module(base / "module")
         (work / "zz_moto_override.tf").write_text(server.provider_override())
         env = terraform_env(work)

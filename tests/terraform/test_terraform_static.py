@@ -6,16 +6,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from starfish_batch.launcher.tf_outputs import REQUIRED
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from terraform_helpers import (  # noqa: E402
+from tests.support.terraform import (
     EXAMPLES,
     REPO_ROOT,
     copy_module,

@@ -35,19 +35,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-import pytest
+from tests.support import DUMMY_AWS, REPO_ROOT  # noqa: F401 - re-exported
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO_ROOT / "scripts" / "containers"
 DEFAULT_STATE = REPO_ROOT / "build" / "e2e-containers"
 BASE_IMAGE = "localhost/starfish-batch-base:bookworm"
@@ -55,12 +49,6 @@ IMAGE_PREFIX = "localhost/starfish-batch-"
 IMAGE_TAG = "e2e"
 TARGETS = ("process-fov", "merge-batch-job")
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 
 
 def image_name(target: str, tag: str = IMAGE_TAG, prefix: str = IMAGE_PREFIX) -> str:
@@ -149,36 +137,6 @@ def tag_images(state: Path, names: Mapping[str, str]) -> None:
         podman(state, "tag", local, remote)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop_pid(pid: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> str:
-    """SIGTERM, then SIGKILL after ``timeout`` s; returns how it ended ("term", "kill", "gone")."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return "gone"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None:
-            if proc.poll() is not None:
-                return "term"
-        else:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return "term"
-        time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return "term"
-    return "kill"
-
-
 class PodmanService:
     """``podman system service`` on unix://STATE/podman.sock (scripts/containers/podman_service.sh).
 
@@ -221,154 +179,81 @@ class PodmanService:
         self.stop()
 
 
-class MotoServer:
-    """``moto_server -H 127.0.0.1 -p PORT`` whose Batch runs real containers via podman.
+# --- a small Batch setup in moto whose jobs run a worker image ----------------------------
 
-    Its PID is written to STATE/moto.pid (so scripts/containers/teardown.sh can stop a
-    leftover one) and its log to STATE/moto-PORT.log.
-    """
-
-    def __init__(
-        self,
-        state: Path,
-        docker_host: str | None,
-        port: int | None = None,
-        extra_env: Mapping[str, str] | None = None,
-    ):
-        self.state = Path(state).resolve()
-        self.docker_host = docker_host
-        self.port = port or free_port()
-        self.extra_env = dict(extra_env or {})
-        self.proc: subprocess.Popen | None = None
-        self.log_path = self.state / f"moto-{self.port}.log"
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _moto_server_cmd(self) -> list[str]:
-        exe = Path(sys.executable).with_name("moto_server")
-        if exe.exists():
-            return [str(exe)]
-        venv_exe = REPO_ROOT / ".venv" / "bin" / "moto_server"
-        if venv_exe.exists():
-            return [str(venv_exe)]
-        return [sys.executable, "-m", "moto.server"]
-
-    def start(self, timeout: float = 60.0) -> MotoServer:
-        self.state.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env |= DUMMY_AWS | {
-            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
-            # Containers share the host network, so 127.0.0.1:PORT is this server.
-            "MOTO_DOCKER_NETWORK_MODE": "host",
-            "MOTO_HOST": "http://127.0.0.1",
-            "MOTO_PORT": str(self.port),
-        }
-        if self.docker_host:
-            env["DOCKER_HOST"] = self.docker_host
-        env |= self.extra_env
-        log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [*self._moto_server_cmd(), "-H", "127.0.0.1", "-p", str(self.port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self._log = log
-        (self.state / "moto.pid").write_text(str(self.proc.pid))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited {self.proc.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=2):
-                    return self
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"moto_server did not answer on {self.endpoint} within {timeout} s")
-
-    def reset(self) -> None:
-        req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        urllib.request.urlopen(req, timeout=30).close()
-
-    def config(self, cfg: dict) -> None:
-        """POST /moto-api/config, e.g. {"batch": {"use_docker": False}}."""
-        req = urllib.request.Request(
-            f"{self.endpoint}/moto-api/config",
-            data=json.dumps(cfg).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(req, timeout=30).close()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            t0 = time.monotonic()
-            how = _stop_pid(self.proc.pid, proc=self.proc)
-            self.proc.wait(timeout=30)
-            self.stop_info = f"moto_server stopped ({how}) in {time.monotonic() - t0:.1f} s"
-            self.proc = None
-            self._log.close()
-        pid_file = self.state / "moto.pid"
-        if pid_file.exists():
-            pid_file.unlink()
-
-    def client(self, service: str):
-        import boto3
-
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=DUMMY_AWS["AWS_DEFAULT_REGION"],
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-
-    def __enter__(self) -> MotoServer:  # noqa: PYI034
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+HELLO = (
+    "import os, sys; print('hello from', os.environ.get('AWS_BATCH_JOB_ID'), "
+    "'index', os.environ.get('AWS_BATCH_JOB_ARRAY_INDEX'), 'uid', os.getuid(), "
+    "'python', sys.version.split()[0])"
+)
+TERMINAL = {"SUCCEEDED", "FAILED"}
 
 
-# --- pytest fixtures (import them in a conftest.py: `from containers import *` or by name) ---
+def log(t0: float, msg: str) -> None:
+    print(f"[{time.monotonic() - t0:7.1f}s] {msg}", flush=True)
 
 
-@pytest.fixture(scope="session")
-def e2e_state() -> Path:
-    """The podman state dir, with both worker images built (builds what is missing).
+def setup_batch(moto, image: str, name: str) -> dict:
+    iam, ec2, batch = moto.client("iam"), moto.client("ec2"), moto.client("batch")
+    assume = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    role = iam.create_role(RoleName=f"{name}-service", AssumeRolePolicyDocument=json.dumps(assume))
+    iam.attach_role_policy(
+        RoleName=f"{name}-service",
+        PolicyArn="arn:aws:iam::aws:policy/service-role/AWSBatchServiceRole",
+    )
+    ce = batch.create_compute_environment(
+        computeEnvironmentName=f"{name}-ce",
+        type="UNMANAGED",
+        state="ENABLED",
+        serviceRole=role["Role"]["Arn"],
+    )
+    queue = batch.create_job_queue(
+        jobQueueName=f"{name}-queue",
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}],
+    )
+    jobdef = batch.register_job_definition(
+        jobDefinitionName=f"{name}-jobdef",
+        type="container",
+        containerProperties={
+            "image": image,
+            "command": ["python3", "-c", HELLO],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+            "environment": [{"name": "SMOKE", "value": "1"}],
+        },
+    )
+    del ec2
+    return {"queue": queue["jobQueueArn"], "jobdef": jobdef["jobDefinitionArn"]}
 
-    Opt-in: only with E2E=1 in the environment (`make e2e` sets it), since building the
-    images takes minutes and GBs; E2E_BUILD=0 uses what `make e2e-setup` built, or skips.
-    """
-    if os.environ.get("E2E") != "1":
-        pytest.skip("container e2e tests are opt-in: E2E=1 (make e2e)")
-    reason = podman_available()
-    if reason:
-        pytest.skip(reason)
-    state = state_dir()
-    if os.environ.get("E2E_BUILD", "1") == "0":
-        missing = [t for t in TARGETS if not image_exists(state, image_name(t))]
-        if missing:
-            pytest.skip(f"images {missing} not built in {state}: run `make e2e-setup`")
-    else:
-        build_base_image(state)
-        build_worker_images(state)
-    return state
+
+def follow(batch, job_ids: list[str], t0: float, timeout: float) -> dict[str, str]:
+    """Poll until every job is SUCCEEDED or FAILED; log each status change."""
+    last: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for job in batch.describe_jobs(jobs=job_ids)["jobs"]:
+            jid, status = job["jobId"], job["status"]
+            if last.get(jid) != status:
+                extra = ""
+                if "arrayProperties" in job and job["arrayProperties"].get("statusSummary"):
+                    extra = f" {job['arrayProperties']['statusSummary']}"
+                reason = f" ({job['statusReason']})" if job.get("statusReason") else ""
+                log(t0, f"{job['jobName']:<16} {jid:<40} {status}{reason}{extra}")
+                last[jid] = status
+        if len(last) == len(job_ids) and all(s in TERMINAL for s in last.values()):
+            return last
+        time.sleep(0.5)
+    raise TimeoutError(f"jobs not finished after {timeout} s: {last}")
 
 
-@pytest.fixture(scope="session")
-def podman_service(e2e_state: Path) -> Iterator[PodmanService]:
-    with PodmanService(e2e_state) as service:
-        yield service
-
-
-@pytest.fixture(scope="session")
-def moto_batch_server(e2e_state: Path, podman_service: PodmanService) -> Iterator[MotoServer]:
-    """A moto server whose Batch runs containers in podman (state is reset per test by users)."""
-    with MotoServer(e2e_state, docker_host=podman_service.docker_host) as server:
-        yield server
+def log_messages(logs_client, group: str = "/aws/batch/job") -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for stream in logs_client.describe_log_streams(logGroupName=group)["logStreams"]:
+        name = stream["logStreamName"]
+        events = logs_client.get_log_events(logGroupName=group, logStreamName=name)["events"]
+        out[name] = [e["message"] for e in events]
+    return out

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.support import REPO_ROOT  # noqa: F401 - re-exported
+
 LAUNCHER = REPO_ROOT / "scripts" / "starfish_workflow.py"
 ISS_RECIPE = REPO_ROOT / "examples" / "iss_recipe.py"
 FOV_NAMES = ["A1", "b_2", "C-3", "well7.site1"]
@@ -59,17 +60,6 @@ def upload_tree(s3, root: Path, bucket: str, prefix: str) -> None:
     for path in sorted(root.rglob("*")):
         if path.is_file():
             s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(root)}")
-
-
-def terraform_helpers():
-    """tests/terraform/terraform_helpers.py, for tests outside that folder (it is not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "terraform_helpers", REPO_ROOT / "tests" / "terraform" / "terraform_helpers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

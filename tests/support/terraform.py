@@ -1,4 +1,4 @@
-"""Helpers of the Terraform tests (fixtures are in conftest.py).
+"""Terraform in the tests (fixtures are in tests/terraform/conftest.py).
 
 Nothing here reaches AWS or a registry: Terraform runs on a temporary copy of
 the module, initialised from the provider mirror (``-plugin-dir``), and the
@@ -8,19 +8,13 @@ credentials through an override file written only in that copy.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
-AWS_PROVIDER_MIRROR = PLUGIN_DIR / "registry.terraform.io" / "hashicorp" / "aws"
+from tests.support import AWS_PROVIDER_MIRROR, PLUGIN_DIR, REPO_ROOT  # noqa: F401 - re-exported
+
 EXAMPLES_DIR = REPO_ROOT / "examples" / "terraform"
 EXAMPLES = {"EC2": "ec2.tfvars", "SPOT": "spot.tfvars", "FARGATE": "fargate.tfvars"}
 
@@ -102,12 +96,6 @@ def terraform_init(work: Path, env: dict[str, str]) -> None:
 ################################################################################
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def provider_override(url: str) -> str:
     """A test-only provider block (merged over versions.tf's) that talks to the moto server at ``url``."""
     endpoints = "\n".join(f'    {s:<5} = "{url}"' for s in MOTO_SERVICES)
@@ -135,80 +123,3 @@ resource "aws_launch_template" "this" {{
   }}
 }}
 """
-
-
-class MotoServer:
-    """A moto server subprocess on 127.0.0.1 (stopped by its PID)."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @staticmethod
-    def command() -> list[str] | None:
-        exe = Path(sys.executable).with_name("moto_server")
-        if exe.exists():
-            return [str(exe)]
-        found = shutil.which("moto_server")
-        return [found] if found else None
-
-    def start(self, log: Path) -> MotoServer:
-        cmd = self.command()
-        assert cmd is not None, "moto_server not found"
-        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
-        with open(log, "wb") as fh:
-            self.proc = subprocess.Popen(
-                [*cmd, "-H", "127.0.0.1", "-p", str(self.port)],
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited early, see {log}")
-            try:
-                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)  # noqa: S310 (loopback)
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            self.stop()
-            raise RuntimeError(f"moto_server did not answer on {self.url}")
-        # Batch jobs must never start containers in these tests.
-        self.post("/moto-api/config", {"batch": {"use_docker": False}})
-        return self
-
-    def post(self, path: str, body: dict | None = None) -> None:
-        data = json.dumps(body or {}).encode()
-        req = urllib.request.Request(f"{self.url}{path}", data=data, headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(req, timeout=10).read()  # noqa: S310 (loopback)
-
-    def reset(self) -> None:
-        self.post("/moto-api/reset")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    def client(self, service: str):
-        import boto3
-
-        # A session per client: boto3's default session is not thread-safe.
-        return boto3.session.Session().client(
-            service,
-            endpoint_url=self.url,
-            region_name=MOTO_REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-
-    def provider_override(self) -> str:
-        return provider_override(self.url)

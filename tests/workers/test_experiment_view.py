@@ -14,12 +14,12 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from workflow_helpers import FOV_NAMES, ISS_RECIPE, upload_tree, write_experiment
 
 from starfish_batch import process_fov, storage
 from starfish_batch.demo.experiment import widen_experiment
 from starfish_batch.errors import ExperimentError
 from starfish_batch.experiment import list_fovs, open_fov, plan
+from tests.support.workflow import FOV_NAMES, ISS_RECIPE, REPO_ROOT, upload_tree, write_experiment
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_view_equals_starfish_on_the_demo(experiment):
 
 
 def test_real_merfish_crop_with_fiducials_and_polyt():
-    crop = Path(__file__).resolve().parents[2] / "shared" / "data" / "merfish_merlin_crop"
+    crop = REPO_ROOT.parent / "shared" / "data" / "merfish_merlin_crop"
     if not crop.is_dir():
         pytest.skip(f"the real MERFISH crop is not on this machine ({crop})")
     for name in ("experiment.json", "experiment_full.json"):

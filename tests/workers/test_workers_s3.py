@@ -6,10 +6,10 @@ import hashlib
 import json
 
 import pytest
-from workflow_helpers import EMPTY_FOV, FOV_NAMES, ISS_RECIPE, upload_tree, write_experiment
 
 from starfish_batch import process_fov
 from starfish_batch.manifest import Manifest
+from tests.support.workflow import EMPTY_FOV, FOV_NAMES, ISS_RECIPE, upload_tree, write_experiment
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import hashlib
 import shutil
 
 import pytest
-from workflow_helpers import FOV_NAMES, ISS_RECIPE, snapshot, write_experiment
 
 from starfish_batch import process_fov
 from starfish_batch.launcher import cli
 from starfish_batch.manifest import Manifest
+from tests.support.workflow import FOV_NAMES, ISS_RECIPE, snapshot, write_experiment
 
 
 @pytest.fixture(scope="module")
@@ -232,4 +232,4 @@ def test_launcher_refuses_to_overwrite_a_run(tmp_path, experiment, capsys):
 def test_launcher_missing_arguments(capsys):
     line = launcher_error(capsys, "--recipe", "x.py")
     assert line == ("starfish_workflow.py: error: missing --experiment-url, --results-url "
-                    "(see starfish_workflow.py --help)")
+                    "(see starfish_workflow.py run --help)")

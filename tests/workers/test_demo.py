@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,8 +12,8 @@ import xarray as xr
 from starfish_batch.demo.evaluate import score, spots_from_table
 from starfish_batch.demo.experiment import DEFAULT_FOV_NAMES, GROUND_TRUTH_COLUMNS, write_demo_experiment
 from starfish_batch.recipe import compile_recipe
+from tests.support import REPO_ROOT, load_script
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 FOV_NAMES = ["A1", "tile-7.b", "empty"]
 SHAPE = (128, 128)
 N_SPOTS = 25
@@ -203,12 +202,7 @@ def test_spots_from_table_uses_the_fov_coordinate_and_skips_non_calls():
 
 
 def test_make_demo_experiment_cli(tmp_path, capsys):
-    import importlib.util
-
-    path = REPO_ROOT / "scripts" / "make_demo_experiment.py"
-    spec = importlib.util.spec_from_file_location("make_demo_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(REPO_ROOT / "scripts" / "make_demo_experiment.py")
     out = tmp_path / "d"
     assert module.main([str(out), "--fovs", "P1", "P2", "--size", "64", "--spots", "3",
                         "--seed", "5", "--empty-fovs", "P2"]) == 0

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.support import REPO_ROOT
+
 DOCKERFILES = sorted((REPO_ROOT / "workers").glob("Dockerfile*"))
 LINT_REQUIREMENTS = REPO_ROOT / "tests" / "requirements-lint.txt"
 

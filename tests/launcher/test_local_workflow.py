@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from workflow_helpers import (
+
+from tests.support.workflow import (
     EMPTY_FOV,
     EXPERIMENT_ORDER,
     FAILING_WRAPPER,

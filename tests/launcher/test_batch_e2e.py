@@ -13,19 +13,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import boto3
 import pytest
 import xarray as xr
-from workflow_helpers import ISS_RECIPE, LAUNCHER, REPO_ROOT, terraform_helpers, upload_tree
 
-PLUGIN_DIR = Path("/opt/tf-plugins")
+from tests.support import PLUGIN_DIR, REPO_ROOT
+from tests.support.moto import MotoServer
+from tests.support.terraform import provider_override
+from tests.support.workflow import ISS_RECIPE, LAUNCHER, upload_tree
+
 REGION = "us-east-1"
 DATA_BUCKET = "sfb-e2e-data"
 RESULTS_BUCKET = "sfb-e2e-results"
@@ -38,51 +38,16 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
     pytest.mark.skipif(not PLUGIN_DIR.is_dir(),
                        reason=f"no Terraform provider mirror at {PLUGIN_DIR}"),
-    pytest.mark.skipif(not (VENV_BIN / "moto_server").exists(),
+    pytest.mark.skipif(MotoServer.command() is None,
                        reason="moto_server is not installed (pip install 'moto[server]')"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _post(url: str, body: dict | None = None) -> None:
-    data = json.dumps(body or {}).encode()
-    urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST"), timeout=10)
 
 
 @pytest.fixture(scope="module")
 def moto_server(tmp_path_factory):
     """A moto server on 127.0.0.1, Batch without Docker; stopped by its PID."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    env = {**os.environ, **CREDENTIALS, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                _post(f"{url}/moto-api/config", {"batch": {"use_docker": False}})
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"moto_server exited: {log.read_text()[-2000:]}")
-                time.sleep(0.2)
-        else:
-            pytest.fail("moto_server did not answer within 20 s")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with MotoServer(tmp_path_factory.mktemp("moto")) as server:
+        yield server.url
 
 
 def _client(service: str, endpoint: str):
@@ -109,7 +74,7 @@ def _apply_module(tf_dir: Path, endpoint: str, env: dict[str, str]) -> None:
     for path in REPO_ROOT.glob("*.tf"):
         if not path.name.endswith("_override.tf"):
             shutil.copy(path, tf_dir / path.name)
-    (tf_dir / "moto_override.tf").write_text(terraform_helpers().provider_override(endpoint))
+    (tf_dir / "moto_override.tf").write_text(provider_override(endpoint))
     run = dict(cwd=tf_dir, env=env, capture_output=True, text=True, timeout=600)
     init = subprocess.run(["terraform", "init", "-input=false", "-no-color",
                            f"-plugin-dir={PLUGIN_DIR}"], **run)
@@ -136,8 +101,7 @@ def _execute(job: dict, env: dict[str, str], job_id: str, cwd: Path) -> None:
 
 
 def _merge_available() -> bool:
-    return (VENV_BIN / "merge-batch-job").exists() and \
-        (REPO_ROOT / "workers" / "src" / "starfish_batch" / "merge.py").exists()
+    return (VENV_BIN / "merge-batch-job").exists()
 
 
 def _open(path: Path) -> xr.DataArray:

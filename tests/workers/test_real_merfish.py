@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from workflow_helpers import REPO_ROOT, assert_same_table, launch, serial_starfish_run
+
+from tests.support.workflow import REPO_ROOT, assert_same_table, launch, serial_starfish_run
 
 CROP = REPO_ROOT.parent / "shared" / "data" / "merfish_merlin_crop"
 MERFISH_RECIPE = REPO_ROOT / "examples" / "merfish_recipe.py"

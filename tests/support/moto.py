@@ -1,0 +1,151 @@
+"""One moto server helper for every test that needs AWS as a separate process (Terraform,
+the launcher's end-to-end test, the containers): ``moto_server`` on 127.0.0.1, stopped by PID.
+
+Without ``docker_host`` its Batch runs no containers (every job SUCCEEDS at submission); with
+one, Batch runs the job definitions' images through that Docker API (podman here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from tests.support import DUMMY_AWS, free_port
+
+
+class MotoServer:
+    """``moto_server -H 127.0.0.1 -p PORT``, its log in ``log_dir`` (and its PID in ``pid_file``)."""
+
+    def __init__(self, log_dir: Path, *, docker_host: str | None = None, port: int | None = None,
+                 extra_env: Mapping[str, str] | None = None, pid_file: Path | None = None):
+        self.log_dir = Path(log_dir).resolve()
+        self.docker_host = docker_host
+        self.port = port or free_port()
+        self.extra_env = dict(extra_env or {})
+        self.pid_file = pid_file
+        self.log_path = self.log_dir / f"moto-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+        self.stop_info = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    endpoint = url
+
+    @staticmethod
+    def command() -> list[str] | None:
+        """The moto_server beside this interpreter, on PATH, or None when it is not installed."""
+        exe = Path(sys.executable).with_name("moto_server")
+        if exe.exists():
+            return [str(exe)]
+        found = shutil.which("moto_server")
+        return [found] if found else None
+
+    def start(self, timeout: float = 60.0) -> MotoServer:
+        command = self.command()
+        if command is None:
+            raise RuntimeError("moto_server is not installed (PyPI moto[server])")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env |= DUMMY_AWS | {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        if self.docker_host:
+            # Containers share the host network, so 127.0.0.1:PORT is this server.
+            env |= {"DOCKER_HOST": self.docker_host, "MOTO_DOCKER_NETWORK_MODE": "host",
+                    "MOTO_HOST": "http://127.0.0.1", "MOTO_PORT": str(self.port)}
+        env |= self.extra_env
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(self.port)], env=env,
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        if self.pid_file is not None:
+            self.pid_file.write_text(str(self.proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto_server exited {self.proc.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2):  # noqa: S310 (loopback)
+                    break
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        else:
+            self.stop()
+            raise RuntimeError(f"moto_server did not answer on {self.url} within {timeout} s")
+        if not self.docker_host:
+            self.config({"batch": {"use_docker": False}})  # no container ever starts
+        return self
+
+    def post(self, path: str, body: dict | None = None) -> None:
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body or {}).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=30).close()  # noqa: S310 (loopback)
+
+    def config(self, cfg: dict) -> None:
+        """POST /moto-api/config, e.g. {"batch": {"use_docker": False}}."""
+        self.post("/moto-api/config", cfg)
+
+    def reset(self) -> None:
+        self.post("/moto-api/reset")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            started = time.monotonic()
+            how = stop_pid(self.proc.pid, proc=self.proc)
+            self.proc.wait(timeout=30)
+            self.stop_info = f"moto_server stopped ({how}) in {time.monotonic() - started:.1f} s"
+            self.proc = None
+        if self.pid_file is not None and self.pid_file.exists():
+            self.pid_file.unlink()
+
+    def client(self, service: str):
+        import boto3
+
+        # A session per client: boto3's default session is not thread-safe.
+        return boto3.session.Session().client(
+            service, endpoint_url=self.url, region_name=DUMMY_AWS["AWS_DEFAULT_REGION"],
+            aws_access_key_id="test", aws_secret_access_key="test")
+
+    def provider_override(self) -> str:
+        from tests.support.terraform import provider_override
+
+        return provider_override(self.url)
+
+    def __enter__(self) -> MotoServer:  # noqa: PYI034
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def stop_pid(pid: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> str:
+    """SIGTERM, then SIGKILL after ``timeout`` s; returns how it ended ("term", "kill", "gone")."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return "gone"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None:
+            if proc.poll() is not None:
+                return "term"
+        else:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return "term"
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return "term"
+    return "kill"

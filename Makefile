@@ -38,7 +38,7 @@ $(CHECKOV_VENV)/.installed: tests/terraform/requirements-checkov.txt
 	touch $@
 
 $(DEMO_DIR)/experiment.json: | $(VENV)/.installed
-	$(PY) scripts/make_demo_experiment.py $(DEMO_DIR)
+	$(PY) scripts/demo/make_demo_experiment.py $(DEMO_DIR)
 
 demo: $(DEMO_DIR)/experiment.json  ## write the synthetic demo experiment (and its ground truth)
 
@@ -65,9 +65,9 @@ lint: $(VENV)/.installed  ## ruff and terraform fmt
 	terraform fmt -check -recursive
 
 bench: $(VENV)/.installed  ## merge, worker and experiment-reading benchmarks; BENCH_FULL=1 adds 10,000 FOVs
-	$(PY) scripts/bench_merge.py
-	$(PY) scripts/bench_process_fov.py
-	$(PY) scripts/bench_fov_io.py
+	$(PY) scripts/bench/merge.py
+	$(PY) scripts/bench/process_fov.py
+	$(PY) scripts/bench/fov_io.py
 
 clean:  ## remove the demo, local results and virtualenvs
 	rm -rf $(DEMO_DIR) $(RESULTS) $(VENV) $(CHECKOV_VENV) $(LINT_VENV)

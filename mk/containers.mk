@@ -9,7 +9,7 @@
 #   make e2e-setup                    podman + base image + both images (tag e2e) + Docker API socket
 #   make e2e-smoke                    moto server (Batch in docker mode) runs an array job + a dependent job
 #   make e2e-teardown                 stop everything by PID, remove images and storage
-#   make e2e                          all of it end to end (scripts/e2e.sh): podman, images, moto
+#   make e2e                          all of it end to end (scripts/ci/e2e.sh): podman, images, moto
 #                                     Batch in podman, Terraform applied to moto, the launcher
 #                                     (--executor batch) on a demo; tears everything down
 #
@@ -73,7 +73,7 @@ lint-docker: $(LINT_VENV)/bin/hadolint  ## hadolint + checkov on workers/Dockerf
 
 # E2E_KEEP=1 keeps E2E_STATE (images) for a faster re-run; `make e2e-teardown` removes it.
 e2e: $(VENV)/.installed  ## the whole system on this machine: podman, images, moto Batch, Terraform, launcher (root; ~9 min on 2 cores)
-	E2E_STATE='$(E2E_STATE)' PYTHON='$(abspath $(VENV))/bin/python' scripts/e2e.sh
+	E2E_STATE='$(E2E_STATE)' PYTHON='$(abspath $(VENV))/bin/python' scripts/ci/e2e.sh
 
 e2e-setup: e2e-images e2e-service  ## podman (vfs), base image, images :e2e, Docker API socket (root)
 

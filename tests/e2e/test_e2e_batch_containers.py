@@ -1,6 +1,6 @@
 """The whole system on this machine: Terraform module -> moto's Batch -> worker images in podman.
 
-The ``e2e`` marker (root, podman, terraform + the provider mirror); `make e2e` (scripts/e2e.sh)
+The ``e2e`` marker (root, podman, terraform + the provider mirror); `make e2e` (scripts/ci/e2e.sh)
 installs podman, builds the base and worker images, runs this module and tears it all down.
 
 What happens, all on 127.0.0.1 with dummy credentials:

@@ -202,7 +202,7 @@ def test_spots_from_table_uses_the_fov_coordinate_and_skips_non_calls():
 
 
 def test_make_demo_experiment_cli(tmp_path, capsys):
-    module = load_script(REPO_ROOT / "scripts" / "make_demo_experiment.py")
+    module = load_script(REPO_ROOT / "scripts" / "demo" / "make_demo_experiment.py")
     out = tmp_path / "d"
     assert module.main([str(out), "--fovs", "P1", "P2", "--size", "64", "--spots", "3",
                         "--seed", "5", "--empty-fovs", "P2"]) == 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the merge: the tutorial's method against starfish-batch's streaming merge.
 
-    python scripts/bench_merge.py [--sizes 200,2000] [--features 3800] [--workdir DIR] [--keep]
+    python scripts/bench/merge.py [--sizes 200,2000] [--features 3800] [--workdir DIR] [--keep]
 
 For each N it merges N per-FOV tables of realistic size (by default 3,800 features x 4
 rounds x 4 channels with the coordinates of the tutorial's ISS output; one table is built

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the synthetic ISS-like demo experiment (SpaceTx format) and its ground truth.
 
-    python scripts/make_demo_experiment.py OUT_DIR [--fovs A1 A2 B1 B2] [--seed 0]
+    python scripts/demo/make_demo_experiment.py OUT_DIR [--fovs A1 A2 B1 B2] [--seed 0]
         [--empty-fovs B2] [--spots 60] [--size 256]
 
 Writes OUT_DIR/experiment.json (with its images and codebook) and OUT_DIR/ground_truth.csv,
@@ -17,7 +17,7 @@ from pathlib import Path
 try:
     from starfish_batch.demo.experiment import write_demo_experiment
 except ImportError:  # run from a checkout without the package installed
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workers" / "src"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workers" / "src"))
     from starfish_batch.demo.experiment import write_demo_experiment
 
 

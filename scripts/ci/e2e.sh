@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make e2e`: the whole system on this machine, no AWS account, no registry pull.
 #
-#   scripts/e2e.sh            # as root; about 8 to 9 minutes on 2 cores from scratch
+#   scripts/ci/e2e.sh            # as root; about 8 to 9 minutes on 2 cores from scratch
 #
 # Phases (each one timed; the summary is printed at the end, also on failure):
 #   1. podman, buildah, runc, debootstrap from the machine's apt sources;
@@ -19,7 +19,7 @@
 #      E2E_KEEP=1 keeps the state (images) for a faster re-run, PYTHON (default .venv/bin/python),
 #      PYTEST_ARGS (extra pytest arguments).
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 state=${E2E_STATE:-$repo/build/e2e-containers}
 mkdir -p "$state"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What one process-fov child costs as the experiment grows, against an S3 emulator on 127.0.0.1.
 
-    python scripts/bench_fov_io.py [--sizes 4,300,3000] [--plan-size 10000] [--shape 512x512] [--repeats 3]
+    python scripts/bench/fov_io.py [--sizes 4,300,3000] [--plan-size 10000] [--shape 512x512] [--repeats 3]
 
 One demo experiment (4 FOVs) is uploaded to a moto server started here on 127.0.0.1; wider
 experiments reuse its tile sets under new FOV names (``demo.widen_experiment``), so they hold
@@ -31,7 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BUCKET, RESULTS = "bench-data", "bench-results"
 TARGET_CHILD_RATIO = 1.2
 TARGET_LOAD_RATIO = 2.0

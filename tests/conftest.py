@@ -46,8 +46,15 @@ LAYERS = ("unit", "workers", "launcher", "terraform", "e2e")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test with its layer (declared in pyproject.toml), so that -m selects one."""
+    """Mark every test with its layer (declared in pyproject.toml), so that -m selects one.
+
+    The e2e layer builds images for minutes: it runs only when ``-m`` names it (`make e2e`),
+    never as part of another selection such as ``-m "not terraform"``.
+    """
+    e2e_asked = "e2e" in (config.getoption("markexpr") or "").replace("not e2e", "")
     for item in items:
         parts = Path(str(item.fspath)).relative_to(REPO_ROOT / "tests").parts
         if parts and parts[0] in LAYERS:
             item.add_marker(getattr(pytest.mark, parts[0]))
+            if parts[0] == "e2e" and not e2e_asked:
+                item.add_marker(pytest.mark.skip(reason="container e2e tests run with -m e2e (make e2e)"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import sys
@@ -19,6 +18,7 @@ from starfish_batch import __version__, resources, storage
 from starfish_batch.contract import MANIFEST_URL_VAR, PROCESS_FOV
 from starfish_batch.errors import RecipeError, StarfishBatchError, report
 from starfish_batch.manifest import Manifest
+from starfish_batch.records import FovRecord
 
 PROG = PROCESS_FOV
 
@@ -54,16 +54,16 @@ def select_fov(manifest: Manifest, index: int) -> str:
     return manifest.fovs[index]
 
 
-def already_done(manifest: Manifest, fov: str) -> bool:
-    """True when this FOV's table and record exist for the same recipe: retries are free."""
+def already_done(manifest: Manifest, fov: str) -> FovRecord | None:
+    """This FOV's record when its table and record exist for the same recipe: retries are free."""
     record_url = manifest.fov_url(fov, ".json")
     if not (storage.exists(record_url) and storage.exists(manifest.fov_url(fov, ".nc"))):
-        return False
+        return None
     try:
-        record = json.loads(storage.read_text(record_url))
-    except (ValueError, StarfishBatchError):
-        return False
-    return record.get("recipe_sha256") == manifest.recipe_sha256
+        record = FovRecord.from_json(storage.read_bytes(record_url), record_url)
+    except StarfishBatchError:
+        return None
+    return record if record.recipe_sha256 == manifest.recipe_sha256 else None
 
 
 def _versions() -> dict[str, str]:
@@ -91,15 +91,16 @@ def with_fov_coordinate(table, fov: str):
     return table
 
 
-def run_one(manifest: Manifest, index: int) -> dict:
+def run_one(manifest: Manifest, index: int) -> FovRecord:
     """Process ``manifest.fovs[index]``; returns its record. Raises StarfishBatchError on failure."""
     from starfish_batch.experiment import open_fov
     from starfish_batch.recipe import load_recipe
 
     fov_name = select_fov(manifest, index)
-    if already_done(manifest, fov_name):
+    done = already_done(manifest, fov_name)
+    if done is not None:
         print(f"{PROG}: FOV {fov_name}: output exists for this recipe, skipping", file=sys.stderr)
-        return json.loads(storage.read_text(manifest.fov_url(fov_name, ".json")))
+        return done
 
     import starfish  # noqa: F401 - imported before the clock starts: every recipe needs it
 
@@ -143,26 +144,26 @@ def run_one(manifest: Manifest, index: int) -> dict:
     decoded = 0
     if n_features and "passes_thresholds" in table.coords:
         decoded = int(table.coords["passes_thresholds"].values.astype(bool).sum())
-    record = {
-        "fov": fov_name,
-        "index": index,
-        "run_id": manifest.run_id,
-        "recipe_sha256": manifest.recipe_sha256,
-        "n_features": n_features,
-        "n_passing": decoded,
-        "seconds": round(written - started, 3),
-        "seconds_recipe": round(computed - loaded, 3),
-        "seconds_load": round(loaded - started, 3),
-        "seconds_write": round(written - computed, 3),
-        "tiles": view.tiles,
-        "tile_bytes": view.tile_bytes,
-        "peak_memory_bytes": resources.peak_memory_bytes(),
-        "cpus": resources.available_cpus(),
-        "started_at": started_at,
-        "host": platform.node(),
-        "versions": _versions(),
-    }
-    storage.write_text(manifest.fov_url(fov_name, ".json"), json.dumps(record, indent=2) + "\n")
+    record = FovRecord(
+        fov=fov_name,
+        index=index,
+        run_id=manifest.run_id,
+        recipe_sha256=manifest.recipe_sha256,
+        n_features=n_features,
+        n_passing=decoded,
+        seconds=round(written - started, 3),
+        seconds_recipe=round(computed - loaded, 3),
+        seconds_load=round(loaded - started, 3),
+        seconds_write=round(written - computed, 3),
+        tiles=view.tiles,
+        tile_bytes=view.tile_bytes,
+        peak_memory_bytes=resources.peak_memory_bytes(),
+        cpus=resources.available_cpus(),
+        started_at=started_at,
+        host=platform.node(),
+        versions=_versions(),
+    )
+    storage.write_text(manifest.fov_url(fov_name, ".json"), record.to_json())
     return record
 
 
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     except Exception as exc:  # every failure becomes one line and exit 1
         return report(PROG, exc)
     print(
-        f"{PROG}: FOV {record['fov']}: {record['n_features']} features in {record['seconds']:.1f} s",
+        f"{PROG}: FOV {record.fov}: {record.n_features} features in {record.seconds or 0:.1f} s",
         file=sys.stderr,
     )
     return 0

@@ -127,10 +127,9 @@ def write_fake_run(results_url: str, fovs: dict[str, int], run_id: str = "run-1"
                    tables: dict | None = None, shape: tuple[int, int] = (60, 80)):
     """A run whose process-fov step is done: ``fovs/<fov>.nc`` and ``.json`` for each
     ``{fov: n_features}`` (or the table given in ``tables``), and its manifest."""
-    import json as _json
-
     from starfish_batch import storage
     from starfish_batch.manifest import Manifest
+    from starfish_batch.records import FovRecord
 
     manifest = Manifest(run_id=run_id, experiment_url="/nowhere/experiment.json",
                         recipe_url="/nowhere/recipe.py", recipe_sha256="0" * 64,
@@ -143,9 +142,10 @@ def write_fake_run(results_url: str, fovs: dict[str, int], run_id: str = "run-1"
                                             origin_um=(i * 10.0, 0.0))
         with storage.staged_output(manifest.fov_url(fov, ".nc"), ".nc") as tmp:
             write_fov_table(table, tmp, fov)
-        record = {"fov": fov, "n_features": int(table.sizes["features"]), "seconds": 1.5 + i,
-                  "peak_memory_bytes": 10_000_000}
-        storage.write_text(manifest.fov_url(fov, ".json"), _json.dumps(record))
+        record = FovRecord(fov=fov, index=i, run_id=run_id, recipe_sha256=manifest.recipe_sha256,
+                           n_features=int(table.sizes["features"]), seconds=1.5 + i,
+                           peak_memory_bytes=10_000_000)
+        storage.write_text(manifest.fov_url(fov, ".json"), record.to_json())
     manifest.save()
     return manifest
 

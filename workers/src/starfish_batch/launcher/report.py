@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +10,7 @@ from starfish_batch.contract import LAUNCHER, MERGE, OUTPUT_NAMES, PROCESS_FOV, 
 from starfish_batch.errors import StarfishBatchError
 from starfish_batch.launcher.outcome import Failure
 from starfish_batch.manifest import Manifest
+from starfish_batch.records import Summary
 
 
 def say(text: str = "") -> None:
@@ -84,18 +84,16 @@ class BatchProgress:
 def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None = None) -> None:
     """The figures a scientist looks at first, read back from what the merge wrote."""
     summary_url = storage.join(manifest.run_root, SUMMARY_NAME)
-    summary = json.loads(storage.read_text(summary_url))
-    per_target = summary.get("targets", {})
+    summary = Summary.from_json(storage.read_bytes(summary_url), summary_url)
     print(f"\nrun {manifest.run_id}: {len(manifest.run_fovs)} FOVs in {seconds:.1f} s")
-    print(f"  features: {summary.get('n_features', 0)}, decoded spots: {summary.get('n_spots', 0)}")
-    empty = summary.get("fovs_without_spots", [])
+    print(f"  features: {summary.n_features}, decoded spots: {summary.n_spots}")
+    empty = summary.fovs_without_spots
     if empty:
         print(f"  FOVs without spots: {', '.join(empty[:10])}{' ...' if len(empty) > 10 else ''}")
-    missing = summary.get("missing_fovs", [])
-    if missing:
-        print(f"  FOVs missing from the merge: {', '.join(missing[:10])}")
-    if per_target:
-        top = sorted(per_target.items(), key=lambda kv: (-_count(kv[1]), kv[0]))
+    if summary.missing_fovs:
+        print(f"  FOVs missing from the merge: {', '.join(summary.missing_fovs[:10])}")
+    if summary.targets:
+        top = sorted(summary.targets.items(), key=lambda kv: (-_count(kv[1]), kv[0]))
         print("  spots per target:")
         for target, value in top[:15]:
             print(f"    {target:<20} {_count(value)}")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import os
 import queue
 import sys
@@ -39,6 +38,7 @@ from starfish_batch import storage
 from starfish_batch.contract import FOVS_DIR, MANIFEST_URL_VAR, MERGE, MERGED_NAME, QC_NAME, SPOTS_NAME, SUMMARY_NAME
 from starfish_batch.errors import StarfishBatchError
 from starfish_batch.manifest import Manifest, fov_output_url
+from starfish_batch.records import FovRecord
 
 PROG = MERGE
 PREFETCH = 6
@@ -70,17 +70,17 @@ def find_missing(manifest: Manifest) -> list[str]:
     return [fov for fov in manifest.run_fovs if f"{fov}.nc" not in names]
 
 
-def _parse_record(data: bytes | None) -> dict | None:
+def _parse_record(data: bytes | None) -> FovRecord | None:
+    """A FOV's record, or None when it is absent or unreadable (its timings are then left out)."""
     if not data:
         return None
     try:
-        record = json.loads(data)
-    except ValueError:
+        return FovRecord.from_json(data)
+    except StarfishBatchError:
         return None
-    return record if isinstance(record, dict) else None
 
 
-def _sources(manifest: Manifest, fovs: list[str]) -> Iterator[tuple[str, Path | bytes, dict | None]]:
+def _sources(manifest: Manifest, fovs: list[str]) -> Iterator[tuple[str, Path | bytes, FovRecord | None]]:
     """(fov, local path or the object's bytes, its fovs/<fov>.json record or None), in order."""
     if not storage.is_s3(manifest.run_root):
         root = storage.absolute(manifest.run_root)  # resolved once, not once per FOV
@@ -295,12 +295,12 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         consumer.finish()
         csv_writer.close()
         csv_file.close()
-        summary["timings"]["merge_seconds"] = round(time.perf_counter() - started, 3)
+        summary.timings["merge_seconds"] = round(time.perf_counter() - started, 3)
         write_summary(summary_path, summary)
     # Published in reverse order of entry: summary, qc, CSV, then the merged table.
     return MergeResult(
         merged_url=outputs["merged"], n_fovs=len(present), n_features=total,
-        n_spots=summary["n_spots"], missing=missing, outputs=outputs,
+        n_spots=summary.n_spots, missing=missing, outputs=outputs,
         seconds=time.perf_counter() - started, notes=notes,
     )
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from starfish_batch.records import Summary
+
 TOP_TARGETS = 20
 WIDTH, HEIGHT = 1900, 600
 TAB20 = ("#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
@@ -160,16 +162,16 @@ def _panel_boxes() -> list[tuple[int, int, int, int]]:
     return boxes
 
 
-def _fov_panel(c: _Canvas, box, summary: dict) -> None:
-    names = list(summary["fovs"])
-    counts = np.array([summary["fovs"][f]["spots"] for f in names], dtype=float)
+def _fov_panel(c: _Canvas, box, summary: Summary) -> None:
+    names = list(summary.fovs)
+    counts = np.array([summary.fovs[f]["spots"] for f in names], dtype=float)
     top = float(counts.max()) * 1.05 if len(counts) and counts.max() > 0 else 1.0
     ax = _Axes(c, box, (-0.5, max(len(names), 1) - 0.5), (0.0, top))
     title = "decoded spots per FOV"
-    if summary["fovs_without_spots"]:
-        title += f" ({len(summary['fovs_without_spots'])} without spots)"
-    if summary["missing_fovs"]:
-        title += f", {len(summary['missing_fovs'])} missing"
+    if summary.fovs_without_spots:
+        title += f" ({len(summary.fovs_without_spots)} without spots)"
+    if summary.missing_fovs:
+        title += f", {len(summary.missing_fovs)} missing"
     if len(names):
         edges = ax.px(np.arange(len(names) + 1) - 0.5)
         heights = ax.py(counts)
@@ -208,8 +210,8 @@ def _fov_panel(c: _Canvas, box, summary: dict) -> None:
         ax.xticks(ticks)
 
 
-def _target_panel(c: _Canvas, box, summary: dict) -> list[str]:
-    top = list(summary["targets"].items())[:TOP_TARGETS]
+def _target_panel(c: _Canvas, box, summary: Summary) -> list[str]:
+    top = list(summary.targets.items())[:TOP_TARGETS]
     left, upper, right, lower = box
     ax = _Axes(c, (left + 70, upper, right, lower), (0.0, 1.0), (-0.5, max(len(top), 1) - 0.5),
                y_down=True)
@@ -224,11 +226,11 @@ def _target_panel(c: _Canvas, box, summary: dict) -> list[str]:
             c.draw.line((ax.left - 4, y, ax.left, y), fill=INK)
             c.text((ax.left - 7, y), names[i][:18], 10, anchor="rm")
         ax.xticks(nice_ticks(0.0, ax.xlim[1], 4))
-    ax.frame(f"top {len(top)} of {len(summary['targets'])} targets", "decoded spots")
+    ax.frame(f"top {len(top)} of {len(summary.targets)} targets", "decoded spots")
     return names
 
 
-def _map_panel(c: _Canvas, box, summary: dict, sample: dict | None, coordinate_kind: str | None,
+def _map_panel(c: _Canvas, box, summary: Summary, sample: dict | None, coordinate_kind: str | None,
                top_names: list[str]) -> None:
     if sample is None or not len(sample["x"]):
         c.text(((box[0] + box[2]) / 2, box[1] - 8), "no decoded spots", 15, anchor="md")
@@ -257,7 +259,7 @@ def _map_panel(c: _Canvas, box, summary: dict, sample: dict | None, coordinate_k
     c.points(ax, groups, size)
     unit = "physical coordinates" if coordinate_kind == "physical" else "pixels"
     shown = len(x)
-    note = "" if shown >= summary["n_spots"] else f", {shown:,} of {summary['n_spots']:,} shown"
+    note = "" if shown >= summary.n_spots else f", {shown:,} of {summary.n_spots:,} shown"
     ax.frame(f"decoded spots by target ({unit}{note})",
              "xc" if coordinate_kind == "physical" else "x",
              "yc" if coordinate_kind == "physical" else "y")
@@ -276,12 +278,12 @@ def _map_panel(c: _Canvas, box, summary: dict, sample: dict | None, coordinate_k
         c.text((right + 26, yk), name[:20], 10, anchor="lm")
 
 
-def render_qc_png(path: Path, summary: dict, sample: dict | None,
+def render_qc_png(path: Path, summary: Summary, sample: dict | None,
                   coordinate_kind: str | None) -> None:
     c = _Canvas()
-    c.text((WIDTH / 2, 22), f"run {summary.get('run_id', '')}: {summary['n_fovs_merged']} of "
-           f"{summary['n_fovs']} FOVs merged, {summary['n_features']:,} features, "
-           f"{summary['n_spots']:,} decoded spots", 18, anchor="mt")
+    c.text((WIDTH / 2, 22), f"run {summary.run_id}: {summary.n_fovs_merged} of "
+           f"{summary.n_fovs} FOVs merged, {summary.n_features:,} features, "
+           f"{summary.n_spots:,} decoded spots", 18, anchor="mt")
     fov_box, target_box, map_box = _panel_boxes()
     _fov_panel(c, fov_box, summary)
     top_names = _target_panel(c, target_box, summary)

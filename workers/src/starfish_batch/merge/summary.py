@@ -10,12 +10,12 @@ FOVs) for the map of all spots in ``qc.png``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from starfish_batch.merge.spots import MISSING_TARGETS
+from starfish_batch.records import FovRecord, Summary
 
 MAX_PLOT_POINTS = 60_000
 SPOT_DEFINITION = "a feature with passes_thresholds true and a target (not empty, nan or None)"
@@ -26,7 +26,7 @@ class SummaryAccumulator:
         self.fovs = list(fovs)
         self.features: dict[str, int] = {}
         self.spots: dict[str, int] = {}
-        self.records: dict[str, dict] = {}
+        self.records: dict[str, FovRecord] = {}
         self.targets: dict[str, list[int]] = {}
         self._rng = np.random.default_rng(seed)
         self.sample: dict[str, np.ndarray] | None = None
@@ -36,7 +36,7 @@ class SummaryAccumulator:
 
     # -- during the pass ----------------------------------------------------------------
 
-    def add_fov(self, fov: str, n_features: int, record: dict | None) -> None:
+    def add_fov(self, fov: str, n_features: int, record: FovRecord | None) -> None:
         self.features[fov] = self.features.get(fov, 0) + int(n_features)
         self.spots.setdefault(fov, 0)
         if record:
@@ -101,16 +101,17 @@ class SummaryAccumulator:
     # -- at the end ---------------------------------------------------------------------
 
     def summary(self, *, run_id: str, missing: list[str], merge_seconds: float,
-                n_features: int, outputs: dict[str, str], notes: list[str]) -> dict:
+                n_features: int, outputs: dict[str, str], notes: list[str]) -> Summary:
         merged = [f for f in self.fovs if f in self.features]
         per_fov = {}
         seconds = []
         for fov in merged:
             entry = {"features": self.features[fov], "spots": self.spots.get(fov, 0)}
-            record = self.records.get(fov) or {}
+            record = self.records.get(fov)
             for key in ("seconds", "peak_memory_bytes"):
-                if isinstance(record.get(key), int | float):
-                    entry[key] = record[key]
+                value = getattr(record, key, None)
+                if isinstance(value, int | float):
+                    entry[key] = value
             if "seconds" in entry:
                 seconds.append((float(entry["seconds"]), fov))
             per_fov[fov] = entry
@@ -130,23 +131,23 @@ class SummaryAccumulator:
                 "fov_seconds_max": round(slowest[0], 3),
                 "slowest_fov": slowest[1],
             })
-        return {
-            "run_id": run_id,
-            "n_fovs": len(self.fovs),
-            "n_fovs_merged": len(merged),
-            "n_features": int(n_features),
-            "n_spots": int(sum(self.spots.get(f, 0) for f in merged)),
-            "spot_definition": SPOT_DEFINITION,
-            "missing_fovs": list(missing),
-            "fovs_without_features": [f for f in merged if self.features[f] == 0],
-            "fovs_without_spots": [f for f in merged if self.spots.get(f, 0) == 0],
-            "timings": timings,
-            "targets": targets,
-            "fovs": per_fov,
-            "notes": list(notes),
-            "outputs": dict(outputs),
-        }
+        return Summary(
+            run_id=run_id,
+            n_fovs=len(self.fovs),
+            n_fovs_merged=len(merged),
+            n_features=int(n_features),
+            n_spots=int(sum(self.spots.get(f, 0) for f in merged)),
+            spot_definition=SPOT_DEFINITION,
+            missing_fovs=list(missing),
+            fovs_without_features=[f for f in merged if self.features[f] == 0],
+            fovs_without_spots=[f for f in merged if self.spots.get(f, 0) == 0],
+            timings=timings,
+            targets=targets,
+            fovs=per_fov,
+            notes=list(notes),
+            outputs=dict(outputs),
+        )
 
 
-def write_summary(path: Path, summary: dict) -> None:
-    Path(path).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+def write_summary(path: Path, summary: Summary) -> None:
+    Path(path).write_text(summary.to_json(), encoding="utf-8")

@@ -18,6 +18,7 @@ from starfish_batch.demo.testing import write_fake_run as write_run
 from starfish_batch.merge import job as merge
 from starfish_batch.merge import plot as qcplot
 from starfish_batch.merge import spots
+from starfish_batch.records import Summary
 
 FOVS = {"A1": 37, "x-ray_2": 0, "fov 3": 120, "Z-last": 5}
 
@@ -119,10 +120,10 @@ def test_qc_png_draws_each_panel(run):
 def test_qc_png_with_more_fovs_than_pixels(tmp_path):
     """10,000 FOVs: one pixel column per group of FOVs, the tallest drawn; no names."""
     counts = {f"fov_{i:05d}": (0 if i % 1000 == 7 else 100 + i % 50) for i in range(10_000)}
-    summary = {"run_id": "big", "n_fovs": 10_000, "n_fovs_merged": 10_000, "n_features": 0,
-               "n_spots": sum(counts.values()), "missing_fovs": [],
-               "fovs_without_spots": [f for f, n in counts.items() if not n],
-               "fovs": {f: {"spots": n} for f, n in counts.items()}, "targets": {}}
+    summary = Summary(run_id="big", n_fovs=10_000, n_fovs_merged=10_000, n_features=0,
+                      n_spots=sum(counts.values()), missing_fovs=[],
+                      fovs_without_spots=[f for f, n in counts.items() if not n],
+                      fovs={f: {"spots": n} for f, n in counts.items()}, targets={})
     path = tmp_path / "qc.png"
     qcplot.render_qc_png(path, summary, None, None)
     pixels = _pixels(path.read_bytes())

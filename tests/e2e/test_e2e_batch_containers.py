@@ -43,7 +43,7 @@ from tests.support import DUMMY_AWS, PLUGIN_DIR
 from tests.support import terraform as tfh
 from tests.support.containers import PodmanService, image_name
 from tests.support.moto import MotoServer
-from tests.support.workflow import ISS_RECIPE, LAUNCHER, upload_tree
+from tests.support.workflow import ISS_RECIPE, LAUNCHER, demo_experiment_in_s3
 
 VENV_BIN = Path(sys.executable).parent
 REGION = DUMMY_AWS["AWS_DEFAULT_REGION"]
@@ -252,8 +252,6 @@ def _log_lines(moto: MotoServer, stream: str) -> list[str]:
 def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_path):  # noqa: PLR0915
     import xarray as xr
 
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     t = Timings()
     with t.phase("podman API service + moto server (Batch in docker mode)"):
         podman = PodmanService(e2e_state).start()
@@ -265,11 +263,7 @@ def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_pat
 
         with t.phase("demo experiment (3 FOVs, 96x96) to moto S3; local executor started"):
             s3 = moto.client("s3")
-            for bucket in (DATA_BUCKET, RESULTS_BUCKET):
-                s3.create_bucket(Bucket=bucket)
-            experiment = write_demo_experiment(tmp_path / "experiment", fov_names=FOVS, shape=(96, 96),
-                                               n_spots=12, seed=5)
-            upload_tree(s3, experiment.parent, DATA_BUCKET, "exp")
+            experiment = demo_experiment_in_s3(s3, tmp_path / "experiment", FOVS, DATA_BUCKET, RESULTS_BUCKET)
             local_results = tmp_path / "local"
             local_env = {k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL"}
             local = subprocess.Popen(

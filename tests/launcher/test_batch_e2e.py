@@ -24,7 +24,7 @@ import xarray as xr
 from tests.support import PLUGIN_DIR, REPO_ROOT
 from tests.support.moto import MotoServer
 from tests.support.terraform import provider_override
-from tests.support.workflow import ISS_RECIPE, LAUNCHER, upload_tree
+from tests.support.workflow import ISS_RECIPE, LAUNCHER, demo_experiment_in_s3
 
 REGION = "us-east-1"
 DATA_BUCKET = "sfb-e2e-data"
@@ -112,19 +112,12 @@ def _open(path: Path) -> xr.DataArray:
 
 
 def test_terraform_outputs_to_merged_result(moto_server, tmp_path):
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     home = tmp_path / "home"
     (home / "mpl").mkdir(parents=True)
     env = _base_env(moto_server, home)
     env["TF_DATA_DIR"] = str(tmp_path / "tf-data")
     s3 = _client("s3", moto_server)
-    for bucket in (DATA_BUCKET, RESULTS_BUCKET):
-        s3.create_bucket(Bucket=bucket)
-
-    experiment = write_demo_experiment(tmp_path / "experiment", fov_names=FOVS, shape=(96, 96),
-                                       n_spots=12, seed=5)
-    upload_tree(s3, experiment.parent, DATA_BUCKET, "exp")
+    experiment = demo_experiment_in_s3(s3, tmp_path / "experiment", FOVS, DATA_BUCKET, RESULTS_BUCKET)
 
     tf_dir = tmp_path / "module"
     _apply_module(tf_dir, moto_server, env)

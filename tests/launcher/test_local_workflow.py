@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from tests.support.workflow import (
     FAILING_WRAPPER,
     FOV_NAMES,
     ISS_RECIPE,
+    LAUNCHER,
     assert_same_table,
     launch,
     recipe_with,
@@ -104,7 +107,10 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     records = {f: (root / "fovs" / f"{f}.json").read_bytes() for f in done}
     assert not (root / "fovs" / "b_2.nc").exists()
 
-    second = launch("--resume", "flaky", "--results-url", results)
+    # the command it prints runs as printed: pasted into a shell, from where the user is
+    printed = first.stderr.split("Fix the recipe or data, then: ", 1)[1].splitlines()[0]
+    assert printed.startswith(f"{sys.executable} {LAUNCHER} --resume flaky ")
+    second = subprocess.run(printed, shell=True, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "1 of 4 FOVs left to process" in second.stderr
     resume = json.loads((root / "manifest-resume-1.json").read_text())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 
@@ -72,10 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The flags; ``invocation`` is how to run the launcher again (as started, when ``argv`` is
+    the process's own command line)."""
+    invoked = invocation(sys.argv[0] if argv is None and sys.argv else None)
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
         argv = ["run", *argv]  # the tutorial's command line: flags alone start a run
     args = build_parser().parse_args(argv)
+    args.invocation = invoked
     if args.results_bucket and not args.results_url:
         bucket = args.results_bucket
         args.results_url = bucket if bucket.startswith("s3://") else f"s3://{bucket}"
@@ -90,23 +95,34 @@ def _require(args: argparse.Namespace, *names: str) -> None:
 
 # -- the commands we suggest: complete, so that they work when pasted ---------------------------
 
+def invocation(argv0: str | None) -> str:
+    """The launcher as this process was started (``python scripts/starfish_workflow.py``, or the
+    ``starfish-workflow`` console script), so that a command we print runs when pasted."""
+    if not argv0:
+        return PROG
+    if argv0.endswith(".py"):
+        return f"{shlex.quote(sys.executable)} {shlex.quote(argv0)}"
+    return shlex.quote(argv0)
+
+
 def _tf_flags(args: argparse.Namespace) -> str:
     """The flags that find the same Terraform outputs again."""
     if args.tf_outputs:
-        return f" --tf-outputs {args.tf_outputs}"
+        return f" --tf-outputs {shlex.quote(args.tf_outputs)}"
     if args.tf_dir:
-        return f" --tf-dir {args.tf_dir}"
+        return f" --tf-dir {shlex.quote(args.tf_dir)}"
     return ""
 
 
 def _where(args: argparse.Namespace, results_url: str) -> str:
     batch = f"{_tf_flags(args)} --executor batch" if args.executor == "batch" else ""
-    return f"--results-url {results_url}{batch}"
+    return f"--results-url {shlex.quote(results_url)}{batch}"
 
 
 def resume_hint(manifest: Manifest, args: argparse.Namespace) -> str:
-    return (f"{PROG}{' --executor batch' if args.executor == 'batch' else ''} --resume {manifest.run_id} "
-            f"--results-url {manifest.results_url}{_tf_flags(args) if args.executor == 'batch' else ''}")
+    batch = args.executor == "batch"
+    return (f"{args.invocation}{' --executor batch' if batch else ''} --resume {manifest.run_id} "
+            f"--results-url {shlex.quote(manifest.results_url)}{_tf_flags(args) if batch else ''}")
 
 
 # -- run ------------------------------------------------------------------------------------------
@@ -195,8 +211,8 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
         return 1
     where = f"{run.run_id} {_where(args, results_url)}"
     say(f"\nstopped following run {run.run_id}; its jobs keep running on AWS Batch.\n"
-        f"follow it:  {PROG} status {where}\n"
-        f"cancel it:  {PROG} cancel {where}")
+        f"follow it:  {args.invocation} status {where}\n"
+        f"cancel it:  {args.invocation} cancel {where}")
     return 130
 
 

@@ -75,6 +75,11 @@ def test_summary_counts(run):
         assert entry["spots"] == int(decoded[targets == target].sum())
     counts = [e["spots"] for e in summary["targets"].values()]
     assert counts == sorted(counts, reverse=True)
+    # starfish's placeholder for a feature that did not decode is counted, never listed as a target
+    undecoded = np.isin(np.char.lower(targets.astype(str)), ["", "nan", "none", "null"])
+    assert not set(summary["targets"]) & {"", "nan", "None", "none", "null"}
+    assert summary["n_features_without_target"] == int(undecoded.sum())
+    assert sum(e["features"] for e in summary["targets"].values()) + int(undecoded.sum()) == summary["n_features"]
     assert summary["fovs_without_spots"] == ["x-ray_2"]
     assert summary["fovs_without_features"] == ["x-ray_2"]
     assert summary["missing_fovs"] == []
@@ -115,6 +120,20 @@ def test_qc_png_draws_each_panel(run):
     assert _has(pixels[:, t0:t1], qcplot.GREEN)
     inside_map = pixels[top + 1: bottom, m0 + 1: m1]
     assert _has(inside_map, qcplot.TAB20[0]) and _has(inside_map, qcplot.TAB20[1])
+
+
+def test_undecoded_features_are_counted_not_listed_as_a_target(tmp_path):
+    """starfish marks what did not decode with the target "nan": summary.json counts those
+    features apart, and neither its targets nor qc.png's top targets name "nan"."""
+    table = synthetic_decoded_table(60, seed=4, targets=["EPCAM", "nan", "KRT8"])
+    manifest = write_run(str(tmp_path / "results"), {"A1": 60, "B2": 10}, tables={"A1": table})
+    result = merge.merge_run(manifest)
+    summary = Summary.from_json(storage.read_bytes(result.outputs["summary"]))
+    n_nan = int((table.coords["target"].values.astype(str) == "nan").sum())
+    assert n_nan > 0
+    assert summary.n_features_without_target == n_nan
+    assert "nan" not in summary.targets and {"EPCAM", "KRT8"} <= set(summary.targets)
+    assert sum(e["features"] for e in summary.targets.values()) == summary.n_features - n_nan
 
 
 def test_qc_png_with_more_fovs_than_pixels(tmp_path):

@@ -69,6 +69,7 @@ class Summary:
     n_fovs_merged: int
     n_features: int
     n_spots: int
+    n_features_without_target: int = 0  # starfish's "nan" (not decoded): counted, not a target
     spot_definition: str = ""
     missing_fovs: list[str] = field(default_factory=list)
     fovs_without_features: list[str] = field(default_factory=list)

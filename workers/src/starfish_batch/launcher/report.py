@@ -86,7 +86,9 @@ def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None =
     summary_url = storage.join(manifest.run_root, SUMMARY_NAME)
     summary = Summary.from_json(storage.read_bytes(summary_url), summary_url)
     print(f"\nrun {manifest.run_id}: {len(manifest.run_fovs)} FOVs in {seconds:.1f} s")
-    print(f"  features: {summary.n_features}, decoded spots: {summary.n_spots}")
+    undecoded = (f" ({summary.n_features_without_target} without a target)"
+                 if summary.n_features_without_target else "")
+    print(f"  features: {summary.n_features}{undecoded}, decoded spots: {summary.n_spots}")
     empty = summary.fovs_without_spots
     if empty:
         print(f"  FOVs without spots: {', '.join(empty[:10])}{' ...' if len(empty) > 10 else ''}")

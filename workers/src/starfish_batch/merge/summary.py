@@ -32,6 +32,7 @@ class SummaryAccumulator:
         self.sample: dict[str, np.ndarray] | None = None
         """x, y and target of at most ``MAX_PLOT_POINTS`` decoded spots, a uniform sample."""
         self.n_decoded = 0
+        self.n_without_target = 0
         self.coordinate_kind = None
 
     # -- during the pass ----------------------------------------------------------------
@@ -59,11 +60,15 @@ class SummaryAccumulator:
             decoded &= has_target[inverse] if len(uniq) else np.zeros(n, dtype=bool)
             feats = np.bincount(inverse, minlength=len(uniq))
             hits = np.bincount(inverse, weights=decoded, minlength=len(uniq))
-            for name, f, h in zip(uniq, feats.tolist(), hits.tolist(), strict=True):
-                if f:
-                    entry = self.targets.setdefault(name, [0, 0])
-                    entry[0] += int(f)
-                    entry[1] += int(h)
+            for name, f, h, named in zip(uniq, feats.tolist(), hits.tolist(), has_target.tolist(), strict=True):
+                if not f:
+                    continue
+                if not named:  # starfish's "nan" for a feature that did not decode: not a target
+                    self.n_without_target += int(f)
+                    continue
+                entry = self.targets.setdefault(name, [0, 0])
+                entry[0] += int(f)
+                entry[1] += int(h)
         else:
             decoded[:] = False
         cum = np.concatenate([[0], np.cumsum(decoded)])
@@ -137,6 +142,7 @@ class SummaryAccumulator:
             n_fovs_merged=len(merged),
             n_features=int(n_features),
             n_spots=int(sum(self.spots.get(f, 0) for f in merged)),
+            n_features_without_target=self.n_without_target,
             spot_definition=SPOT_DEFINITION,
             missing_fovs=list(missing),
             fovs_without_features=[f for f in merged if self.features[f] == 0],

@@ -31,8 +31,9 @@ QC_NAME = "qc.png"
 JOBS_NAME = "jobs.json"
 OUTPUT_NAMES = (MERGED_NAME, SPOTS_NAME, SUMMARY_NAME, QC_NAME)
 
-# How many lines of a failed worker's log the launcher shows.
+# How many lines of a failed worker's log the launcher shows, for how many failed FOVs.
 LOG_TAIL_LINES = 20
+MAX_LOG_TAILS = 5
 
 
 def worker_env(manifest_url: str, index_offset: int = 0) -> dict[str, str]:

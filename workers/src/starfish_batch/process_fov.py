@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 
 from starfish_batch import __version__, resources, storage
-from starfish_batch.contract import MANIFEST_URL_VAR, PROCESS_FOV
+from starfish_batch.contract import ARRAY_INDEX_VAR, INDEX_OFFSET_VAR, JOB_ID_VAR, MANIFEST_URL_VAR, PROCESS_FOV
 from starfish_batch.errors import RecipeError, StarfishBatchError, report
 from starfish_batch.manifest import Manifest
 from starfish_batch.records import FovRecord
@@ -25,13 +25,13 @@ PROG = PROCESS_FOV
 
 def array_index(env: Mapping[str, str]) -> int:
     """This child's FOV index: Batch's array index (or the ``<parent>:<i>`` job id) plus the offset."""
-    raw = env.get("AWS_BATCH_JOB_ARRAY_INDEX")
-    source = "AWS_BATCH_JOB_ARRAY_INDEX"
+    raw = env.get(ARRAY_INDEX_VAR)
+    source = ARRAY_INDEX_VAR
     if raw is None:
-        job_id = env.get("AWS_BATCH_JOB_ID", "")
+        job_id = env.get(JOB_ID_VAR, "")
         raw = job_id.rsplit(":", 1)[1] if ":" in job_id else "0"
-        source = "AWS_BATCH_JOB_ID"
-    offset_raw = env.get("FOV_INDEX_OFFSET", "0") or "0"
+        source = JOB_ID_VAR
+    offset_raw = env.get(INDEX_OFFSET_VAR, "0") or "0"
     try:
         index = int(raw)
     except ValueError:
@@ -39,9 +39,9 @@ def array_index(env: Mapping[str, str]) -> int:
     try:
         offset = int(offset_raw)
     except ValueError:
-        raise StarfishBatchError(f"FOV_INDEX_OFFSET={offset_raw!r} is not an integer") from None
+        raise StarfishBatchError(f"{INDEX_OFFSET_VAR}={offset_raw!r} is not an integer") from None
     if index < 0 or offset < 0:
-        raise StarfishBatchError(f"negative FOV index: {source}={raw}, FOV_INDEX_OFFSET={offset_raw}")
+        raise StarfishBatchError(f"negative FOV index: {source}={raw}, {INDEX_OFFSET_VAR}={offset_raw}")
     return index + offset
 
 

@@ -13,6 +13,20 @@ from dataclasses import asdict, dataclass, field
 from starfish_batch.errors import StarfishBatchError
 
 
+class _JsonRecord:
+    """A dataclass written as one JSON object and read back, naming the file when it is bad."""
+
+    INDENT = 2
+    KIND = "record"  # names the record in errors when the caller gives no file
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=self.INDENT) + "\n"
+
+    @classmethod
+    def from_json(cls, data: str | bytes, source: str | None = None):
+        return cls(**_load(cls, data, source or cls.KIND))
+
+
 def _load(cls, data: str | bytes, source: str) -> dict:
     """The fields of ``cls`` from a JSON object; unknown keys (a newer writer's) are ignored."""
     try:
@@ -31,8 +45,10 @@ def _load(cls, data: str | bytes, source: str) -> dict:
 
 
 @dataclass
-class FovRecord:
+class FovRecord(_JsonRecord):
     """``fovs/<fov>.json``: one FOV's outcome, timings (seconds) and resources."""
+
+    KIND = "FOV record"
 
     fov: str
     recipe_sha256: str
@@ -52,16 +68,9 @@ class FovRecord:
     host: str = ""
     versions: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
-
-    @classmethod
-    def from_json(cls, data: str | bytes, source: str = "FOV record") -> FovRecord:
-        return cls(**_load(cls, data, source))
-
 
 @dataclass
-class Summary:
+class Summary(_JsonRecord):
     """``summary.json``: counts per FOV and per target, what is missing, and timings."""
 
     run_id: str
@@ -80,9 +89,5 @@ class Summary:
     notes: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1) + "\n"
-
-    @classmethod
-    def from_json(cls, data: str | bytes, source: str = "summary") -> Summary:
-        return cls(**_load(cls, data, source))
+    INDENT = 1  # summary.json is large at 10,000 FOVs
+    KIND = "summary"

@@ -31,12 +31,17 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return seen
 
 
-def read_document(url: str, what: str = "document") -> dict:
-    """The JSON object at ``url``; a missing, unreadable or malformed one is one line naming it."""
+def read_bytes(url: str, what: str) -> bytes:
+    """The object at ``url``; one that cannot be read is one line naming what it is and where."""
     try:
-        data = storage.read_bytes(url)
+        return storage.read_bytes(url)
     except StorageError as exc:
         raise ExperimentError(f"cannot open {what} {url}: {exc.reason}") from exc
+
+
+def read_document(url: str, what: str = "document") -> dict:
+    """The JSON object at ``url``; a missing, unreadable or malformed one is one line naming it."""
+    data = read_bytes(url, what)
     try:
         doc = json.loads(data, object_pairs_hook=_no_duplicate_keys)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a duplicate key

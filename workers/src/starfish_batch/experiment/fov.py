@@ -17,9 +17,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from starfish_batch import storage
-from starfish_batch.errors import ExperimentError, StorageError
-from starfish_batch.experiment.documents import Document, ExperimentDocument
+from starfish_batch.errors import ExperimentError
+from starfish_batch.experiment.documents import Document, ExperimentDocument, read_bytes
 from starfish_batch.experiment.tiles import TileRef, fetch_all
 from starfish_batch.experiment.urls import resolve, slicedimage_baseurl
 
@@ -94,19 +93,10 @@ def load_tiles(documents: dict[str, Document], tilesets: dict[str, TileSet]) -> 
     return sum(len(data) for data in contents)
 
 
-def read_codebook(url: str) -> bytes:
-    try:
-        return storage.read_bytes(url)
-    except StorageError as exc:
-        raise ExperimentError(f"cannot open codebook {url}: {exc.reason}") from exc
-
-
-def open_codebook(url: str, data: bytes | None = None) -> Codebook:
-    """starfish's own ``Codebook.open_json`` on the codebook's bytes, read through storage."""
+def open_codebook(url: str, data: bytes) -> Codebook:
+    """starfish's own ``Codebook.open_json`` on the codebook's bytes (read from ``url``)."""
     from starfish import Codebook
 
-    if data is None:
-        data = read_codebook(url)
     with tempfile.TemporaryDirectory(prefix="starfish-batch-codebook-") as tmp:
         path = Path(tmp) / "codebook.json"
         path.write_bytes(data)
@@ -126,7 +116,7 @@ def open_fov(experiment: ExperimentDocument, name: str, fetch: bool = True) -> F
     except ValueError as exc:
         raise ExperimentError(f"cannot open experiment {experiment.url}: {exc}") from None
     with ThreadPoolExecutor(max_workers=1) as pool:  # the codebook arrives while the FOV is found
-        codebook_bytes = pool.submit(read_codebook, experiment.codebook_url)
+        codebook_bytes = pool.submit(read_bytes, experiment.codebook_url, "codebook")
         documents = experiment.fov_tilesets(name)
         codebook_data = codebook_bytes.result()
     with warnings.catch_warnings():

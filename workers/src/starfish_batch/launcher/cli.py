@@ -16,13 +16,12 @@ import time
 
 from starfish_batch import storage
 from starfish_batch.contract import LAUNCHER as PROG
-from starfish_batch.contract import MERGE, MERGED_NAME, PROCESS_FOV
+from starfish_batch.contract import MAX_LOG_TAILS, MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.errors import StarfishBatchError, report
 from starfish_batch.launcher.report import failed_fovs_line, print_failures, say
 from starfish_batch.manifest import Manifest
 
 COMMANDS = ("run", "status", "cancel")
-MAX_LOG_TAILS = 5  # failures shown with their log lines; the others by their headline
 
 
 def _positive_int(text: str) -> int:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from starfish_batch import resources, storage
-from starfish_batch.contract import LOG_TAIL_LINES, LOGS_DIR, MERGE, PROCESS_FOV, worker_env
+from starfish_batch.contract import ARRAY_INDEX_VAR, LOG_TAIL_LINES, LOGS_DIR, MERGE, PROCESS_FOV, worker_env
 from starfish_batch.launcher.outcome import Failure, ProcessOutcome
 from starfish_batch.manifest import Manifest
 
@@ -128,7 +128,7 @@ class LocalExecutor:
                 while pending and free_slots:
                     index, fov = pending.pop(0)
                     slot = free_slots.pop(0)
-                    env = {**base_env, "AWS_BATCH_JOB_ARRAY_INDEX": str(index)}
+                    env = {**base_env, ARRAY_INDEX_VAR: str(index)}
                     running[slot] = _Child(index, fov, command, env,
                                            log_dir / f"{fov}.log", slots[slot])
                 time.sleep(0.05)

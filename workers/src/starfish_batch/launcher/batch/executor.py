@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from starfish_batch import storage
-from starfish_batch.contract import LAUNCHER, LOG_TAIL_LINES, MERGED_NAME
+from starfish_batch.contract import LAUNCHER, LOG_TAIL_LINES, MAX_LOG_TAILS, MERGED_NAME
 from starfish_batch.errors import StarfishBatchError
 from starfish_batch.launcher.batch import checks, watch
 from starfish_batch.launcher.batch.checks import client_error
@@ -23,7 +23,6 @@ from starfish_batch.launcher.tf_outputs import TfOutputs
 from starfish_batch.manifest import Manifest
 
 DESCRIBE_BATCH = 100  # describe_jobs takes at most 100 ids
-MAX_LOG_TAILS = 5  # log tails read per follow: each costs a CloudWatch call
 POLL_INITIAL_S = 2.0
 POLL_MAX_S = 30.0
 POLL_FACTOR = 1.5

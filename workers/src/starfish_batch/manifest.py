@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from starfish_batch import __version__, storage
 from starfish_batch.contract import FOVS_DIR, MANIFEST_NAME, MERGED_NAME
 from starfish_batch.errors import StarfishBatchError
+from starfish_batch.names import storage_keys
 
 SCHEMA_VERSION = 1
 RUN_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
@@ -39,8 +41,9 @@ def run_url(results_url: str, run_id: str) -> str:
     return storage.join(storage.absolute(results_url), run_id)
 
 
-def fov_output_url(run_root: str, fov: str, suffix: str = ".nc") -> str:
-    return storage.join(run_root, FOVS_DIR, f"{fov}{suffix}")
+def fov_output_url(run_root: str, key: str, suffix: str = ".nc") -> str:
+    """``fovs/<key><suffix>``: ``key`` is the FOV's storage key (:mod:`starfish_batch.names`), not its name."""
+    return storage.join(run_root, FOVS_DIR, f"{key}{suffix}")
 
 
 @dataclass
@@ -58,6 +61,9 @@ class Manifest:
     schema_version: int = SCHEMA_VERSION
     all_fovs: list[str] | None = None
     """For a resume manifest: every FOV of the run (``fovs`` holds only those left to do)."""
+    inputs_sha256: dict[str, str] = field(default_factory=dict)
+    """URL -> sha256 of the experiment documents the launcher read (experiment, codebook,
+    collections, the first FOV's tile sets): workers refuse an experiment that changed."""
 
     @property
     def run_root(self) -> str:
@@ -73,13 +79,26 @@ class Manifest:
     def merged_url(self) -> str:
         return storage.join(self.run_root, MERGED_NAME)
 
+    @functools.cached_property
+    def keys(self) -> dict[str, str]:
+        """FOV name -> storage key, for every FOV of the run (names are data, never paths)."""
+        return storage_keys(self.run_fovs)
+
     def fov_url(self, fov: str, suffix: str = ".nc") -> str:
-        return fov_output_url(self.run_root, fov, suffix)
+        """Where FOV ``fov`` (a name of this run) writes ``suffix``: named by its storage key."""
+        return fov_output_url(self.run_root, self.keys[fov], suffix)
+
+    @property
+    def sha256(self) -> str:
+        """The digest the executors pass to every job, so no one can swap the manifest later."""
+        return sha256_hex(self.to_json().encode("utf-8"))
 
     def to_json(self) -> str:
         data = asdict(self)
         if data["all_fovs"] is None:
             del data["all_fovs"]
+        if not data["inputs_sha256"]:
+            del data["inputs_sha256"]
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
@@ -104,15 +123,35 @@ class Manifest:
             raise StarfishBatchError(f"{source} lacks {', '.join(missing)}")
         if not isinstance(data["fovs"], list) or not all(isinstance(f, str) for f in data["fovs"]):
             raise StarfishBatchError(f"{source}: 'fovs' must be a list of FOV names")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        manifest = cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            manifest.keys  # noqa: B018 - refuses duplicate or empty FOV names now, naming them
+        except StarfishBatchError as exc:
+            raise StarfishBatchError(f"{source}: {exc}") from None
+        return manifest
 
     @classmethod
-    def load(cls, url: str) -> Manifest:
-        return cls.from_json(storage.read_text(url), source=url)
+    def load(cls, url: str, sha256: str | None = None) -> Manifest:
+        """The manifest at ``url``; with ``sha256`` (what the job was submitted with), only that one."""
+        data = storage.read_bytes(url)
+        if sha256 and sha256_hex(data) != sha256:
+            raise StarfishBatchError(
+                f"{url} changed after the run was submitted (sha256 {sha256_hex(data)[:12]}..., the jobs "
+                f"carry {sha256[:12]}...): refusing to run what someone else wrote there"
+            )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StarfishBatchError(f"{url} is not valid JSON: {exc}") from None
+        return cls.from_json(text, source=url)
 
-    def save(self, url: str | None = None) -> str:
+    def save(self, url: str | None = None, exclusive: bool = False) -> str:
+        """Write the manifest; ``exclusive`` claims the name (a second writer gets AlreadyExists)."""
         url = url or storage.join(self.run_root, MANIFEST_NAME)
-        storage.write_text(url, self.to_json())
+        if exclusive:
+            storage.create_exclusive(url, self.to_json().encode("utf-8"))
+        else:
+            storage.write_text(url, self.to_json())
         return url
 
 

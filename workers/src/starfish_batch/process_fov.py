@@ -15,8 +15,15 @@ import time
 from collections.abc import Mapping
 
 from starfish_batch import __version__, resources, storage
-from starfish_batch.contract import ARRAY_INDEX_VAR, INDEX_OFFSET_VAR, JOB_ID_VAR, MANIFEST_URL_VAR, PROCESS_FOV
-from starfish_batch.errors import RecipeError, StarfishBatchError, report
+from starfish_batch.contract import (
+    ARRAY_INDEX_VAR,
+    INDEX_OFFSET_VAR,
+    JOB_ID_VAR,
+    MANIFEST_SHA256_VAR,
+    MANIFEST_URL_VAR,
+    PROCESS_FOV,
+)
+from starfish_batch.errors import RECIPE_RAISED, RECIPE_RETURNED, RecipeError, StarfishBatchError, report
 from starfish_batch.manifest import Manifest
 from starfish_batch.records import FovRecord
 
@@ -108,7 +115,7 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
     started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     try:
         recipe = load_recipe(manifest.recipe_url, manifest.recipe_sha256)
-        view = open_fov(manifest.experiment_url, fov_name)
+        view = open_fov(manifest.experiment_url, fov_name, manifest.inputs_sha256)
     except StarfishBatchError as exc:
         message = str(exc)
         if message.startswith(f"FOV {fov_name}"):
@@ -126,12 +133,12 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
 
         traceback.print_exc(file=sys.stderr)
         raise RecipeError(
-            f"FOV {fov_name}: recipe raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f"FOV {fov_name}: {RECIPE_RAISED} {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         ) from exc
     computed = time.perf_counter()
     if not isinstance(table, DecodedIntensityTable):
         raise RecipeError(
-            f"FOV {fov_name}: process_fov returned {type(table).__module__}.{type(table).__name__}, "
+            f"FOV {fov_name}: {RECIPE_RETURNED} {type(table).__module__}.{type(table).__name__}, "
             "expected a starfish DecodedIntensityTable"
         )
 
@@ -181,7 +188,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         manifest_url = args.manifest_url or env.get(MANIFEST_URL_VAR)
         if not manifest_url:
             raise StarfishBatchError("RUN_MANIFEST_URL is not set: it must point at the run's manifest.json")
-        manifest = Manifest.load(manifest_url)
+        manifest = Manifest.load(manifest_url, env.get(MANIFEST_SHA256_VAR))
         record = run_one(manifest, array_index(env))
     except Exception as exc:  # every failure becomes one line and exit 1
         return report(PROG, exc)

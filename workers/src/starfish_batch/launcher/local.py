@@ -113,7 +113,7 @@ class LocalExecutor:
         log_dir = self.log_dir or self.default_log_dir(manifest)
         log_dir.mkdir(parents=True, exist_ok=True)
 
-        base_env = {**os.environ, **worker_env(manifest_url)}
+        base_env = {**os.environ, **worker_env(manifest_url, manifest.sha256)}
         command = worker_command(PROCESS_FOV)
         slots = _cpu_slots(workers)
         free_slots = list(range(workers))
@@ -130,7 +130,7 @@ class LocalExecutor:
                     slot = free_slots.pop(0)
                     env = {**base_env, ARRAY_INDEX_VAR: str(index)}
                     running[slot] = _Child(index, fov, command, env,
-                                           log_dir / f"{fov}.log", slots[slot])
+                                           log_dir / f"{manifest.keys[fov]}.log", slots[slot])
                 time.sleep(0.05)
                 for slot, child in list(running.items()):
                     code = child.proc.poll()
@@ -162,11 +162,11 @@ class LocalExecutor:
         outcome.seconds = time.perf_counter() - started
         return outcome
 
-    def merge(self, manifest_url: str, allow_partial: bool = False) -> tuple[int, list[str]]:
+    def merge(self, manifest: Manifest, manifest_url: str, allow_partial: bool = False) -> tuple[int, list[str]]:
         """Runs ``merge-batch-job`` as Batch would: a process with the same environment."""
         command = worker_command(MERGE) + (["--allow-partial"] if allow_partial else [])
         proc = subprocess.run(
-            command, env={**os.environ, **worker_env(manifest_url)},
+            command, env={**os.environ, **worker_env(manifest_url, manifest.sha256)},
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         lines = proc.stdout.decode("utf-8", "replace").splitlines()

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from starfish_batch import storage
 from starfish_batch.contract import FOVS_DIR, MANIFEST_NAME, RECIPE_NAME
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.experiment import plan
+from starfish_batch.errors import AlreadyExists, ExperimentError, StarfishBatchError
+from starfish_batch.experiment import plan_inputs
+from starfish_batch.launcher.claim import RunClaim
 from starfish_batch.manifest import Manifest, check_run_id, new_run_id, resume_manifest_url
+from starfish_batch.names import storage_keys
 from starfish_batch.recipe import load_recipe
+
+
+class NothingToDo(StarfishBatchError):
+    """A resume of a run that is complete and merged: said, not an error."""
 
 
 def normalize_url(url: str) -> str:
@@ -28,11 +34,13 @@ def new_run(
     run_id: str | None = None,
     num_fovs: int | None = None,
     preflight=None,
+    claim: RunClaim | None = None,
 ) -> tuple[Manifest, str]:
-    """Check everything, then write the recipe and ``manifest.json``; returns (manifest, its URL).
+    """Check everything, then claim the run and write ``manifest.json`` and the recipe.
 
     ``preflight(manifest)`` runs after the local checks and before anything is written
-    (the Batch executor checks its queue and outputs there).
+    (the Batch executor checks its queue and outputs there). ``claim`` is taken before any
+    write and held by the caller while the run goes on. Returns (manifest, its URL).
     """
     experiment_url = normalize_url(experiment_url)
     recipe_url = normalize_url(recipe_path)
@@ -40,7 +48,8 @@ def new_run(
     run_id = check_run_id(run_id) if run_id else new_run_id()
 
     recipe = load_recipe(recipe_url)
-    fovs = plan(experiment_url)
+    fovs, inputs = plan_inputs(experiment_url)
+    storage_keys(fovs)  # every name gets a safe storage key, or the run stops here naming it
     if num_fovs is not None and num_fovs != len(fovs):
         raise StarfishBatchError(
             f"--num-fovs {num_fovs} disagrees with experiment {experiment_url}, "
@@ -53,18 +62,23 @@ def new_run(
         recipe_sha256=recipe.sha256,
         results_url=results_url,
         fovs=fovs,
+        inputs_sha256=inputs,
     )
     manifest_url = storage.join(manifest.run_root, MANIFEST_NAME)
+    exists = StarfishBatchError(f"run {run_id} already exists at {manifest.run_root}; "
+                                f"pick another --run-id or continue it with --resume {run_id}")
     if storage.exists(manifest_url):
-        raise StarfishBatchError(
-            f"run {run_id} already exists at {manifest.run_root}; "
-            f"pick another --run-id or continue it with --resume {run_id}"
-        )
+        raise exists
     if preflight is not None:
         preflight(manifest)
     storage.check_writable(results_url)
-    storage.write_bytes(manifest.recipe_url, recipe.source)
-    manifest.save(manifest_url)
+    if claim is not None:
+        claim.acquire(manifest.run_root, run_id)
+    try:  # the manifest is the run's claim of its name: the loser writes nothing, not even the recipe
+        manifest.save(manifest_url, exclusive=True)
+    except AlreadyExists:
+        raise exists from None
+    storage.write_bytes(manifest.recipe_url, recipe.source)  # pinned by the manifest's recipe_sha256
     return manifest, manifest_url
 
 
@@ -82,7 +96,8 @@ def load_run(results_url: str, run_id: str) -> Manifest:
 def completed_fovs(manifest: Manifest) -> set[str]:
     """FOVs whose table and record are both written (one listing, not one request per FOV)."""
     names = set(storage.list_names(storage.join(manifest.run_root, FOVS_DIR)))
-    return {fov for fov in manifest.run_fovs if f"{fov}.nc" in names and f"{fov}.json" in names}
+    keys = manifest.keys
+    return {fov for fov in manifest.run_fovs if f"{keys[fov]}.nc" in names and f"{keys[fov]}.json" in names}
 
 
 def progress(manifest: Manifest) -> dict:
@@ -98,17 +113,41 @@ def progress(manifest: Manifest) -> dict:
     }
 
 
-def resume_run(results_url: str, run_id: str, preflight=None) -> tuple[Manifest, str]:
+def check_inputs(original: Manifest) -> None:
+    """Refuse to resume when the experiment changed since the run started, naming what changed."""
+    if not original.inputs_sha256:
+        return  # a run from before digests were recorded: nothing to compare with
+    try:
+        fovs, _ = plan_inputs(original.experiment_url, original.inputs_sha256)
+    except ExperimentError as exc:
+        raise StarfishBatchError(f"cannot resume run {original.run_id}: {exc}") from None
+    if fovs != list(original.run_fovs):
+        added = sorted(set(fovs) - set(original.run_fovs))
+        gone = sorted(set(original.run_fovs) - set(fovs))
+        raise StarfishBatchError(
+            f"cannot resume run {original.run_id}: experiment {original.experiment_url} now lists other FOVs "
+            f"(added: {', '.join(added[:5]) or 'none'}; gone: {', '.join(gone[:5]) or 'none'}); start a new run"
+        )
+
+
+def resume_run(results_url: str, run_id: str, preflight=None,
+               claim: RunClaim | None = None) -> tuple[Manifest, str]:
     """A resume manifest over the FOVs of ``run_id`` that have no output yet.
 
     The recipe stored with the run is reused, and checked against the run's sha256, so a
-    resumed run can never mix two recipes. With nothing left to do the manifest lists no
-    FOV and only the merge runs.
+    resumed run can never mix two recipes; the experiment's documents are checked against the
+    digests the run recorded, so it never mixes two experiments either. With nothing left to
+    do the manifest lists no FOV and only the merge runs; a run already merged is left as is.
     """
     original = load_run(results_url, run_id)
+    if claim is not None:
+        claim.acquire(original.run_root, run_id)
     load_recipe(original.recipe_url, original.recipe_sha256)
     done = completed_fovs(original)
     remaining = [fov for fov in original.run_fovs if fov not in done]
+    if not remaining and storage.exists(original.merged_url):
+        raise NothingToDo(f"run {run_id} is complete and merged: {original.merged_url}; nothing to resume")
+    check_inputs(original)
     manifest = Manifest(
         run_id=original.run_id,
         experiment_url=original.experiment_url,
@@ -117,9 +156,14 @@ def resume_run(results_url: str, run_id: str, preflight=None) -> tuple[Manifest,
         results_url=original.results_url,
         fovs=remaining,
         all_fovs=list(original.run_fovs),
+        inputs_sha256=dict(original.inputs_sha256),
     )
     if preflight is not None:
         preflight(manifest)
     url = resume_manifest_url(manifest.run_root)
-    manifest.save(url)
+    try:
+        manifest.save(url, exclusive=True)
+    except AlreadyExists:
+        raise StarfishBatchError(f"run {run_id} is being resumed by another launcher ({url} appeared meanwhile)") \
+            from None
     return manifest, url

@@ -35,7 +35,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from starfish_batch import storage
-from starfish_batch.contract import FOVS_DIR, MANIFEST_URL_VAR, MERGE, MERGED_NAME, QC_NAME, SPOTS_NAME, SUMMARY_NAME
+from starfish_batch.contract import (
+    FOVS_DIR,
+    MANIFEST_SHA256_VAR,
+    MANIFEST_URL_VAR,
+    MERGE,
+    MERGED_NAME,
+    QC_NAME,
+    SPOTS_NAME,
+    SUMMARY_NAME,
+)
 from starfish_batch.errors import StarfishBatchError
 from starfish_batch.manifest import Manifest, fov_output_url
 from starfish_batch.records import FovRecord
@@ -67,7 +76,7 @@ def _listing(items: list[str], limit: int = 20) -> str:
 def find_missing(manifest: Manifest) -> list[str]:
     """FOVs of the run without ``fovs/<fov>.nc``, in manifest order (one listing, not N lookups)."""
     names = set(storage.list_names(storage.join(manifest.run_root, FOVS_DIR)))
-    return [fov for fov in manifest.run_fovs if f"{fov}.nc" not in names]
+    return [fov for fov in manifest.run_fovs if f"{manifest.keys[fov]}.nc" not in names]
 
 
 def _parse_record(data: bytes | None) -> FovRecord | None:
@@ -80,18 +89,29 @@ def _parse_record(data: bytes | None) -> FovRecord | None:
         return None
 
 
+def _same_recipe(manifest: Manifest, fov: str, record: FovRecord | None) -> FovRecord | None:
+    """The record, once it shows the FOV was made by this run's recipe: a run never mixes two."""
+    if record is not None and record.recipe_sha256 != manifest.recipe_sha256:
+        raise StarfishBatchError(
+            f"FOV {fov}: {manifest.fov_url(fov, '.nc')} was made by another recipe (sha256 "
+            f"{record.recipe_sha256[:12]}...), not this run's ({manifest.recipe_sha256[:12]}...): "
+            "refusing to merge it; delete it and its .json, then resume the run"
+        )
+    return record
+
+
 def _sources(manifest: Manifest, fovs: list[str]) -> Iterator[tuple[str, Path | bytes, FovRecord | None]]:
     """(fov, local path or the object's bytes, its fovs/<fov>.json record or None), in order."""
     if not storage.is_s3(manifest.run_root):
         root = storage.absolute(manifest.run_root)  # resolved once, not once per FOV
         for fov in fovs:
-            path = Path(fov_output_url(root, fov, ".nc"))
+            path = Path(fov_output_url(root, manifest.keys[fov], ".nc"))
             record_path = path.with_suffix(".json")
             try:
                 record = _parse_record(record_path.read_bytes())
             except OSError:
                 record = None
-            yield fov, path, record
+            yield fov, path, _same_recipe(manifest, fov, record)
         return
 
     def fetch(fov: str):
@@ -100,7 +120,7 @@ def _sources(manifest: Manifest, fovs: list[str]) -> Iterator[tuple[str, Path | 
             record = storage.read_bytes(manifest.fov_url(fov, ".json"))
         except StarfishBatchError:
             record = None
-        return data, _parse_record(record)
+        return data, _same_recipe(manifest, fov, _parse_record(record))
 
     with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="prefetch") as pool:
         pending = []
@@ -360,7 +380,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             raise StarfishBatchError("no manifest: set RUN_MANIFEST_URL or pass --manifest-url")
         allow_partial = args.allow_partial or env.get("MERGE_ALLOW_PARTIAL", "").lower() in (
             "1", "true", "yes")
-        manifest = Manifest.load(storage.absolute(url))
+        manifest = Manifest.load(storage.absolute(url), env.get(MANIFEST_SHA256_VAR))
         result = merge_run(manifest, allow_partial=allow_partial)
     except StarfishBatchError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

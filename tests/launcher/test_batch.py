@@ -102,14 +102,14 @@ def aws(tmp_path, monkeypatch):
         recipe = tmp_path / "recipe.py"
         recipe.write_text(RECIPE)
         fovs: list[str] = []
-        real_plan = runs.plan
+        real_plan = runs.plan_inputs
 
-        def plan(url):
+        def plan(url, expected=None):
             if url == EXPERIMENT and fovs:
-                return list(fovs)
-            return real_plan(url)
+                return list(fovs), {}
+            return real_plan(url, expected)
 
-        monkeypatch.setattr(runs, "plan", plan)
+        monkeypatch.setattr(runs, "plan_inputs", plan)
         yield SimpleNamespace(
             batch=bat, s3=s3, logs=logs, queue=queue, jds=jds, values=values,
             outputs_file=outputs_file, recipe=recipe, fovs=fovs, tmp_path=tmp_path,
@@ -402,8 +402,9 @@ def test_failures_named_by_fov(aws, capsys, monkeypatch):
     monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
     assert launch(aws, "--run-id", "bad", fovs=fov_names(3)) == 1
     err = capsys.readouterr().err
-    for i in range(3):
-        assert f"FOV fov_{i:03d} (index {i}) failed" in err
+    # the same cause is told once, naming the other FOVs, not three times over
+    assert err.count("failed: ") == 1 and "FOV fov_000 (index 0) failed" in err
+    assert "2 other FOV(s) failed the same way: fov_001, fov_002" in err
     assert "3 of 3 FOVs failed (fov_000, fov_001, fov_002)" in err
     assert "does not run" in err
     assert "--executor batch --resume bad --results-url s3://sfb-results/runs" in err
@@ -519,7 +520,7 @@ def test_status(aws, capsys, monkeypatch):
     assert state["latest_counts"]["FAILED"] == 3
     assert state["failed_fovs"] == ["fov_000", "fov_001", "fov_002"]
     assert [j["job"] for j in state["jobs"]] == ["process-fov", "merge-batch-job"]
-    assert "FOV fov_001 (index 1) failed" in captured.err
+    assert "FOV fov_000 (index 0) failed" in captured.err and "fov_001, fov_002" in captured.err
     aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/st/merged_decoded_fovs.nc", Body=b"x")
     assert cli.main(["status", "st", *base]) == 0
     assert json.loads(capsys.readouterr().out)["merged"] is True
@@ -654,7 +655,7 @@ def test_bad_local_results(aws, capsys):
 
 def test_bad_local_experiment(aws, capsys, monkeypatch):
     local = aws.tmp_path / "exp" / "experiment.json"
-    monkeypatch.setattr(runs, "plan", lambda url: ["a", "b"])
+    monkeypatch.setattr(runs, "plan_inputs", lambda url, expected=None: (["a", "b"], {}))
     code = cli.main(["--executor", "batch", "--tf-outputs", str(aws.outputs_file),
                      "--experiment-url", str(local), "--recipe", str(aws.recipe),
                      "--results-url", RESULTS])

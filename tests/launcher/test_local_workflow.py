@@ -101,6 +101,10 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     assert "process-fov: error: FOV b_2: recipe raised RuntimeError: synthetic failure in b_2" in first.stderr
     assert "| RuntimeError: synthetic failure in b_2" in first.stderr  # the tail of its output
     assert "--resume flaky" in first.stderr
+    # a recipe error: the first advice is a new run with the fixed recipe (a resume reruns this one)
+    new_run = first.stderr.split("after fixing the recipe start a new run:\n  ", 1)[1].splitlines()[0]
+    assert new_run == (f"{sys.executable} {LAUNCHER} --experiment-url {experiment} --recipe {recipe} "
+                       f"--results-url {results}")
     root = results / "flaky"
     assert not (root / "merged_decoded_fovs.nc").exists()
     done = {f: (root / "fovs" / f"{f}.nc").read_bytes() for f in FOV_NAMES if f != "b_2"}
@@ -108,7 +112,7 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     assert not (root / "fovs" / "b_2.nc").exists()
 
     # the command it prints runs as printed: pasted into a shell, from where the user is
-    printed = first.stderr.split("Fix the recipe or data, then: ", 1)[1].splitlines()[0]
+    printed = first.stderr.split("process what is left of this run:\n  ", 1)[1].splitlines()[0]
     assert printed.startswith(f"{sys.executable} {LAUNCHER} --resume flaky ")
     second = subprocess.run(printed, shell=True, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]

@@ -15,6 +15,7 @@ LAUNCHER = "starfish_workflow.py"
 
 # The worker environment. Batch sets AWS_BATCH_JOB_ARRAY_INDEX (and AWS_BATCH_JOB_ID) itself.
 MANIFEST_URL_VAR = "RUN_MANIFEST_URL"
+MANIFEST_SHA256_VAR = "RUN_MANIFEST_SHA256"  # set at submission, so a manifest swapped later is refused
 INDEX_OFFSET_VAR = "FOV_INDEX_OFFSET"
 ARRAY_INDEX_VAR = "AWS_BATCH_JOB_ARRAY_INDEX"
 JOB_ID_VAR = "AWS_BATCH_JOB_ID"
@@ -29,6 +30,7 @@ SPOTS_NAME = "decoded_spots.csv.gz"
 SUMMARY_NAME = "summary.json"
 QC_NAME = "qc.png"
 JOBS_NAME = "jobs.json"
+LOCK_NAME = "launcher.lock"  # held by the one launcher starting or resuming the run
 OUTPUT_NAMES = (MERGED_NAME, SPOTS_NAME, SUMMARY_NAME, QC_NAME)
 
 # How many lines of a failed worker's log the launcher shows, for how many failed FOVs.
@@ -36,6 +38,14 @@ LOG_TAIL_LINES = 20
 MAX_LOG_TAILS = 5
 
 
-def worker_env(manifest_url: str, index_offset: int = 0) -> dict[str, str]:
-    """The variables both executors give every worker, beside Batch's own."""
-    return {MANIFEST_URL_VAR: manifest_url, INDEX_OFFSET_VAR: str(index_offset)}
+def worker_env(manifest_url: str, manifest_sha256: str = "", index_offset: int = 0) -> dict[str, str]:
+    """The variables both executors give every worker, beside Batch's own.
+
+    The manifest's sha256 travels in the job itself (Batch's submitted environment cannot be
+    edited afterwards), and the manifest holds the recipe's and the experiment's digests: a
+    worker or a retry can only ever run what the launcher checked.
+    """
+    env = {MANIFEST_URL_VAR: manifest_url, INDEX_OFFSET_VAR: str(index_offset)}
+    if manifest_sha256:
+        env[MANIFEST_SHA256_VAR] = manifest_sha256
+    return env

@@ -18,8 +18,18 @@ class StorageError(StarfishBatchError):
         self.reason = reason or message
 
 
+class AlreadyExists(StorageError):
+    """An exclusive create found the object there: another writer claimed it first."""
+
+
 class RecipeError(StarfishBatchError):
     """The recipe could not be loaded, or failed, or returned the wrong thing."""
+
+
+# How a worker's error line says the recipe itself failed (not the data or the machine): the
+# launcher reads these back to advise a new run with a fixed recipe rather than a resume.
+RECIPE_RAISED = "recipe raised"
+RECIPE_RETURNED = "process_fov returned"
 
 
 class ExperimentError(StarfishBatchError):

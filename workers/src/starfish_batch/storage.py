@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from starfish_batch.errors import StorageError
+from starfish_batch.errors import AlreadyExists, StorageError
 
 RETRY_CONFIG = {"mode": "standard", "max_attempts": 8}
 # Connections kept open per client: enough for a worker's parallel tile reads.
@@ -121,6 +121,12 @@ def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _error_code(exc: Exception) -> str:
+    """botocore's error code, or "" (timeouts and connection errors carry no response)."""
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
 def _local(url: str) -> Path:
     return Path(absolute(url))
 
@@ -163,6 +169,50 @@ def write_bytes(url: str, data: bytes) -> None:
 
 def write_text(url: str, text: str) -> None:
     write_bytes(url, text.encode("utf-8"))
+
+
+def create_exclusive(url: str, data: bytes) -> None:
+    """Write ``data`` at ``url`` only if nothing is there: one claimant wins, the others get AlreadyExists.
+
+    On disk an exclusive create (``O_EXCL``); in S3 a conditional PUT (``If-None-Match: *``).
+    """
+    try:
+        if is_s3(url):
+            bucket, key = split_s3(url)
+            s3_client().put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+            return
+        path = _local(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:  # written whole first, then linked in only if the name is free
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.link(name, path)
+        finally:
+            os.unlink(name)
+    except FileExistsError:
+        raise AlreadyExists(f"{url} already exists", "already exists") from None
+    except StorageError:
+        raise
+    except Exception as exc:
+        if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            raise AlreadyExists(f"{url} already exists", "already exists") from None
+        raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
+
+
+def delete(url: str) -> None:
+    """Remove the object at ``url`` if it is there."""
+    try:
+        if is_s3(url):
+            bucket, key = split_s3(url)
+            s3_client().delete_object(Bucket=bucket, Key=key)
+        else:
+            _local(url).unlink(missing_ok=True)
+    except Exception as exc:
+        raise StorageError(f"cannot delete {url}: {_describe(exc)}") from exc
 
 
 def upload_file(local_path: str | os.PathLike, url: str) -> None:
@@ -248,7 +298,7 @@ def exists(url: str) -> bool:
             return True
         return _local(url).is_file()
     except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        code = _error_code(exc)
         if code in ("404", "NoSuchKey", "NotFound"):
             return False
         raise StorageError(f"cannot check {url}: {_describe(exc)}") from exc

@@ -12,7 +12,7 @@ from starfish_batch.experiment.fov import FovView
 from starfish_batch.experiment.fov import open_fov as _open_fov
 from starfish_batch.experiment.urls import normalize
 
-__all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan"]
+__all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan", "plan_inputs"]
 
 
 def list_fovs(url: str) -> list[str]:
@@ -22,12 +22,23 @@ def list_fovs(url: str) -> list[str]:
 
 def plan(url: str) -> list[str]:
     """The FOV names, once the codebook and the first FOV's documents are shown to open."""
-    experiment = ExperimentDocument.open(normalize(url))
+    return plan_inputs(url)[0]
+
+
+def plan_inputs(url: str, expected: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """:func:`plan`, and the sha256 of every document it read (URL -> digest) for the manifest.
+
+    With ``expected`` (a run's recorded digests, for a resume) a changed document is refused.
+    """
+    experiment = ExperimentDocument.open(normalize(url), expected)
     names = experiment.fov_names()
     _open_fov(experiment, names[0], fetch=False)
-    return names
+    return names, dict(experiment.digests.seen)
 
 
-def open_fov(url: str, name: str) -> FovView:
-    """FOV ``name`` of the experiment at ``url``, its tiles fetched, and the codebook."""
-    return _open_fov(ExperimentDocument.open(normalize(url)), name)
+def open_fov(url: str, name: str, expected: dict[str, str] | None = None) -> FovView:
+    """FOV ``name`` of the experiment at ``url``, its tiles fetched, and the codebook.
+
+    ``expected`` (URL -> sha256, the run's manifest) refuses documents changed since the run started.
+    """
+    return _open_fov(ExperimentDocument.open(normalize(url), expected), name)

@@ -9,6 +9,7 @@ one https session); nothing here knows starfish.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +42,11 @@ def read_bytes(url: str, what: str) -> bytes:
 
 def read_document(url: str, what: str = "document") -> dict:
     """The JSON object at ``url``; a missing, unreadable or malformed one is one line naming it."""
-    data = read_bytes(url, what)
+    return parse_document(read_bytes(url, what), url, what)
+
+
+def parse_document(data: bytes, url: str, what: str = "document") -> dict:
+    """``data`` (read from ``url``) as a JSON object, refusing duplicate keys."""
     try:
         doc = json.loads(data, object_pairs_hook=_no_duplicate_keys)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a duplicate key
@@ -57,6 +62,7 @@ class Document:
 
     url: str
     doc: dict
+    sha256: str = ""
 
     @property
     def is_collection(self) -> bool:
@@ -78,7 +84,30 @@ class Document:
 
 
 def read(url: str, what: str = "document") -> Document:
-    return Document(url, read_document(url, what))
+    data = read_bytes(url, what)
+    return Document(url, parse_document(data, url, what), hashlib.sha256(data).hexdigest())
+
+
+class Digests:
+    """The sha256 of every document an experiment reader read, checked against a run's record.
+
+    The launcher records what it read when it plans a run (the manifest's ``inputs_sha256``);
+    each worker and each resume reads with those as ``expected``, so an experiment rewritten
+    after a run started is refused, naming the document, instead of mixed into the run.
+    """
+
+    def __init__(self, expected: dict[str, str] | None = None) -> None:
+        self.expected = dict(expected or {})
+        self.seen: dict[str, str] = {}
+
+    def check(self, url: str, sha256: str, what: str) -> None:
+        self.seen[url] = sha256
+        want = self.expected.get(url)
+        if want and want != sha256:
+            raise ExperimentError(
+                f"{what} {url} changed since the run started (sha256 {sha256[:12]}..., "
+                f"the run recorded {want[:12]}...)"
+            )
 
 
 def read_many(urls: list[str], read: Callable[..., Document] = read) -> list[Document]:
@@ -99,10 +128,15 @@ class ExperimentDocument:
     images: dict[str, str]
     primary_only: bool  # before format 5.0.0, only the primary images say which FOVs exist
     cache: dict[str, Document] = field(default_factory=dict, compare=False, repr=False)
+    digests: Digests = field(default_factory=Digests, compare=False, repr=False)
 
     @classmethod
-    def open(cls, url: str) -> ExperimentDocument:
-        doc = read_document(url, "experiment")
+    def open(cls, url: str, expected: dict[str, str] | None = None) -> ExperimentDocument:
+        """``experiment.json`` at ``url``; ``expected`` (URL -> sha256) pins documents a run recorded."""
+        digests = Digests(expected)
+        data = read_bytes(url, "experiment")
+        digests.check(url, hashlib.sha256(data).hexdigest(), "experiment")
+        doc = parse_document(data, url, "experiment")
         from packaging.version import InvalidVersion, Version
 
         try:
@@ -122,13 +156,21 @@ class ExperimentDocument:
         return cls(
             url=url, version=version, codebook_url=resolve(codebook, url),
             images={name: resolve(ref, url) for name, ref in images.items()}, primary_only=primary_only,
+            digests=digests,
         )
 
     def read(self, url: str, what: str = "document") -> Document:
         """A document of this experiment, read once however often planning and loading ask."""
         if url not in self.cache:
-            self.cache[url] = read(url, what)
+            doc = read(url, what)
+            self.digests.check(url, doc.sha256, what)
+            self.cache[url] = doc
         return self.cache[url]
+
+    def read_codebook(self) -> bytes:
+        data = read_bytes(self.codebook_url, "codebook")
+        self.digests.check(self.codebook_url, hashlib.sha256(data).hexdigest(), "codebook")
+        return data
 
     def collection(self, image_type: str) -> Document:
         return self.read(self.images[image_type], f"{image_type} images collection")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starfish_batch.errors import ExperimentError
-from starfish_batch.experiment.documents import Document, ExperimentDocument, read_bytes
+from starfish_batch.experiment.documents import Document, ExperimentDocument
 from starfish_batch.experiment.tiles import TileRef, fetch_all
 from starfish_batch.experiment.urls import resolve, slicedimage_baseurl
 
@@ -116,7 +116,7 @@ def open_fov(experiment: ExperimentDocument, name: str, fetch: bool = True) -> F
     except ValueError as exc:
         raise ExperimentError(f"cannot open experiment {experiment.url}: {exc}") from None
     with ThreadPoolExecutor(max_workers=1) as pool:  # the codebook arrives while the FOV is found
-        codebook_bytes = pool.submit(read_bytes, experiment.codebook_url, "codebook")
+        codebook_bytes = pool.submit(experiment.read_codebook)
         documents = experiment.fov_tilesets(name)
         codebook_data = codebook_bytes.result()
     with warnings.catch_warnings():

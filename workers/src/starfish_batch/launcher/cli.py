@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -22,6 +23,7 @@ from starfish_batch.launcher.report import failed_fovs_line, print_failures, say
 from starfish_batch.manifest import Manifest
 
 COMMANDS = ("run", "status", "cancel")
+VIA_MAKE_VAR = "STARFISH_BATCH_VIA_MAKE"  # set by `make run`: the commands we suggest are `make run ...`
 
 
 def _positive_int(text: str) -> int:
@@ -118,10 +120,53 @@ def _where(args: argparse.Namespace, results_url: str) -> str:
     return f"--results-url {shlex.quote(results_url)}{batch}"
 
 
+def _via_make() -> bool:
+    return os.environ.get(VIA_MAKE_VAR) == "1"
+
+
+def _make_command(args: argparse.Namespace, **variables: str) -> str:
+    """``make run VAR=value ...`` with the executor and Terraform flags this run used."""
+    if args.executor == "batch":
+        variables["EXECUTOR"] = "batch"
+        if _tf_flags(args):
+            variables["RUN_ARGS"] = _tf_flags(args).strip()
+    return "make run " + " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
+
+
 def resume_hint(manifest: Manifest, args: argparse.Namespace) -> str:
+    """The command that processes what is left of this run with its own recipe, then merges."""
+    if _via_make():
+        return _make_command(args, RESUME=manifest.run_id, RESULTS=manifest.results_url)
     batch = args.executor == "batch"
     return (f"{args.invocation}{' --executor batch' if batch else ''} --resume {manifest.run_id} "
             f"--results-url {shlex.quote(manifest.results_url)}{_tf_flags(args) if batch else ''}")
+
+
+def new_run_hint(manifest: Manifest, args: argparse.Namespace) -> str:
+    """The command that runs a fixed recipe over the same experiment, as a new run."""
+    recipe = getattr(args, "recipe", None) or manifest.recipe_url
+    if _via_make():
+        return _make_command(args, EXPERIMENT=manifest.experiment_url, RECIPE=recipe, RESULTS=manifest.results_url)
+    batch = args.executor == "batch"
+    return (f"{args.invocation}{' --executor batch' if batch else ''} "
+            f"--experiment-url {shlex.quote(manifest.experiment_url)} --recipe {shlex.quote(recipe)} "
+            f"--results-url {shlex.quote(manifest.results_url)}{_tf_flags(args) if batch else ''}")
+
+
+def next_steps(failures, manifest: Manifest, args: argparse.Namespace) -> str:
+    """What to do after failed FOVs: a recipe bug needs a new run (a resume reruns the run's own
+    recipe); anything else (data, network, machine) is fixed where it is, then resumed."""
+    recipe = [f for f in failures if f.is_recipe_error]
+    lines = []
+    if recipe:
+        names = ", ".join(f.fov or "?" for f in recipe[:5]) + (" ..." if len(recipe) > 5 else "")
+        lines.append(f"The recipe raised an error on {len(recipe)} FOV(s) ({names}). A resume reruns this run's "
+                     f"own recipe, so after fixing the recipe start a new run:\n  {new_run_hint(manifest, args)}")
+        lines.append(f"If the cause was outside the recipe (memory, network, a file since repaired), "
+                     f"process what is left of this run:\n  {resume_hint(manifest, args)}")
+    else:
+        lines.append(f"Fix the data or the cause above, then process what is left:\n  {resume_hint(manifest, args)}")
+    return "\n".join(lines)
 
 
 # -- run ------------------------------------------------------------------------------------------
@@ -162,9 +207,9 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
         say(f"\n{failed_fovs_line(outcome.failed, len(manifest.fovs))}; the outputs of the {ok} others "
             f"are kept under {storage.join(manifest.run_root, 'fovs')}")
         if not args.allow_partial:
-            say(f"not merging. Fix the recipe or data, then: {resume_hint(manifest, args)}")
+            say(f"not merging.\n{next_steps(outcome.failed, manifest, args)}")
             return 1
-    code, lines = executor.merge(manifest_url, allow_partial=args.allow_partial)
+    code, lines = executor.merge(manifest, manifest_url, allow_partial=args.allow_partial)
     if code != 0:
         say("\n".join(lines[-20:]))
         say(f"{PROG}: error: the merge failed (above); outputs are kept under {manifest.run_root}")
@@ -206,7 +251,7 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
     if outcome.state == "fovs_failed":
         say(f"{PROG}: error: {failed_fovs_line(outcome.failures, len(manifest.fovs))}; "
             f"the merge job {run.merge_job_id} does not run.\n"
-            f"Fix the recipe or data, then: {resume_hint(manifest, args)}")
+            f"{next_steps(outcome.failures, manifest, args)}")
         return 1
     where = f"{run.run_id} {_where(args, results_url)}"
     say(f"\nstopped following run {run.run_id}; its jobs keep running on AWS Batch.\n"
@@ -215,8 +260,40 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
     return 130
 
 
+def check_ground_truth(path: str | None) -> None:
+    """A ground truth that cannot be scored is said now, not after the whole run."""
+    if not path:
+        return
+    url = storage.absolute(path)
+    try:
+        with storage.local_copy(url) as local, open(local, "rb") as f:
+            header = f.readline().decode("utf-8", "replace").strip().split(",")
+    except (StarfishBatchError, OSError) as exc:
+        raise StarfishBatchError(f"--ground-truth {path}: {getattr(exc, 'reason', None) or exc}") from None
+    missing = [c for c in ("fov", "target", "x", "y") if c not in header]
+    if missing:
+        raise StarfishBatchError(f"--ground-truth {path} is not a ground truth: it lacks the column(s) "
+                                 f"{', '.join(missing)} (expected fov,target,x,y)")
+
+
 def run(args: argparse.Namespace) -> int:
-    from starfish_batch.launcher.runs import new_run, resume_run
+    from starfish_batch.launcher.claim import RunClaim
+
+    if args.resume:
+        ignored = [f for f, v in (("--recipe", args.recipe), ("--experiment-url", args.experiment_url),
+                                  ("--run-id", args.run_id)) if v]
+        if ignored:
+            raise StarfishBatchError(
+                f"{' and '.join(ignored)} cannot be used with --resume: a resume reruns run {args.resume}'s own "
+                "recipe on its own experiment; to run another recipe, start a new run (without --resume)"
+            )
+    check_ground_truth(args.ground_truth)
+    with RunClaim() as claim:
+        return _run(args, claim)
+
+
+def _run(args: argparse.Namespace, claim) -> int:
+    from starfish_batch.launcher.runs import NothingToDo, new_run, resume_run
 
     started = time.perf_counter()
     preflight, results_url, executor = None, args.results_url, None
@@ -230,7 +307,11 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if not results_url:
             _require(args, "results_url")
-        manifest, manifest_url = resume_run(results_url, args.resume, preflight=preflight)
+        try:
+            manifest, manifest_url = resume_run(results_url, args.resume, preflight=preflight, claim=claim)
+        except NothingToDo as done:
+            say(str(done))
+            return 0
         say(f"resuming run {manifest.run_id}: {len(manifest.fovs)} of "
             f"{len(manifest.run_fovs)} FOVs left to process")
     else:
@@ -241,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
             _require(args, *missing)
         manifest, manifest_url = new_run(
             args.experiment_url, args.recipe, results_url,
-            run_id=args.run_id, num_fovs=args.num_fovs, preflight=preflight,
+            run_id=args.run_id, num_fovs=args.num_fovs, preflight=preflight, claim=claim,
         )
         say(f"run {manifest.run_id}: {len(manifest.fovs)} FOVs -> {manifest.run_root}")
     if executor is not None:
@@ -268,7 +349,7 @@ def status(args: argparse.Namespace) -> int:
     print(json.dumps(state, indent=2), flush=True)
     if failures:
         print_failures(failures)
-        say(f"resume with: {resume_hint(manifest, args)}")
+        say(next_steps(failures, manifest, args))
     if state["merged"]:
         say(f"merged: {manifest.merged_url}")
     return 0 if state["merged"] else 1

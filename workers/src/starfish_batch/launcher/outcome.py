@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from starfish_batch.errors import RECIPE_RAISED, RECIPE_RETURNED
+
 
 @dataclass
 class Failure:
@@ -20,6 +22,17 @@ class Failure:
     job_id: str | None = None
     log: str | None = None  # where the whole log is: a file, or "<log group> <log stream>"
     tail: list[str] | None = None  # the last lines of that log, when they were read
+
+    @property
+    def is_recipe_error(self) -> bool:
+        """The recipe failed on good data: resuming would run the same recipe and fail again."""
+        return f": {RECIPE_RAISED} " in self.reason or f": {RECIPE_RETURNED} " in self.reason
+
+    @property
+    def cause(self) -> str:
+        """The reason without this FOV's name, so FOVs that failed alike are told once."""
+        return self.reason.replace(f"FOV {self.fov}: ", "").replace(f"FOV {self.fov} ", "FOV ... ") \
+            if self.fov is not None else self.reason
 
     def headline(self) -> str:
         what = f"FOV {self.fov} (index {self.index})" if self.fov is not None else "merge"

@@ -19,14 +19,27 @@ def say(text: str = "") -> None:
 
 
 def print_failures(failures: Sequence[Failure]) -> None:
-    """The one printer of failed FOVs, for both executors: headline, then the log's last lines."""
+    """The one printer of failed FOVs, for both executors: headline, then the log's last lines.
+
+    FOVs that failed for the same cause (a recipe bug fails them all alike) are told once,
+    with the first one's log, and the others named.
+    """
+    groups: dict[str, list[Failure]] = {}
     for failure in failures:
+        groups.setdefault(failure.cause if failure.fov is not None else repr(failure), []).append(failure)
+    for group in groups.values():
+        failure = group[0]
         say(f"{LAUNCHER}: {failure.headline()}")
-        if failure.tail is None:
+        if len(group) > 1:
+            names = ", ".join(f.fov or "?" for f in group[1:21])
+            more = f" and {len(group) - 21} more" if len(group) > 21 else ""
+            say(f"  {len(group) - 1} other FOV(s) failed the same way: {names}{more}")
+        tail = next((f for f in group if f.tail is not None), None)
+        if tail is None:
             continue
-        if failure.log:
-            say(f"  last lines of log {failure.log}:")
-        for line in failure.tail:
+        if tail.log:
+            say(f"  last lines of log {tail.log}:")
+        for line in tail.tail:
             say(f"  | {line}")
 
 

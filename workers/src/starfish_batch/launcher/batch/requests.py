@@ -18,8 +18,8 @@ class JobTarget:
     merge_job_definition: str
 
 
-def _environment(manifest_url: str, offset: int) -> list[dict[str, str]]:
-    return [{"name": k, "value": v} for k, v in worker_env(manifest_url, offset).items()]
+def _environment(manifest: Manifest, manifest_url: str, offset: int) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in worker_env(manifest_url, manifest.sha256, offset).items()]
 
 
 def process_requests(manifest: Manifest, manifest_url: str, target: JobTarget, label: str = "") -> list[dict]:
@@ -32,7 +32,7 @@ def process_requests(manifest: Manifest, manifest_url: str, target: JobTarget, l
             "jobName": job_name(manifest.run_id, f"{label}{PROCESS_FOV}{suffix}"),
             "jobQueue": target.job_queue,
             "jobDefinition": target.process_fov_job_definition,
-            "containerOverrides": {"environment": _environment(manifest_url, offset)},
+            "containerOverrides": {"environment": _environment(manifest, manifest_url, offset)},
             "tags": {RUN_ID_TAG: manifest.run_id, JOB_TAG: PROCESS_FOV},
             "propagateTags": True,
         }
@@ -49,7 +49,7 @@ def merge_request(manifest: Manifest, manifest_url: str, target: JobTarget, depe
         "jobName": job_name(manifest.run_id, f"{label}merge"),
         "jobQueue": target.job_queue,
         "jobDefinition": target.merge_job_definition,
-        "containerOverrides": {"environment": _environment(manifest_url, 0)},
+        "containerOverrides": {"environment": _environment(manifest, manifest_url, 0)},
         "tags": {RUN_ID_TAG: manifest.run_id, JOB_TAG: MERGE},
         "propagateTags": True,
     }

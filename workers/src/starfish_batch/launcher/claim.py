@@ -1,0 +1,92 @@
+"""One launcher per run: a claim taken with an exclusive create, released when the launcher ends.
+
+Two launchers given the same ``--run-id``, or two ``--resume`` of one run, would each start
+workers over the same FOVs (and one could run the other's recipe). The claim is a small
+``launcher.lock`` object in the run folder, created only if absent (``O_EXCL`` on disk, a
+conditional PUT in S3), so exactly one launcher wins; the others stop with a message naming the
+holder. A claim left by a launcher that died on this machine is noticed and taken over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+
+from starfish_batch import storage
+from starfish_batch.contract import LOCK_NAME
+from starfish_batch.errors import AlreadyExists, StarfishBatchError, StorageError
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+class RunClaim:
+    """Held by the launcher that starts or resumes a run, for as long as it follows the run."""
+
+    def __init__(self) -> None:
+        self.url: str | None = None
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+
+    def _body(self) -> bytes:
+        started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        return json.dumps({"host": self.host, "pid": self.pid, "started_at": started}).encode() + b"\n"
+
+    def acquire(self, run_root: str, run_id: str) -> None:
+        url = storage.join(run_root, LOCK_NAME)
+        try:
+            storage.create_exclusive(url, self._body())
+        except AlreadyExists:
+            holder = self._holder(url)
+            if not self._stale(holder):
+                raise StarfishBatchError(
+                    f"run {run_id} is in use by another launcher ({self._describe(holder)}); wait for it "
+                    f"to end, or, if no launcher is running for this run any more, delete {url} and retry"
+                ) from None
+            storage.delete(url)  # its launcher died on this machine: take the claim over
+            try:
+                storage.create_exclusive(url, self._body())
+            except AlreadyExists:
+                raise StarfishBatchError(f"run {run_id} was claimed by another launcher just now") from None
+        self.url = url
+
+    def release(self) -> None:
+        if self.url is not None:
+            try:
+                storage.delete(self.url)
+            except StorageError:
+                pass  # a claim we cannot remove is reported as stale, with its URL, next time
+            self.url = None
+
+    def __enter__(self) -> RunClaim:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    @staticmethod
+    def _holder(url: str) -> dict:
+        try:
+            holder = json.loads(storage.read_bytes(url))
+            return holder if isinstance(holder, dict) else {}
+        except (StorageError, ValueError):
+            return {}
+
+    def _stale(self, holder: dict) -> bool:
+        pid = holder.get("pid")
+        return holder.get("host") == self.host and isinstance(pid, int) and not _alive(pid)
+
+    @staticmethod
+    def _describe(holder: dict) -> str:
+        if not holder:
+            return "holder unknown"
+        return f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started_at')}"

@@ -93,3 +93,17 @@ def test_staged_output_is_as_readable_as_any_file(tmp_path):
         assert (tmp_path / "merged.nc").stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(umask)
+
+
+def test_exclusive_create_lets_exactly_one_writer_claim_a_name(base_url):
+    from starfish_batch.errors import AlreadyExists
+
+    url = storage.join(base_url, "run", "manifest.json")
+    storage.create_exclusive(url, b"first")
+    with pytest.raises(AlreadyExists, match="already exists"):
+        storage.create_exclusive(url, b"second")
+    assert storage.read_bytes(url) == b"first"  # the loser changed nothing
+    storage.delete(url)
+    assert not storage.exists(url)
+    storage.create_exclusive(url, b"again")
+    assert storage.read_bytes(url) == b"again"

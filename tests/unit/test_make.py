@@ -1,0 +1,68 @@
+"""`make run` and `make clean` as a scientist types them: paths with spaces, resumes, results kept."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import subprocess
+
+from starfish_batch.launcher import cli
+from starfish_batch.manifest import Manifest
+from tests.support import REPO_ROOT
+
+
+def _make_tree(tmp_path):
+    """The Makefile in a scratch folder, with a virtualenv that looks built (make need not build it)."""
+    for name in ("Makefile", "mk"):
+        src = REPO_ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    (tmp_path / "workers").mkdir()
+    for name in ("pyproject.toml", "constraints.txt"):
+        (tmp_path / "workers" / name).write_text("")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / ".installed").write_text("")
+    return tmp_path
+
+
+def _dry_run(cwd, *args: str) -> str:
+    """The commands `make` would run (``-n``), without running them."""
+    done = subprocess.run(["make", "-n", *args], cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_make_clean_keeps_results(tmp_path):
+    tree = _make_tree(tmp_path)
+    for folder in ("results/run-1", "demo", ".venv"):
+        (tree / folder).mkdir(parents=True, exist_ok=True)
+        (tree / folder / "file").write_text("x")
+    subprocess.run(["make", "clean"], cwd=tree, check=True, capture_output=True)
+    assert (tree / "results" / "run-1" / "file").exists()
+    assert not (tree / "demo").exists() and not (tree / ".venv").exists()
+
+
+def test_make_run_passes_paths_with_spaces_whole(tmp_path):
+    tree = _make_tree(tmp_path)
+    commands = _dry_run(tree, "run", "EXPERIMENT=my data/experiment.json", "RECIPE=my recipe.py",
+                        "RESULTS=my results")
+    line = next(c for c in commands.splitlines() if "starfish_workflow.py" in c)
+    argv = shlex.split(line)
+    assert argv[argv.index("--experiment-url") + 1] == "my data/experiment.json"
+    assert argv[argv.index("--recipe") + 1] == "my recipe.py"
+    assert argv[argv.index("--results-url") + 1] == "my results"
+
+
+def test_the_resume_the_launcher_suggests_under_make_runs_as_printed(tmp_path, monkeypatch):
+    monkeypatch.setenv(cli.VIA_MAKE_VAR, "1")
+    manifest = Manifest(run_id="r-1", experiment_url="/d/experiment.json", recipe_url="/res/r-1/recipe.py",
+                        recipe_sha256="0" * 64, results_url="/my results", fovs=["A1"])
+    args = argparse.Namespace(executor="local", tf_outputs=None, tf_dir=None, invocation="x", recipe=None)
+    hint = cli.resume_hint(manifest, args)
+    assert hint == "make run RESUME=r-1 RESULTS='/my results'"
+    commands = _dry_run(_make_tree(tmp_path), *shlex.split(hint)[1:])
+    argv = shlex.split(next(c for c in commands.splitlines() if "starfish_workflow.py" in c))
+    # only the run and where it is: no demo experiment, recipe or ground truth mixed into a resume
+    assert argv[argv.index("--resume") + 1] == "r-1"
+    assert argv[argv.index("--results-url") + 1] == "/my results"
+    assert not {"--experiment-url", "--recipe", "--ground-truth"} & set(argv)

@@ -65,3 +65,24 @@ def test_child_index_and_running():
     assert is_running({"status": "STARTING"})
     assert is_running({"status": "PENDING", "arrayProperties": {"statusSummary": {"RUNNING": 1}}})
     assert not is_running({"status": "RUNNABLE", "arrayProperties": {"statusSummary": {"RUNNABLE": 5}}})
+
+
+def test_fovs_stuck_in_runnable_are_named_once_per_period_and_progress_resets_it():
+    from starfish_batch.launcher.batch.watch import StuckWatch
+
+    run = submitted(ProcessJob("a", "pf", 0, 4))
+    waiting = counts(run, {"a": {"jobId": "a", "status": "PENDING", "arrayProperties": {
+        "size": 4, "statusSummary": {"RUNNABLE": 4}}}})
+    watch = StuckWatch(after=600)
+    assert watch.update(waiting, 0) is None
+    assert watch.update(waiting, 599) is None
+    warning = watch.update(waiting, 601)
+    assert warning and warning.startswith("4 FOV(s) have waited in RUNNABLE for 10 min")
+    assert "more memory or vCPUs than any allowed instance type" in warning
+    assert watch.update(waiting, 900) is None  # said once, not at every poll
+    assert watch.update(waiting, 1202) is not None  # and again after another period
+    started = counts(run, {"a": {"jobId": "a", "status": "PENDING", "arrayProperties": {
+        "size": 4, "statusSummary": {"RUNNABLE": 3, "RUNNING": 1}}}})
+    assert watch.update(started, 1300) is None
+    assert watch.update(started, 1800) is None  # progress restarts the clock
+    assert watch.update(started, 1901) is not None

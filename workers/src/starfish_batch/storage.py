@@ -109,7 +109,32 @@ def http_session():
     return session
 
 
+def _http_reason(exc: Exception) -> str | None:
+    """requests' nested errors in a scientist's words: host not found, refused, no answer, HTTP 404."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code} {exc.response.reason}".strip()
+    if not isinstance(exc, requests.RequestException):
+        return None
+    inner = exc.args[0] if exc.args else None
+    inner = getattr(inner, "reason", inner)  # urllib3's MaxRetryError wraps the last attempt's error
+    host = getattr(exc.request, "url", None) and urlparse(exc.request.url).netloc
+    where = f" {host}" if host else ""
+    if isinstance(exc, requests.Timeout) or "timed out" in str(inner).lower():
+        return f"no answer from{where} in time (timed out after retries)"
+    cause = getattr(inner, "__cause__", None) or getattr(inner, "__context__", None)
+    if isinstance(cause, OSError) and cause.strerror:
+        if "name or service" in cause.strerror.lower() or "nodename" in cause.strerror.lower():
+            return f"host{where} not found ({cause.strerror})"
+        return f"cannot reach{where}: {cause.strerror}"
+    return None
+
+
 def _describe(exc: Exception) -> str:
+    reason = _http_reason(exc)
+    if reason:
+        return reason
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         err = response.get("Error", {})
@@ -288,6 +313,11 @@ def staged_output(url: str, suffix: str = "") -> Iterator[Path]:
         upload_file(tmp, url)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def is_dir(url: str) -> bool:
+    """A local folder (S3 and https have none)."""
+    return not is_s3(url) and not is_http(url) and _local(url).is_dir()
 
 
 def exists(url: str) -> bool:

@@ -134,6 +134,10 @@ class ExperimentDocument:
     def open(cls, url: str, expected: dict[str, str] | None = None) -> ExperimentDocument:
         """``experiment.json`` at ``url``; ``expected`` (URL -> sha256) pins documents a run recorded."""
         digests = Digests(expected)
+        if storage.is_dir(url):
+            inside = storage.join(url, "experiment.json")
+            hint = f"; did you mean {inside}?" if storage.exists(inside) else ""
+            raise ExperimentError(f"cannot open experiment {url}: it is a folder, not an experiment.json{hint}")
         data = read_bytes(url, "experiment")
         digests.check(url, hashlib.sha256(data).hexdigest(), "experiment")
         doc = parse_document(data, url, "experiment")

@@ -376,6 +376,9 @@ def cancel(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from starfish_batch.launcher.report import RetryNotices
+
+    RetryNotices.install()
     try:
         args = parse_args(argv)
         return {"status": status, "cancel": cancel}.get(args.command, run)(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -16,6 +17,31 @@ from starfish_batch.records import Summary
 def say(text: str = "") -> None:
     """A line for the scientist, on stderr (stdout carries what scripts read: ids, JSON, paths)."""
     print(text, file=sys.stderr, flush=True)
+
+
+class RetryNotices(logging.Handler):
+    """Says, one line each, what a slow network step is waiting for (urllib3's retries of an
+    ``https://`` experiment), so a dead host is not a silent minute."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if not record.getMessage().startswith("Retrying") or len(args) < 3:
+            return
+        retry, error, path = args[:3]
+        conn = getattr(error, "conn", None)
+        host = f"{conn.host}:{conn.port}" if hasattr(conn, "host") else ""
+        cause = getattr(error, "__cause__", None) or getattr(error, "__context__", None)
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else type(error).__name__
+        left = getattr(retry, "total", None)
+        again = "trying one last time" if left == 0 else "trying again" + (
+            f" ({left} tries left)" if isinstance(left, int) else "")
+        say(f"{LAUNCHER}: waiting for {host}{path} ({reason}); {again}")
+
+    @classmethod
+    def install(cls) -> None:
+        logger = logging.getLogger("urllib3.connectionpool")
+        if not any(isinstance(h, cls) for h in logger.handlers):
+            logger.addHandler(cls(logging.WARNING))
 
 
 def print_failures(failures: Sequence[Failure]) -> None:

@@ -64,8 +64,11 @@ class BatchExecutor:
 
     def __init__(self, outputs: TfOutputs, job_queue: str | None = None, *,
                  poll_initial: float = POLL_INITIAL_S, poll_max: float = POLL_MAX_S,
-                 sleep: Callable[[float], None] = time.sleep, session=None):
+                 sleep: Callable[[float], None] = time.sleep, session=None,
+                 clock: Callable[[], float] = time.monotonic, stuck_after: float = watch.STUCK_AFTER_SECONDS):
         self.outputs = outputs
+        self.clock = clock
+        self.stuck_after = stuck_after
         self.job_queue = job_queue or outputs.job_queue_arn
         self.poll_initial = poll_initial
         self.poll_max = poll_max
@@ -229,11 +232,15 @@ class BatchExecutor:
         failures: list[Failure] = []
         tails = MAX_LOG_TAILS
         delay = self.poll_initial
+        stuck = watch.StuckWatch(self.stuck_after)
         try:
             while True:
                 described = self.describe(run.job_ids)
                 counts = watch.counts(run, described)
                 observer.progress(counts, total)
+                warning = stuck.update(counts, self.clock())
+                if warning:
+                    observer.warn(warning)
                 if counts["FAILED"] > len(failures):
                     new = self.failures(manifest, run, described, known)
                     known.update(f.job_id for f in new)

@@ -11,6 +11,41 @@ ACTIVE = ("STARTING", "RUNNING")
 TERMINAL = ("SUCCEEDED", "FAILED")
 
 
+STUCK_AFTER_SECONDS = 600.0
+
+
+class StuckWatch:
+    """Notices FOVs that wait in RUNNABLE while nothing starts, and says why that usually is.
+
+    A job stays RUNNABLE when no compute environment of the queue can place it: it asks for
+    more memory or vCPUs than any allowed instance type, the environment is at its maxvCpus, Spot
+    capacity is short, or instances cannot reach the network. AWS Batch says nothing about it;
+    without this the launcher would follow such a run silently until the queue's time limit.
+    """
+
+    def __init__(self, after: float = STUCK_AFTER_SECONDS) -> None:
+        self.after = after
+        self.since: float | None = None
+        self.last: tuple[int, int] | None = None
+        self.warned_at: float | None = None
+
+    def update(self, counts: dict[str, int], now: float) -> str | None:
+        """A warning the first time (and every ``after`` seconds) RUNNABLE FOVs made no progress."""
+        moved = (sum(counts[s] for s in ACTIVE), sum(counts[s] for s in TERMINAL))
+        if counts["RUNNABLE"] == 0 or moved != self.last:
+            self.since, self.last, self.warned_at = now, moved, None
+            return None
+        if now - self.since < self.after or (self.warned_at is not None and now - self.warned_at < self.after):
+            return None
+        self.warned_at = now
+        minutes = int((now - self.since) // 60)
+        return (f"{counts['RUNNABLE']} FOV(s) have waited in RUNNABLE for {minutes} min with none starting: no "
+                "compute environment of the queue can place them yet. Usual causes: process-fov asks for more "
+                "memory or vCPUs than any allowed instance type, the environment is at its maximum vCPUs, Spot "
+                "capacity is short, or its subnets cannot reach ECR and S3. The queue cancels jobs left RUNNABLE "
+                "past its time limit (job_state_time_limit_action); Ctrl-C stops following, the jobs keep waiting.")
+
+
 def status_summary(job: dict) -> dict:
     return (job.get("arrayProperties") or {}).get("statusSummary") or {}
 

@@ -7,6 +7,7 @@ it sets the state of moto's own job objects, then reads everything back through 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -247,9 +248,12 @@ def test_submit_requests(aws, capsys, n):
     assert process["jobQueue"] == merge["jobQueue"] == aws.queue
     assert merge["dependsOn"] == [{"jobId": process["jobId"]}]
     assert process["dependsOn"] == []
+    manifest_bytes = aws.s3.get_object(Bucket="sfb-results", Key=manifest_url.split("/", 3)[3])["Body"].read()
     for job in (process, merge):
         env = env_of(job)
         assert env["RUN_MANIFEST_URL"] == manifest_url
+        # the manifest's digest is in the submitted job itself: nobody can swap the manifest later
+        assert env["RUN_MANIFEST_SHA256"] == hashlib.sha256(manifest_bytes).hexdigest()
         assert env["FOV_INDEX_OFFSET"] == "0"
         assert "AWS_BATCH_JOB_ARRAY_INDEX" not in env
         assert job["tags"][batch_jobs.RUN_ID_TAG] == f"run-{n}"

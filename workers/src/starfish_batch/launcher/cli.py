@@ -18,7 +18,9 @@ from starfish_batch import storage
 from starfish_batch.contract import LAUNCHER as PROG
 from starfish_batch.contract import MAX_LOG_TAILS, MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.errors import StarfishBatchError, report
+from starfish_batch.launcher.outcome import Failure
 from starfish_batch.launcher.report import failed_fovs_line, print_failures, say
+from starfish_batch.launcher.run_page import write_page
 from starfish_batch.manifest import Manifest
 
 COMMANDS = ("run", "status", "cancel")
@@ -152,6 +154,7 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
     if outcome.interrupted:
         say(f"\ninterrupted: outputs written so far are kept under {manifest.run_root}\n"
             f"continue with: {resume_hint(manifest, args)}")
+        write_page(manifest, "interrupted", outcome.failed, {"continue the run": resume_hint(manifest, args)})
         return 130
     if outcome.failed:
         for failure in outcome.failed[MAX_LOG_TAILS:]:
@@ -163,13 +166,19 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
             f"are kept under {storage.join(manifest.run_root, 'fovs')}")
         if not args.allow_partial:
             say(f"not merging. Fix the recipe or data, then: {resume_hint(manifest, args)}")
+            write_page(manifest, "failed", outcome.failed,
+                       {"fix the recipe or data, then resume": resume_hint(manifest, args)})
             return 1
     code, lines = executor.merge(manifest_url, allow_partial=args.allow_partial)
     if code != 0:
         say("\n".join(lines[-20:]))
         say(f"{PROG}: error: the merge failed (above); outputs are kept under {manifest.run_root}")
+        merge_failure = Failure(None, None, "merge-batch-job exited with an error", code, tail=lines[-20:])
+        write_page(manifest, "failed", [*outcome.failed, merge_failure], {"retry": resume_hint(manifest, args)})
         return 1
     print_summary(manifest, time.perf_counter() - started, args.ground_truth)
+    write_page(manifest, "partial" if outcome.failed else "merged", outcome.failed,
+               {"process the failed FOVs again, then merge": resume_hint(manifest, args)} if outcome.failed else None)
     return 1 if outcome.failed else 0
 
 
@@ -194,6 +203,7 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
     merged = storage.join(manifest.run_root, MERGED_NAME)
     if outcome.state == "merged":
         print(f"merged: {merged}", flush=True)
+        write_page(manifest, "merged")
         return 0
     if outcome.state == "merged_file_missing":
         say(f"{PROG}: error: the merge job succeeded but {merged} does not exist")
@@ -202,16 +212,21 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
         print_failures([outcome.merge_failure])
         say(f"{PROG}: error: the merge failed; outputs are kept under {manifest.run_root}; "
             f"retry with: {resume_hint(manifest, args)}")
+        write_page(manifest, "failed", [outcome.merge_failure], {"retry": resume_hint(manifest, args)})
         return 1
     if outcome.state == "fovs_failed":
         say(f"{PROG}: error: {failed_fovs_line(outcome.failures, len(manifest.fovs))}; "
             f"the merge job {run.merge_job_id} does not run.\n"
             f"Fix the recipe or data, then: {resume_hint(manifest, args)}")
+        write_page(manifest, "failed", outcome.failures,
+                   {"fix the recipe or data, then resume": resume_hint(manifest, args)})
         return 1
     where = f"{run.run_id} {_where(args, results_url)}"
     say(f"\nstopped following run {run.run_id}; its jobs keep running on AWS Batch.\n"
         f"follow it:  {args.invocation} status {where}\n"
         f"cancel it:  {args.invocation} cancel {where}")
+    write_page(manifest, "running", outcome.failures, {"follow it": f"{args.invocation} status {where}",
+                                                       "cancel it": f"{args.invocation} cancel {where}"})
     return 130
 
 
@@ -256,8 +271,10 @@ def status(args: argparse.Namespace) -> int:
 
     if args.executor != "batch":
         _require(args, "results_url")
-        state = progress(load_run(args.results_url, args.run_id))
-        print(json.dumps(state, indent=2))
+        manifest = load_run(args.results_url, args.run_id)
+        state = progress(manifest)
+        print(json.dumps(state, indent=2), flush=True)
+        write_page(manifest, "merged" if state["merged"] else "running", source="status")
         return 0 if state["merged"] else 1
     from starfish_batch.launcher.batch.jobs import submissions
 
@@ -271,6 +288,8 @@ def status(args: argparse.Namespace) -> int:
         say(f"resume with: {resume_hint(manifest, args)}")
     if state["merged"]:
         say(f"merged: {manifest.merged_url}")
+    write_page(manifest, "merged" if state["merged"] else ("failed" if failures else "running"), failures,
+               {"resume": resume_hint(manifest, args)} if failures else None, source="status")
     return 0 if state["merged"] else 1
 
 

@@ -106,6 +106,10 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     done = {f: (root / "fovs" / f"{f}.nc").read_bytes() for f in FOV_NAMES if f != "b_2"}
     records = {f: (root / "fovs" / f"{f}.json").read_bytes() for f in done}
     assert not (root / "fovs" / "b_2.nc").exists()
+    # no merge: the launcher's report.html still shows the failure and the command to resume
+    page = (root / "report.html").read_text()
+    assert 'class="state failed"' in page and "synthetic failure in b_2" in page and "--resume flaky" in page
+    assert '<rect class="m failed"' in page and page.count('<rect class="m ') == 4
 
     # the command it prints runs as printed: pasted into a shell, from where the user is
     printed = first.stderr.split("Fix the recipe or data, then: ", 1)[1].splitlines()[0]
@@ -127,3 +131,5 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     status = launch("status", "flaky", "--results-url", results)
     assert status.returncode == 0
     assert json.loads(status.stdout)["fovs_done"] == 4
+    page = (root / "report.html").read_text()  # written again, by status, once merged
+    assert 'class="state merged"' in page and '<rect class="m failed"' not in page

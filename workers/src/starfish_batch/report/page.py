@@ -18,6 +18,8 @@ TOP = 15
 """Named FOVs per list (slowest, heaviest, fewest spots ...), targets shown before "and N more"."""
 TOP_TARGETS = 60
 MAX_FAILURES = 200
+OPEN_TAILS = 3
+"""Log tails shown unfolded; the others are one click away."""
 STATE_TEXT = {
     "merged": "merged",
     "partial": "merged, with FOVs missing",
@@ -169,11 +171,12 @@ def _failures(r: RunReport) -> str:
         return ""
     shown = r.failures[:MAX_FAILURES]
     items = []
-    for f in shown:
+    for i, f in enumerate(shown):
         tail = ""
         if f.tail:
             where = f" of {escape(f.log)}" if f.log else ""
-            tail = f"<details><summary>last lines{where}</summary><pre>{escape(chr(10).join(f.tail))}</pre></details>"
+            tail = (f"<details{' open' if i < OPEN_TAILS else ''}><summary>last lines{where}</summary>"
+                    f"<pre>{escape(chr(10).join(f.tail))}</pre></details>")
         elif f.log:
             tail = f'<p class="muted">log: {escape(f.log)}</p>'
         items.append(f"<li><b>{escape(f.headline)}</b>{tail}</li>")

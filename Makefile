@@ -64,10 +64,11 @@ lint: $(VENV)/.installed  ## ruff and terraform fmt
 	$(VENV)/bin/ruff check workers scripts tests examples
 	terraform fmt -check -recursive
 
-bench: $(VENV)/.installed  ## merge, worker and experiment-reading benchmarks; BENCH_FULL=1 adds 10,000 FOVs
+bench: $(VENV)/.installed  ## merge, worker, experiment-reading and report.html benchmarks; BENCH_FULL=1 adds 10,000 FOVs
 	$(PY) scripts/bench/merge.py
 	$(PY) scripts/bench/process_fov.py
 	$(PY) scripts/bench/fov_io.py
+	$(PY) scripts/bench/report.py
 
 clean:  ## remove the demo, local results and virtualenvs
 	rm -rf $(DEMO_DIR) $(RESULTS) $(VENV) $(CHECKOV_VENV) $(LINT_VENV)

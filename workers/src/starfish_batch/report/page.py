@@ -8,17 +8,18 @@ Lists that grow with the run are bounded (``TOP``), so 10,000 FOVs give a page o
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from html import escape
 
-from starfish_batch.report.model import DONE, EMPTY, FAILED, MISSING, STATUSES, FovRow, RunReport
+from starfish_batch.report.model import DONE, EMPTY, FAILED, MISSING, STATUSES, FailureRow, FovRow, RunReport
 from starfish_batch.report.svg import MAX_MARKS, fov_map, histogram
 
 TOP = 15
 """Named FOVs per list (slowest, heaviest, fewest spots ...), targets shown before "and N more"."""
 TOP_TARGETS = 60
 MAX_FAILURES = 200
-OPEN_TAILS = 3
+OPEN_TAILS = 2
 """Log tails shown unfolded; the others are one click away."""
 STATE_TEXT = {
     "merged": "merged",
@@ -166,9 +167,27 @@ def _map(r: RunReport, max_marks: int) -> str:
             f'<span id="fovfound" class="muted"></span></p>{svg}')
 
 
+def failure_kinds(failures: Sequence[FailureRow]) -> list[tuple[str, list[str]]]:
+    """Failures grouped by their headline with the FOV's name, index and job id taken out:
+    a thousand FOVs failing the same way are one line."""
+    kinds: dict[str, list[str]] = {}
+    for f in failures:
+        key = f.headline
+        if f.fov:
+            key = key.replace(f.fov, "<FOV>")
+        key = re.sub(r" \(index \d+\)", "", key)
+        key = re.sub(r"; job \S+", "", key)
+        kinds.setdefault(key, []).append(f.fov or "merge")
+    return sorted(kinds.items(), key=lambda kv: -len(kv[1]))
+
+
 def _failures(r: RunReport) -> str:
     if not r.failures and not r.n_failures:
         return ""
+    kinds = "".join(
+        f'<tr><td class="n">{len(fovs):,}</td><td>{escape(kind)}</td>'
+        f"<td>{escape(', '.join(fovs[:8]))}{' ...' if len(fovs) > 8 else ''}</td></tr>"
+        for kind, fovs in failure_kinds(r.failures))
     shown = r.failures[:MAX_FAILURES]
     items = []
     for i, f in enumerate(shown):
@@ -179,10 +198,13 @@ def _failures(r: RunReport) -> str:
                     f"<pre>{escape(chr(10).join(f.tail))}</pre></details>")
         elif f.log:
             tail = f'<p class="muted">log: {escape(f.log)}</p>'
-        items.append(f"<li><b>{escape(f.headline)}</b>{tail}</li>")
+        items.append(f"<li>{escape(f.headline)}{tail}</li>")
     more = r.n_failures - len(shown)
     more_text = f'<p class="muted">and {more:,} more failed FOV(s)</p>' if more > 0 else ""
-    return f'<h2 id="failures">Failures ({max(r.n_failures, len(shown)):,})</h2><ul>{"".join(items)}</ul>{more_text}'
+    return (f'<h2 id="failures">Failures ({max(r.n_failures, len(shown)):,})</h2>'
+            f'<table><tr><th class="n">FOVs</th><th>error</th><th>which</th></tr>{kinds}</table>'
+            f'<details{" open" if len(shown) <= OPEN_TAILS else ""}><summary>each failure with the last lines '
+            f'of its log</summary><ul>{"".join(items)}</ul>{more_text}</details>')
 
 
 def _targets(r: RunReport) -> str:
@@ -263,7 +285,7 @@ def _outputs(r: RunReport) -> str:
 def render_html(report: RunReport, max_marks: int = MAX_MARKS) -> str:
     """The whole page as one string."""
     body = "".join([
-        _header(report), _counts(report), _next(report), _failures(report), _map(report, max_marks),
+        _header(report), _counts(report), _next(report), _map(report, max_marks), _failures(report),
         _spots(report), _resources(report), _outputs(report),
     ])
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"

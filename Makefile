@@ -54,6 +54,7 @@ run: $(VENV)/.installed
 endif
 
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  ## everything CI checks (about 10 minutes on 2 cores)
+	scripts/ci/install_chromium.sh
 	$(VENV)/bin/ruff check workers scripts tests examples
 	$(PY) -m pytest -q -ra tests
 

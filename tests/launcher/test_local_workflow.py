@@ -110,6 +110,10 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     page = (root / "report.html").read_text()
     assert 'class="state failed"' in page and "synthetic failure in b_2" in page and "--resume flaky" in page
     assert '<rect class="m failed"' in page and page.count('<rect class="m ') == 4
+    # status rewrites it: the local executor keeps no failures, so b_2 is missing, the run running
+    assert launch("status", "flaky", "--results-url", results).returncode == 1
+    page = (root / "report.html").read_text()
+    assert 'class="state running"' in page and '<rect class="m missing"' in page
 
     # the command it prints runs as printed: pasted into a shell, from where the user is
     printed = first.stderr.split("Fix the recipe or data, then: ", 1)[1].splitlines()[0]

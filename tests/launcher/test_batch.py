@@ -357,7 +357,8 @@ def test_follow_until_merged_with_backoff(aws, capsys):
     assert sleeps == [2.0, 3.0, 4.5, 6.75, 10.125]
     assert seen[0]["RUNNING"] == 2 and seen[0]["RUNNABLE"] == 2
     assert seen[2]["SUCCEEDED"] == 2 and seen[2]["RUNNING"] == 2
-    assert text.strip().endswith(f"merged: {RESULTS}/r1/merged_decoded_fovs.nc")
+    assert text.strip().splitlines()[-2:] == [f"merged: {RESULTS}/r1/merged_decoded_fovs.nc",
+                                             f"report: {RESULTS}/r1/report.html"]
 
 
 def test_backoff_is_capped(aws):

@@ -59,5 +59,11 @@ def test_page_in_chromium(partial_run, tmp_path):
                              "return document.querySelectorAll('.m.hit').length })()")
         assert hits == 1
         shot = page.screenshot(tmp_path / "report.png")
+        # without JavaScript: the same marks and failures; only the search box is gone
+        page.send("Emulation.setScriptExecutionDisabled", {"value": True})
+        page.open(page_path)
+        assert page.evaluate("document.querySelectorAll('#fovmap rect.m').length") == len(FOV_NAMES)
+        assert page.evaluate("document.getElementById('fovfind').hidden") is True
+        assert page.evaluate("document.body.textContent.includes('synthetic failure in b_2')") is True
     print(f"\nreport.html loaded in {seconds:.2f} s; screenshot for a person to look at: {shot}")
     assert shot.stat().st_size > 10_000

@@ -141,3 +141,29 @@ def test_stage_extent_from_tile_documents():
     assert stage_extent({"primary": primary, "nuclei": nuclei}) == {"xc": [10.0, 22.0], "yc": [4.0, 9.0]}
     assert stage_extent({"nuclei": nuclei}) == {"xc": [-100.0, 0.0], "yc": [0.0, 1.0]}
     assert stage_extent({"primary": tiles({"zc": 1.0})}) is None
+
+
+def test_cost_estimate_shown_when_summary_has_one():
+    rows = fov_rows(["a"], {"fovs": {"a": {"spots": 1}}})
+    without = render_html(RunReport(run_id="r", state="merged", written_at="t", fovs=rows))
+    assert "cost: no estimate for this run" in without
+    cost = {"total_usd": 1.2345, "by_job": {"process-fov": 1.1, "merge-batch-job": 0.1345}, "basis": "on-demand"}
+    html = render_html(RunReport(run_id="r", state="merged", written_at="t", fovs=rows, cost=cost))
+    assert "Cost estimate" in html and "no estimate" not in html
+    assert "<th>total_usd</th><td>1.234</td>" in html and "<th>by_job process-fov</th><td>1.1</td>" in html
+    assert "on-demand" in html
+
+
+def test_collect_takes_the_cost_and_the_failures(tmp_path):
+    from starfish_batch.manifest import Manifest
+    from starfish_batch.run_report import collect
+
+    manifest = Manifest(run_id="r", experiment_url=str(tmp_path / "none.json"), recipe_url="r.py",
+                        recipe_sha256="f" * 64, results_url=str(tmp_path), fovs=["a", "b"])
+    summary = {"fovs": {"a": {"spots": 3, "features": 4}}, "n_spots": 3, "n_features": 4,
+               "cost_estimate": {"total_usd": 0.5}}
+    report = collect(manifest, summary=summary, records=None, state="failed", source="test",
+                     failures=[FailureRow(fov="b", headline="FOV b (index 1) failed: boom; exit code 1")])
+    assert report.cost == {"total_usd": 0.5}
+    assert [(r.name, r.status) for r in report.fovs] == [("a", DONE), ("b", FAILED)]
+    assert report.n_failures == 1 and report.recipe_sha256 == "f" * 64

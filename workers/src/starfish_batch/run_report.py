@@ -28,6 +28,8 @@ MAX_RECORD_READS = 2_000
 """Records read back when summary.json does not exist (a run not merged); FOVs beyond this
 count as done with unknown counts (the listing still says which have an output)."""
 READ_THREADS = 16
+COST_KEYS = ("cost", "cost_estimate", "bill")
+"""summary.json's cost estimate, under whichever of these names it has: shown as it is."""
 
 
 def now() -> str:
@@ -132,7 +134,7 @@ def collect(
         targets=dict(summary.get("targets") or {}),
         failures=failures, n_failures=len(failed) or len(failures),
         commands=dict(commands or {}),
-        cost=summary.get("cost") if isinstance(summary.get("cost"), dict) else None,
+        cost=next((summary[k] for k in COST_KEYS if isinstance(summary.get(k), dict)), None),
         timings=dict(summary.get("timings") or {}),
         outputs=dict(summary.get("outputs") or {}),
         notes=list(summary.get("notes") or []),

@@ -167,3 +167,19 @@ def test_collect_takes_the_cost_and_the_failures(tmp_path):
     assert report.cost == {"total_usd": 0.5}
     assert [(r.name, r.status) for r in report.fovs] == [("a", DONE), ("b", FAILED)]
     assert report.n_failures == 1 and report.recipe_sha256 == "f" * 64
+
+
+def test_attempts_of_failed_batch_jobs_are_shown(tmp_path):
+    from starfish_batch.manifest import Manifest
+    from starfish_batch.run_report import collect
+
+    manifest = Manifest(run_id="r", experiment_url=str(tmp_path / "none.json"), recipe_url="r.py",
+                        recipe_sha256="f" * 64, results_url=str(tmp_path), fovs=["a", "b", "c"])
+    failures = [FailureRow(fov="b", headline="FOV b (index 1) failed: OOM; exit code 137", attempts=3),
+                FailureRow(fov="c", headline="FOV c (index 2) failed: boom; exit code 1", attempts=1)]
+    report = collect(manifest, summary={"fovs": {"a": {"spots": 3}}}, records=None, state="failed",
+                     source="test", failures=failures)
+    assert [r.attempts for r in report.fovs] == [None, 3, 1]
+    html = render_html(report)
+    assert "known for 2 FOV(s), 4 in all; 1 FOV(s) tried more than once: b (3)" in html
+    assert "exit code 137 (3 attempts)" in html

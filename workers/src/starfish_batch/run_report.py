@@ -110,6 +110,10 @@ def collect(
     failures = list(failures)
     failed = {f.fov for f in failures if f.fov is not None}
     rows = fov_rows(manifest.run_fovs, summary, records, failed)
+    tried = {f.fov: f.attempts for f in failures if f.fov is not None and f.attempts}
+    for r in rows:
+        if r.attempts is None and r.name in tried:
+            r.attempts = tried[r.name]
     unplaced = [r.name for r in rows if r.extent is None and r.status == FAILED]
     unplaced += [r.name for r in rows if r.extent is None and r.status != FAILED]
     if unplaced and lookups:

@@ -16,7 +16,8 @@ from starfish_batch.report import FailureRow
 
 def failure_rows(failures: Sequence[Failure | None]) -> list[FailureRow]:
     """The page's failures: the printer's headline, log location and tail, unchanged."""
-    return [FailureRow(fov=f.fov, headline=f.headline(), log=f.log, tail=list(f.tail) if f.tail else None)
+    return [FailureRow(fov=f.fov, headline=f.headline(), log=f.log, tail=list(f.tail) if f.tail else None,
+                       attempts=f.attempts)
             for f in failures if f is not None]
 
 

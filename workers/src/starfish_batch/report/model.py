@@ -38,6 +38,7 @@ class FailureRow:
     headline: str
     log: str | None = None
     tail: list[str] | None = None
+    attempts: int | None = None
 
 
 @dataclass

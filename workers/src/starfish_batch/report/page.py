@@ -198,7 +198,8 @@ def _failures(r: RunReport) -> str:
                     f"<pre>{escape(chr(10).join(f.tail))}</pre></details>")
         elif f.log:
             tail = f'<p class="muted">log: {escape(f.log)}</p>'
-        items.append(f"<li>{escape(f.headline)}{tail}</li>")
+        tries = f" ({f.attempts} attempts)" if f.attempts and f.attempts > 1 else ""
+        items.append(f"<li>{escape(f.headline)}{tries}{tail}</li>")
     more = r.n_failures - len(shown)
     more_text = f'<p class="muted">and {more:,} more failed FOV(s)</p>' if more > 0 else ""
     return (f'<h2 id="failures">Failures ({max(r.n_failures, len(shown)):,})</h2>'
@@ -245,8 +246,8 @@ def _resources(r: RunReport) -> str:
     if tried:
         retried = sorted((f for f in tried if f.attempts > 1), key=lambda f: -f.attempts)
         names = ", ".join(f"{escape(f.name)} ({f.attempts})" for f in retried[:TOP])
-        extra = (f"<p>attempts: {sum(f.attempts for f in tried):,} for {len(tried):,} FOVs; "
-                 f"{len(retried):,} FOV(s) retried{': ' + names if names else ''}</p>")
+        extra = (f"<p>attempts: known for {len(tried):,} FOV(s), {sum(f.attempts for f in tried):,} in all; "
+                 f"{len(retried):,} FOV(s) tried more than once{': ' + names if names else ''}</p>")
     else:
         extra = '<p class="muted">attempts: not recorded for this run</p>'
     t = r.timings

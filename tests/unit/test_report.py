@@ -183,3 +183,12 @@ def test_attempts_of_failed_batch_jobs_are_shown(tmp_path):
     html = render_html(report)
     assert "known for 2 FOV(s), 4 in all; 1 FOV(s) tried more than once: b (3)" in html
     assert "exit code 137 (3 attempts)" in html
+
+
+def test_a_run_just_started_is_one_mark_per_fov_in_a_compact_strip():
+    names = [f"fov_{i:05d}" for i in range(10_000)]
+    html = render_html(RunReport(run_id="r", state="running", written_at="t", fovs=fov_rows(names)))
+    marks = _marks(html)
+    assert len(marks) == 10_000 and {classes for classes, _ in marks} == {"m missing"}
+    height = float(re.search(r'<svg id="fovmap"[^>]* height="([0-9.]+)"', html).group(1))
+    assert height < 600 and len(html.encode()) < 2 * 2**20

@@ -23,6 +23,8 @@ WORST_FIRST = (FAILED, MISSING, EMPTY, DONE)
 MAP_WIDTH = 860
 MAP_MAX_HEIGHT = 520
 UNPLACED_CELL = 14
+UNPLACED_SMALL_CELL = 6
+"""The strip of FOVs without a position uses the small cells above 1,000 of them (a run just started)."""
 
 
 def _n(value: float) -> str:
@@ -100,21 +102,22 @@ def fov_map(rows: Sequence[FovRow], max_marks: int = MAX_MARKS) -> tuple[str, di
         top = height + 22
         parts.append(f'<text x="10" y="{_n(top - 6)}" class="ax">{len(unplaced):,} FOV(s) with no stage '
                      f'position known, in run order</text>')
-        per_row = (MAP_WIDTH - 20) // UNPLACED_CELL
+        cell = UNPLACED_CELL if len(unplaced) <= 1000 else UNPLACED_SMALL_CELL
+        per_row = (MAP_WIDTH - 20) // cell
         group = 1
         if aggregated:
             budget = max(1, max_marks - marks)
             group = math.ceil(len(unplaced) / budget)
         chunks = [unplaced[i:i + group] for i in range(0, len(unplaced), group)]
         for k, members in enumerate(chunks):
-            x, y = 10 + (k % per_row) * UNPLACED_CELL, top + (k // per_row) * UNPLACED_CELL
-            s = UNPLACED_CELL - 2
+            x, y = 10 + (k % per_row) * cell, top + (k // per_row) * cell
+            s = cell - 1 if cell < UNPLACED_CELL else cell - 2
             if group == 1:
                 parts.append(_mark(x, y, s, s, members[0], top))
             else:
                 parts.append(_cell(x, y, s, s, members, top))
         marks += len(chunks)
-        height = top + math.ceil(len(chunks) / per_row) * UNPLACED_CELL + 4
+        height = top + math.ceil(len(chunks) / per_row) * cell + 4
     svg = (f'<svg id="fovmap" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{_n(height)}" '
            f'viewBox="0 0 {width} {_n(height)}" role="img" aria-label="FOV map">' + "".join(parts) + "</svg>")
     return svg, {"marks": marks, "aggregated": aggregated, "placed": len(placed), "unplaced": len(unplaced)}

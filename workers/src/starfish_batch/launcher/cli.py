@@ -207,6 +207,7 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
         return 0
     if outcome.state == "merged_file_missing":
         say(f"{PROG}: error: the merge job succeeded but {merged} does not exist")
+        write_page(manifest, "failed")
         return 1
     if outcome.state == "merge_failed":
         print_failures([outcome.merge_failure])

@@ -64,6 +64,7 @@ run: $(VENV)/.installed
 endif
 
 test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  ## everything CI checks (about 10 minutes on 2 cores)
+	scripts/ci/install_chromium.sh
 	$(VENV)/bin/ruff check workers scripts tests examples
 	$(PY) -m pytest -q -ra tests
 
@@ -74,10 +75,11 @@ lint: $(VENV)/.installed-test  ## ruff and terraform fmt
 	$(VENV)/bin/ruff check workers scripts tests examples
 	terraform fmt -check -recursive
 
-bench: $(VENV)/.installed-test  ## merge, worker and experiment-reading benchmarks; BENCH_FULL=1 adds 10,000 FOVs
+bench: $(VENV)/.installed-test  ## merge, worker, experiment-reading and report.html benchmarks; BENCH_FULL=1 adds 10,000 FOVs
 	$(PY) scripts/bench/merge.py
 	$(PY) scripts/bench/process_fov.py
 	$(PY) scripts/bench/fov_io.py
+	$(PY) scripts/bench/report.py
 
 clean:  ## remove what the build made (virtualenvs, the demo); never results
 	rm -rf "$(DEMO_DIR)" $(VENV) $(CHECKOV_VENV) $(LINT_VENV)

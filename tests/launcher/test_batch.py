@@ -361,7 +361,8 @@ def test_follow_until_merged_with_backoff(aws, capsys):
     assert sleeps == [2.0, 3.0, 4.5, 6.75, 10.125]
     assert seen[0]["RUNNING"] == 2 and seen[0]["RUNNABLE"] == 2
     assert seen[2]["SUCCEEDED"] == 2 and seen[2]["RUNNING"] == 2
-    assert text.strip().endswith(f"merged: {RESULTS}/r1/merged_decoded_fovs.nc")
+    assert text.strip().splitlines()[-2:] == [f"merged: {RESULTS}/r1/merged_decoded_fovs.nc",
+                                             f"report: {RESULTS}/r1/report.html"]
 
 
 def test_backoff_is_capped(aws):
@@ -412,6 +413,11 @@ def test_failures_named_by_fov(aws, capsys, monkeypatch):
     assert "3 of 3 FOVs failed (fov_000, fov_001, fov_002)" in err
     assert "does not run" in err
     assert "--executor batch --resume bad --results-url s3://sfb-results/runs" in err
+    # report.html, beside the run in S3: the failures and the same resume command
+    assert "report: s3://sfb-results/runs/bad/report.html" in err
+    page = aws.s3.get_object(Bucket=RESULTS_BUCKET, Key="runs/bad/report.html")["Body"].read().decode()
+    assert 'class="state failed"' in page and page.count('<rect class="m failed"') == 3
+    assert "--executor batch --resume bad --results-url s3://sfb-results/runs" in page
 
 
 def test_failure_shows_reason_exit_code_and_log_tail(aws, monkeypatch, capsys):
@@ -525,6 +531,9 @@ def test_status(aws, capsys, monkeypatch):
     assert state["failed_fovs"] == ["fov_000", "fov_001", "fov_002"]
     assert [j["job"] for j in state["jobs"]] == ["process-fov", "merge-batch-job"]
     assert "FOV fov_000 (index 0) failed" in captured.err and "fov_001, fov_002" in captured.err
+    page = aws.s3.get_object(Bucket=RESULTS_BUCKET, Key="runs/st/report.html")["Body"].read().decode()
+    assert page.count('<rect class="m failed"') == 2  # fov_002 has an output: not failed
+    assert '<rect class="m done' in page and "by status" in page
     aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/st/merged_decoded_fovs.nc", Body=b"x")
     assert cli.main(["status", "st", *base]) == 0
     assert json.loads(capsys.readouterr().out)["merged"] is True

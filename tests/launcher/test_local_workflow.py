@@ -102,7 +102,7 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     assert "| RuntimeError: synthetic failure in b_2" in first.stderr  # the tail of its output
     assert "--resume flaky" in first.stderr
     # a recipe error: the first advice is a new run with the fixed recipe (a resume reruns this one)
-    new_run = first.stderr.split("after fixing the recipe start a new run:\n  ", 1)[1].splitlines()[0]
+    new_run = first.stderr.split("After fixing the recipe, start a new run:\n  ", 1)[1].splitlines()[0]
     assert new_run == (f"{sys.executable} {LAUNCHER} --experiment-url {experiment} --recipe {recipe} "
                        f"--results-url {results}")
     root = results / "flaky"
@@ -110,9 +110,17 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     done = {f: (root / "fovs" / f"{f}.nc").read_bytes() for f in FOV_NAMES if f != "b_2"}
     records = {f: (root / "fovs" / f"{f}.json").read_bytes() for f in done}
     assert not (root / "fovs" / "b_2.nc").exists()
+    # no merge: the launcher's report.html still shows the failure and the command to resume
+    page = (root / "report.html").read_text()
+    assert 'class="state failed"' in page and "synthetic failure in b_2" in page and "--resume flaky" in page
+    assert '<rect class="m failed"' in page and page.count('<rect class="m ') == 4
+    # status rewrites it: the local executor keeps no failures, so b_2 is missing, the run running
+    assert launch("status", "flaky", "--results-url", results).returncode == 1
+    page = (root / "report.html").read_text()
+    assert 'class="state running"' in page and '<rect class="m missing"' in page
 
     # the command it prints runs as printed: pasted into a shell, from where the user is
-    printed = first.stderr.split("process what is left of this run:\n  ", 1)[1].splitlines()[0]
+    printed = first.stderr.split("process what is left:\n  ", 1)[1].splitlines()[0]
     assert printed.startswith(f"{sys.executable} {LAUNCHER} --resume flaky ")
     second = subprocess.run(printed, shell=True, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
@@ -131,3 +139,5 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     status = launch("status", "flaky", "--results-url", results)
     assert status.returncode == 0
     assert json.loads(status.stdout)["fovs_done"] == 4
+    page = (root / "report.html").read_text()  # written again, by status, once merged
+    assert 'class="state merged"' in page and '<rect class="m failed"' not in page

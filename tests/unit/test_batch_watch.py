@@ -50,12 +50,14 @@ def test_failure_takes_the_last_attempt():
     assert failure.reason == "Essential container in task exited"
     assert failure.headline() == ("FOV fov_7 (index 7) failed: Essential container in task exited; "
                                   "exit code 1; job a:7")
+    assert failure.attempts == 2  # report.html's attempts and retries
 
 
 def test_failure_without_attempts_names_the_container_reason():
     job = {"jobId": "m", "status": "FAILED", "container": {"reason": "CannotPullContainerError: no image"}}
     failure = failure_of(job, None, None)
     assert failure.reason == "CannotPullContainerError: no image" and failure.exit_code is None
+    assert failure.attempts is None
     assert failure.headline().startswith("merge failed: CannotPullContainerError")
 
 

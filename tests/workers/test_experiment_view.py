@@ -46,6 +46,12 @@ def assert_same_fov(view, fov, codebook) -> None:
         for a, b in zip(ours, theirs, strict=True):
             assert a.xarray.identical(b.xarray), image_type
     assert view.codebook.identical(codebook)
+    # the stage extent process-fov records (report.html's map): the primary tiles' xc/yc bounds
+    primary = fov.get_image("primary").xarray
+    want = {axis: [float(primary.coords[axis].min()), float(primary.coords[axis].max())] for axis in ("xc", "yc")}
+    assert set(view.extent) == set(want)
+    for axis, bounds in want.items():
+        assert view.extent[axis] == pytest.approx(bounds), axis
 
 
 def assert_matches_starfish(experiment_url: str, starfish_url: str | None = None) -> None:

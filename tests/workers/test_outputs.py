@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import struct
 
 import numpy as np
@@ -87,6 +88,22 @@ def test_summary_counts(run):
     assert summary["timings"]["fov_records"] == len(FOVS)
     assert summary["timings"]["fov_seconds_total"] == pytest.approx(1.5 + 2.5 + 3.5 + 4.5)
     assert summary["outputs"]["merged"] == result.merged_url
+
+
+def test_merge_writes_report_html_with_each_fov_where_it_is(run):
+    manifest, result, _ = run
+    summary = json.loads(storage.read_text(result.outputs["summary"]))
+    for i, fov in enumerate(FOVS):  # each record's stage extent, carried into summary.json
+        assert summary["fovs"][fov]["extent"] == {"xc": [i * 10.0, i * 10.0 + 8.0], "yc": [0.0, 6.0]}
+    page = storage.read_text(result.outputs["report"])
+    assert result.outputs["report"] == storage.join(manifest.run_root, "report.html")
+    assert 'class="state merged"' in page and "merge-batch-job" in page
+    marks = re.findall(r'<rect class="m ([a-z]+)[^"]*" x="([0-9.]+)"[^>]*><title>([^:<]*):', page)
+    assert sorted(name for _, _, name in marks) == sorted(FOVS)
+    assert {name: status for status, _, name in marks}["x-ray_2"] == "empty"
+    xs = [float(x) for _, x, _ in marks]
+    assert xs == sorted(xs) and len(set(xs)) == len(FOVS)  # placed left to right, as their extents are
+    assert "no stage position" not in page
 
 
 def test_qc_png_is_a_real_image(run):

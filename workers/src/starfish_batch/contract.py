@@ -31,6 +31,7 @@ SUMMARY_NAME = "summary.json"
 QC_NAME = "qc.png"
 JOBS_NAME = "jobs.json"
 LOCK_NAME = "launcher.lock"  # held by the one launcher starting or resuming the run
+REPORT_NAME = "report.html"  # written by the merge, then by the launcher with what only it knows
 OUTPUT_NAMES = (MERGED_NAME, SPOTS_NAME, SUMMARY_NAME, QC_NAME)
 
 # How many lines of a failed worker's log the launcher shows, for how many failed FOVs.

@@ -169,6 +169,7 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         started_at=started_at,
         host=platform.node(),
         versions=_versions(),
+        extent=view.extent,
     )
     storage.write_text(manifest.fov_url(fov_name, ".json"), record.to_json())
     return record

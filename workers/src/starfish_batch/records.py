@@ -67,6 +67,7 @@ class FovRecord(_JsonRecord):
     started_at: str = ""
     host: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    extent: dict[str, list[float]] | None = None  # stage bounds {"xc": [lo, hi], "yc": [lo, hi]}
 
 
 @dataclass

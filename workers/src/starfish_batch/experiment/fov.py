@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from starfish_batch.errors import ExperimentError
 from starfish_batch.experiment.documents import Document, ExperimentDocument
+from starfish_batch.experiment.extent import stage_extent
 from starfish_batch.experiment.tiles import TileRef, fetch_all
 from starfish_batch.experiment.urls import resolve, slicedimage_baseurl
 
@@ -36,6 +37,7 @@ class FovView:
     codebook: Codebook
     tiles: int
     tile_bytes: int
+    extent: dict[str, list[float]] | None = None  # stage bounds, see .extent
 
 
 class _FetchedTile:
@@ -125,4 +127,5 @@ def open_fov(experiment: ExperimentDocument, name: str, fetch: bool = True) -> F
         tilesets = {image_type: parse_tileset(doc) for image_type, doc in documents.items()}
     n_tiles = sum(len(ts.tiles()) for ts in tilesets.values())
     fetched = load_tiles(documents, tilesets) if fetch else 0
-    return FovView(FieldOfView(name, image_tilesets=tilesets), codebook, n_tiles, fetched)
+    return FovView(FieldOfView(name, image_tilesets=tilesets), codebook, n_tiles, fetched,
+                   stage_extent(documents))

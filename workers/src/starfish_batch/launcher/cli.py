@@ -19,7 +19,9 @@ from starfish_batch import storage
 from starfish_batch.contract import LAUNCHER as PROG
 from starfish_batch.contract import MAX_LOG_TAILS, MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.errors import StarfishBatchError, report
+from starfish_batch.launcher.outcome import Failure
 from starfish_batch.launcher.report import failed_fovs_line, print_failures, say
+from starfish_batch.launcher.run_page import write_page
 from starfish_batch.manifest import Manifest
 
 COMMANDS = ("run", "status", "cancel")
@@ -153,19 +155,25 @@ def new_run_hint(manifest: Manifest, args: argparse.Namespace) -> str:
             f"--results-url {shlex.quote(manifest.results_url)}{_tf_flags(args) if batch else ''}")
 
 
+def next_step_commands(failures, manifest: Manifest, args: argparse.Namespace) -> list[tuple[str, str]]:
+    """What to do after failed FOVs, as (what it is for, command): a recipe bug needs a new run (a
+    resume reruns the run's own recipe); anything else (data, network, machine) is fixed where it
+    is, then resumed. The terminal and report.html show the same commands."""
+    if any(f.is_recipe_error for f in failures):
+        return [("after fixing the recipe, start a new run", new_run_hint(manifest, args)),
+                ("if the cause was outside the recipe, process what is left", resume_hint(manifest, args))]
+    return [("fix the data or the cause above, then process what is left", resume_hint(manifest, args))]
+
+
 def next_steps(failures, manifest: Manifest, args: argparse.Namespace) -> str:
-    """What to do after failed FOVs: a recipe bug needs a new run (a resume reruns the run's own
-    recipe); anything else (data, network, machine) is fixed where it is, then resumed."""
     recipe = [f for f in failures if f.is_recipe_error]
     lines = []
     if recipe:
         names = ", ".join(f.fov or "?" for f in recipe[:5]) + (" ..." if len(recipe) > 5 else "")
         lines.append(f"The recipe raised an error on {len(recipe)} FOV(s) ({names}). A resume reruns this run's "
-                     f"own recipe, so after fixing the recipe start a new run:\n  {new_run_hint(manifest, args)}")
-        lines.append(f"If the cause was outside the recipe (memory, network, a file since repaired), "
-                     f"process what is left of this run:\n  {resume_hint(manifest, args)}")
-    else:
-        lines.append(f"Fix the data or the cause above, then process what is left:\n  {resume_hint(manifest, args)}")
+                     "own recipe, so start a new run for a fixed one.")
+    for purpose, command in next_step_commands(failures, manifest, args):
+        lines.append(f"{purpose[0].upper()}{purpose[1:]}:\n  {command}")
     return "\n".join(lines)
 
 
@@ -197,6 +205,7 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
     if outcome.interrupted:
         say(f"\ninterrupted: outputs written so far are kept under {manifest.run_root}\n"
             f"continue with: {resume_hint(manifest, args)}")
+        write_page(manifest, "interrupted", outcome.failed, {"continue the run": resume_hint(manifest, args)})
         return 130
     if outcome.failed:
         for failure in outcome.failed[MAX_LOG_TAILS:]:
@@ -208,13 +217,18 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
             f"are kept under {storage.join(manifest.run_root, 'fovs')}")
         if not args.allow_partial:
             say(f"not merging.\n{next_steps(outcome.failed, manifest, args)}")
+            write_page(manifest, "failed", outcome.failed, dict(next_step_commands(outcome.failed, manifest, args)))
             return 1
     code, lines = executor.merge(manifest, manifest_url, allow_partial=args.allow_partial)
     if code != 0:
         say("\n".join(lines[-20:]))
         say(f"{PROG}: error: the merge failed (above); outputs are kept under {manifest.run_root}")
+        merge_failure = Failure(None, None, "merge-batch-job exited with an error", code, tail=lines[-20:])
+        write_page(manifest, "failed", [*outcome.failed, merge_failure], {"retry": resume_hint(manifest, args)})
         return 1
     print_summary(manifest, time.perf_counter() - started, args.ground_truth)
+    write_page(manifest, "partial" if outcome.failed else "merged", outcome.failed,
+               {"process the failed FOVs again, then merge": resume_hint(manifest, args)} if outcome.failed else None)
     return 1 if outcome.failed else 0
 
 
@@ -239,24 +253,30 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
     merged = storage.join(manifest.run_root, MERGED_NAME)
     if outcome.state == "merged":
         print(f"merged: {merged}", flush=True)
+        write_page(manifest, "merged")
         return 0
     if outcome.state == "merged_file_missing":
         say(f"{PROG}: error: the merge job succeeded but {merged} does not exist")
+        write_page(manifest, "failed")
         return 1
     if outcome.state == "merge_failed":
         print_failures([outcome.merge_failure])
         say(f"{PROG}: error: the merge failed; outputs are kept under {manifest.run_root}; "
             f"retry with: {resume_hint(manifest, args)}")
+        write_page(manifest, "failed", [outcome.merge_failure], {"retry": resume_hint(manifest, args)})
         return 1
     if outcome.state == "fovs_failed":
         say(f"{PROG}: error: {failed_fovs_line(outcome.failures, len(manifest.fovs))}; "
             f"the merge job {run.merge_job_id} does not run.\n"
             f"{next_steps(outcome.failures, manifest, args)}")
+        write_page(manifest, "failed", outcome.failures, dict(next_step_commands(outcome.failures, manifest, args)))
         return 1
     where = f"{run.run_id} {_where(args, results_url)}"
     say(f"\nstopped following run {run.run_id}; its jobs keep running on AWS Batch.\n"
         f"follow it:  {args.invocation} status {where}\n"
         f"cancel it:  {args.invocation} cancel {where}")
+    write_page(manifest, "running", outcome.failures, {"follow it": f"{args.invocation} status {where}",
+                                                       "cancel it": f"{args.invocation} cancel {where}"})
     return 130
 
 
@@ -337,8 +357,10 @@ def status(args: argparse.Namespace) -> int:
 
     if args.executor != "batch":
         _require(args, "results_url")
-        state = progress(load_run(args.results_url, args.run_id))
-        print(json.dumps(state, indent=2))
+        manifest = load_run(args.results_url, args.run_id)
+        state = progress(manifest)
+        print(json.dumps(state, indent=2), flush=True)
+        write_page(manifest, "merged" if state["merged"] else "running", source="status")
         return 0 if state["merged"] else 1
     from starfish_batch.launcher.batch.jobs import submissions
 
@@ -352,6 +374,8 @@ def status(args: argparse.Namespace) -> int:
         say(next_steps(failures, manifest, args))
     if state["merged"]:
         say(f"merged: {manifest.merged_url}")
+    write_page(manifest, "merged" if state["merged"] else ("failed" if failures else "running"), failures,
+               {"resume": resume_hint(manifest, args)} if failures else None, source="status")
     return 0 if state["merged"] else 1
 
 

@@ -22,6 +22,7 @@ class Failure:
     job_id: str | None = None
     log: str | None = None  # where the whole log is: a file, or "<log group> <log stream>"
     tail: list[str] | None = None  # the last lines of that log, when they were read
+    attempts: int | None = None  # Batch's attempts of the job (retries + 1), when it says
 
     @property
     def is_recipe_error(self) -> bool:

@@ -66,6 +66,8 @@ class MergeResult:
     outputs: dict[str, str]
     seconds: float
     notes: list[str] = dataclasses.field(default_factory=list)
+    summary: object = None  # records.Summary, for report.html
+    records: dict = dataclasses.field(default_factory=dict)  # fov -> FovRecord
 
 
 def _listing(items: list[str], limit: int = 20) -> str:
@@ -321,8 +323,23 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
     return MergeResult(
         merged_url=outputs["merged"], n_fovs=len(present), n_features=total,
         n_spots=summary.n_spots, missing=missing, outputs=outputs,
-        seconds=time.perf_counter() - started, notes=notes,
+        seconds=time.perf_counter() - started, notes=notes, summary=summary, records=acc.records,
     )
+
+
+def _write_report(manifest: Manifest, result: MergeResult) -> None:
+    """report.html from what the merge has in hand; a page that cannot be written is a warning,
+    never a failed merge (the launcher writes it again at the end of the run)."""
+    from starfish_batch import run_report
+
+    try:
+        report = run_report.collect(
+            manifest, summary=dataclasses.asdict(result.summary),
+            records={fov: dataclasses.asdict(r) for fov, r in result.records.items()},
+            state="partial" if result.missing else "merged", source=PROG)
+        result.outputs["report"] = run_report.write(manifest, report)
+    except Exception as exc:  # noqa: BLE001 - the merged outputs are already published
+        print(f"{PROG}: warning: report.html not written: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def merge_run(manifest: Manifest, allow_partial: bool = False) -> MergeResult:
@@ -353,7 +370,9 @@ def merge_run(manifest: Manifest, allow_partial: bool = False) -> MergeResult:
     notes: list[str] = []
     for _ in range(MAX_SCHEMA_RESTARTS):
         try:
-            return _merge_pass(manifest, present, missing, schema, started, notes)
+            result = _merge_pass(manifest, present, missing, schema, started, notes)
+            _write_report(manifest, result)
+            return result
         except SchemaChange as change:
             schema = change.schema
             notes.append(change.reason)

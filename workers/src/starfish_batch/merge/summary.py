@@ -117,6 +117,8 @@ class SummaryAccumulator:
                 value = getattr(record, key, None)
                 if isinstance(value, int | float):
                     entry[key] = value
+            if isinstance(getattr(record, "extent", None), dict):
+                entry["extent"] = record.extent  # where the FOV is: report.html's map
             if "seconds" in entry:
                 seconds.append((float(entry["seconds"]), fov))
             per_fov[fov] = entry

@@ -89,7 +89,7 @@ def failure_of(job: dict, fov: str | None, index: int | None) -> Failure:
     if container.get("reason") and container["reason"] not in reason:
         reason = f"{reason} ({container['reason']})"
     return Failure(fov=fov, index=index, reason=reason, exit_code=container.get("exitCode"),
-                   job_id=job["jobId"], log=container.get("logStreamName"))
+                   job_id=job["jobId"], log=container.get("logStreamName"), attempts=len(attempts) or None)
 
 
 def child_index(job: dict) -> int:

@@ -67,6 +67,8 @@ class FovRecord(_JsonRecord):
     started_at: str = ""
     host: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    nc_bytes: int | None = None  # size and sha256 of fovs/<fov>.nc: the proof that it is whole
+    nc_sha256: str = ""
 
 
 @dataclass

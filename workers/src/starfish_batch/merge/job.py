@@ -236,7 +236,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         def start_writer(s):
             nonlocal writer, consumer, block
             writer = MergedWriter(nc_path, s)
-            stack.callback(writer.close)
+            stack.callback(writer.abort)  # a no-op once closed; see MergedWriter.abort
             bool_names = frozenset(n for n, v in s.coords.items() if v.attrs.get("dtype") == "bool")
             consumer = _Consumer(csv_writer, bool_names)
             stack.callback(consumer.abandon)

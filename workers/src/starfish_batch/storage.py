@@ -412,6 +412,39 @@ def local_temporary(suffix: str = "") -> Iterator[Path]:
 
 
 @contextmanager
+def temporary_for(url: str, suffix: str = "") -> Iterator[Path]:
+    """A local file to write what will be published at ``url`` by ``publish_local`` or
+    ``upload_file``: beside it on disk (publishing is then a rename), in the temporary folder
+    for S3. Removed on exit when it is still there."""
+    if is_s3(url):
+        with local_temporary(suffix) as tmp:
+            yield tmp
+        return
+    path = _local(url)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_temporaries(path.parent, path.name)
+        tmp = _temp_name(path.parent, path.name, suffix or ".tmp")
+    except OSError as exc:
+        raise write_failure(url, exc, path.parent) from exc
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def publish_local(tmp: Path, url: str) -> None:
+    """Rename a ``temporary_for(url)`` file over ``url``, as readable as any other file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, _local(url))
+    except OSError as exc:
+        raise write_failure(url, exc, tmp) from exc
+
+
+@contextmanager
 def staged_output(url: str, suffix: str = "") -> Iterator[Path]:
     """A local path to write; on clean exit it is published at ``url`` whole, on error nothing is."""
     if not is_s3(url):

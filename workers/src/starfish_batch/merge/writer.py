@@ -165,8 +165,8 @@ class MergedWriter:
             os.ftruncate(h5.id.get_vfd_handle(), 0)
         except Exception:  # noqa: S110 - a driver without a descriptor: the close may still work
             pass
-        self.vars = {}
         try:
             h5.close()
         except Exception:  # HDF5's cache is broken after a failed flush ("slist already enabled")
-            _ABANDONED.append(h5)
+            _ABANDONED.append((h5, self.vars))
+        self.vars = {}

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Mapping
 
-from starfish_batch import __version__, fov_output, resources, storage
+from starfish_batch import __version__, fov_output, resources, signals, storage
 from starfish_batch.contract import ARRAY_INDEX_VAR, INDEX_OFFSET_VAR, JOB_ID_VAR, MANIFEST_URL_VAR, PROCESS_FOV
 from starfish_batch.errors import RecipeError, StarfishBatchError, report
 from starfish_batch.manifest import Manifest
@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     parser.add_argument("--manifest-url", help="overrides RUN_MANIFEST_URL")
     args = parser.parse_args(argv)
     env = os.environ if env is None else env
+    signals.sigterm_exits()
     resources.limit_threads(resources.available_cpus())
     try:
         manifest_url = args.manifest_url or env.get(MANIFEST_URL_VAR)

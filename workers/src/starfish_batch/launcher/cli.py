@@ -14,7 +14,7 @@ import shlex
 import sys
 import time
 
-from starfish_batch import storage
+from starfish_batch import signals, storage
 from starfish_batch.contract import LAUNCHER as PROG
 from starfish_batch.contract import MAX_LOG_TAILS, MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.errors import StarfishBatchError, report
@@ -145,13 +145,12 @@ def batch_executor(args: argparse.Namespace):
 
 def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, started: float) -> int:
     from starfish_batch.launcher.local import LocalExecutor
-    from starfish_batch.launcher.report import print_summary
+    from starfish_batch.launcher.report import print_interrupted, print_summary
 
     executor = LocalExecutor(workers=args.workers, progress=not args.quiet)
     outcome = executor.process(manifest, manifest_url)
     if outcome.interrupted:
-        say(f"\ninterrupted: outputs written so far are kept under {manifest.run_root}\n"
-            f"continue with: {resume_hint(manifest, args)}")
+        print_interrupted(manifest, resume_hint(manifest, args))
         return 130
     if outcome.failed:
         for failure in outcome.failed[MAX_LOG_TAILS:]:
@@ -164,7 +163,11 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
         if not args.allow_partial:
             say(f"not merging. Fix the recipe or data, then: {resume_hint(manifest, args)}")
             return 1
-    code, lines = executor.merge(manifest_url, allow_partial=args.allow_partial)
+    try:
+        code, lines = executor.merge(manifest_url, allow_partial=args.allow_partial)
+    except KeyboardInterrupt:
+        print_interrupted(manifest, resume_hint(manifest, args))
+        return 130
     if code != 0:
         say("\n".join(lines[-20:]))
         say(f"{PROG}: error: the merge failed (above); outputs are kept under {manifest.run_root}")
@@ -295,6 +298,7 @@ def cancel(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    signals.sigterm_interrupts()  # SIGTERM stops a run as Ctrl-C does: workers stopped, resume said
     try:
         args = parse_args(argv)
         return {"status": status, "cancel": cancel}.get(args.command, run)(args)

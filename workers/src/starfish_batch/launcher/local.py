@@ -18,6 +18,40 @@ from starfish_batch.launcher.outcome import Failure, ProcessOutcome
 from starfish_batch.manifest import Manifest
 
 DEFAULT_MEMORY_PER_FOV = 1.5 * 2**30  # the ISS recipe peaks near 1.05 GB on a 1044 x 1390 FOV
+STOP_GRACE_SECONDS = 10.0
+"""How long a stopped worker has, after SIGTERM, to remove its temporary files before SIGKILL."""
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _spawn(command: list[str], **kwargs) -> subprocess.Popen:
+    """A worker in its own process group (whatever it starts goes with it when it is stopped),
+    started with Ctrl-C and SIGTERM held, so that no worker escapes being recorded."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        return subprocess.Popen(command, start_new_session=True, **kwargs)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def stop(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM to each worker's process group, then SIGKILL to those still there after ``grace``."""
+    for proc in procs:
+        _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+        _signal_group(proc, signal.SIGKILL)  # anything the worker started and left behind
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def worker_command(entry_point: str) -> list[str]:
@@ -63,7 +97,7 @@ class _Child:
             if cpus:
                 os.sched_setaffinity(0, cpus)
 
-        self.proc = subprocess.Popen(
+        self.proc = _spawn(
             command, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, preexec_fn=pin if cpus else None,
         )
@@ -147,15 +181,10 @@ class LocalExecutor:
                             exit_code=code, log=str(child.log_path), tail=tail))
                     bar.update(1)
                     bar.set_postfix(failed=len(outcome.failed), refresh=False)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (signals.sigterm_interrupts)
             outcome.interrupted = True
+            stop([child.proc for child in running.values()])
             for child in running.values():
-                child.proc.terminate()
-            for child in running.values():
-                try:
-                    child.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.proc.kill()
                 child.finish()
         finally:
             bar.close()
@@ -165,9 +194,11 @@ class LocalExecutor:
     def merge(self, manifest_url: str, allow_partial: bool = False) -> tuple[int, list[str]]:
         """Runs ``merge-batch-job`` as Batch would: a process with the same environment."""
         command = worker_command(MERGE) + (["--allow-partial"] if allow_partial else [])
-        proc = subprocess.run(
-            command, env={**os.environ, **worker_env(manifest_url)},
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        lines = proc.stdout.decode("utf-8", "replace").splitlines()
-        return proc.returncode, lines
+        proc = _spawn(command, env={**os.environ, **worker_env(manifest_url)},
+                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            out, _ = proc.communicate()
+        except KeyboardInterrupt:  # the merge stops with the launcher; its caller says how to resume
+            stop([proc])
+            raise
+        return proc.returncode, out.decode("utf-8", "replace").splitlines()

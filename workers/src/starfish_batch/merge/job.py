@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from starfish_batch import fov_output, storage
+from starfish_batch import fov_output, signals, storage
 from starfish_batch.contract import FOVS_DIR, MANIFEST_URL_VAR, MERGE, MERGED_NAME, QC_NAME, SPOTS_NAME, SUMMARY_NAME
 from starfish_batch.errors import StarfishBatchError, StorageError
 from starfish_batch.manifest import Manifest, fov_output_url
@@ -408,6 +408,7 @@ def _exit_if_abandoned(code: int) -> int:
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     args = _parser().parse_args(argv)
+    signals.sigterm_exits()
     try:
         url = args.manifest_url or env.get(MANIFEST_URL_VAR)
         if not url:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from starfish_batch import __version__, fov_output, resources, signals, storage
 from starfish_batch.contract import ARRAY_INDEX_VAR, INDEX_OFFSET_VAR, JOB_ID_VAR, MANIFEST_URL_VAR, PROCESS_FOV
-from starfish_batch.errors import RecipeError, StarfishBatchError, report
+from starfish_batch.errors import RecipeError, StarfishBatchError, StorageError, report
 from starfish_batch.manifest import Manifest
 from starfish_batch.records import FovRecord
 
@@ -136,7 +136,8 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
             table.to_netcdf(str(tmp))
             digest = storage.Digest.of_file(tmp)  # what the record proves: this file, whole
         except Exception as exc:  # netCDF says "HDF error" for a full disk: name it
-            raise storage.write_failure(nc_url, exc, tmp) from exc
+            failure = storage.write_failure(nc_url, exc, tmp)
+            raise StorageError(f"FOV {fov_name}: {failure}", failure.reason) from exc
     written = time.perf_counter()
 
     n_features = int(table.sizes["features"])

@@ -120,8 +120,9 @@ def botocore_config():
 
 def _is_timeout(exc: BaseException | None) -> bool:
     from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import ReadTimeoutError
 
-    return isinstance(exc, BotoConnectionError | TimeoutError | socket.timeout)
+    return isinstance(exc, BotoConnectionError | ReadTimeoutError | TimeoutError)
 
 
 def watch_retries(client, service: str):

@@ -149,7 +149,8 @@ def watch_retries(client, service: str):
                   file=sys.stderr, flush=True)
         return None
 
-    client.meta.events.register_first(f"needs-retry.{service}", on_needs_retry)
+    event = f"needs-retry.{client.meta.service_model.service_id.hyphenize()}"  # "cloudwatch-logs"
+    client.meta.events.register_first(event, on_needs_retry)
     return client
 
 

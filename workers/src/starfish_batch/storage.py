@@ -294,13 +294,26 @@ def local_copy(url: str) -> Iterator[Path]:
         yield dest
 
 
-def _temp_name(directory: Path, name: str, suffix: str) -> Path:
-    """A new temporary file ``.<name>.sfb-tmp.<host>.<pid>.<random><suffix>`` in ``directory``."""
+@contextmanager
+def _temporary(directory: Path, name: str, suffix: str, url: str) -> Iterator[Path]:
+    """A new empty file ``.<name>.sfb-tmp.<host>.<pid>.<random><suffix>`` in ``directory``
+    (made 0600, then given the umask's mode), removed on exit whatever happens: its name is
+    held before the file exists, so even a SIGTERM at any point leaves nothing behind."""
     host = socket.gethostname().replace(".", "-") or "host"
-    fd, path = tempfile.mkstemp(prefix=f".{name}{TEMP_MARK}{host}.{os.getpid()}.", suffix=suffix,
-                                dir=directory)
-    os.close(fd)
-    return Path(path)
+    tmp = Path(directory) / f".{name}{TEMP_MARK}{host}.{os.getpid()}.{uuid.uuid4().hex[:8]}{suffix}"
+    try:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            sweep_temporaries(directory, name)
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # outputs are as readable as any other file
+        except OSError as exc:
+            raise write_failure(url, exc, directory) from exc
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -378,23 +391,12 @@ def _replacing(path: Path, url: str, suffix: str = ".tmp") -> Iterator[Path]:
     """A hidden temporary file beside ``path``, renamed over it on success, removed on failure
     (or, when the process is killed, by the next write of ``path``): the one way a file
     appears on disk, so a reader never sees half of it."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sweep_temporaries(path.parent, path.name)
-        tmp = _temp_name(path.parent, path.name, suffix)
-    except OSError as exc:
-        raise write_failure(url, exc, path.parent) from exc
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are as readable as any other file
-    try:
+    with _temporary(path.parent, path.name, suffix, url) as tmp:
         yield tmp
         try:
             os.replace(tmp, path)
         except OSError as exc:
             raise write_failure(url, exc, tmp) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -402,15 +404,8 @@ def local_temporary(suffix: str = "") -> Iterator[Path]:
     """A temporary file in the system's temporary folder (for what goes to S3), removed after
     use, or by the next process's sweep when this one is killed."""
     directory = Path(tempfile.gettempdir())
-    sweep_temporaries(directory, "starfish-batch")
-    try:
-        tmp = _temp_name(directory, "starfish-batch", suffix or ".tmp")
-    except OSError as exc:
-        raise write_failure(str(directory), exc, directory) from exc
-    try:
+    with _temporary(directory, "starfish-batch", suffix or ".tmp", str(directory)) as tmp:
         yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -423,24 +418,13 @@ def temporary_for(url: str, suffix: str = "") -> Iterator[Path]:
             yield tmp
         return
     path = _local(url)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sweep_temporaries(path.parent, path.name)
-        tmp = _temp_name(path.parent, path.name, suffix or ".tmp")
-    except OSError as exc:
-        raise write_failure(url, exc, path.parent) from exc
-    try:
+    with _temporary(path.parent, path.name, suffix or ".tmp", url) as tmp:
         yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def publish_local(tmp: Path, url: str) -> None:
     """Rename a ``temporary_for(url)`` file over ``url``, as readable as any other file."""
-    umask = os.umask(0)
-    os.umask(umask)
     try:
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, _local(url))
     except OSError as exc:
         raise write_failure(url, exc, tmp) from exc

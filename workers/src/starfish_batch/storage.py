@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import glob
 import hashlib
 import os
 import shutil
@@ -332,7 +333,8 @@ def sweep_temporaries(directory: str | os.PathLike, name: str = "") -> list[Path
     host = socket.gethostname().replace(".", "-") or "host"
     removed = []
     try:
-        candidates = list(Path(directory).glob(f".{name}*{TEMP_MARK}*" if name else f".*{TEMP_MARK}*"))
+        candidates = list(Path(directory).glob(f".{glob.escape(name)}{TEMP_MARK}*" if name
+                                               else f".*{TEMP_MARK}*"))
     except OSError:
         return removed
     for path in candidates:

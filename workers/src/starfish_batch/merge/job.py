@@ -27,6 +27,7 @@ import dataclasses
 import os
 import queue
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -255,90 +256,83 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
     block = None
     total = 0
 
-    order = ["summary", "qc", "spots", "merged"]  # the merged table last: it says the merge finished
     with contextlib.ExitStack() as stack:
-        staged = stack.enter_context(OutputSet(root, outputs, order))
-        nc_path, csv_path, qc_path, summary_path = (staged.paths[k] for k in ("merged", "spots", "qc", "summary"))
-        try:
-            csv_file = stack.enter_context(open(csv_path, "wb", buffering=1 << 20))
-            csv_writer = spots.SpotsCsvWriter(csv_file)
+        # one set: published together at the end, the merged table last (merge/publish.py)
+        staged = stack.enter_context(OutputSet(root, outputs, ["summary", "qc", "spots", "merged"]))
+        nc_path, csv_path, qc_path, summary_path = (
+            staged.paths[key] for key in ("merged", "spots", "qc", "summary"))
+        csv_file = stack.enter_context(open(csv_path, "wb", buffering=1 << 20))
+        csv_writer = spots.SpotsCsvWriter(csv_file)
 
-            def start_writer(s):
-                nonlocal writer, consumer, block
-                writer = MergedWriter(nc_path, s)
-                stack.callback(writer.abort)  # a no-op once closed; see MergedWriter.abort
-                bool_names = frozenset(n for n, v in s.coords.items() if v.attrs.get("dtype") == "bool")
-                consumer = _Consumer(csv_writer, bool_names)
-                stack.callback(consumer.abandon)
-                consumer.free.put(Block(s))
-                block = Block(s)
+        def start_writer(s):
+            nonlocal writer, consumer, block
+            writer = MergedWriter(nc_path, s)
+            stack.callback(writer.abort)  # a no-op once closed; see MergedWriter.abort
+            bool_names = frozenset(n for n, v in s.coords.items() if v.attrs.get("dtype") == "bool")
+            consumer = _Consumer(csv_writer, bool_names)
+            stack.callback(consumer.abandon)
+            consumer.free.put(Block(s))
+            block = Block(s)
 
-            def flush():
-                nonlocal block
-                if block.size:
-                    writer.append(block)
-                    _count(acc, block, consumer.bool_names)
-                    consumer.submit(block)
-                    block = consumer.take_free()
+        def flush():
+            nonlocal block
+            if block.size:
+                writer.append(block)
+                _count(acc, block, consumer.bool_names)
+                consumer.submit(block)
+                block = consumer.take_free()
 
-            for fov, source, record, digest in _sources(manifest, present):
-                label = manifest.fov_url(fov, ".nc")
-                _check_whole(manifest, fov, record, digest)
+        for fov, source, record, digest in _sources(manifest, present):
+            label = manifest.fov_url(fov, ".nc")
+            _check_whole(manifest, fov, record, digest)
+            with _reading(fov, label):
+                h5 = reader.open(source, label)
+            try:
                 with _reading(fov, label):
-                    h5 = reader.open(source, label)
-                try:
+                    layout = reader.layout(h5, source, label)
+                    n = reader.n_features(layout, h5)
+                acc.add_fov(fov, n, record)
+                if n == 0:
+                    if first_empty is None:
+                        first_empty = (layout, fov)
+                    continue
+                if schema is None:
+                    schema = Schema.from_layout(layout, fov)
+                if writer is None:
+                    start_writer(schema)
+                with _reading(fov, label):
+                    how = reader.plan(schema, layout, fov)
+                    reader.check_static(schema, layout, h5, fov)
+                start = 0
+                while start < n:
+                    if not block.room:
+                        flush()
+                    k = min(block.room, n - start)
+                    block.fov_slices.append((fov, block.size, block.size + k))
                     with _reading(fov, label):
-                        layout = reader.layout(h5, source, label)
-                        n = reader.n_features(layout, h5)
-                    acc.add_fov(fov, n, record)
-                    if n == 0:
-                        if first_empty is None:
-                            first_empty = (layout, fov)
-                        continue
-                    if schema is None:
-                        schema = Schema.from_layout(layout, fov)
-                    if writer is None:
-                        start_writer(schema)
-                    with _reading(fov, label):
-                        how = reader.plan(schema, layout, fov)
-                        reader.check_static(schema, layout, h5, fov)
-                    start = 0
-                    while start < n:
-                        if not block.room:
-                            flush()
-                        k = min(block.room, n - start)
-                        block.fov_slices.append((fov, block.size, block.size + k))
-                        with _reading(fov, label):
-                            reader.read_into(block, schema, layout, how, h5, start, start + k)
-                        start += k
-                    total += n
-                finally:
-                    h5.close()
+                        reader.read_into(block, schema, layout, how, h5, start, start + k)
+                    start += k
+                total += n
+            finally:
+                h5.close()
 
-            if writer is None:  # no FOV has a feature: a valid 0-feature table
-                if first_empty is None:
-                    raise StarfishBatchError("no FOV output to merge")
-                schema = Schema.from_layout(*first_empty)
-                start_writer(schema)
-            flush()
-            writer.close()
-            # every block is counted: qc.png is drawn while the CSV thread finishes the last ones
-            seconds = time.perf_counter() - started
-            summary = acc.summary(run_id=manifest.run_id, missing=missing, merge_seconds=seconds,
-                                  n_features=total, outputs=outputs, notes=notes)
-            render_qc_png(qc_path, summary, acc.sample, acc.coordinate_kind)
-            consumer.finish()
-            csv_writer.close()
-            csv_file.close()
-            summary.timings["merge_seconds"] = round(time.perf_counter() - started, 3)
-            write_summary(summary_path, summary)
-        except StarfishBatchError:
-            raise
-        except Exception as exc:  # a full disk: said while the temporary files still fill it
-            if type(exc).__name__ != "SchemaChange" and storage.no_space_left(exc, nc_path):
-                raise StorageError(f"cannot write the merge's outputs in {nc_path.parent}: "
-                                   f"no space left on device") from exc
-            raise
+        if writer is None:  # no FOV has a feature: a valid 0-feature table
+            if first_empty is None:
+                raise StarfishBatchError("no FOV output to merge")
+            schema = Schema.from_layout(*first_empty)
+            start_writer(schema)
+        flush()
+        writer.close()
+        # every block is counted: qc.png is drawn while the CSV thread finishes the last ones
+        seconds = time.perf_counter() - started
+        summary = acc.summary(run_id=manifest.run_id, missing=missing, merge_seconds=seconds,
+                              n_features=total, outputs=outputs, notes=notes)
+        render_qc_png(qc_path, summary, acc.sample, acc.coordinate_kind)
+        consumer.finish()
+        csv_writer.close()
+        csv_file.close()
+        summary.timings["merge_seconds"] = round(time.perf_counter() - started, 3)
+        write_summary(summary_path, summary)
         staged.publish()
     return MergeResult(
         merged_url=outputs["merged"], n_fovs=len(present), n_features=total,
@@ -376,11 +370,19 @@ def merge_run(manifest: Manifest, allow_partial: bool = False) -> MergeResult:
     for _ in range(MAX_SCHEMA_RESTARTS):
         try:
             return _merge_pass(manifest, present, missing, schema, started, notes)
+        except StarfishBatchError:
+            raise
         except SchemaChange as change:
             schema = change.schema
             notes.append(change.reason)
             print(f"{PROG}: {change.reason}: merging again with that coordinate kept "
                   f"(filled where absent)", file=sys.stderr)
+        except Exception as exc:  # HDF5, the CSV or qc.png on a full disk: one line
+            if storage.no_space_left(exc):
+                where = tempfile.gettempdir() if storage.is_s3(manifest.run_root) else manifest.run_root
+                raise StorageError(f"cannot write the merge's outputs in {where}: "
+                                   "no space left on device") from exc
+            raise
     raise StarfishBatchError(f"the FOV tables differ too much to merge: {'; '.join(notes)}")
 
 

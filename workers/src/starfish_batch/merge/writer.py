@@ -9,11 +9,13 @@ tables it came from.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import numpy as np
 
+from starfish_batch import storage
 from starfish_batch.merge.reader import Block
 from starfish_batch.merge.schema import FEATURES, Schema, VarSpec
 from starfish_batch.merge.strings import write_strings
@@ -55,11 +57,16 @@ class MergedWriter:
         self.size = 0
         self.h5 = None
         chunk = chunk or CHUNK_FEATURES
-        ds = netCDF4.Dataset(str(path), "w", format="NETCDF4")
         try:
-            self._create(ds, chunk)
-        finally:
-            ds.close()
+            ds = netCDF4.Dataset(str(path), "w", format="NETCDF4")
+            try:
+                self._create(ds, chunk)
+            finally:
+                ds.close()
+        except Exception as exc:  # netCDF-C says only "HDF error" when the disk is full
+            if storage.no_space_left(exc, path):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+            raise
         import h5py
 
         self.h5py = h5py

@@ -7,6 +7,7 @@ rename it; in S3 an object only appears once its upload completes.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import glob
@@ -314,7 +315,8 @@ def _temporary(directory: Path, name: str, suffix: str, url: str) -> Iterator[Pa
             raise write_failure(url, exc, directory) from exc
         yield tmp
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. the folder is a file: the error is said above
+            tmp.unlink(missing_ok=True)
 
 
 def _pid_alive(pid: int) -> bool:

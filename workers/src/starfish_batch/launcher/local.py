@@ -23,14 +23,29 @@ STOP_GRACE_SECONDS = 10.0
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
-def _spawn(command: list[str], **kwargs) -> subprocess.Popen:
-    """A worker in its own process group (whatever it starts goes with it when it is stopped),
-    started with Ctrl-C and SIGTERM held, so that no worker escapes being recorded."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        return subprocess.Popen(command, start_new_session=True, **kwargs)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+def _spawn(command: list[str], preexec_fn=None, **kwargs) -> subprocess.Popen:
+    """A worker in its own process group (whatever it starts goes with it when it is stopped).
+
+    Ctrl-C and SIGTERM are held from before the fork until the caller has recorded the worker
+    (``_held``), so that none escapes being stopped; the worker itself starts with them open.
+    """
+
+    def child_setup() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        if preexec_fn is not None:
+            preexec_fn()
+
+    return subprocess.Popen(command, start_new_session=True, preexec_fn=child_setup, **kwargs)
+
+
+class _held:
+    """Ctrl-C and SIGTERM wait (in the launcher) while a worker is started and recorded."""
+
+    def __enter__(self) -> None:
+        self.old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+    def __exit__(self, *exc) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
 
 
 def stop(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
@@ -163,8 +178,9 @@ class LocalExecutor:
                     index, fov = pending.pop(0)
                     slot = free_slots.pop(0)
                     env = {**base_env, ARRAY_INDEX_VAR: str(index)}
-                    running[slot] = _Child(index, fov, command, env,
-                                           log_dir / f"{fov}.log", slots[slot])
+                    with _held():
+                        running[slot] = _Child(index, fov, command, env,
+                                               log_dir / f"{fov}.log", slots[slot])
                 time.sleep(0.05)
                 for slot, child in list(running.items()):
                     code = child.proc.poll()
@@ -194,8 +210,9 @@ class LocalExecutor:
     def merge(self, manifest_url: str, allow_partial: bool = False) -> tuple[int, list[str]]:
         """Runs ``merge-batch-job`` as Batch would: a process with the same environment."""
         command = worker_command(MERGE) + (["--allow-partial"] if allow_partial else [])
-        proc = _spawn(command, env={**os.environ, **worker_env(manifest_url)},
-                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        with _held():
+            proc = _spawn(command, env={**os.environ, **worker_env(manifest_url)},
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             out, _ = proc.communicate()
         except KeyboardInterrupt:  # the merge stops with the launcher; its caller says how to resume

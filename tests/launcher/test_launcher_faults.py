@@ -3,6 +3,8 @@ workers and says how to resume; an S3 endpoint that never answers ends in one li
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +14,7 @@ import time
 import pytest
 
 from tests.support.faults import alive, silent_endpoint, wait_for
-from tests.support.workflow import ISS_RECIPE, LAUNCHER, recipe_with, write_experiment
+from tests.support.workflow import ISS_RECIPE, LAUNCHER, launch, recipe_with, write_experiment
 
 # Appended to the ISS recipe: each worker notes its pid, then works for ten minutes.
 SLOW_WRAPPER = '''
@@ -85,3 +87,20 @@ def test_silent_s3_endpoint_ends_the_launcher_in_one_line(experiment):
     assert "Traceback" not in proc.stderr
     assert any("retrying (attempt 2 of 2)" in line for line in lines[:-1])  # the user saw the retry
     assert seconds < 60
+
+
+def test_resume_redoes_a_truncated_table(experiment, tmp_path):
+    results = tmp_path / "results"
+    first = launch("--experiment-url", experiment, "--recipe", ISS_RECIPE, "--results-url", results,
+                   "--run-id", "cut", "--workers", "2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    table = results / "cut" / "fovs" / "A1.nc"
+    whole = table.read_bytes()
+    table.write_bytes(whole[: len(whole) // 3])  # a copy cut short
+    (results / "cut" / "merged_decoded_fovs.nc").unlink()
+    second = launch("--resume", "cut", "--results-url", results)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "1 of 4 FOVs left to process" in second.stderr
+    record = json.loads((results / "cut" / "fovs" / "A1.json").read_text())
+    assert record["nc_sha256"] == hashlib.sha256(table.read_bytes()).hexdigest()  # made again, whole
+    assert (results / "cut" / "merged_decoded_fovs.nc").is_file()

@@ -147,7 +147,9 @@ def _reading(fov: str, label: str):
             raise
         raise StarfishBatchError(f"FOV {fov}: {exc}") from exc
     except Exception as exc:
-        if type(exc).__name__ == "SchemaChange":
+        from starfish_batch.merge.schema import SchemaChange
+
+        if isinstance(exc, SchemaChange):
             raise
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StarfishBatchError(f"FOV {fov}: {label} is corrupt ({detail})") from exc

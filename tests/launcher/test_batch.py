@@ -166,6 +166,17 @@ def fov_names(n: int) -> list[str]:
     return [f"fov_{i:03d}" for i in range(n)]
 
 
+def put_done(aws, run_id: str, fov: str, table: bytes = b"x") -> None:
+    """A FOV as its worker leaves it: the table, then the record that proves it whole."""
+    from starfish_batch.records import FovRecord
+
+    manifest = read_jobs_file(aws, run_id, "manifest.json")
+    record = FovRecord(fov=fov, recipe_sha256=manifest["recipe_sha256"], n_features=0, run_id=run_id,
+                       nc_bytes=len(table), nc_sha256=hashlib.sha256(table).hexdigest())
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"runs/{run_id}/fovs/{fov}.nc", Body=table)
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"runs/{run_id}/fovs/{fov}.json", Body=record.to_json())
+
+
 # ------------------------------------------------------------------------------------------
 # Terraform outputs
 # ------------------------------------------------------------------------------------------
@@ -477,9 +488,10 @@ def test_resume_submits_only_missing_fovs(aws, capsys):
     assert launch(aws, "--run-id", "res", "--no-wait", fovs=fovs) == 0
     done = fovs[:4] + fovs[7:15]  # fov_004, fov_005, fov_006 have no output
     for fov in done:
-        for suffix in (".nc", ".json"):
-            aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"runs/res/fovs/{fov}{suffix}", Body=b"x")
-    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/res/fovs/fov_004.nc", Body=b"x")
+        put_done(aws, "res", fov)
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/res/fovs/fov_004.nc", Body=b"x")  # no record
+    put_done(aws, "res", "fov_005")  # a record, but its table was cut short:
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/res/fovs/fov_005.nc", Body=b"")
     first = read_jobs_file(aws, "res")
     capsys.readouterr()
 
@@ -505,8 +517,7 @@ def test_resume_with_nothing_left_only_merges(aws, capsys):
     fovs = fov_names(2)
     assert launch(aws, "--run-id", "full", "--no-wait", fovs=fovs) == 0
     for fov in fovs:
-        for suffix in (".nc", ".json"):
-            aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"runs/full/fovs/{fov}{suffix}", Body=b"x")
+        put_done(aws, "full", fov)
     code = cli.main(["--executor", "batch", "--tf-outputs", str(aws.outputs_file),
                      "--resume", "full", "--results-url", RESULTS, "--no-wait", "--quiet"])
     assert code == 0
@@ -520,8 +531,7 @@ def test_status(aws, capsys, monkeypatch):
     monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
     assert launch(aws, "--run-id", "st", "--no-wait", fovs=fov_names(3)) == 0
     capsys.readouterr()
-    for suffix in (".nc", ".json"):
-        aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"runs/st/fovs/fov_002{suffix}", Body=b"x")
+    put_done(aws, "st", "fov_002")
     base = ["--executor", "batch", "--tf-outputs", str(aws.outputs_file), "--results-url", RESULTS]
     assert cli.main(["status", "st", *base]) == 1
     captured = capsys.readouterr()
@@ -533,7 +543,7 @@ def test_status(aws, capsys, monkeypatch):
     assert "FOV fov_000 (index 0) failed" in captured.err and "fov_001, fov_002" in captured.err
     page = aws.s3.get_object(Bucket=RESULTS_BUCKET, Key="runs/st/report.html")["Body"].read().decode()
     assert page.count('<rect class="m failed"') == 2  # fov_002 has an output: not failed
-    assert '<rect class="m done' in page and "by status" in page
+    assert '<rect class="m empty' in page and "by status" in page  # its record says 0 features
     aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/st/merged_decoded_fovs.nc", Body=b"x")
     assert cli.main(["status", "st", *base]) == 0
     assert json.loads(capsys.readouterr().out)["merged"] is True

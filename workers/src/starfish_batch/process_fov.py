@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Mapping
 
-from starfish_batch import __version__, resources, storage
+from starfish_batch import __version__, fov_output, resources, signals, storage
 from starfish_batch.contract import (
     ARRAY_INDEX_VAR,
     INDEX_OFFSET_VAR,
@@ -23,7 +23,7 @@ from starfish_batch.contract import (
     MANIFEST_URL_VAR,
     PROCESS_FOV,
 )
-from starfish_batch.errors import RECIPE_RAISED, RECIPE_RETURNED, RecipeError, StarfishBatchError, report
+from starfish_batch.errors import RECIPE_RAISED, RECIPE_RETURNED, RecipeError, StarfishBatchError, StorageError, report
 from starfish_batch.manifest import Manifest
 from starfish_batch.records import FovRecord
 
@@ -62,15 +62,9 @@ def select_fov(manifest: Manifest, index: int) -> str:
 
 
 def already_done(manifest: Manifest, fov: str) -> FovRecord | None:
-    """This FOV's record when its table and record exist for the same recipe: retries are free."""
-    record_url = manifest.fov_url(fov, ".json")
-    if not (storage.exists(record_url) and storage.exists(manifest.fov_url(fov, ".nc"))):
-        return None
-    try:
-        record = FovRecord.from_json(storage.read_bytes(record_url), record_url)
-    except StarfishBatchError:
-        return None
-    return record if record.recipe_sha256 == manifest.recipe_sha256 else None
+    """This FOV's record when its record proves its table whole for this recipe (size and
+    sha256, see ``fov_output``): retries are free, and a truncated table is redone."""
+    return fov_output.done_record(manifest, fov)
 
 
 def _versions() -> dict[str, str]:
@@ -143,8 +137,14 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         )
 
     table = with_fov_coordinate(table, fov_name)
-    with storage.staged_output(manifest.fov_url(fov_name, ".nc"), suffix=".nc") as tmp:
-        table.to_netcdf(str(tmp))
+    nc_url = manifest.fov_url(fov_name, ".nc")
+    with storage.staged_output(nc_url, suffix=".nc") as tmp:
+        try:
+            table.to_netcdf(str(tmp))
+            digest = storage.Digest.of_file(tmp)  # what the record proves: this file, whole
+        except Exception as exc:  # netCDF says "HDF error" for a full disk: name it
+            failure = storage.write_failure(nc_url, exc, tmp)
+            raise StorageError(f"FOV {fov_name}: {failure}", failure.reason) from exc
     written = time.perf_counter()
 
     n_features = int(table.sizes["features"])
@@ -170,6 +170,8 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         host=platform.node(),
         versions=_versions(),
         extent=view.extent,
+        nc_bytes=digest.size,
+        nc_sha256=digest.sha256,
     )
     storage.write_text(manifest.fov_url(fov_name, ".json"), record.to_json())
     return record
@@ -184,6 +186,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     parser.add_argument("--manifest-url", help="overrides RUN_MANIFEST_URL")
     args = parser.parse_args(argv)
     env = os.environ if env is None else env
+    signals.sigterm_exits()
     resources.limit_threads(resources.available_cpus())
     try:
         manifest_url = args.manifest_url or env.get(MANIFEST_URL_VAR)

@@ -68,6 +68,8 @@ class FovRecord(_JsonRecord):
     host: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     extent: dict[str, list[float]] | None = None  # stage bounds {"xc": [lo, hi], "yc": [lo, hi]}
+    nc_bytes: int | None = None  # size and sha256 of fovs/<fov>.nc: the proof that it is whole
+    nc_sha256: str = ""
 
 
 @dataclass

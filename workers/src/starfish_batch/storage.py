@@ -7,9 +7,15 @@ rename it; in S3 an object only appears once its upload completes.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
+import glob
+import hashlib
 import os
 import shutil
+import socket
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -19,12 +25,49 @@ from urllib.parse import urlparse
 
 from starfish_batch.errors import AlreadyExists, StorageError
 
-RETRY_CONFIG = {"mode": "standard", "max_attempts": 8}
+# Network limits of every S3 and https:// call, so that an endpoint that accepts connections and
+# never answers fails in a minute or two instead of hanging. Each can be set in the environment
+# (tests shorten them to seconds): seconds to connect, seconds without a byte read, attempts in
+# all (S3 throttling and 5xx errors), and attempts when the endpoint does not answer at all.
+CONNECT_TIMEOUT_VAR = "STARFISH_BATCH_CONNECT_TIMEOUT"
+READ_TIMEOUT_VAR = "STARFISH_BATCH_READ_TIMEOUT"
+MAX_ATTEMPTS_VAR = "STARFISH_BATCH_MAX_ATTEMPTS"
+TIMEOUT_ATTEMPTS_VAR = "STARFISH_BATCH_TIMEOUT_ATTEMPTS"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_TIMEOUT_ATTEMPTS = 2
 # Connections kept open per client: enough for a worker's parallel tile reads.
 MAX_POOL_CONNECTIONS = 16
-# https:// reads: (connect, read) seconds, so an endpoint that never answers fails instead of hanging.
-HTTP_TIMEOUT = (10, 60)
 HTTP_RETRY_STATUS = (429, 500, 502, 503, 504)
+TEMP_MARK = ".sfb-tmp."
+"""In every temporary file name: ``<dir>/.<name>.sfb-tmp.<host>.<pid>.<random><suffix>``, so
+that the next attempt finds the ones a killed process left (``sweep_temporaries``)."""
+
+
+def _env_number(name: str, default: float, kind=float):
+    raw = os.environ.get(name, "")
+    try:
+        value = kind(raw) if raw.strip() else default
+    except ValueError:
+        raise StorageError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise StorageError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def timeouts() -> tuple[float, float]:
+    """(connect, read) seconds of every network call."""
+    return (_env_number(CONNECT_TIMEOUT_VAR, DEFAULT_CONNECT_TIMEOUT),
+            _env_number(READ_TIMEOUT_VAR, DEFAULT_READ_TIMEOUT))
+
+
+def max_attempts() -> int:
+    return _env_number(MAX_ATTEMPTS_VAR, DEFAULT_MAX_ATTEMPTS, int)
+
+
+def timeout_attempts() -> int:
+    return min(max_attempts(), _env_number(TIMEOUT_ATTEMPTS_VAR, DEFAULT_TIMEOUT_ATTEMPTS, int))
 
 
 def is_s3(url: str) -> bool:
@@ -68,10 +111,49 @@ _region: str | None = None
 
 
 def botocore_config():
-    """The retry and connection settings of every AWS client starfish-batch makes."""
+    """The retry, timeout and connection settings of every AWS client starfish-batch makes."""
     from botocore.config import Config
 
-    return Config(retries=RETRY_CONFIG, max_pool_connections=MAX_POOL_CONNECTIONS)
+    connect, read = timeouts()
+    return Config(retries={"mode": "standard", "max_attempts": max_attempts()},
+                  connect_timeout=connect, read_timeout=read,
+                  max_pool_connections=MAX_POOL_CONNECTIONS)
+
+
+def _is_timeout(exc: BaseException | None) -> bool:
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import ReadTimeoutError
+
+    return isinstance(exc, BotoConnectionError | ReadTimeoutError | TimeoutError)
+
+
+def watch_retries(client, service: str):
+    """Say on stderr what is retried and why (botocore retries in silence), and give up on an
+    endpoint that does not answer after ``timeout_attempts()`` tries, not ``max_attempts()``:
+    throttling deserves many retries, a silent endpoint two."""
+    limit, budget = max_attempts(), timeout_attempts()
+
+    def on_needs_retry(attempts, caught_exception=None, response=None, operation=None, **_):
+        timed_out = _is_timeout(caught_exception)
+        if timed_out and attempts >= budget:
+            raise caught_exception  # botocore has no other way to stop its retries early
+        if caught_exception is not None:
+            reason = str(caught_exception) or type(caught_exception).__name__
+        else:
+            parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else {}
+            status = parsed.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status < 500 and status != 429:
+                return None
+            reason = f"HTTP {status}"
+        if attempts < limit:
+            print(f"starfish-batch: {service} {getattr(operation, 'name', 'request')}: {reason}; "
+                  f"retrying (attempt {attempts + 1} of {budget if timed_out else limit})",
+                  file=sys.stderr, flush=True)
+        return None
+
+    event = f"needs-retry.{client.meta.service_model.service_id.hyphenize()}"  # "cloudwatch-logs"
+    client.meta.events.register_first(event, on_needs_retry)
+    return client
 
 
 def use_region(region: str | None) -> None:
@@ -90,7 +172,7 @@ def s3_client():
 
     session = boto3.session.Session()
     region = None if session.region_name else _region
-    return session.client("s3", region_name=region, config=botocore_config())
+    return watch_retries(session.client("s3", region_name=region, config=botocore_config()), "s3")
 
 
 @functools.cache
@@ -100,8 +182,8 @@ def http_session():
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
-    retry = Retry(total=5, backoff_factor=0.2, status_forcelist=HTTP_RETRY_STATUS,
-                  allowed_methods=("GET", "HEAD"))
+    retry = Retry(total=max_attempts() - 1, connect=timeout_attempts() - 1, read=timeout_attempts() - 1,
+                  backoff_factor=0.2, status_forcelist=HTTP_RETRY_STATUS, allowed_methods=("GET", "HEAD"))
     adapter = HTTPAdapter(max_retries=retry, pool_maxsize=MAX_POOL_CONNECTIONS)
     session = requests.Session()
     session.mount("http://", adapter)
@@ -131,6 +213,14 @@ def _http_reason(exc: Exception) -> str | None:
     return None
 
 
+def _error_code(exc: BaseException) -> str:
+    """An AWS error's code, or "" (a timeout or connection error has ``response = None``)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", ""))
+
+
 def _describe(exc: Exception) -> str:
     reason = _http_reason(exc)
     if reason:
@@ -146,12 +236,6 @@ def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _error_code(exc: Exception) -> str:
-    """botocore's error code, or "" (timeouts and connection errors carry no response)."""
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
-
-
 def _local(url: str) -> Path:
     return Path(absolute(url))
 
@@ -162,7 +246,7 @@ def read_bytes(url: str) -> bytes:
             bucket, key = split_s3(url)
             return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
         if is_http(url):
-            response = http_session().get(url, timeout=HTTP_TIMEOUT)
+            response = http_session().get(url, timeout=timeouts())
             response.raise_for_status()
             return response.content
         return _local(url).read_bytes()
@@ -185,7 +269,10 @@ def write_bytes(url: str, data: bytes) -> None:
             s3_client().put_object(Bucket=bucket, Key=key, Body=data)
             return
         with _replacing(_local(url), url) as tmp:
-            tmp.write_bytes(data)
+            try:
+                tmp.write_bytes(data)
+            except OSError as exc:
+                raise write_failure(url, exc, tmp) from exc
     except StorageError:
         raise
     except Exception as exc:
@@ -228,18 +315,6 @@ def create_exclusive(url: str, data: bytes) -> None:
         raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
 
 
-def delete(url: str) -> None:
-    """Remove the object at ``url`` if it is there."""
-    try:
-        if is_s3(url):
-            bucket, key = split_s3(url)
-            s3_client().delete_object(Bucket=bucket, Key=key)
-        else:
-            _local(url).unlink(missing_ok=True)
-    except Exception as exc:
-        raise StorageError(f"cannot delete {url}: {_describe(exc)}") from exc
-
-
 def upload_file(local_path: str | os.PathLike, url: str) -> None:
     """Publish a finished local file at ``url`` whole (rename on disk, upload in S3)."""
     try:
@@ -248,7 +323,10 @@ def upload_file(local_path: str | os.PathLike, url: str) -> None:
             s3_client().upload_file(str(local_path), bucket, key)
             return
         with _replacing(_local(url), url) as tmp:
-            shutil.copyfile(local_path, tmp)
+            try:
+                shutil.copyfile(local_path, tmp)
+            except OSError as exc:
+                raise write_failure(url, exc, tmp) from exc
     except StorageError:
         raise
     except Exception as exc:
@@ -264,38 +342,153 @@ def local_copy(url: str) -> Iterator[Path]:
             raise StorageError(f"cannot read {url}: no such file")
         yield path
         return
-    with tempfile.TemporaryDirectory(prefix="starfish-batch-") as tmp:
-        dest = Path(tmp) / url.rsplit("/", 1)[-1]
+    with local_temporary("-" + url.rsplit("/", 1)[-1]) as dest:
         try:
             bucket, key = split_s3(url)
             s3_client().download_file(bucket, key, str(dest))
         except Exception as exc:
+            if no_space_left(exc, dest):
+                raise write_failure(str(dest), exc, dest) from exc
             raise StorageError(f"cannot read {url}: {_describe(exc)}") from exc
         yield dest
 
 
 @contextmanager
+def _temporary(directory: Path, name: str, suffix: str, url: str) -> Iterator[Path]:
+    """A new empty file ``.<name>.sfb-tmp.<host>.<pid>.<random><suffix>`` in ``directory``
+    (made 0600, then given the umask's mode), removed on exit whatever happens: its name is
+    held before the file exists, so even a SIGTERM at any point leaves nothing behind."""
+    host = socket.gethostname().replace(".", "-") or "host"
+    tmp = Path(directory) / f".{name}{TEMP_MARK}{host}.{os.getpid()}.{uuid.uuid4().hex[:8]}{suffix}"
+    try:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            sweep_temporaries(directory, name)
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # outputs are as readable as any other file
+        except OSError as exc:
+            raise write_failure(url, exc, directory) from exc
+        yield tmp
+    finally:
+        with contextlib.suppress(OSError):  # e.g. the folder is a file: the error is said above
+            tmp.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def sweep_temporaries(directory: str | os.PathLike, name: str = "") -> list[Path]:
+    """Remove the temporary files of ``name`` (any when "") in ``directory`` that a process of
+    this host left when it was killed (its pid is gone): a killed merge leaves hundreds of MB."""
+    host = socket.gethostname().replace(".", "-") or "host"
+    removed = []
+    try:
+        candidates = list(Path(directory).glob(f".{glob.escape(name)}{TEMP_MARK}*" if name
+                                               else f".*{TEMP_MARK}*"))
+    except OSError:
+        return removed
+    for path in candidates:
+        rest = path.name.split(TEMP_MARK, 1)[1].split(".")
+        if len(rest) < 3 or rest[0] != host or not rest[1].isdigit():
+            continue
+        pid = int(rest[1])
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
+def no_space_left(exc: BaseException, where: str | os.PathLike | None = None) -> bool:
+    """Whether a write failed for a full disk: ENOSPC anywhere in the chain, HDF5's copy of its
+    message, or (netCDF says only "HDF error") the filesystem of ``where`` being full."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    if where is None:
+        return False
+    try:
+        st = os.statvfs(Path(where) if Path(where).is_dir() else Path(where).parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < NEARLY_FULL_BYTES
+
+
+NEARLY_FULL_BYTES = 1 << 20
+"""Free space under which a write failure that does not say why is put down to a full disk."""
+
+
+def write_failure(url: str, exc: BaseException, local: str | os.PathLike | None = None) -> StorageError:
+    """The one-line error of a failed write of ``url`` (through the local file ``local``):
+    "no space left on device" and the place that is full, when that is the cause."""
+    if isinstance(exc, StorageError) and "no space left" in str(exc):
+        return exc
+    if no_space_left(exc, local):
+        where = Path(local).parent if local is not None else None
+        place = f" (in {where})" if where is not None and str(where) not in url else ""
+        return StorageError(f"cannot write {url}: no space left on device{place}", "no space left on device")
+    if isinstance(exc, StorageError):
+        return exc
+    return StorageError(f"cannot write {url}: {_describe(exc)}")
+
+
+@contextmanager
 def _replacing(path: Path, url: str, suffix: str = ".tmp") -> Iterator[Path]:
-    """A hidden temporary file beside ``path``, renamed over it on success, removed on failure:
-    the one way a file appears on disk, so a reader never sees half of it."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; outputs are as readable as any other file
-    tmp = Path(name)
-    try:
+    """A hidden temporary file beside ``path``, renamed over it on success, removed on failure
+    (or, when the process is killed, by the next write of ``path``): the one way a file
+    appears on disk, so a reader never sees half of it."""
+    with _temporary(path.parent, path.name, suffix, url) as tmp:
         yield tmp
         try:
             os.replace(tmp, path)
         except OSError as exc:
-            raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+            raise write_failure(url, exc, tmp) from exc
+
+
+@contextmanager
+def local_temporary(suffix: str = "") -> Iterator[Path]:
+    """A temporary file in the system's temporary folder (for what goes to S3), removed after
+    use, or by the next process's sweep when this one is killed."""
+    directory = Path(tempfile.gettempdir())
+    with _temporary(directory, "starfish-batch", suffix or ".tmp", str(directory)) as tmp:
+        yield tmp
+
+
+@contextmanager
+def temporary_for(url: str, suffix: str = "") -> Iterator[Path]:
+    """A local file to write what will be published at ``url`` by ``publish_local`` or
+    ``upload_file``: beside it on disk (publishing is then a rename), in the temporary folder
+    for S3. Removed on exit when it is still there."""
+    if is_s3(url):
+        with local_temporary(suffix) as tmp:
+            yield tmp
+        return
+    path = _local(url)
+    with _temporary(path.parent, path.name, suffix or ".tmp", url) as tmp:
+        yield tmp
+
+
+def publish_local(tmp: Path, url: str) -> None:
+    """Rename a ``temporary_for(url)`` file over ``url``, as readable as any other file."""
+    try:
+        os.replace(tmp, _local(url))
+    except OSError as exc:
+        raise write_failure(url, exc, tmp) from exc
 
 
 @contextmanager
@@ -305,14 +498,9 @@ def staged_output(url: str, suffix: str = "") -> Iterator[Path]:
         with _replacing(_local(url), url, suffix or ".tmp") as tmp:
             yield tmp
         return
-    fd, name = tempfile.mkstemp(prefix=".starfish-batch-", suffix=suffix or ".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
+    with local_temporary(suffix) as tmp:
         yield tmp
         upload_file(tmp, url)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def is_dir(url: str) -> bool:
@@ -369,3 +557,106 @@ def check_writable(url: str) -> None:
             _local(probe).unlink(missing_ok=True)
     except Exception:  # a probe we cannot delete is harmless
         pass
+
+
+def list_sizes(prefix_url: str) -> dict[str, int]:
+    """Size in bytes of each object under ``prefix_url`` (names relative to it; hidden local
+    files left out), from one listing."""
+    base = prefix_url.rstrip("/") + "/"
+    try:
+        if is_s3(base):
+            bucket, key = split_s3(base)
+            sizes: dict[str, int] = {}
+            paginator = s3_client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=bucket, Prefix=key):
+                sizes.update((obj["Key"][len(key):], int(obj["Size"])) for obj in page.get("Contents", []))
+            return sizes
+        root = _local(base)
+        if not root.is_dir():
+            return {}
+        out = {}
+        for p in root.rglob("*"):
+            if p.name.startswith("."):
+                continue
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            if p.is_file():
+                out[str(p.relative_to(root))] = st.st_size
+        return out
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"cannot list {prefix_url}: {_describe(exc)}") from exc
+
+
+def size(url: str) -> int | None:
+    """The object's size in bytes, or None when there is none."""
+    try:
+        if is_s3(url):
+            bucket, key = split_s3(url)
+            return int(s3_client().head_object(Bucket=bucket, Key=key)["ContentLength"])
+        path = _local(url)
+        return path.stat().st_size if path.is_file() else None
+    except Exception as exc:
+        if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise StorageError(f"cannot check {url}: {_describe(exc)}") from exc
+
+
+def delete(url: str) -> None:
+    """Remove the object at ``url`` if there is one."""
+    try:
+        if is_s3(url):
+            bucket, key = split_s3(url)
+            s3_client().delete_object(Bucket=bucket, Key=key)
+        else:
+            _local(url).unlink(missing_ok=True)
+    except Exception as exc:
+        raise StorageError(f"cannot delete {url}: {_describe(exc)}") from exc
+
+
+def copy_object(src_url: str, dest_url: str) -> None:
+    """An S3 copy inside S3 (multipart for large objects): no byte comes back to this machine."""
+    try:
+        src_bucket, src_key = split_s3(src_url)
+        bucket, key = split_s3(dest_url)
+        s3_client().copy({"Bucket": src_bucket, "Key": src_key}, bucket, key)
+    except Exception as exc:
+        raise StorageError(f"cannot write {dest_url}: {_describe(exc)}") from exc
+
+
+HASH_CHUNK = 1 << 20
+
+
+class Digest:
+    """Size and sha256 of bytes seen in pieces (a file as it is read)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._sha = hashlib.sha256()
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.size += len(data)
+        self._sha.update(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> Digest:
+        digest = cls()
+        digest.update(data)
+        return digest
+
+    @classmethod
+    def of_file(cls, path: str | os.PathLike) -> Digest:
+        digest = cls()
+        with open(path, "rb", buffering=0) as f:
+            buf = bytearray(HASH_CHUNK)
+            view = memoryview(buf)
+            while n := f.readinto(buf):
+                digest.update(view[:n])
+        return digest

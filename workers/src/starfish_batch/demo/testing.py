@@ -142,9 +142,10 @@ def write_fake_run(results_url: str, fovs: dict[str, int], run_id: str = "run-1"
                                             origin_um=(i * 10.0, 0.0))
         with storage.staged_output(manifest.fov_url(fov, ".nc"), ".nc") as tmp:
             write_fov_table(table, tmp, fov)
+            digest = storage.Digest.of_file(tmp)
         record = FovRecord(fov=fov, index=i, run_id=run_id, recipe_sha256=manifest.recipe_sha256,
                            n_features=int(table.sizes["features"]), seconds=1.5 + i,
-                           peak_memory_bytes=10_000_000,
+                           peak_memory_bytes=10_000_000, nc_bytes=digest.size, nc_sha256=digest.sha256,
                            extent={"xc": [i * 10.0, i * 10.0 + 8.0], "yc": [0.0, 6.0]})
         storage.write_text(manifest.fov_url(fov, ".json"), record.to_json())
     manifest.save()

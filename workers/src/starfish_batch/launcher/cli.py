@@ -15,7 +15,7 @@ import shlex
 import sys
 import time
 
-from starfish_batch import storage
+from starfish_batch import signals, storage
 from starfish_batch.contract import LAUNCHER as PROG
 from starfish_batch.contract import MAX_LOG_TAILS, MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.errors import StarfishBatchError, report
@@ -198,13 +198,12 @@ def batch_executor(args: argparse.Namespace):
 
 def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, started: float) -> int:
     from starfish_batch.launcher.local import LocalExecutor
-    from starfish_batch.launcher.report import print_summary
+    from starfish_batch.launcher.report import print_interrupted, print_summary
 
     executor = LocalExecutor(workers=args.workers, progress=not args.quiet)
     outcome = executor.process(manifest, manifest_url)
     if outcome.interrupted:
-        say(f"\ninterrupted: outputs written so far are kept under {manifest.run_root}\n"
-            f"continue with: {resume_hint(manifest, args)}")
+        print_interrupted(manifest, resume_hint(manifest, args))
         write_page(manifest, "interrupted", outcome.failed, {"continue the run": resume_hint(manifest, args)})
         return 130
     if outcome.failed:
@@ -219,7 +218,11 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
             say(f"not merging.\n{next_steps(outcome.failed, manifest, args)}")
             write_page(manifest, "failed", outcome.failed, dict(next_step_commands(outcome.failed, manifest, args)))
             return 1
-    code, lines = executor.merge(manifest, manifest_url, allow_partial=args.allow_partial)
+    try:
+        code, lines = executor.merge(manifest, manifest_url, allow_partial=args.allow_partial)
+    except KeyboardInterrupt:
+        print_interrupted(manifest, resume_hint(manifest, args))
+        return 130
     if code != 0:
         say("\n".join(lines[-20:]))
         say(f"{PROG}: error: the merge failed (above); outputs are kept under {manifest.run_root}")
@@ -403,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     from starfish_batch.launcher.report import RetryNotices
 
     RetryNotices.install()
+    signals.sigterm_interrupts()  # SIGTERM stops a run as Ctrl-C does: workers stopped, resume said
     try:
         args = parse_args(argv)
         return {"status": status, "cancel": cancel}.get(args.command, run)(args)

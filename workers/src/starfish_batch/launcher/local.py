@@ -18,6 +18,55 @@ from starfish_batch.launcher.outcome import Failure, ProcessOutcome
 from starfish_batch.manifest import Manifest
 
 DEFAULT_MEMORY_PER_FOV = 1.5 * 2**30  # the ISS recipe peaks near 1.05 GB on a 1044 x 1390 FOV
+STOP_GRACE_SECONDS = 10.0
+"""How long a stopped worker has, after SIGTERM, to remove its temporary files before SIGKILL."""
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _spawn(command: list[str], preexec_fn=None, **kwargs) -> subprocess.Popen:
+    """A worker in its own process group (whatever it starts goes with it when it is stopped).
+
+    Ctrl-C and SIGTERM are held from before the fork until the caller has recorded the worker
+    (``_held``), so that none escapes being stopped; the worker itself starts with them open.
+    """
+
+    def child_setup() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        if preexec_fn is not None:
+            preexec_fn()
+
+    return subprocess.Popen(command, start_new_session=True, preexec_fn=child_setup, **kwargs)
+
+
+class _held:
+    """Ctrl-C and SIGTERM wait (in the launcher) while a worker is started and recorded."""
+
+    def __enter__(self) -> None:
+        self.old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+    def __exit__(self, *exc) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+
+
+def stop(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM to each worker's process group, then SIGKILL to those still there after ``grace``."""
+    for proc in procs:
+        _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+        _signal_group(proc, signal.SIGKILL)  # anything the worker started and left behind
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def worker_command(entry_point: str) -> list[str]:
@@ -63,7 +112,7 @@ class _Child:
             if cpus:
                 os.sched_setaffinity(0, cpus)
 
-        self.proc = subprocess.Popen(
+        self.proc = _spawn(
             command, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, preexec_fn=pin if cpus else None,
         )
@@ -129,8 +178,9 @@ class LocalExecutor:
                     index, fov = pending.pop(0)
                     slot = free_slots.pop(0)
                     env = {**base_env, ARRAY_INDEX_VAR: str(index)}
-                    running[slot] = _Child(index, fov, command, env,
-                                           log_dir / f"{manifest.keys[fov]}.log", slots[slot])
+                    with _held():
+                        running[slot] = _Child(index, fov, command, env,
+                                               log_dir / f"{manifest.keys[fov]}.log", slots[slot])
                 time.sleep(0.05)
                 for slot, child in list(running.items()):
                     code = child.proc.poll()
@@ -147,15 +197,10 @@ class LocalExecutor:
                             exit_code=code, log=str(child.log_path), tail=tail))
                     bar.update(1)
                     bar.set_postfix(failed=len(outcome.failed), refresh=False)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (signals.sigterm_interrupts)
             outcome.interrupted = True
+            stop([child.proc for child in running.values()])
             for child in running.values():
-                child.proc.terminate()
-            for child in running.values():
-                try:
-                    child.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.proc.kill()
                 child.finish()
         finally:
             bar.close()
@@ -165,9 +210,12 @@ class LocalExecutor:
     def merge(self, manifest: Manifest, manifest_url: str, allow_partial: bool = False) -> tuple[int, list[str]]:
         """Runs ``merge-batch-job`` as Batch would: a process with the same environment."""
         command = worker_command(MERGE) + (["--allow-partial"] if allow_partial else [])
-        proc = subprocess.run(
-            command, env={**os.environ, **worker_env(manifest_url, manifest.sha256)},
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        lines = proc.stdout.decode("utf-8", "replace").splitlines()
-        return proc.returncode, lines
+        with _held():
+            proc = _spawn(command, env={**os.environ, **worker_env(manifest_url, manifest.sha256)},
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            out, _ = proc.communicate()
+        except KeyboardInterrupt:  # the merge stops with the launcher; its caller says how to resume
+            stop([proc])
+            raise
+        return proc.returncode, out.decode("utf-8", "replace").splitlines()

@@ -69,6 +69,12 @@ def print_failures(failures: Sequence[Failure]) -> None:
             say(f"  | {line}")
 
 
+def print_interrupted(manifest: Manifest, resume_command: str) -> None:
+    """What a stopped run (Ctrl-C, SIGTERM) says: its workers are stopped, nothing written is lost."""
+    say(f"\ninterrupted: the workers are stopped; outputs written so far are kept under "
+        f"{manifest.run_root}\ncontinue with: {resume_command}")
+
+
 def failed_fovs_line(failures: Sequence[Failure], n_fovs: int) -> str:
     names = ", ".join(f.fov or "?" for f in failures[:20])
     more = f" and {len(failures) - 20} more" if len(failures) > 20 else ""

@@ -6,8 +6,8 @@ cannot be read, a results location that cannot be written) costs seconds, not a 
 
 from __future__ import annotations
 
-from starfish_batch import storage
-from starfish_batch.contract import FOVS_DIR, MANIFEST_NAME, RECIPE_NAME
+from starfish_batch import fov_output, storage
+from starfish_batch.contract import MANIFEST_NAME, RECIPE_NAME
 from starfish_batch.errors import AlreadyExists, ExperimentError, StarfishBatchError
 from starfish_batch.experiment import plan_inputs
 from starfish_batch.launcher.claim import RunClaim
@@ -94,10 +94,8 @@ def load_run(results_url: str, run_id: str) -> Manifest:
 
 
 def completed_fovs(manifest: Manifest) -> set[str]:
-    """FOVs whose table and record are both written (one listing, not one request per FOV)."""
-    names = set(storage.list_names(storage.join(manifest.run_root, FOVS_DIR)))
-    keys = manifest.keys
-    return {fov for fov in manifest.run_fovs if f"{keys[fov]}.nc" in names and f"{keys[fov]}.json" in names}
+    """FOVs whose record proves their table whole (see ``fov_output``): the others are redone."""
+    return fov_output.completed(manifest)
 
 
 def progress(manifest: Manifest) -> dict:

@@ -27,6 +27,7 @@ import dataclasses
 import os
 import queue
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -34,7 +35,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from starfish_batch import storage
+from starfish_batch import fov_output, signals, storage
 from starfish_batch.contract import (
     FOVS_DIR,
     MANIFEST_SHA256_VAR,
@@ -45,8 +46,9 @@ from starfish_batch.contract import (
     SPOTS_NAME,
     SUMMARY_NAME,
 )
-from starfish_batch.errors import StarfishBatchError
+from starfish_batch.errors import StarfishBatchError, StorageError
 from starfish_batch.manifest import Manifest, fov_output_url
+from starfish_batch.merge.publish import OutputSet
 from starfish_batch.records import FovRecord
 
 PROG = MERGE
@@ -81,12 +83,12 @@ def find_missing(manifest: Manifest) -> list[str]:
     return [fov for fov in manifest.run_fovs if f"{manifest.keys[fov]}.nc" not in names]
 
 
-def _parse_record(data: bytes | None) -> FovRecord | None:
-    """A FOV's record, or None when it is absent or unreadable (its timings are then left out)."""
+def _parse_record(data: bytes | None, source: str) -> FovRecord | None:
+    """A FOV's record, or None when it is absent or unreadable."""
     if not data:
         return None
     try:
-        return FovRecord.from_json(data)
+        return FovRecord.from_json(data, source)
     except StarfishBatchError:
         return None
 
@@ -102,27 +104,28 @@ def _same_recipe(manifest: Manifest, fov: str, record: FovRecord | None) -> FovR
     return record
 
 
-def _sources(manifest: Manifest, fovs: list[str]) -> Iterator[tuple[str, Path | bytes, FovRecord | None]]:
-    """(fov, local path or the object's bytes, its fovs/<fov>.json record or None), in order."""
-    if not storage.is_s3(manifest.run_root):
-        root = storage.absolute(manifest.run_root)  # resolved once, not once per FOV
-        for fov in fovs:
-            path = Path(fov_output_url(root, manifest.keys[fov], ".nc"))
-            record_path = path.with_suffix(".json")
-            try:
-                record = _parse_record(record_path.read_bytes())
-            except OSError:
-                record = None
-            yield fov, path, _same_recipe(manifest, fov, record)
-        return
+def _sources(manifest: Manifest, fovs: list[str]
+             ) -> Iterator[tuple[str, Path | bytes, FovRecord | None, storage.Digest]]:
+    """(fov, local path or the object's bytes, its fovs/<fov>.json record or None, the size and
+    sha256 of what was read), in order; a few FOVs are fetched (S3) or hashed (disk) ahead."""
+    s3 = storage.is_s3(manifest.run_root)
+    root = manifest.run_root if s3 else storage.absolute(manifest.run_root)  # resolved once
 
     def fetch(fov: str):
-        data = storage.read_bytes(manifest.fov_url(fov, ".nc"))
+        nc_url = fov_output_url(root, manifest.keys[fov], ".nc")
+        record_url = fov_output_url(root, manifest.keys[fov], ".json")
         try:
-            record = storage.read_bytes(manifest.fov_url(fov, ".json"))
+            record = storage.read_bytes(record_url)
         except StarfishBatchError:
             record = None
-        return data, _same_recipe(manifest, fov, _parse_record(record))
+        if s3:
+            data = storage.read_bytes(nc_url)
+            return data, _same_recipe(manifest, fov, _parse_record(record, record_url)), storage.Digest.of_bytes(data)
+        try:
+            digest = storage.Digest.of_file(nc_url)
+        except OSError as exc:
+            raise StarfishBatchError(f"FOV {fov}: cannot read {nc_url}: {exc.strerror or exc}") from exc
+        return Path(nc_url), _same_recipe(manifest, fov, _parse_record(record, record_url)), digest
 
     with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="prefetch") as pool:
         pending = []
@@ -134,14 +137,44 @@ def _sources(manifest: Manifest, fovs: list[str]) -> Iterator[tuple[str, Path | 
                     break
             while pending:
                 fov, future = pending.pop(0)
-                data, record = future.result()
+                source, record, digest = future.result()
                 nxt = next(it, None)
                 if nxt is not None:
                     pending.append((nxt, pool.submit(fetch, nxt)))
-                yield fov, data, record
+                yield fov, source, record, digest
         finally:
             for _, future in pending:
                 future.cancel()
+
+
+def _check_whole(manifest: Manifest, fov: str, record: FovRecord | None, digest: storage.Digest) -> None:
+    """The table read is the one its worker wrote, or one line naming the FOV and the file."""
+    label = manifest.fov_url(fov, ".nc")
+    if record is None:
+        raise StarfishBatchError(
+            f"FOV {fov}: {label} is not proven whole: its record {manifest.fov_url(fov, '.json')} "
+            f"is missing or unreadable; process the FOV again (--resume)")
+    why = fov_output.mismatch(record, digest.size, digest)
+    if why is not None:
+        raise StarfishBatchError(f"FOV {fov}: {label} is corrupt ({why}); process the FOV again (--resume)")
+
+
+@contextlib.contextmanager
+def _reading(fov: str, label: str):
+    """Errors of the HDF5 library on a per-FOV file, as one line naming the FOV and the file."""
+    try:
+        yield
+    except StarfishBatchError as exc:
+        if str(exc).startswith(f"FOV {fov}"):
+            raise
+        raise StarfishBatchError(f"FOV {fov}: {exc}") from exc
+    except Exception as exc:
+        from starfish_batch.merge.schema import SchemaChange
+
+        if isinstance(exc, SchemaChange):
+            raise
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StarfishBatchError(f"FOV {fov}: {label} is corrupt ({detail})") from exc
 
 
 class _Consumer:
@@ -248,17 +281,17 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
     total = 0
 
     with contextlib.ExitStack() as stack:
-        nc_path = stack.enter_context(storage.staged_output(outputs["merged"], ".nc"))
-        csv_path = stack.enter_context(storage.staged_output(outputs["spots"], ".csv.gz"))
-        qc_path = stack.enter_context(storage.staged_output(outputs["qc"], ".png"))
-        summary_path = stack.enter_context(storage.staged_output(outputs["summary"], ".json"))
+        # one set: published together at the end, the merged table last (merge/publish.py)
+        staged = stack.enter_context(OutputSet(root, outputs, ["summary", "qc", "spots", "merged"]))
+        nc_path, csv_path, qc_path, summary_path = (
+            staged.paths[key] for key in ("merged", "spots", "qc", "summary"))
         csv_file = stack.enter_context(open(csv_path, "wb", buffering=1 << 20))
         csv_writer = spots.SpotsCsvWriter(csv_file)
 
         def start_writer(s):
             nonlocal writer, consumer, block
             writer = MergedWriter(nc_path, s)
-            stack.callback(writer.close)
+            stack.callback(writer.abort)  # a no-op once closed; see MergedWriter.abort
             bool_names = frozenset(n for n, v in s.coords.items() if v.attrs.get("dtype") == "bool")
             consumer = _Consumer(csv_writer, bool_names)
             stack.callback(consumer.abandon)
@@ -273,12 +306,15 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
                 consumer.submit(block)
                 block = consumer.take_free()
 
-        for fov, source, record in _sources(manifest, present):
+        for fov, source, record, digest in _sources(manifest, present):
             label = manifest.fov_url(fov, ".nc")
-            h5 = reader.open(source, label)
+            _check_whole(manifest, fov, record, digest)
+            with _reading(fov, label):
+                h5 = reader.open(source, label)
             try:
-                layout = reader.layout(h5, source, label)
-                n = reader.n_features(layout, h5)
+                with _reading(fov, label):
+                    layout = reader.layout(h5, source, label)
+                    n = reader.n_features(layout, h5)
                 acc.add_fov(fov, n, record)
                 if n == 0:
                     if first_empty is None:
@@ -288,15 +324,17 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
                     schema = Schema.from_layout(layout, fov)
                 if writer is None:
                     start_writer(schema)
-                how = reader.plan(schema, layout, fov)
-                reader.check_static(schema, layout, h5, fov)
+                with _reading(fov, label):
+                    how = reader.plan(schema, layout, fov)
+                    reader.check_static(schema, layout, h5, fov)
                 start = 0
                 while start < n:
                     if not block.room:
                         flush()
                     k = min(block.room, n - start)
                     block.fov_slices.append((fov, block.size, block.size + k))
-                    reader.read_into(block, schema, layout, how, h5, start, start + k)
+                    with _reading(fov, label):
+                        reader.read_into(block, schema, layout, how, h5, start, start + k)
                     start += k
                 total += n
             finally:
@@ -319,7 +357,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         csv_file.close()
         summary.timings["merge_seconds"] = round(time.perf_counter() - started, 3)
         write_summary(summary_path, summary)
-    # Published in reverse order of entry: summary, qc, CSV, then the merged table.
+        staged.publish()
     return MergeResult(
         merged_url=outputs["merged"], n_fovs=len(present), n_features=total,
         n_spots=summary.n_spots, missing=missing, outputs=outputs,
@@ -373,11 +411,19 @@ def merge_run(manifest: Manifest, allow_partial: bool = False) -> MergeResult:
             result = _merge_pass(manifest, present, missing, schema, started, notes)
             _write_report(manifest, result)
             return result
+        except StarfishBatchError:
+            raise
         except SchemaChange as change:
             schema = change.schema
             notes.append(change.reason)
             print(f"{PROG}: {change.reason}: merging again with that coordinate kept "
                   f"(filled where absent)", file=sys.stderr)
+        except Exception as exc:  # HDF5, the CSV or qc.png on a full disk: one line
+            if storage.no_space_left(exc):
+                where = tempfile.gettempdir() if storage.is_s3(manifest.run_root) else manifest.run_root
+                raise StorageError(f"cannot write the merge's outputs in {where}: "
+                                   "no space left on device") from exc
+            raise
     raise StarfishBatchError(f"the FOV tables differ too much to merge: {'; '.join(notes)}")
 
 
@@ -390,9 +436,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exit_if_abandoned(code: int) -> int:
+    """End now when HDF5 could not close the merged file (a full disk): the interpreter's
+    clean-up would make HDF5 crash (exit 139) after the error line; see ``MergedWriter.abort``."""
+    from starfish_batch.merge import writer
+
+    if writer.abandoned():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     args = _parser().parse_args(argv)
+    signals.sigterm_exits()
     try:
         url = args.manifest_url or env.get(MANIFEST_URL_VAR)
         if not url:
@@ -403,12 +462,12 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         result = merge_run(manifest, allow_partial=allow_partial)
     except StarfishBatchError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
+        return _exit_if_abandoned(1)
     except Exception as exc:
         traceback.print_exc()
         print(f"{PROG}: unexpected error: {type(exc).__name__}: {exc}".splitlines()[0],
               file=sys.stderr)
-        return 1
+        return _exit_if_abandoned(1)
     partial = f" ({len(result.missing)} missing)" if result.missing else ""
     print(f"{PROG}: merged {result.n_fovs} FOVs{partial}: {result.n_features} features, "
           f"{result.n_spots} decoded spots in {result.seconds:.1f} s -> {result.merged_url}",

@@ -9,10 +9,13 @@ tables it came from.
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import numpy as np
 
+from starfish_batch import storage
 from starfish_batch.merge.reader import Block
 from starfish_batch.merge.schema import FEATURES, Schema, VarSpec
 from starfish_batch.merge.strings import write_strings
@@ -20,6 +23,15 @@ from starfish_batch.merge.strings import write_strings
 CHUNK_FEATURES = 1 << 15
 """HDF5 chunk length along ``features`` of the merged file."""
 CHUNK_CACHE_BYTES = 2 << 20
+_ABANDONED: list = []
+"""Files whose close failed even after ``MergedWriter.abort``: freeing them, or HDF5's own
+clean-up at exit, would crash the process, so it ends with ``os._exit`` (see ``abandoned``)."""
+
+
+def abandoned() -> bool:
+    """Whether a file could not be closed: the process must then end without the interpreter's
+    clean-up (``os._exit``), which would make HDF5 crash (exit 139) after the error line."""
+    return bool(_ABANDONED)
 
 
 class MergedWriter:
@@ -45,11 +57,16 @@ class MergedWriter:
         self.size = 0
         self.h5 = None
         chunk = chunk or CHUNK_FEATURES
-        ds = netCDF4.Dataset(str(path), "w", format="NETCDF4")
         try:
-            self._create(ds, chunk)
-        finally:
-            ds.close()
+            ds = netCDF4.Dataset(str(path), "w", format="NETCDF4")
+            try:
+                self._create(ds, chunk)
+            finally:
+                ds.close()
+        except Exception as exc:  # netCDF-C says only "HDF error" when the disk is full
+            if storage.no_space_left(exc, path):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+            raise
         import h5py
 
         self.h5py = h5py
@@ -126,6 +143,37 @@ class MergedWriter:
         self.size = stop
 
     def close(self) -> None:
-        if self.h5 is not None:
-            self.h5.close()
-            self.h5 = None
+        """Flush, then close: a write error (a full disk) surfaces in the flush, while every
+        HDF5 object is still valid, and the file is then abandoned with ``abort``."""
+        if self.h5 is None:
+            return
+        try:
+            self.h5.flush()
+        except BaseException:
+            self.abort()
+            raise
+        h5, self.h5 = self.h5, None
+        self.vars = {}
+        h5.close()
+
+    def abort(self) -> None:
+        """Close a file that will be deleted, after a failure, without crashing the process.
+
+        When HDF5 cannot write what it holds in its caches (a full disk), ``File.close``
+        fails half-way and leaves h5py objects that crash the interpreter when they are
+        garbage-collected (merge exit 139). So the file is first truncated to nothing, which
+        gives its space back, and HDF5's last writes land in a sparse file that is deleted
+        afterwards; should the close still fail, the objects are kept alive (never freed).
+        """
+        if self.h5 is None:
+            return
+        h5, self.h5 = self.h5, None
+        try:  # before anything is released: releasing a dataset makes HDF5 write its chunks
+            os.ftruncate(h5.id.get_vfd_handle(), 0)
+        except Exception:  # noqa: S110 - a driver without a descriptor: the close may still work
+            pass
+        try:
+            h5.close()
+        except Exception:  # HDF5's cache is broken after a failed flush ("slist already enabled")
+            _ABANDONED.append((h5, self.vars))
+        self.vars = {}

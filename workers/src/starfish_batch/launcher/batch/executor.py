@@ -87,8 +87,9 @@ class BatchExecutor:
             import boto3
 
             session = self._session or boto3.session.Session()
-            self._clients[service] = session.client(service, region_name=self.outputs.region,
-                                                    config=storage.botocore_config())
+            self._clients[service] = storage.watch_retries(
+                session.client(service, region_name=self.outputs.region, config=storage.botocore_config()),
+                service)
         return self._clients[service]
 
     @property

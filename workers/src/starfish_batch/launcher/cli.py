@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--tf-dir", help="batch: Terraform directory to read outputs from (default: repo root)")
     where.add_argument("--tf-outputs", help="batch: a saved `terraform output -json` file")
     where.add_argument("--quiet", action="store_true", help="no progress bar")
+    where.add_argument("--prices", metavar="FILE",
+                       help="batch: a price table (JSON, the shape of the bundled "
+                            "starfish_batch/pricing/prices-*.json) for the bill and the estimate")
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -144,6 +147,7 @@ def batch_executor(args: argparse.Namespace):
 
 
 def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, started: float) -> int:
+    from starfish_batch.launcher.bill import local_bill
     from starfish_batch.launcher.local import LocalExecutor
     from starfish_batch.launcher.report import print_summary
 
@@ -169,8 +173,23 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
         say("\n".join(lines[-20:]))
         say(f"{PROG}: error: the merge failed (above); outputs are kept under {manifest.run_root}")
         return 1
+    _attach_bill(manifest, lambda: local_bill(manifest))
     print_summary(manifest, time.perf_counter() - started, args.ground_truth)
     return 1 if outcome.failed else 0
+
+
+def _attach_bill(manifest: Manifest, make_bill) -> dict | None:
+    """Add the run's bill to its summary.json; a bill that cannot be made is a warning, not a
+    failed run (the results are there)."""
+    from starfish_batch.launcher.bill import attach_bill
+
+    try:
+        bill = make_bill()
+        attach_bill(manifest, bill)
+        return bill.to_dict()
+    except StarfishBatchError as exc:
+        say(f"warning: no bill for run {manifest.run_id}: {exc}")
+        return None
 
 
 def run_batch(executor, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
@@ -186,14 +205,18 @@ def run_batch(executor, manifest: Manifest, manifest_url: str, args: argparse.Na
             print(f"{PROCESS_FOV} {job.job_id}")
         print(f"{MERGE} {run.merge_job_id}", flush=True)
         return 0
-    return finish_batch(executor.follow(manifest, run, observer), manifest, run, args, results_url)
+    outcome = executor.follow(manifest, run, observer)
+    return finish_batch(outcome, manifest, run, args, results_url, executor)
 
 
-def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, results_url: str) -> int:
+def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, results_url: str,
+                 executor=None) -> int:
     """What the end of following a Batch run says, and its exit code."""
     merged = storage.join(manifest.run_root, MERGED_NAME)
     if outcome.state == "merged":
         print(f"merged: {merged}", flush=True)
+        if executor is not None:
+            _print_batch_bill(executor, manifest, args)
         return 0
     if outcome.state == "merged_file_missing":
         say(f"{PROG}: error: the merge job succeeded but {merged} does not exist")
@@ -247,6 +270,18 @@ def run(args: argparse.Namespace) -> int:
     if executor is not None:
         return run_batch(executor, manifest, manifest_url, args, results_url)
     return run_local(manifest, manifest_url, args, started)
+
+
+def _print_batch_bill(executor, manifest: Manifest, args: argparse.Namespace) -> None:
+    """The bill of every submission of the run, from AWS Batch's job attempts."""
+    from starfish_batch.launcher.batch.jobs import submissions
+    from starfish_batch.launcher.report import bill_lines
+    from starfish_batch.pricing import PriceTable
+
+    bill = _attach_bill(manifest, lambda: executor.bill(
+        submissions(manifest.run_root, manifest.run_id), PriceTable.load(args.prices)))
+    for line in bill_lines(bill) if bill else []:
+        say(line)
 
 
 # -- status and cancel ------------------------------------------------------------------------------

@@ -101,11 +101,25 @@ def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None =
             print(f"    {target:<20} {_count(value)}")
         if len(top) > 15:
             print(f"    ... and {len(top) - 15} more targets")
+    if summary.bill:
+        for line in bill_lines(summary.bill):
+            print(f"  {line}")
     if ground_truth:
         _print_score(manifest, ground_truth)
     print("  outputs:")
     for name in OUTPUT_NAMES:
         print(f"    {storage.join(manifest.run_root, name)}")
+
+
+def bill_lines(bill: dict) -> list[str]:
+    """The bill of a run in words: what it used, and on Batch what that cost, said as an estimate."""
+    retries = f" ({bill['retries']} retries)" if bill.get("retries") else ""
+    lines = [f"used: {bill['vcpu_hours']:.3f} vCPU-hours, {bill['gb_hours']:.3f} GB-hours, "
+             f"{bill['attempts']} job attempts{retries}"]
+    if bill.get("cost_usd") is not None:
+        lines.append(f"estimated cost: ${bill['cost_usd']:.4f} USD ({bill.get('note', 'an estimate')})")
+        lines.append(f"  prices: {bill.get('prices', '')}")
+    return lines
 
 
 def _count(value) -> int:

@@ -14,13 +14,14 @@ from typing import Protocol
 from starfish_batch import storage
 from starfish_batch.contract import LAUNCHER, LOG_TAIL_LINES, MAX_LOG_TAILS, MERGED_NAME
 from starfish_batch.errors import StarfishBatchError
-from starfish_batch.launcher.batch import checks, watch
+from starfish_batch.launcher.batch import checks, usage, watch
 from starfish_batch.launcher.batch.checks import client_error
 from starfish_batch.launcher.batch.jobs import ProcessJob, SubmittedRun, chunks, jobs_url_for, submission_label
 from starfish_batch.launcher.batch.requests import JobTarget, merge_request, process_requests
 from starfish_batch.launcher.outcome import Failure, FollowOutcome
 from starfish_batch.launcher.tf_outputs import TfOutputs
 from starfish_batch.manifest import Manifest
+from starfish_batch.pricing import Bill, bill_of
 
 DESCRIBE_BATCH = 100  # describe_jobs takes at most 100 ids
 POLL_INITIAL_S = 2.0
@@ -258,6 +259,65 @@ class BatchExecutor:
             return FollowOutcome("interrupted", failures)
         finally:
             observer.close()
+
+    # -- what a run used ------------------------------------------------------------------
+
+    def compute_environment(self) -> dict:
+        """The queue's first compute environment: type, instance types and maximum vCPUs."""
+        arn = self.outputs.extra.get("compute_environment_arn")
+        try:
+            if not arn:
+                queue = checks.check_queue(self.batch, self.outputs, self.job_queue)
+                order = sorted(queue.get("computeEnvironmentOrder") or [], key=lambda c: c.get("order", 0))
+                arn = order[0]["computeEnvironment"] if order else None
+            found = self.batch.describe_compute_environments(
+                computeEnvironments=[arn]).get("computeEnvironments", []) if arn else []
+        except StarfishBatchError:
+            raise
+        except Exception as exc:
+            raise StarfishBatchError(f"cannot describe the compute environment of {self.job_queue}: "
+                                     f"{client_error(exc)}") from exc
+        if not found:
+            raise StarfishBatchError(f"the compute environment of job queue {self.job_queue} "
+                                     f"({arn or 'none in its order'}) does not exist")
+        resources = found[0].get("computeResources") or {}
+        return {"arn": found[0].get("computeEnvironmentArn", arn),
+                "type": resources.get("type") or self.outputs.extra.get("compute_type") or "EC2",
+                "instance_types": list(resources.get("instanceTypes") or ["optimal"]),
+                "max_vcpus": int(resources.get("maxvCpus") or 0)}
+
+    def job_definition_resources(self, arn: str) -> tuple[float, float]:
+        """(vCPUs, memory MiB) a job definition asks for."""
+        found = self.batch.describe_job_definitions(jobDefinitions=[arn]).get("jobDefinitions", [])
+        return usage.resources({"container": (found[0].get("containerProperties") or {})} if found else {})
+
+    def attempts(self, runs: list[SubmittedRun]) -> list[dict]:
+        """``describe_jobs`` of every job that can have run: array children (``<parent>:<i>``,
+        AWS's documented child ids), plain process-fov jobs and the merges."""
+        ids: list[str] = []
+        for run in runs:
+            for job in run.process_jobs:
+                if job.is_array:
+                    ids.extend(f"{job.job_id}:{i}" for i in range(job.size))
+                else:
+                    ids.append(job.job_id)
+            ids.append(run.merge_job_id)
+        return list(self.describe(ids).values())
+
+    def bill(self, runs: list[SubmittedRun], prices) -> Bill:
+        """vCPU-hours, GB-hours, attempts and an estimated cost from each attempt's start and
+        stop times and its job's resources, priced with ``prices`` (a ``PriceTable``)."""
+        env = self.compute_environment()
+        now_ms = int(time.time() * 1000)
+        found = [u for job in self.attempts(runs) for u in usage.usages(job, now_ms)]
+        return bill_of(
+            found,
+            lambda u: prices.hourly(env["type"], self.outputs.region, u.vcpus, u.memory_mib,
+                                    env["instance_types"]),
+            prices=prices.describe(),
+            note=f"an estimate: {env['type']} in {self.outputs.region}, each attempt's share of "
+                 f"its compute at list price; idle instances, storage and transfer are not included",
+        )
 
     # -- status and cancel ----------------------------------------------------------------
 

@@ -1,0 +1,86 @@
+"""The bill of a Batch run (and, below, its out-of-memory escalation) against in-process moto.
+
+moto's Batch without Docker starts and stops every attempt at submission, so its attempts last
+no time; tests give them the start and stop times AWS documents (epoch milliseconds in
+``attempts[]``) on moto's own job objects, then read everything back through the API.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from starfish_batch.launcher.batch import BatchExecutor
+from starfish_batch.launcher.tf_outputs import read_outputs
+from starfish_batch.pricing import PriceTable
+from tests.launcher import test_batch as tb
+from tests.launcher.test_batch import RESULTS_BUCKET, _submitted, fov_names, launch, moto_job
+
+aws = tb.aws  # the fixture: moto's Batch, S3 and logs, and the module's outputs for them
+
+T0 = 1_800_000_000_000  # epoch ms
+
+
+def _attempts(job_id: str, *seconds: float, reason: str | None = None) -> None:
+    """Give moto's job the attempts AWS would describe: one per duration, back to back."""
+    start, attempts = T0, []
+    for s in seconds:
+        attempts.append({"container": {"exitCode": 0, "logStreamName": "x"},
+                         "startedAt": start, "stoppedAt": start + int(s * 1000),
+                         **({"statusReason": reason} if reason else {})})
+        start += int(s * 1000) + 1000
+    moto_job(job_id).attempts = attempts
+
+
+def test_bill_from_described_attempts(aws):
+    executor, manifest, run = _submitted(aws, 3, run_id="bill")
+    parent = run.process_jobs[0].job_id
+    _attempts(f"{parent}:0", 600)
+    _attempts(f"{parent}:1", 300, 900)  # a Spot reclaim, then the retry
+    _attempts(f"{parent}:2", 1200)
+    _attempts(run.merge_job_id, 360)
+    moto_job(parent).attempts = []  # an array parent never runs itself
+    env = executor.compute_environment()
+    assert (env["type"], env["max_vcpus"]) == ("FARGATE", 16)
+    bill = executor.bill([run], PriceTable.load())
+    # Both job definitions ask 1 vCPU and 2048 MiB (the fixture): 3360 s in all.
+    hours = (600 + 300 + 900 + 1200 + 360) / 3600
+    assert (bill.jobs, bill.attempts, bill.retries) == (4, 5, 1)
+    assert bill.vcpu_hours == pytest.approx(hours, abs=1e-5)
+    assert bill.gb_hours == pytest.approx(2 * hours, abs=1e-5)
+    assert bill.cost_usd == pytest.approx(hours * (0.04048 + 2 * 0.004445), abs=1e-5)
+    assert "an estimate" in bill.note and "prices-2026-11.json" in bill.prices
+
+
+def test_launcher_closing_lines_and_summary_carry_the_bill(aws, capsys):
+    root = "runs/paid"
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"{root}/merged_decoded_fovs.nc", Body=b"x")
+    summary = {"run_id": "paid", "n_fovs": 2, "n_fovs_merged": 2, "n_features": 4, "n_spots": 3,
+               "notes": ["kept"]}
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"{root}/summary.json", Body=json.dumps(summary))
+    assert launch(aws, "--run-id", "paid", fovs=fov_names(2)) == 0
+    err = capsys.readouterr().err
+    doc = json.loads(aws.s3.get_object(Bucket=RESULTS_BUCKET, Key=f"{root}/summary.json")["Body"].read())
+    bill = doc["bill"]
+    assert doc["notes"] == ["kept"]  # the merge's summary is kept as it was
+    assert bill["attempts"] == 3 and bill["retries"] == 0 and bill["cost_usd"] is not None
+    assert "estimated cost: $" in err and "an estimate" in err and "prices-2026-11.json" in err
+    assert "vCPU-hours" in err
+
+
+def test_a_bill_that_cannot_be_priced_is_a_warning(aws, capsys, tmp_path):
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"date": "2027", "source": "x", "regions": {"eu-west-1": {}}}))
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/nopr/merged_decoded_fovs.nc", Body=b"x")
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/nopr/summary.json",
+                      Body=json.dumps({"run_id": "nopr", "n_fovs": 1, "n_fovs_merged": 1,
+                                       "n_features": 0, "n_spots": 0}))
+    assert launch(aws, "--run-id", "nopr", "--prices", str(prices), fovs=fov_names(1)) == 0
+    err = capsys.readouterr().err
+    assert "warning: no bill for run nopr: price table" in err and "region us-east-1" in err
+
+
+def test_compute_environment_found_through_the_queue(aws):
+    executor = BatchExecutor(read_outputs(tf_outputs=aws.outputs_file))
+    assert executor.compute_environment()["instance_types"] == ["optimal"]

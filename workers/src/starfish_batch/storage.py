@@ -277,6 +277,23 @@ def list_names(prefix_url: str) -> list[str]:
         raise StorageError(f"cannot list {prefix_url}: {_describe(exc)}") from exc
 
 
+def list_sizes(prefix_url: str) -> dict[str, int]:
+    """Bytes of each object under ``prefix_url`` (names relative to it), in one listing."""
+    base = prefix_url.rstrip("/") + "/"
+    try:
+        if is_s3(base):
+            bucket, key = split_s3(base)
+            found: dict[str, int] = {}
+            for page in s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+                found.update((obj["Key"][len(key):], int(obj["Size"])) for obj in page.get("Contents", []))
+            return found
+        root = _local(base)
+        return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()} \
+            if root.is_dir() else {}
+    except Exception as exc:
+        raise StorageError(f"cannot list {prefix_url}: {_describe(exc)}") from exc
+
+
 def check_writable(url: str) -> None:
     """Fail early, with the URL named, when a results location cannot be written."""
     probe = join(url, f".starfish-batch-write-check-{uuid.uuid4().hex[:8]}")

@@ -21,7 +21,7 @@ from starfish_batch.errors import StarfishBatchError, report
 from starfish_batch.launcher.report import failed_fovs_line, print_failures, say
 from starfish_batch.manifest import Manifest
 
-COMMANDS = ("run", "status", "cancel")
+COMMANDS = ("run", "estimate", "status", "cancel")
 
 
 def _positive_int(text: str) -> int:
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "all FOVs into merged_decoded_fovs.nc. `run` is the default command: "
         f"`{PROG} --experiment-url ... --recipe ... --results-url ...`.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{run,status,cancel}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,estimate,status,cancel}")
     run = commands.add_parser("run", parents=[common], help="process every FOV, then merge (default)")
     run.add_argument("--experiment-url", help="experiment.json: a local path, file://, s3:// or https://")
     run.add_argument("--recipe", "--recipe-location", dest="recipe",
@@ -67,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_ID", help="process only the FOVs of RUN_ID without output, then merge")
     run.add_argument("--allow-partial", action="store_true", help="merge the FOVs that succeeded even if some failed")
     run.add_argument("--ground-truth", help="a ground_truth.csv to score the merged spots against")
+    quote = commands.add_parser(
+        "estimate", parents=[common],
+        help="process a few FOVs as the start of a new run, then predict the whole run's time, "
+             "memory, cost and results size; finish the run with --resume RUN_ID")
+    quote.add_argument("--experiment-url", help="experiment.json: a local path, file://, s3:// or https://")
+    quote.add_argument("--recipe", "--recipe-location", dest="recipe", help="the recipe file")
+    quote.add_argument("--run-id", help="name of the run the sample starts (default: UTC time + suffix)")
+    quote.add_argument("--sample", type=_positive_int, default=3, metavar="N",
+                       help="FOVs to process, spread over the experiment (default 3)")
+    quote.add_argument("--workers", type=_positive_int, help="local executor: FOVs at a time in the run")
+    quote.add_argument("--json", action="store_true", help="the estimate as one JSON object on stdout")
     status = commands.add_parser("status", parents=[common], help="how far a run got (JSON); exit 0 once merged")
     status.add_argument("run_id", metavar="RUN_ID")
     cancel = commands.add_parser("cancel", parents=[common], help="batch: cancel the jobs of a run")
@@ -284,6 +295,75 @@ def _print_batch_bill(executor, manifest: Manifest, args: argparse.Namespace) ->
         say(line)
 
 
+# -- estimate -------------------------------------------------------------------------------------
+
+def estimate(args: argparse.Namespace) -> int:
+    """Start a run with a sample of its FOVs, through the executor the run uses, and quote the rest."""
+    from starfish_batch.launcher import quote
+    from starfish_batch.launcher.estimate import estimate as make_quote
+    from starfish_batch.launcher.estimate import quote_lines, spread
+    from starfish_batch.launcher.runs import completed_fovs, new_run, resume_run
+
+    executor, results_url, preflight, hourly = None, args.results_url, None, None
+    if args.executor == "batch":
+        executor, results_url = batch_executor(args)
+
+        def preflight(manifest: Manifest) -> None:
+            for warning in executor.preflight(manifest):
+                say(warning)
+
+    missing = [n for n in ("experiment_url", "recipe") if not getattr(args, n)]
+    if missing or not results_url:
+        _require(args, *missing, *([] if results_url else ["results_url"]))
+    manifest, _ = new_run(args.experiment_url, args.recipe, results_url, run_id=args.run_id,
+                          preflight=preflight)
+    sample, sample_url = resume_run(results_url, manifest.run_id, only=spread(manifest.fovs, args.sample))
+    say(f"run {manifest.run_id}: estimating from {len(sample.fovs)} of {len(manifest.fovs)} FOVs "
+        f"-> {manifest.run_root}")
+    if executor is None:
+        from starfish_batch.launcher.local import LocalExecutor
+
+        capacity = quote.local_capacity(len(manifest.fovs), args.workers, results_url)
+        outcome = LocalExecutor(workers=min(capacity.slots, len(sample.fovs)),
+                                progress=not args.quiet).process(sample, sample_url)
+        interrupted, failures = outcome.interrupted, outcome.failed
+        seconds = {f: outcome.fov_seconds[f] for f in outcome.succeeded}
+    else:
+        from starfish_batch.launcher.report import BatchProgress
+        from starfish_batch.pricing import PriceTable
+
+        capacity = quote.batch_capacity(executor)
+        prices, env = PriceTable.load(args.prices), executor.compute_environment()
+        observer = BatchProgress(enabled=not args.quiet)
+        run = executor.submit(sample, sample_url, observer, merge=False)
+        outcome = executor.follow(sample, run, observer)
+        interrupted, failures = outcome.state == "interrupted", outcome.failures
+        failed = {f.fov for f in failures}
+        seconds = {f: s for f, s in executor.fov_seconds(sample, run).items() if f not in failed}
+
+        def hourly(vcpus: float, memory_mib: float) -> float:
+            return prices.hourly(env["type"], executor.outputs.region, vcpus, memory_mib, env["instance_types"])
+
+    if interrupted:
+        say(f"\ninterrupted: the sample's outputs so far are kept; continue with: {resume_hint(manifest, args)}")
+        return 130
+    if failures:
+        print_failures(failures)
+        say(f"{PROG}: error: {failed_fovs_line(failures, len(sample.fovs))} of the sample: no estimate. "
+            f"Fix the recipe or data, then start a new estimate")
+        return 1
+    left = len(manifest.fovs) - len(completed_fovs(manifest))
+    result = make_quote(len(manifest.fovs), left, quote.samples(manifest, seconds), capacity, hourly)
+    result["run_id"] = manifest.run_id
+    if args.json:
+        print(json.dumps(result, indent=2), flush=True)
+    else:
+        print("\n".join(quote_lines(result)), flush=True)
+    say(f"the sampled FOVs' outputs are kept in run {manifest.run_id}; finish it with:\n"
+        f"  {resume_hint(manifest, args)}")
+    return 0
+
+
 # -- status and cancel ------------------------------------------------------------------------------
 
 def status(args: argparse.Namespace) -> int:
@@ -332,7 +412,7 @@ def cancel(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
-        return {"status": status, "cancel": cancel}.get(args.command, run)(args)
+        return {"status": status, "cancel": cancel, "estimate": estimate}.get(args.command, run)(args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -55,6 +55,7 @@ class _Child:
     def __init__(self, index: int, fov: str, command: list[str], env: dict[str, str],
                  log_path: Path, cpus: set[int] | None):
         self.index, self.fov, self.log_path = index, fov, log_path
+        self.started = time.perf_counter()
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in finish(); a resume appends
         self._log.write(f"--- process-fov FOV {fov} (index {index})\n".encode())
         self._log.flush()
@@ -137,6 +138,7 @@ class LocalExecutor:
                     if code is None:
                         continue
                     tail = child.finish()
+                    outcome.fov_seconds[child.fov] = time.perf_counter() - child.started
                     del running[slot]
                     free_slots.append(slot)
                     if code == 0:

@@ -36,14 +36,15 @@ class ProcessOutcome:
     failed: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    fov_seconds: dict[str, float] = field(default_factory=dict)  # each worker's wall time
 
 
 @dataclass
 class FollowOutcome:
     """How following a Batch submission ended.
 
-    ``state`` is one of ``merged``, ``merged_file_missing``, ``merge_failed``, ``fovs_failed``
-    or ``interrupted``.
+    ``state`` is one of ``merged``, ``merged_file_missing``, ``merge_failed``, ``fovs_failed``,
+    ``interrupted``, or ``processed`` (every FOV of a submission without a merge succeeded).
     """
 
     state: str

@@ -42,7 +42,8 @@ def submitted_text(run) -> str:
     for job in run.process_jobs:
         kind = f"array of {job.size}" if job.is_array else "1 FOV"
         lines.append(f"  {PROCESS_FOV} {job.job_id} ({kind}, FOVs {job.offset} to {job.offset + job.size - 1})")
-    lines.append(f"  {MERGE} {run.merge_job_id} (after {len(run.process_jobs)} process-fov job(s))")
+    if run.merge_job_id:
+        lines.append(f"  {MERGE} {run.merge_job_id} (after {len(run.process_jobs)} process-fov job(s))")
     lines.append(f"  job ids saved in {run.jobs_url}")
     return "\n".join(lines)
 

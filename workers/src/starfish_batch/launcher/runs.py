@@ -98,8 +98,10 @@ def progress(manifest: Manifest) -> dict:
     }
 
 
-def resume_run(results_url: str, run_id: str, preflight=None) -> tuple[Manifest, str]:
-    """A resume manifest over the FOVs of ``run_id`` that have no output yet.
+def resume_run(results_url: str, run_id: str, preflight=None,
+               only: list[str] | None = None) -> tuple[Manifest, str]:
+    """A resume manifest over the FOVs of ``run_id`` that have no output yet (of ``only``, if
+    given: the sample an estimate processes).
 
     The recipe stored with the run is reused, and checked against the run's sha256, so a
     resumed run can never mix two recipes. With nothing left to do the manifest lists no
@@ -108,7 +110,7 @@ def resume_run(results_url: str, run_id: str, preflight=None) -> tuple[Manifest,
     original = load_run(results_url, run_id)
     load_recipe(original.recipe_url, original.recipe_sha256)
     done = completed_fovs(original)
-    remaining = [fov for fov in original.run_fovs if fov not in done]
+    remaining = [fov for fov in original.run_fovs if fov not in done and (only is None or fov in only)]
     manifest = Manifest(
         run_id=original.run_id,
         experiment_url=original.experiment_url,

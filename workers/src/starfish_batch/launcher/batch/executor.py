@@ -104,9 +104,10 @@ class BatchExecutor:
     # -- submission -----------------------------------------------------------------------
 
     def submit(self, manifest: Manifest, manifest_url: str,
-               observer: BatchObserver | None = None) -> SubmittedRun:
+               observer: BatchObserver | None = None, merge: bool = True) -> SubmittedRun:
         """Submit the process-fov job(s) and the merge, then record their ids beside the manifest.
 
+        ``merge=False`` submits no merge (an estimate's sample: the run merges when resumed).
         If a submission fails part way, the jobs already submitted are cancelled.
         """
         observer = observer or SilentObserver()
@@ -122,9 +123,11 @@ class BatchExecutor:
                 job_id = self._submit(request)
                 submitted.append(job_id)
                 process_jobs.append(ProcessJob(job_id, request["jobName"], offset, size))
-            merge = merge_request(manifest, manifest_url, self.target, submitted, label)
-            merge_id = self._submit(merge)
-            submitted.append(merge_id)
+            merge_id, merge_name = "", ""
+            if merge:
+                request = merge_request(manifest, manifest_url, self.target, submitted, label)
+                merge_id, merge_name = self._submit(request), request["jobName"]
+                submitted.append(merge_id)
         except BaseException:
             for job_id in submitted:
                 try:
@@ -135,7 +138,7 @@ class BatchExecutor:
         run = SubmittedRun(
             run_id=manifest.run_id, manifest_url=manifest_url, jobs_url=jobs_url,
             region=self.outputs.region, job_queue=self.job_queue, process_jobs=process_jobs,
-            merge_job_id=merge_id, merge_job_name=merge["jobName"],
+            merge_job_id=merge_id, merge_job_name=merge_name,
         )
         try:
             storage.write_text(jobs_url, run.to_json())
@@ -253,6 +256,8 @@ class BatchExecutor:
                     return FollowOutcome("merge_failed", failures, merge_failure)
                 if failures and counts["SUCCEEDED"] + counts["FAILED"] >= total:
                     return FollowOutcome("fovs_failed", failures)
+                if not run.merge_job_id and counts["SUCCEEDED"] >= total:
+                    return FollowOutcome("processed", failures)
                 self.sleep(delay)
                 delay = min(delay * POLL_FACTOR, self.poll_max)
         except KeyboardInterrupt:
@@ -286,10 +291,16 @@ class BatchExecutor:
                 "instance_types": list(resources.get("instanceTypes") or ["optimal"]),
                 "max_vcpus": int(resources.get("maxvCpus") or 0)}
 
-    def job_definition_resources(self, arn: str) -> tuple[float, float]:
-        """(vCPUs, memory MiB) a job definition asks for."""
-        found = self.batch.describe_job_definitions(jobDefinitions=[arn]).get("jobDefinitions", [])
-        return usage.resources({"container": (found[0].get("containerProperties") or {})} if found else {})
+    def job_size(self, arn: str) -> dict:
+        """What a job definition asks for: vCPUs, memory (MiB) and, on Fargate, disk (GiB)."""
+        try:
+            found = self.batch.describe_job_definitions(jobDefinitions=[arn]).get("jobDefinitions", [])
+        except Exception as exc:
+            raise StarfishBatchError(f"cannot describe job definition {arn}: {client_error(exc)}") from exc
+        container = (found[0].get("containerProperties") or {}) if found else {}
+        vcpus, memory = usage.resources({"container": container})
+        disk = (container.get("ephemeralStorage") or {}).get("sizeInGiB")
+        return {"vcpus": vcpus, "memory_mib": memory, "disk_gib": disk}
 
     def attempts(self, runs: list[SubmittedRun]) -> list[dict]:
         """``describe_jobs`` of every job that can have run: array children (``<parent>:<i>``,
@@ -301,8 +312,23 @@ class BatchExecutor:
                     ids.extend(f"{job.job_id}:{i}" for i in range(job.size))
                 else:
                     ids.append(job.job_id)
-            ids.append(run.merge_job_id)
+            if run.merge_job_id:
+                ids.append(run.merge_job_id)
         return list(self.describe(ids).values())
+
+    def fov_seconds(self, manifest: Manifest, run: SubmittedRun) -> dict[str, float]:
+        """Each FOV's last attempt, in seconds from its container's start to its stop."""
+        found: dict[str, float] = {}
+        now_ms = int(time.time() * 1000)
+        for job in self.attempts([run]):
+            if job["jobId"] == run.merge_job_id:
+                continue
+            offset = next(p.offset for p in run.process_jobs if job["jobId"].split(":")[0] == p.job_id)
+            index = offset + (watch.child_index(job) if ":" in job["jobId"] else 0)
+            attempts = usage.usages(job, now_ms)
+            if attempts and index < len(manifest.fovs):
+                found[manifest.fovs[index]] = attempts[-1].seconds
+        return found
 
     def bill(self, runs: list[SubmittedRun], prices) -> Bill:
         """vCPU-hours, GB-hours, attempts and an estimated cost from each attempt's start and
@@ -336,6 +362,8 @@ class BatchExecutor:
                 if job.is_array:
                     entry["statusSummary"] = watch.status_summary(info)
                 jobs.append(entry)
+            if not run.merge_job_id:
+                continue
             info = described.get(run.merge_job_id, {})
             jobs.append({"file": name, "job": MERGE, "jobId": run.merge_job_id,
                          "status": info.get("status", "UNKNOWN"),
@@ -357,7 +385,7 @@ class BatchExecutor:
         """Terminate the started jobs of a run and cancel its queued ones (merge first);
         returns (terminated, cancelled) job ids."""
         reason = f"cancelled with `{LAUNCHER} cancel {run_id}`"
-        ids = [i for run in runs for i in [run.merge_job_id, *(j.job_id for j in run.process_jobs)]]
+        ids = [i for run in runs for i in [run.merge_job_id, *(j.job_id for j in run.process_jobs)] if i]
         described = self.describe(ids)
         terminated, cancelled = [], []
         for job_id in ids:

@@ -84,3 +84,43 @@ def test_a_bill_that_cannot_be_priced_is_a_warning(aws, capsys, tmp_path):
 def test_compute_environment_found_through_the_queue(aws):
     executor = BatchExecutor(read_outputs(tf_outputs=aws.outputs_file))
     assert executor.compute_environment()["instance_types"] == ["optimal"]
+
+
+def test_estimate_on_batch_submits_only_the_sample_and_prices_the_run(aws, capsys, monkeypatch):
+    """The sample is one array of 3 and no merge; each sampled child ran 60, 120 and 180 s
+    (AWS's attempts, given to moto's jobs) and wrote its record; the quote follows from them."""
+    real_follow = BatchExecutor.follow
+
+    def follow(self, manifest, run, observer=None):
+        parent = run.process_jobs[0].job_id
+        for i, fov in enumerate(manifest.fovs):
+            _attempts(f"{parent}:{i}", 60 * (i + 1))
+            record = {"fov": fov, "recipe_sha256": "x", "n_features": 1, "seconds": 50,
+                      "peak_memory_bytes": 3_000_000_000, "cpus": 1}
+            for name, body in ((f"{fov}.json", json.dumps(record)), (f"{fov}.nc", b"n" * 1000)):
+                aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"runs/q/fovs/{name}", Body=body)
+        return real_follow(self, manifest, run, observer)
+
+    monkeypatch.setattr(BatchExecutor, "follow", follow)
+    aws.fovs[:] = fov_names(10)
+    code = tb.cli.main(["estimate", "--executor", "batch", "--tf-outputs", str(aws.outputs_file),
+                        "--experiment-url", tb.EXPERIMENT, "--recipe", str(aws.recipe),
+                        "--results-url", tb.RESULTS, "--run-id", "q", "--sample", "3", "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    quote = json.loads(out)
+    jobs = tb.all_jobs(aws)
+    assert [j.get("arrayProperties", {}).get("size") for j in jobs] == [3]  # no merge job
+    assert quote["sampled_fovs"] == ["fov_000", "fov_004", "fov_009"]
+    assert quote["seconds_per_fov"] == 120.0  # median of 60, 120, 180
+    assert quote["fovs_at_once"] == 16  # the environment's 16 vCPUs, 1 vCPU a job
+    assert quote["predicted_wall_seconds"] == 120.0  # 10 FOVs fit in one round
+    # 10 FOVs x 120 s at the job definition's 1 vCPU and 2 GB on Fargate in us-east-1
+    assert quote["predicted_cost_usd"] == pytest.approx(10 * 120 / 3600 * (0.04048 + 2 * 0.004445), abs=1e-4)
+    assert quote["predicted_remaining_cost_usd"] == pytest.approx(7 / 10 * quote["predicted_cost_usd"], abs=1e-4)
+    # 3 GB x 1.25 = 3576 MiB -> 4096, a valid Fargate pair with 1 vCPU
+    assert (quote["recommended_vcpus"], quote["recommended_memory_mib"]) == (1, 4096)
+    assert quote["merge_fits_memory"] is True and quote["merge_fits_disk"] is True
+    monkeypatch.setattr(BatchExecutor, "follow", real_follow)
+    assert launch(aws, "--resume", "q", "--no-wait") == 0
+    assert "7 of 10 FOVs left to process" in capsys.readouterr().err

@@ -124,3 +124,89 @@ def test_estimate_on_batch_submits_only_the_sample_and_prices_the_run(aws, capsy
     monkeypatch.setattr(BatchExecutor, "follow", real_follow)
     assert launch(aws, "--resume", "q", "--no-wait") == 0
     assert "7 of 10 FOVs left to process" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------
+# Out of memory: resubmitted with more memory, before the merge
+# ------------------------------------------------------------------------------------------
+
+OOM = "OutOfMemoryError: Container killed due to memory usage"
+
+
+def _out_of_memory(job_id: str) -> None:
+    """The child as AWS describes a container killed for memory: FAILED, the task's reason
+    and the container's documented reason with exit code 137 (moto never produces them)."""
+    job = moto_job(job_id)
+    job.status = "FAILED"
+    job.job_stopped = True
+    job.job_stopped_reason = "Essential container in task exited"
+    job.attempts[-1]["container"].update({"exitCode": 137, "reason": OOM})
+
+
+def _oom_on_first_submission(monkeypatch, aws, oom_children: list[int], every: bool = False):
+    real_submit = BatchExecutor.submit
+    calls = []
+
+    def submit(self, manifest, manifest_url, observer=None, **kwargs):
+        run = real_submit(self, manifest, manifest_url, observer, **kwargs)
+        calls.append(kwargs)
+        if len(calls) == 1 or every:
+            job = run.process_jobs[0]
+            for i in oom_children if job.is_array else []:
+                _out_of_memory(f"{job.job_id}:{i}")
+            if not job.is_array:
+                _out_of_memory(job.job_id)
+            for job_id in (run.process_jobs[0].job_id, run.merge_job_id):
+                moto_job(job_id).status = "FAILED"  # Batch fails the array, then its dependent merge
+        return run
+
+    monkeypatch.setattr(BatchExecutor, "submit", submit)
+    return calls
+
+
+def test_out_of_memory_fovs_are_resubmitted_with_twice_the_memory(aws, capsys, monkeypatch):
+    _oom_on_first_submission(monkeypatch, aws, [1, 3])
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/oom/merged_decoded_fovs.nc", Body=b"x")
+    assert launch(aws, "--run-id", "oom", fovs=fov_names(4)) == 0
+    err = capsys.readouterr().err
+    assert "FOV fov_001 (index 1) failed: Essential container in task exited (" + OOM in err
+    assert "2 FOV(s) ran out of memory with 2048 MiB (fov_001, fov_003): resubmitted with 1 vCPU and 4096 MiB" in err
+    escalation = tb.read_jobs_file(aws, "oom", "jobs-resume-1.json")
+    array = escalation["process_jobs"][0]
+    assert array["size"] == 2 and escalation["resources"] == {"vcpus": 1, "memory_mib": 4096}
+    first = tb.read_jobs_file(aws, "oom")
+    parent = first["process_jobs"][0]["job_id"]
+    assert escalation["escalated_from"] == {"fov_001": f"{parent}:1", "fov_003": f"{parent}:3"}
+    # What moto received: the new array's containerOverrides carry the new size, and the
+    # resume manifest it runs lists just the two FOVs.
+    received = moto_job(array["job_id"]).container_overrides
+    assert {"type": "MEMORY", "value": "4096"} in received["resourceRequirements"]
+    assert {"type": "VCPU", "value": "1"} in received["resourceRequirements"]
+    key = "runs/oom/manifest-resume-1.json"
+    manifest = json.loads(aws.s3.get_object(Bucket=RESULTS_BUCKET, Key=key)["Body"].read())
+    assert manifest["fovs"] == ["fov_001", "fov_003"]
+    merge = moto_job(escalation["merge_job_id"])
+    assert [d["jobId"] for d in merge.depends_on] == [array["job_id"]]
+
+
+def test_out_of_memory_doubles_up_to_the_cap_then_stops(aws, capsys, monkeypatch):
+    calls = _oom_on_first_submission(monkeypatch, aws, [0], every=True)
+    assert launch(aws, "--run-id", "cap", "--max-memory", "8192", fovs=fov_names(2)) == 1
+    err = capsys.readouterr().err
+    assert [c.get("resources", {}).get("memory_mib") for c in calls] == [None, 4096, 8192]
+    assert "ran out of memory with 8192 MiB (fov_000), the --max-memory cap of 8192 MiB: not resubmitted" in err
+    assert "out of memory: the container used more than its memory; rerun with a higher --max-memory" in err
+
+
+def test_a_failure_that_is_not_memory_is_not_resubmitted(aws, capsys, monkeypatch):
+    calls = _oom_on_first_submission(monkeypatch, aws, [0])
+    real_submit = BatchExecutor.submit
+
+    def submit(self, *a, **kw):
+        run = real_submit(self, *a, **kw)
+        moto_job(f"{run.process_jobs[0].job_id}:1").status = "FAILED"  # a recipe error beside it
+        return run
+
+    monkeypatch.setattr(BatchExecutor, "submit", submit)
+    assert launch(aws, "--run-id", "mixed", fovs=fov_names(2)) == 1
+    assert "ran out of memory with" not in capsys.readouterr().err and len(calls) == 1

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_ID", help="process only the FOVs of RUN_ID without output, then merge")
     run.add_argument("--allow-partial", action="store_true", help="merge the FOVs that succeeded even if some failed")
     run.add_argument("--ground-truth", help="a ground_truth.csv to score the merged spots against")
+    run.add_argument("--max-memory", type=_positive_int, metavar="MIB", default=16384,
+                     help="batch: FOVs that run out of memory are resubmitted with twice the memory, "
+                          "up to this many MiB (default 16384)")
     quote = commands.add_parser(
         "estimate", parents=[common],
         help="process a few FOVs as the start of a new run, then predict the whole run's time, "
@@ -216,8 +219,36 @@ def run_batch(executor, manifest: Manifest, manifest_url: str, args: argparse.Na
             print(f"{PROCESS_FOV} {job.job_id}")
         print(f"{MERGE} {run.merge_job_id}", flush=True)
         return 0
-    outcome = executor.follow(manifest, run, observer)
+    manifest, run, outcome = follow_escalating(executor, manifest, run, observer, args, results_url)
     return finish_batch(outcome, manifest, run, args, results_url, executor)
+
+
+def follow_escalating(executor, manifest: Manifest, run, observer, args: argparse.Namespace,
+                      results_url: str):
+    """Follow a run; when every failed FOV ran out of memory, resubmit just those FOVs as one
+    array with twice the memory (up to --max-memory) and a new merge, and follow that."""
+    from starfish_batch.launcher.batch.escalate import next_size
+    from starfish_batch.launcher.runs import resume_run
+
+    outcome = executor.follow(manifest, run, observer)
+    while (outcome.state == "fovs_failed" and outcome.failures
+           and all(f.out_of_memory for f in outcome.failures)):
+        current = run.resources or executor.job_size(executor.outputs.process_fov_job_definition_arn)
+        fargate = executor.compute_environment()["type"].startswith("FARGATE")
+        size = next_size(current, args.max_memory, fargate)
+        names = ", ".join(f.fov or "?" for f in outcome.failures)
+        if size is None:
+            say(f"{len(outcome.failures)} FOV(s) ran out of memory with {int(current['memory_mib'])} MiB "
+                f"({names}), the --max-memory cap of {args.max_memory} MiB: not resubmitted")
+            break
+        manifest, url = resume_run(results_url, manifest.run_id, only=[f.fov for f in outcome.failures])
+        run = executor.submit(manifest, url, observer, resources=size,
+                              escalated_from={f.fov: f.job_id for f in outcome.failures})
+        say(f"{len(outcome.failures)} FOV(s) ran out of memory with {int(current['memory_mib'])} MiB "
+            f"({names}): resubmitted with {size['vcpus']:g} vCPU and {size['memory_mib']} MiB as job "
+            f"{run.process_jobs[0].job_id}, then a new merge (recorded in {run.jobs_url})")
+        outcome = executor.follow(manifest, run, observer)
+    return manifest, run, outcome
 
 
 def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, results_url: str,

@@ -20,6 +20,8 @@ class Failure:
     job_id: str | None = None
     log: str | None = None  # where the whole log is: a file, or "<log group> <log stream>"
     tail: list[str] | None = None  # the last lines of that log, when they were read
+    out_of_memory: bool = False  # killed for memory (Batch's reason, or the kernel's OOM killer)
+    peak_memory_bytes: int | None = None  # local: the worker's peak resident memory
 
     def headline(self) -> str:
         what = f"FOV {self.fov} (index {self.index})" if self.fov is not None else "merge"

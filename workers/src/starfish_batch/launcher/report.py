@@ -22,12 +22,26 @@ def print_failures(failures: Sequence[Failure]) -> None:
     """The one printer of failed FOVs, for both executors: headline, then the log's last lines."""
     for failure in failures:
         say(f"{LAUNCHER}: {failure.headline()}")
+        if failure.out_of_memory:
+            say(f"  {out_of_memory_advice(failure)}")
         if failure.tail is None:
             continue
         if failure.log:
             say(f"  last lines of log {failure.log}:")
         for line in failure.tail:
             say(f"  | {line}")
+
+
+def out_of_memory_advice(failure: Failure) -> str:
+    """What to do about a FOV killed for memory, on the executor it ran on."""
+    if failure.job_id:
+        return ("out of memory: the container used more than its memory; rerun with a higher "
+                "--max-memory (FOVs are resubmitted with twice the memory up to it), or raise "
+                "process_fov_memory in the Terraform module")
+    peak = (f" (its peak: {failure.peak_memory_bytes / 2**30:.2f} GiB)"
+            if failure.peak_memory_bytes else "")
+    return (f"out of memory{peak}: the kernel killed the worker; run fewer FOVs at once "
+            f"(--workers) or on a machine with more memory")
 
 
 def failed_fovs_line(failures: Sequence[Failure], n_fovs: int) -> str:

@@ -104,7 +104,9 @@ class BatchExecutor:
     # -- submission -----------------------------------------------------------------------
 
     def submit(self, manifest: Manifest, manifest_url: str,
-               observer: BatchObserver | None = None, merge: bool = True) -> SubmittedRun:
+               observer: BatchObserver | None = None, merge: bool = True,
+               resources: dict[str, float] | None = None,
+               escalated_from: dict[str, str] | None = None) -> SubmittedRun:
         """Submit the process-fov job(s) and the merge, then record their ids beside the manifest.
 
         ``merge=False`` submits no merge (an estimate's sample: the run merges when resumed).
@@ -118,7 +120,7 @@ class BatchExecutor:
         submitted: list[str] = []
         process_jobs: list[ProcessJob] = []
         try:
-            requests = process_requests(manifest, manifest_url, self.target, label)
+            requests = process_requests(manifest, manifest_url, self.target, label, resources)
             for (offset, size), request in zip(chunks(len(manifest.fovs)), requests, strict=True):
                 job_id = self._submit(request)
                 submitted.append(job_id)
@@ -139,6 +141,7 @@ class BatchExecutor:
             run_id=manifest.run_id, manifest_url=manifest_url, jobs_url=jobs_url,
             region=self.outputs.region, job_queue=self.job_queue, process_jobs=process_jobs,
             merge_job_id=merge_id, merge_job_name=merge_name,
+            resources=resources, escalated_from=dict(escalated_from or {}),
         )
         try:
             storage.write_text(jobs_url, run.to_json())

@@ -48,6 +48,11 @@ class SubmittedRun:
     submitted_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     )
+    resources: dict[str, float] | None = None
+    """An out-of-memory escalation's process-fov size ({"vcpus", "memory_mib"}) through
+    containerOverrides; None: the job definition's."""
+    escalated_from: dict[str, str] = field(default_factory=dict)
+    """For an escalation: each FOV resubmitted -> the job id that ran out of memory."""
 
     @property
     def job_ids(self) -> list[str]:

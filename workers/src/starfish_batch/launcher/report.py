@@ -40,8 +40,8 @@ def out_of_memory_advice(failure: Failure) -> str:
                 "process_fov_memory in the Terraform module")
     peak = (f" (its peak: {failure.peak_memory_bytes / 2**30:.2f} GiB)"
             if failure.peak_memory_bytes else "")
-    return (f"out of memory{peak}: the kernel killed the worker; run fewer FOVs at once "
-            f"(--workers) or on a machine with more memory")
+    return (f"out of memory{peak}: run fewer FOVs at once (--workers) or on a machine with "
+            f"more memory")
 
 
 def failed_fovs_line(failures: Sequence[Failure], n_fovs: int) -> str:

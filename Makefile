@@ -68,6 +68,7 @@ bench: $(VENV)/.installed  ## merge, worker and experiment-reading benchmarks; B
 	$(PY) scripts/bench/merge.py
 	$(PY) scripts/bench/process_fov.py
 	$(PY) scripts/bench/fov_io.py
+	$(PY) scripts/bench/estimate.py
 
 clean:  ## remove the demo, local results and virtualenvs
 	rm -rf $(DEMO_DIR) $(RESULTS) $(VENV) $(CHECKOV_VENV) $(LINT_VENV)

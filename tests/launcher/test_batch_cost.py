@@ -210,3 +210,17 @@ def test_a_failure_that_is_not_memory_is_not_resubmitted(aws, capsys, monkeypatc
     monkeypatch.setattr(BatchExecutor, "submit", submit)
     assert launch(aws, "--run-id", "mixed", fovs=fov_names(2)) == 1
     assert "ran out of memory with" not in capsys.readouterr().err and len(calls) == 1
+
+
+def test_status_of_a_merged_run_adds_its_bill(aws, capsys):
+    """A run submitted with --no-wait gets its bill when `status` first finds it merged."""
+    assert launch(aws, "--run-id", "later", "--no-wait", fovs=fov_names(2)) == 0
+    summary = {"run_id": "later", "n_fovs": 2, "n_fovs_merged": 2, "n_features": 0, "n_spots": 0}
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/later/summary.json", Body=json.dumps(summary))
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/later/merged_decoded_fovs.nc", Body=b"x")
+    capsys.readouterr()
+    assert tb.cli.main(["status", "later", "--executor", "batch", "--tf-outputs", str(aws.outputs_file),
+                        "--results-url", tb.RESULTS]) == 0
+    assert "estimated cost: $" in capsys.readouterr().err
+    doc = json.loads(aws.s3.get_object(Bucket=RESULTS_BUCKET, Key="runs/later/summary.json")["Body"].read())
+    assert doc["bill"]["attempts"] == 3  # two children and the merge

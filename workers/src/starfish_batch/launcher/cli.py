@@ -417,6 +417,7 @@ def status(args: argparse.Namespace) -> int:
         say(f"resume with: {resume_hint(manifest, args)}")
     if state["merged"]:
         say(f"merged: {manifest.merged_url}")
+        _print_batch_bill(executor, manifest, args)  # also for a run submitted with --no-wait
     return 0 if state["merged"] else 1
 
 

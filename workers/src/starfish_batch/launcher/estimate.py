@@ -140,6 +140,9 @@ def quote_lines(quote: dict) -> list[str]:
         f"from scratch, {_duration(quote['predicted_remaining_wall_seconds'])} for the "
         f"{quote['fovs_remaining']} FOVs left (plus the merge)",
     ]
+    if quote["executor"] == "batch":
+        lines.append(f"  to use that size: process_fov_vcpus = {quote['recommended_vcpus']} and "
+                     f"process_fov_memory = {quote['recommended_memory_mib']} in the Terraform module")
     if quote["predicted_cost_usd"] is not None:
         lines.append(f"  predicted compute cost (an estimate, list prices): ${quote['predicted_cost_usd']:.2f} "
                      f"from scratch, ${quote['predicted_remaining_cost_usd']:.2f} for what is left")

@@ -18,7 +18,7 @@ from starfish_batch import storage
 from starfish_batch.contract import LAUNCHER as PROG
 from starfish_batch.contract import MAX_LOG_TAILS, MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.errors import StarfishBatchError, report
-from starfish_batch.launcher.report import failed_fovs_line, print_failures, say
+from starfish_batch.launcher.report import failed_fovs_line, print_failures, say, stopped_early_line
 from starfish_batch.manifest import Manifest
 
 COMMANDS = ("run", "estimate", "status", "cancel")
@@ -31,6 +31,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value}: give at least 1")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: give 0 or more")
     return value
 
 
@@ -67,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_ID", help="process only the FOVs of RUN_ID without output, then merge")
     run.add_argument("--allow-partial", action="store_true", help="merge the FOVs that succeeded even if some failed")
     run.add_argument("--ground-truth", help="a ground_truth.csv to score the merged spots against")
+    run.add_argument("--max-failures", type=_count, metavar="N", default=3,
+                     help="stop the run when the first N FOVs to finish all fail with the same error "
+                          "(default 3; 0: never)")
     run.add_argument("--max-memory", type=_positive_int, metavar="MIB", default=16384,
                      help="batch: FOVs that run out of memory are resubmitted with twice the memory, "
                           "up to this many MiB (default 16384)")
@@ -165,12 +178,22 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
     from starfish_batch.launcher.local import LocalExecutor
     from starfish_batch.launcher.report import print_summary
 
-    executor = LocalExecutor(workers=args.workers, progress=not args.quiet)
+    executor = LocalExecutor(workers=args.workers, progress=not args.quiet, max_failures=args.max_failures)
     outcome = executor.process(manifest, manifest_url)
     if outcome.interrupted:
         say(f"\ninterrupted: outputs written so far are kept under {manifest.run_root}\n"
             f"continue with: {resume_hint(manifest, args)}")
         return 130
+    if outcome.stopped_early:
+        for failure in outcome.failed[MAX_LOG_TAILS:]:
+            failure.tail = None
+        say()
+        print_failures(outcome.failed)
+        say(stopped_early_line(outcome.stopped_early, outcome.failed,
+                               f"{len(outcome.not_started)} FOVs were not started")
+            + f"; outputs written are kept under {manifest.run_root}\n"
+            f"Fix the recipe or data, then: {resume_hint(manifest, args)}")
+        return 1
     if outcome.failed:
         for failure in outcome.failed[MAX_LOG_TAILS:]:
             failure.tail = None
@@ -230,7 +253,7 @@ def follow_escalating(executor, manifest: Manifest, run, observer, args: argpars
     from starfish_batch.launcher.batch.escalate import next_size
     from starfish_batch.launcher.runs import resume_run
 
-    outcome = executor.follow(manifest, run, observer)
+    outcome = executor.follow(manifest, run, observer, args.max_failures)
     while (outcome.state == "fovs_failed" and outcome.failures
            and all(f.out_of_memory for f in outcome.failures)):
         current = run.resources or executor.job_size(executor.outputs.process_fov_job_definition_arn)
@@ -247,7 +270,7 @@ def follow_escalating(executor, manifest: Manifest, run, observer, args: argpars
         say(f"{len(outcome.failures)} FOV(s) ran out of memory with {int(current['memory_mib'])} MiB "
             f"({names}): resubmitted with {size['vcpus']:g} vCPU and {size['memory_mib']} MiB as job "
             f"{run.process_jobs[0].job_id}, then a new merge (recorded in {run.jobs_url})")
-        outcome = executor.follow(manifest, run, observer)
+        outcome = executor.follow(manifest, run, observer, args.max_failures)
     return manifest, run, outcome
 
 
@@ -267,6 +290,13 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
         print_failures([outcome.merge_failure])
         say(f"{PROG}: error: the merge failed; outputs are kept under {manifest.run_root}; "
             f"retry with: {resume_hint(manifest, args)}")
+        return 1
+    if outcome.state == "stopped_early":
+        say(f"{PROG}: error: " + stopped_early_line(
+            outcome.stopped_early, outcome.failures,
+            f"the rest of the run and its merge were cancelled ({len(outcome.cancelled)} job(s))")
+            + f"; outputs written are kept under {manifest.run_root}\n"
+            f"Fix the recipe or data, then: {resume_hint(manifest, args)}")
         return 1
     if outcome.state == "fovs_failed":
         say(f"{PROG}: error: {failed_fovs_line(outcome.failures, len(manifest.fovs))}; "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from starfish_batch import resources, storage
 from starfish_batch.contract import ARRAY_INDEX_VAR, LOG_TAIL_LINES, LOGS_DIR, MERGE, PROCESS_FOV, worker_env
+from starfish_batch.launcher.early_stop import BrokenRecipeWatch, error_line, signature
 from starfish_batch.launcher.outcome import Failure, ProcessOutcome
 from starfish_batch.manifest import Manifest
 
@@ -41,9 +42,9 @@ def default_workers(n_fovs: int, memory_per_fov: float = DEFAULT_MEMORY_PER_FOV)
 
 
 def _error_line(lines: list[str], fov: str, code: int, oom_killed: bool = False) -> str:
-    for line in reversed(lines):
-        if ": error: " in line:
-            return line.strip()
+    line = error_line(lines)
+    if line:
+        return line
     if oom_killed:
         return f"FOV {fov}: killed by the kernel's OOM killer (signal SIGKILL): out of memory"
     if code < 0:
@@ -115,10 +116,11 @@ class LocalExecutor:
     """Runs every FOV of a manifest as a ``process-fov`` subprocess, ``workers`` at a time."""
 
     def __init__(self, workers: int | None = None, log_dir: Path | None = None,
-                 progress: bool = True):
+                 progress: bool = True, max_failures: int | None = None):
         self.workers = workers
         self.log_dir = log_dir
         self.progress = progress
+        self.max_failures = max_failures  # stop starting FOVs when the first ones all fail alike
 
     @staticmethod
     def default_log_dir(manifest: Manifest) -> Path:
@@ -144,6 +146,7 @@ class LocalExecutor:
         pending = list(enumerate(fovs))
         running: dict[int, _Child] = {}
         outcome = ProcessOutcome()
+        watch = BrokenRecipeWatch(self.max_failures)
         started = time.perf_counter()
         oom_kills = resources.oom_kills()  # the OOM killer's count before: a rise names a SIGKILL
         bar = tqdm(total=len(fovs), desc="FOVs", unit="fov", disable=not self.progress,
@@ -167,6 +170,7 @@ class LocalExecutor:
                     free_slots.append(slot)
                     if code == 0:
                         outcome.succeeded.append(child.fov)
+                        watch.add(child.fov, True)
                     else:
                         kills = resources.oom_kills() if code == -signal.SIGKILL else None
                         oom_killed = None not in (kills, oom_kills) and kills > oom_kills
@@ -176,6 +180,11 @@ class LocalExecutor:
                             exit_code=code, log=str(child.log_path), tail=tail,
                             out_of_memory=_is_out_of_memory(reason, oom_killed),
                             peak_memory_bytes=child.peak_memory_bytes))
+                        watch.add(child.fov, False, signature(reason, child.fov))
+                        if watch.error and pending and outcome.stopped_early is None:
+                            outcome.stopped_early = watch.error  # the running ones finish
+                            outcome.not_started = [fov for _, fov in pending]
+                            pending.clear()
                     bar.update(1)
                     bar.set_postfix(failed=len(outcome.failed), refresh=False)
         except KeyboardInterrupt:

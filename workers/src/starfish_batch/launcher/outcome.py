@@ -39,6 +39,8 @@ class ProcessOutcome:
     seconds: float = 0.0
     interrupted: bool = False
     fov_seconds: dict[str, float] = field(default_factory=dict)  # each worker's wall time
+    stopped_early: str | None = None  # the one error the first FOVs all failed with
+    not_started: list[str] = field(default_factory=list)  # FOVs left unstarted by that stop
 
 
 @dataclass
@@ -46,9 +48,12 @@ class FollowOutcome:
     """How following a Batch submission ended.
 
     ``state`` is one of ``merged``, ``merged_file_missing``, ``merge_failed``, ``fovs_failed``,
-    ``interrupted``, or ``processed`` (every FOV of a submission without a merge succeeded).
+    ``interrupted``, ``processed`` (every FOV of a submission without a merge succeeded), or
+    ``stopped_early`` (the first FOVs all failed alike; the rest and the merge were cancelled).
     """
 
     state: str
     failures: list[Failure] = field(default_factory=list)
     merge_failure: Failure | None = None
+    stopped_early: str | None = None  # state "stopped_early": the error the first FOVs shared
+    cancelled: list[str] = field(default_factory=list)  # job ids terminated or cancelled then

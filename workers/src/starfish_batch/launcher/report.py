@@ -50,6 +50,13 @@ def failed_fovs_line(failures: Sequence[Failure], n_fovs: int) -> str:
     return f"{len(failures)} of {n_fovs} FOVs failed ({names}{more})"
 
 
+def stopped_early_line(error: str, failures: Sequence[Failure], then: str) -> str:
+    """Said once when a run stops because its first FOVs all failed with one error."""
+    names = ", ".join(f.fov or "?" for f in failures[:20])
+    return (f"stopped early: the first {len(failures)} FOVs to finish all failed with the same "
+            f"error: {error} ({names}); {then}")
+
+
 def submitted_text(run) -> str:
     """What a Batch submission put on the queue, and where its job ids are kept."""
     lines = [f"submitted run {run.run_id} to {run.job_queue}:"]

@@ -18,6 +18,7 @@ from starfish_batch.launcher.batch import checks, usage, watch
 from starfish_batch.launcher.batch.checks import client_error
 from starfish_batch.launcher.batch.jobs import ProcessJob, SubmittedRun, chunks, jobs_url_for, submission_label
 from starfish_batch.launcher.batch.requests import JobTarget, merge_request, process_requests
+from starfish_batch.launcher.early_stop import BrokenRecipeWatch, error_line, signature
 from starfish_batch.launcher.outcome import Failure, FollowOutcome
 from starfish_batch.launcher.tf_outputs import TfOutputs
 from starfish_batch.manifest import Manifest
@@ -227,14 +228,17 @@ class BatchExecutor:
     # -- following ------------------------------------------------------------------------
 
     def follow(self, manifest: Manifest, run: SubmittedRun,
-               observer: BatchObserver | None = None) -> FollowOutcome:
+               observer: BatchObserver | None = None, max_failures: int | None = None) -> FollowOutcome:
         """Follow the jobs until the merge ends or a FOV fails and every FOV has ended; Ctrl-C
-        returns an ``interrupted`` outcome and leaves the jobs running."""
+        returns an ``interrupted`` outcome and leaves the jobs running. When the first
+        ``max_failures`` FOVs to end all failed with one error (their log's error line), the
+        rest of the run and its merge are cancelled: ``stopped_early``."""
         observer = observer or SilentObserver()
         total = len(manifest.fovs)
         known: set[str] = set()
         failures: list[Failure] = []
-        tails = MAX_LOG_TAILS
+        tails = max(MAX_LOG_TAILS, max_failures or 0)
+        broken = BrokenRecipeWatch(max_failures)
         delay = self.poll_initial
         try:
             while True:
@@ -247,6 +251,16 @@ class BatchExecutor:
                     tails -= self.with_tails(new, tails)
                     failures.extend(new)
                     observer.failed(new)
+                    for failure in new:
+                        broken.add(failure.fov, False,
+                                   signature(error_line(failure.tail) or failure.reason, failure.fov))
+                broken.succeeded = counts["SUCCEEDED"]
+                if broken.error and counts["SUCCEEDED"] + counts["FAILED"] < total:
+                    terminated, cancelled = self.cancel(
+                        run.run_id, [run], reason=f"starfish-batch: the first {len(broken.fovs)} FOVs "
+                                                  f"all failed with: {broken.error}"[:1000])
+                    return FollowOutcome("stopped_early", failures, stopped_early=broken.error,
+                                         cancelled=terminated + cancelled)
                 merge = described.get(run.merge_job_id, {})
                 if merge.get("status") == "SUCCEEDED":
                     merged = storage.exists(storage.join(manifest.run_root, MERGED_NAME))
@@ -384,10 +398,11 @@ class BatchExecutor:
         }
         return state, failures
 
-    def cancel(self, run_id: str, runs: list[SubmittedRun]) -> tuple[list[str], list[str]]:
+    def cancel(self, run_id: str, runs: list[SubmittedRun],
+               reason: str | None = None) -> tuple[list[str], list[str]]:
         """Terminate the started jobs of a run and cancel its queued ones (merge first);
         returns (terminated, cancelled) job ids."""
-        reason = f"cancelled with `{LAUNCHER} cancel {run_id}`"
+        reason = reason or f"cancelled with `{LAUNCHER} cancel {run_id}`"
         ids = [i for run in runs for i in [run.merge_job_id, *(j.job_id for j in run.process_jobs)] if i]
         described = self.describe(ids)
         terminated, cancelled = [], []

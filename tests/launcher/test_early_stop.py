@@ -75,3 +75,44 @@ def test_batch_run_cancels_the_rest_and_the_merge(aws, capsys):
     err = capsys.readouterr().err
     assert (f"stopped early: the first 3 FOVs to finish all failed with the same error: {ERROR} "
             f"(fov_000, fov_001, fov_002); the rest of the run and its merge were cancelled (2 job(s))") in err
+
+
+def test_batch_run_over_its_max_cost_is_cancelled(aws, capsys):
+    """Four children running for an hour each (AWS's attempts, given to moto's jobs) at 1 vCPU
+    and 2 GB on Fargate: 4 x $0.04937 = $0.197 so far, past a $0.10 cap."""
+    from starfish_batch.pricing import PriceTable
+
+    executor, manifest, run = tb._submitted(aws, 4, run_id="dear")
+    parent = run.process_jobs[0].job_id
+    hour_ago = int(time.time() * 1000) - 3_600_000
+    for i in range(4):
+        tb.set_state(f"{parent}:{i}", "RUNNING")
+        tb.moto_job(f"{parent}:{i}").attempts = [{"startedAt": hour_ago, "container": {}}]
+    tb.set_state(parent, "RUNNING")
+    tb.set_state(run.merge_job_id, "PENDING")
+    outcome = executor.follow(manifest, run, max_cost=0.10, prices=PriceTable.load())
+    assert outcome.state == "over_budget"
+    assert abs(outcome.cost_usd - 4 * (0.04048 + 2 * 0.004445)) < 1e-3
+    assert set(outcome.cancelled) == {parent, run.merge_job_id}
+    args = cli.parse_args(["--executor", "batch", "--tf-outputs", str(aws.outputs_file), "--results-url", tb.RESULTS,
+                           "--max-cost", "0.10"])
+    assert cli.finish_batch(outcome, manifest, run, args, tb.RESULTS) == 1
+    assert "$0.20 (an estimate at list prices), passed --max-cost $0.10" in capsys.readouterr().err
+
+
+def test_batch_run_under_its_max_cost_is_followed(aws):
+    from starfish_batch.pricing import PriceTable
+
+    executor, manifest, run = tb._submitted(aws, 2, run_id="cheap")
+    parent = run.process_jobs[0].job_id
+    tb.set_state(f"{parent}:0", "RUNNING")
+    tb.set_state(run.merge_job_id, "PENDING")
+    polls = []
+
+    def sleep(seconds: float) -> None:
+        polls.append(seconds)
+        raise KeyboardInterrupt  # one poll is enough: it was not stopped for cost
+
+    executor.sleep = sleep
+    assert executor.follow(manifest, run, max_cost=0.10, prices=PriceTable.load()).state == "interrupted"
+    assert polls

@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-failures", type=_count, metavar="N", default=3,
                      help="stop the run when the first N FOVs to finish all fail with the same error "
                           "(default 3; 0: never)")
+    run.add_argument("--max-cost", type=float, metavar="USD",
+                     help="batch: cancel the run when the estimated cost of its job attempts so far "
+                          "passes this many dollars (checked every minute)")
     run.add_argument("--max-memory", type=_positive_int, metavar="MIB", default=16384,
                      help="batch: FOVs that run out of memory are resubmitted with twice the memory, "
                           "up to this many MiB (default 16384)")
@@ -253,7 +256,13 @@ def follow_escalating(executor, manifest: Manifest, run, observer, args: argpars
     from starfish_batch.launcher.batch.escalate import next_size
     from starfish_batch.launcher.runs import resume_run
 
-    outcome = executor.follow(manifest, run, observer, args.max_failures)
+    prices = None
+    if args.max_cost is not None:
+        from starfish_batch.pricing import PriceTable
+
+        prices = PriceTable.load(args.prices)
+    limits = {"max_failures": args.max_failures, "max_cost": args.max_cost, "prices": prices}
+    outcome = executor.follow(manifest, run, observer, **limits)
     while (outcome.state == "fovs_failed" and outcome.failures
            and all(f.out_of_memory for f in outcome.failures)):
         current = run.resources or executor.job_size(executor.outputs.process_fov_job_definition_arn)
@@ -270,7 +279,7 @@ def follow_escalating(executor, manifest: Manifest, run, observer, args: argpars
         say(f"{len(outcome.failures)} FOV(s) ran out of memory with {int(current['memory_mib'])} MiB "
             f"({names}): resubmitted with {size['vcpus']:g} vCPU and {size['memory_mib']} MiB as job "
             f"{run.process_jobs[0].job_id}, then a new merge (recorded in {run.jobs_url})")
-        outcome = executor.follow(manifest, run, observer, args.max_failures)
+        outcome = executor.follow(manifest, run, observer, **limits)
     return manifest, run, outcome
 
 
@@ -297,6 +306,13 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
             f"the rest of the run and its merge were cancelled ({len(outcome.cancelled)} job(s))")
             + f"; outputs written are kept under {manifest.run_root}\n"
             f"Fix the recipe or data, then: {resume_hint(manifest, args)}")
+        return 1
+    if outcome.state == "over_budget":
+        say(f"{PROG}: error: stopped: the estimated cost of run {run.run_id} so far, "
+            f"${outcome.cost_usd:.2f} (an estimate at list prices), passed --max-cost "
+            f"${args.max_cost:.2f}; the rest of the run and its merge were cancelled "
+            f"({len(outcome.cancelled)} job(s)); outputs written are kept under {manifest.run_root}\n"
+            f"continue with: {resume_hint(manifest, args)}")
         return 1
     if outcome.state == "fovs_failed":
         say(f"{PROG}: error: {failed_fovs_line(outcome.failures, len(manifest.fovs))}; "

@@ -49,7 +49,8 @@ class FollowOutcome:
 
     ``state`` is one of ``merged``, ``merged_file_missing``, ``merge_failed``, ``fovs_failed``,
     ``interrupted``, ``processed`` (every FOV of a submission without a merge succeeded), or
-    ``stopped_early`` (the first FOVs all failed alike; the rest and the merge were cancelled).
+    ``stopped_early`` (the first FOVs all failed alike; the rest and the merge were cancelled),
+    or ``over_budget`` (the estimated cost passed ``--max-cost``; likewise cancelled).
     """
 
     state: str
@@ -57,3 +58,4 @@ class FollowOutcome:
     merge_failure: Failure | None = None
     stopped_early: str | None = None  # state "stopped_early": the error the first FOVs shared
     cancelled: list[str] = field(default_factory=list)  # job ids terminated or cancelled then
+    cost_usd: float | None = None  # state "over_budget": the estimated cost that passed --max-cost

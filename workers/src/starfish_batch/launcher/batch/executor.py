@@ -28,6 +28,7 @@ DESCRIBE_BATCH = 100  # describe_jobs takes at most 100 ids
 POLL_INITIAL_S = 2.0
 POLL_MAX_S = 30.0
 POLL_FACTOR = 1.5
+COST_CHECK_S = 60.0  # --max-cost: describing every child's attempts is one call per 100 FOVs
 
 
 class BatchObserver(Protocol):
@@ -228,17 +229,21 @@ class BatchExecutor:
     # -- following ------------------------------------------------------------------------
 
     def follow(self, manifest: Manifest, run: SubmittedRun,
-               observer: BatchObserver | None = None, max_failures: int | None = None) -> FollowOutcome:
+               observer: BatchObserver | None = None, max_failures: int | None = None,
+               max_cost: float | None = None, prices=None) -> FollowOutcome:
         """Follow the jobs until the merge ends or a FOV fails and every FOV has ended; Ctrl-C
         returns an ``interrupted`` outcome and leaves the jobs running. When the first
         ``max_failures`` FOVs to end all failed with one error (their log's error line), the
-        rest of the run and its merge are cancelled: ``stopped_early``."""
+        rest of the run and its merge are cancelled: ``stopped_early``. Likewise when the
+        estimated cost of its attempts so far (priced with ``prices``) passes ``max_cost``
+        (checked at most every ``COST_CHECK_S`` seconds): ``over_budget``."""
         observer = observer or SilentObserver()
         total = len(manifest.fovs)
         known: set[str] = set()
         failures: list[Failure] = []
         tails = max(MAX_LOG_TAILS, max_failures or 0)
         broken = BrokenRecipeWatch(max_failures)
+        cost_checked = None
         delay = self.poll_initial
         try:
             while True:
@@ -261,6 +266,16 @@ class BatchExecutor:
                                                   f"all failed with: {broken.error}"[:1000])
                     return FollowOutcome("stopped_early", failures, stopped_early=broken.error,
                                          cancelled=terminated + cancelled)
+                if max_cost is not None and (cost_checked is None
+                                             or time.monotonic() - cost_checked >= COST_CHECK_S):
+                    cost_checked = time.monotonic()
+                    spent = self.bill([run], prices).cost_usd or 0.0
+                    if spent > max_cost:
+                        terminated, cancelled = self.cancel(
+                            run.run_id, [run], reason=f"starfish-batch: estimated cost ${spent:.2f} "
+                                                      f"passed --max-cost ${max_cost:.2f}")
+                        return FollowOutcome("over_budget", failures, cost_usd=spent,
+                                             cancelled=terminated + cancelled)
                 merge = described.get(run.merge_job_id, {})
                 if merge.get("status") == "SUCCEEDED":
                     merged = storage.exists(storage.join(manifest.run_root, MERGED_NAME))

@@ -80,6 +80,7 @@ bench: $(VENV)/.installed-test  ## merge, worker, experiment-reading and report.
 	$(PY) scripts/bench/process_fov.py
 	$(PY) scripts/bench/fov_io.py
 	$(PY) scripts/bench/report.py
+	$(PY) scripts/bench/estimate.py
 
 clean:  ## remove what the build made (virtualenvs, the demo); never results
 	rm -rf "$(DEMO_DIR)" $(VENV) $(CHECKOV_VENV) $(LINT_VENV)

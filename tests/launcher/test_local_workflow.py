@@ -81,6 +81,19 @@ def test_run_folder_has_every_contract_output(local_run):
     assert "recall" in proc.stdout and "merged_decoded_fovs.nc" in proc.stdout
 
 
+def test_summary_and_closing_lines_carry_the_bill(local_run):
+    """vCPU-hours and GB-hours of a local run are the FOV records' CPUs and peak memory over
+    their seconds; no dollar figure."""
+    root, proc = local_run
+    bill = json.loads((root / "summary.json").read_text())["bill"]
+    records = [json.loads((root / "fovs" / f"{f}.json").read_text()) for f in FOV_NAMES]
+    assert bill["attempts"] == len(FOV_NAMES) and bill["retries"] == 0 and bill["cost_usd"] is None
+    assert bill["vcpu_hours"] == pytest.approx(sum(r["cpus"] * r["seconds"] for r in records) / 3600, abs=1e-5)
+    assert bill["gb_hours"] == pytest.approx(
+        sum(r["peak_memory_bytes"] / 2**30 * r["seconds"] for r in records) / 3600, abs=1e-5)
+    assert f"used: {bill['vcpu_hours']:.3f} vCPU-hours" in proc.stdout
+
+
 def test_each_worker_sized_to_its_own_cores(local_run):
     """Two workers on a machine of N cores: each process sees N // 2 CPUs, not N."""
     import os

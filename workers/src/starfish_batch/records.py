@@ -91,6 +91,7 @@ class Summary(_JsonRecord):
     fovs: dict[str, dict[str, float]] = field(default_factory=dict)  # fov -> features, spots, seconds, ...
     notes: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
+    bill: dict[str, object] = field(default_factory=dict)  # added by the launcher (launcher/bill.py)
 
     INDENT = 1  # summary.json is large at 10,000 FOVs
     KIND = "summary"

@@ -73,6 +73,35 @@ def available_memory_bytes(cgroup_root: Path = _CGROUP_ROOT) -> int | None:
     return min(limits) if limits else None
 
 
+def oom_kills(cgroup_root: Path = _CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")) -> int | None:
+    """How many processes the kernel's OOM killer has killed in this process's memory cgroup
+    (v2 ``memory.events``, v1 ``memory.oom_control``), or None where the kernel does not say."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        lines = []
+    candidates: list[Path] = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "" or "memory" in controllers.split(","):
+            base = cgroup_root if controllers == "" else cgroup_root / "memory"
+            parts = [p for p in path.split("/") if p]
+            # Inside a container the mount is rooted at the container's own cgroup: try the
+            # path, then ever shorter tails of it.
+            candidates += [base.joinpath(*parts[i:]) for i in range(len(parts) + 1)]
+    candidates += [cgroup_root, cgroup_root / "memory"]
+    for folder in candidates:
+        for name in ("memory.events", "memory.oom_control"):
+            try:
+                for row in (folder / name).read_text().splitlines():
+                    key, _, value = row.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+            except (OSError, ValueError):
+                continue
+    return None
+
+
 def limit_threads(n: int) -> None:
     """Size BLAS/OpenMP pools and every ``os.cpu_count()``-based default to ``n`` threads.
 

@@ -20,11 +20,11 @@ from starfish_batch.contract import LAUNCHER as PROG
 from starfish_batch.contract import MAX_LOG_TAILS, MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.errors import StarfishBatchError, report
 from starfish_batch.launcher.outcome import Failure
-from starfish_batch.launcher.report import failed_fovs_line, print_failures, say
+from starfish_batch.launcher.report import failed_fovs_line, print_failures, say, stopped_early_line
 from starfish_batch.launcher.run_page import write_page
 from starfish_batch.manifest import Manifest
 
-COMMANDS = ("run", "status", "cancel")
+COMMANDS = ("run", "estimate", "status", "cancel")
 VIA_MAKE_VAR = "STARFISH_BATCH_VIA_MAKE"  # set by `make run`: the commands we suggest are `make run ...`
 
 
@@ -38,6 +38,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: give 0 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_argument_group("where runs are")
@@ -48,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--tf-dir", help="batch: Terraform directory to read outputs from (default: repo root)")
     where.add_argument("--tf-outputs", help="batch: a saved `terraform output -json` file")
     where.add_argument("--quiet", action="store_true", help="no progress bar")
+    where.add_argument("--prices", metavar="FILE",
+                       help="batch: a price table (JSON, the shape of the bundled "
+                            "starfish_batch/pricing/prices-*.json) for the bill and the estimate")
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -55,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "all FOVs into merged_decoded_fovs.nc. `run` is the default command: "
         f"`{PROG} --experiment-url ... --recipe ... --results-url ...`.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{run,status,cancel}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,estimate,status,cancel}")
     run = commands.add_parser("run", parents=[common], help="process every FOV, then merge (default)")
     run.add_argument("--experiment-url", help="experiment.json: a local path, file://, s3:// or https://")
     run.add_argument("--recipe", "--recipe-location", dest="recipe",
@@ -68,6 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_ID", help="process only the FOVs of RUN_ID without output, then merge")
     run.add_argument("--allow-partial", action="store_true", help="merge the FOVs that succeeded even if some failed")
     run.add_argument("--ground-truth", help="a ground_truth.csv to score the merged spots against")
+    run.add_argument("--max-failures", type=_count, metavar="N", default=3,
+                     help="stop the run when the first N FOVs to finish all fail with the same error "
+                          "(default 3; 0: never)")
+    run.add_argument("--max-cost", type=float, metavar="USD",
+                     help="batch: cancel the run when the estimated cost of its job attempts so far "
+                          "passes this many dollars (checked every minute)")
+    run.add_argument("--max-memory", type=_positive_int, metavar="MIB", default=16384,
+                     help="batch: FOVs that run out of memory are resubmitted with twice the memory, "
+                          "up to this many MiB (default 16384)")
+    quote = commands.add_parser(
+        "estimate", parents=[common],
+        help="process a few FOVs as the start of a new run, then predict the whole run's time, "
+             "memory, cost and results size; finish the run with --resume RUN_ID")
+    quote.add_argument("--experiment-url", help="experiment.json: a local path, file://, s3:// or https://")
+    quote.add_argument("--recipe", "--recipe-location", dest="recipe", help="the recipe file")
+    quote.add_argument("--run-id", help="name of the run the sample starts (default: UTC time + suffix)")
+    quote.add_argument("--sample", type=_positive_int, default=3, metavar="N",
+                       help="FOVs to process, spread over the experiment (default 3)")
+    quote.add_argument("--workers", type=_positive_int, help="local executor: FOVs at a time in the run")
+    quote.add_argument("--json", action="store_true", help="the estimate as one JSON object on stdout")
     status = commands.add_parser("status", parents=[common], help="how far a run got (JSON); exit 0 once merged")
     status.add_argument("run_id", metavar="RUN_ID")
     cancel = commands.add_parser("cancel", parents=[common], help="batch: cancel the jobs of a run")
@@ -197,15 +230,26 @@ def batch_executor(args: argparse.Namespace):
 
 
 def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, started: float) -> int:
+    from starfish_batch.launcher.bill import local_bill
     from starfish_batch.launcher.local import LocalExecutor
     from starfish_batch.launcher.report import print_interrupted, print_summary
 
-    executor = LocalExecutor(workers=args.workers, progress=not args.quiet)
+    executor = LocalExecutor(workers=args.workers, progress=not args.quiet, max_failures=args.max_failures)
     outcome = executor.process(manifest, manifest_url)
     if outcome.interrupted:
         print_interrupted(manifest, resume_hint(manifest, args))
         write_page(manifest, "interrupted", outcome.failed, {"continue the run": resume_hint(manifest, args)})
         return 130
+    if outcome.stopped_early:
+        for failure in outcome.failed[MAX_LOG_TAILS:]:
+            failure.tail = None
+        say()
+        print_failures(outcome.failed)
+        say(stopped_early_line(outcome.stopped_early, outcome.failed,
+                               f"{len(outcome.not_started)} FOVs were not started")
+            + f"; outputs written are kept under {manifest.run_root}\n"
+            f"Fix the recipe or data, then: {resume_hint(manifest, args)}")
+        return 1
     if outcome.failed:
         for failure in outcome.failed[MAX_LOG_TAILS:]:
             failure.tail = None
@@ -229,10 +273,25 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
         merge_failure = Failure(None, None, "merge-batch-job exited with an error", code, tail=lines[-20:])
         write_page(manifest, "failed", [*outcome.failed, merge_failure], {"retry": resume_hint(manifest, args)})
         return 1
+    _attach_bill(manifest, lambda: local_bill(manifest))
     print_summary(manifest, time.perf_counter() - started, args.ground_truth)
     write_page(manifest, "partial" if outcome.failed else "merged", outcome.failed,
                {"process the failed FOVs again, then merge": resume_hint(manifest, args)} if outcome.failed else None)
     return 1 if outcome.failed else 0
+
+
+def _attach_bill(manifest: Manifest, make_bill) -> dict | None:
+    """Add the run's bill to its summary.json; a bill that cannot be made is a warning, not a
+    failed run (the results are there)."""
+    from starfish_batch.launcher.bill import attach_bill
+
+    try:
+        bill = make_bill()
+        attach_bill(manifest, bill)
+        return bill.to_dict()
+    except StarfishBatchError as exc:
+        say(f"warning: no bill for run {manifest.run_id}: {exc}")
+        return None
 
 
 def run_batch(executor, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
@@ -248,14 +307,52 @@ def run_batch(executor, manifest: Manifest, manifest_url: str, args: argparse.Na
             print(f"{PROCESS_FOV} {job.job_id}")
         print(f"{MERGE} {run.merge_job_id}", flush=True)
         return 0
-    return finish_batch(executor.follow(manifest, run, observer), manifest, run, args, results_url)
+    manifest, run, outcome = follow_escalating(executor, manifest, run, observer, args, results_url)
+    return finish_batch(outcome, manifest, run, args, results_url, executor)
 
 
-def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, results_url: str) -> int:
+def follow_escalating(executor, manifest: Manifest, run, observer, args: argparse.Namespace,
+                      results_url: str):
+    """Follow a run; when every failed FOV ran out of memory, resubmit just those FOVs as one
+    array with twice the memory (up to --max-memory) and a new merge, and follow that."""
+    from starfish_batch.launcher.batch.escalate import next_size
+    from starfish_batch.launcher.runs import resume_run
+
+    prices = None
+    if args.max_cost is not None:
+        from starfish_batch.pricing import PriceTable
+
+        prices = PriceTable.load(args.prices)
+    limits = {"max_failures": args.max_failures, "max_cost": args.max_cost, "prices": prices}
+    outcome = executor.follow(manifest, run, observer, **limits)
+    while (outcome.state == "fovs_failed" and outcome.failures
+           and all(f.out_of_memory for f in outcome.failures)):
+        current = run.resources or executor.job_size(executor.outputs.process_fov_job_definition_arn)
+        fargate = executor.compute_environment()["type"].startswith("FARGATE")
+        size = next_size(current, args.max_memory, fargate)
+        names = ", ".join(f.fov or "?" for f in outcome.failures)
+        if size is None:
+            say(f"{len(outcome.failures)} FOV(s) ran out of memory with {int(current['memory_mib'])} MiB "
+                f"({names}), the --max-memory cap of {args.max_memory} MiB: not resubmitted")
+            break
+        manifest, url = resume_run(results_url, manifest.run_id, only=[f.fov for f in outcome.failures])
+        run = executor.submit(manifest, url, observer, resources=size,
+                              escalated_from={f.fov: f.job_id for f in outcome.failures})
+        say(f"{len(outcome.failures)} FOV(s) ran out of memory with {int(current['memory_mib'])} MiB "
+            f"({names}): resubmitted with {size['vcpus']:g} vCPU and {size['memory_mib']} MiB as job "
+            f"{run.process_jobs[0].job_id}, then a new merge (recorded in {run.jobs_url})")
+        outcome = executor.follow(manifest, run, observer, **limits)
+    return manifest, run, outcome
+
+
+def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, results_url: str,
+                 executor=None) -> int:
     """What the end of following a Batch run says, and its exit code."""
     merged = storage.join(manifest.run_root, MERGED_NAME)
     if outcome.state == "merged":
         print(f"merged: {merged}", flush=True)
+        if executor is not None:
+            _print_batch_bill(executor, manifest, args)
         write_page(manifest, "merged")
         return 0
     if outcome.state == "merged_file_missing":
@@ -267,6 +364,20 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
         say(f"{PROG}: error: the merge failed; outputs are kept under {manifest.run_root}; "
             f"retry with: {resume_hint(manifest, args)}")
         write_page(manifest, "failed", [outcome.merge_failure], {"retry": resume_hint(manifest, args)})
+        return 1
+    if outcome.state == "stopped_early":
+        say(f"{PROG}: error: " + stopped_early_line(
+            outcome.stopped_early, outcome.failures,
+            f"the rest of the run and its merge were cancelled ({len(outcome.cancelled)} job(s))")
+            + f"; outputs written are kept under {manifest.run_root}\n"
+            f"Fix the recipe or data, then: {resume_hint(manifest, args)}")
+        return 1
+    if outcome.state == "over_budget":
+        say(f"{PROG}: error: stopped: the estimated cost of run {run.run_id} so far, "
+            f"${outcome.cost_usd:.2f} (an estimate at list prices), passed --max-cost "
+            f"${args.max_cost:.2f}; the rest of the run and its merge were cancelled "
+            f"({len(outcome.cancelled)} job(s)); outputs written are kept under {manifest.run_root}\n"
+            f"continue with: {resume_hint(manifest, args)}")
         return 1
     if outcome.state == "fovs_failed":
         say(f"{PROG}: error: {failed_fovs_line(outcome.failures, len(manifest.fovs))}; "
@@ -353,6 +464,94 @@ def _run(args: argparse.Namespace, claim) -> int:
     return run_local(manifest, manifest_url, args, started)
 
 
+def _print_batch_bill(executor, manifest: Manifest, args: argparse.Namespace) -> None:
+    """The bill of every submission of the run, from AWS Batch's job attempts."""
+    from starfish_batch.launcher.batch.jobs import submissions
+    from starfish_batch.launcher.report import bill_lines
+    from starfish_batch.pricing import PriceTable
+
+    bill = _attach_bill(manifest, lambda: executor.bill(
+        submissions(manifest.run_root, manifest.run_id), PriceTable.load(args.prices)))
+    for line in bill_lines(bill) if bill else []:
+        say(line)
+
+
+# -- estimate -------------------------------------------------------------------------------------
+
+def estimate(args: argparse.Namespace) -> int:
+    """Start a run with a sample of its FOVs, through the executor the run uses, and quote the rest."""
+    from starfish_batch.launcher.claim import RunClaim
+
+    with RunClaim() as claim:  # the estimate is the start of a run: one launcher at a time
+        return _estimate(args, claim)
+
+
+def _estimate(args: argparse.Namespace, claim) -> int:
+    from starfish_batch.launcher import quote
+    from starfish_batch.launcher.estimate import estimate as make_quote
+    from starfish_batch.launcher.estimate import quote_lines, spread
+    from starfish_batch.launcher.runs import completed_fovs, new_run, resume_run
+
+    executor, results_url, preflight, hourly = None, args.results_url, None, None
+    if args.executor == "batch":
+        executor, results_url = batch_executor(args)
+
+        def preflight(manifest: Manifest) -> None:
+            for warning in executor.preflight(manifest):
+                say(warning)
+
+    missing = [n for n in ("experiment_url", "recipe") if not getattr(args, n)]
+    if missing or not results_url:
+        _require(args, *missing, *([] if results_url else ["results_url"]))
+    manifest, _ = new_run(args.experiment_url, args.recipe, results_url, run_id=args.run_id,
+                          preflight=preflight, claim=claim)
+    sample, sample_url = resume_run(results_url, manifest.run_id, only=spread(manifest.fovs, args.sample))
+    say(f"run {manifest.run_id}: estimating from {len(sample.fovs)} of {len(manifest.fovs)} FOVs "
+        f"-> {manifest.run_root}")
+    if executor is None:
+        from starfish_batch.launcher.local import LocalExecutor
+
+        capacity = quote.local_capacity(len(manifest.fovs), args.workers, results_url)
+        outcome = LocalExecutor(workers=min(capacity.slots, len(sample.fovs)),
+                                progress=not args.quiet).process(sample, sample_url)
+        interrupted, failures = outcome.interrupted, outcome.failed
+        seconds = {f: outcome.fov_seconds[f] for f in outcome.succeeded}
+    else:
+        from starfish_batch.launcher.report import BatchProgress
+        from starfish_batch.pricing import PriceTable
+
+        capacity = quote.batch_capacity(executor)
+        prices, env = PriceTable.load(args.prices), executor.compute_environment()
+        observer = BatchProgress(enabled=not args.quiet)
+        run = executor.submit(sample, sample_url, observer, merge=False)
+        outcome = executor.follow(sample, run, observer)
+        interrupted, failures = outcome.state == "interrupted", outcome.failures
+        failed = {f.fov for f in failures}
+        seconds = {f: s for f, s in executor.fov_seconds(sample, run).items() if f not in failed}
+
+        def hourly(vcpus: float, memory_mib: float) -> float:
+            return prices.hourly(env["type"], executor.outputs.region, vcpus, memory_mib, env["instance_types"])
+
+    if interrupted:
+        say(f"\ninterrupted: the sample's outputs so far are kept; continue with: {resume_hint(manifest, args)}")
+        return 130
+    if failures:
+        print_failures(failures)
+        say(f"{PROG}: error: {failed_fovs_line(failures, len(sample.fovs))} of the sample: no estimate. "
+            f"Fix the recipe or data, then start a new estimate")
+        return 1
+    left = len(manifest.fovs) - len(completed_fovs(manifest))
+    result = make_quote(len(manifest.fovs), left, quote.samples(manifest, seconds), capacity, hourly)
+    result["run_id"] = manifest.run_id
+    if args.json:
+        print(json.dumps(result, indent=2), flush=True)
+    else:
+        print("\n".join(quote_lines(result)), flush=True)
+    say(f"the sampled FOVs' outputs are kept in run {manifest.run_id}; finish it with:\n"
+        f"  {resume_hint(manifest, args)}")
+    return 0
+
+
 # -- status and cancel ------------------------------------------------------------------------------
 
 def status(args: argparse.Namespace) -> int:
@@ -377,8 +576,9 @@ def status(args: argparse.Namespace) -> int:
         say(next_steps(failures, manifest, args))
     if state["merged"]:
         say(f"merged: {manifest.merged_url}")
+        _print_batch_bill(executor, manifest, args)  # also for a run submitted with --no-wait
     write_page(manifest, "merged" if state["merged"] else ("failed" if failures else "running"), failures,
-               {"resume": resume_hint(manifest, args)} if failures else None, source="status")
+               dict(next_step_commands(failures, manifest, args)) if failures else None, source="status")
     return 0 if state["merged"] else 1
 
 
@@ -409,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     signals.sigterm_interrupts()  # SIGTERM stops a run as Ctrl-C does: workers stopped, resume said
     try:
         args = parse_args(argv)
-        return {"status": status, "cancel": cancel}.get(args.command, run)(args)
+        return {"status": status, "cancel": cancel, "estimate": estimate}.get(args.command, run)(args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

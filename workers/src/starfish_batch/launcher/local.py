@@ -14,6 +14,7 @@ from pathlib import Path
 
 from starfish_batch import resources, storage
 from starfish_batch.contract import ARRAY_INDEX_VAR, LOG_TAIL_LINES, LOGS_DIR, MERGE, PROCESS_FOV, worker_env
+from starfish_batch.launcher.early_stop import BrokenRecipeWatch, error_line, signature
 from starfish_batch.launcher.outcome import Failure, ProcessOutcome
 from starfish_batch.manifest import Manifest
 
@@ -89,13 +90,20 @@ def default_workers(n_fovs: int, memory_per_fov: float = DEFAULT_MEMORY_PER_FOV)
     return max(1, min(cpus, by_memory, n_fovs))
 
 
-def _error_line(lines: list[str], fov: str, code: int) -> str:
-    for line in reversed(lines):
-        if ": error: " in line:
-            return line.strip()
+def _error_line(lines: list[str], fov: str, code: int, oom_killed: bool = False) -> str:
+    line = error_line(lines)
+    if line:
+        return line
+    if oom_killed:
+        return f"FOV {fov}: killed by the kernel's OOM killer (signal SIGKILL): out of memory"
     if code < 0:
         return f"FOV {fov}: killed by signal {signal.Signals(-code).name}"
     return f"FOV {fov}: exited with status {code} and no error line"
+
+
+def _is_out_of_memory(reason: str, oom_killed: bool) -> bool:
+    """Killed by the OOM killer, or Python could not allocate (a ``ulimit -v`` limit)."""
+    return oom_killed or "MemoryError" in reason
 
 
 class _Child:
@@ -104,6 +112,8 @@ class _Child:
     def __init__(self, index: int, fov: str, command: list[str], env: dict[str, str],
                  log_path: Path, cpus: set[int] | None):
         self.index, self.fov, self.log_path = index, fov, log_path
+        self.started = time.perf_counter()
+        self.peak_memory_bytes: int | None = None
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in finish(); a resume appends
         self._log.write(f"--- process-fov FOV {fov} (index {index})\n".encode())
         self._log.flush()
@@ -116,6 +126,21 @@ class _Child:
             command, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, preexec_fn=pin if cpus else None,
         )
+
+    def poll(self) -> int | None:
+        """The exit code once the worker has ended; its peak memory from the kernel's
+        accounting of it (``wait4``), which outlives the process."""
+        if self.proc.returncode is not None:
+            return self.proc.returncode
+        try:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+        except ChildProcessError:
+            return self.proc.poll()
+        if pid == 0:
+            return None
+        self.peak_memory_bytes = usage.ru_maxrss * 1024
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        return self.proc.returncode
 
     def finish(self) -> list[str]:
         self._log.close()
@@ -140,10 +165,11 @@ class LocalExecutor:
     """Runs every FOV of a manifest as a ``process-fov`` subprocess, ``workers`` at a time."""
 
     def __init__(self, workers: int | None = None, log_dir: Path | None = None,
-                 progress: bool = True):
+                 progress: bool = True, max_failures: int | None = None):
         self.workers = workers
         self.log_dir = log_dir
         self.progress = progress
+        self.max_failures = max_failures  # stop starting FOVs when the first ones all fail alike
 
     @staticmethod
     def default_log_dir(manifest: Manifest) -> Path:
@@ -169,7 +195,9 @@ class LocalExecutor:
         pending = list(enumerate(fovs))
         running: dict[int, _Child] = {}
         outcome = ProcessOutcome()
+        watch = BrokenRecipeWatch(self.max_failures)
         started = time.perf_counter()
+        oom_kills = resources.oom_kills()  # the OOM killer's count before: a rise names a SIGKILL
         bar = tqdm(total=len(fovs), desc="FOVs", unit="fov", disable=not self.progress,
                    file=sys.stderr, dynamic_ncols=True)
         try:
@@ -183,18 +211,30 @@ class LocalExecutor:
                                                log_dir / f"{manifest.keys[fov]}.log", slots[slot])
                 time.sleep(0.05)
                 for slot, child in list(running.items()):
-                    code = child.proc.poll()
+                    code = child.poll()
                     if code is None:
                         continue
                     tail = child.finish()
+                    outcome.fov_seconds[child.fov] = time.perf_counter() - child.started
                     del running[slot]
                     free_slots.append(slot)
                     if code == 0:
                         outcome.succeeded.append(child.fov)
+                        watch.add(child.fov, True)
                     else:
+                        kills = resources.oom_kills() if code == -signal.SIGKILL else None
+                        oom_killed = None not in (kills, oom_kills) and kills > oom_kills
+                        reason = _error_line(tail, child.fov, code, oom_killed)
                         outcome.failed.append(Failure(
-                            fov=child.fov, index=child.index, reason=_error_line(tail, child.fov, code),
-                            exit_code=code, log=str(child.log_path), tail=tail))
+                            fov=child.fov, index=child.index, reason=reason,
+                            exit_code=code, log=str(child.log_path), tail=tail,
+                            out_of_memory=_is_out_of_memory(reason, oom_killed),
+                            peak_memory_bytes=child.peak_memory_bytes))
+                        watch.add(child.fov, False, signature(reason, child.fov))
+                        if watch.error and pending and outcome.stopped_early is None:
+                            outcome.stopped_early = watch.error  # the running ones finish
+                            outcome.not_started = [fov for _, fov in pending]
+                            pending.clear()
                     bar.update(1)
                     bar.set_postfix(failed=len(outcome.failed), refresh=False)
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (signals.sigterm_interrupts)

@@ -23,6 +23,8 @@ class Failure:
     log: str | None = None  # where the whole log is: a file, or "<log group> <log stream>"
     tail: list[str] | None = None  # the last lines of that log, when they were read
     attempts: int | None = None  # Batch's attempts of the job (retries + 1), when it says
+    out_of_memory: bool = False  # killed for memory (Batch's reason, or the kernel's OOM killer)
+    peak_memory_bytes: int | None = None  # local: the worker's peak resident memory
 
     @property
     def is_recipe_error(self) -> bool:
@@ -50,16 +52,24 @@ class ProcessOutcome:
     failed: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    fov_seconds: dict[str, float] = field(default_factory=dict)  # each worker's wall time
+    stopped_early: str | None = None  # the one error the first FOVs all failed with
+    not_started: list[str] = field(default_factory=list)  # FOVs left unstarted by that stop
 
 
 @dataclass
 class FollowOutcome:
     """How following a Batch submission ended.
 
-    ``state`` is one of ``merged``, ``merged_file_missing``, ``merge_failed``, ``fovs_failed``
-    or ``interrupted``.
+    ``state`` is one of ``merged``, ``merged_file_missing``, ``merge_failed``, ``fovs_failed``,
+    ``interrupted``, ``processed`` (every FOV of a submission without a merge succeeded), or
+    ``stopped_early`` (the first FOVs all failed alike; the rest and the merge were cancelled),
+    or ``over_budget`` (the estimated cost passed ``--max-cost``; likewise cancelled).
     """
 
     state: str
     failures: list[Failure] = field(default_factory=list)
     merge_failure: Failure | None = None
+    stopped_early: str | None = None  # state "stopped_early": the error the first FOVs shared
+    cancelled: list[str] = field(default_factory=list)  # job ids terminated or cancelled then
+    cost_usd: float | None = None  # state "over_budget": the estimated cost that passed --max-cost

@@ -56,6 +56,8 @@ def print_failures(failures: Sequence[Failure]) -> None:
     for group in groups.values():
         failure = group[0]
         say(f"{LAUNCHER}: {failure.headline()}")
+        if failure.out_of_memory:
+            say(f"  {out_of_memory_advice(failure)}")
         if len(group) > 1:
             names = ", ".join(f.fov or "?" for f in group[1:21])
             more = f" and {len(group) - 21} more" if len(group) > 21 else ""
@@ -75,10 +77,29 @@ def print_interrupted(manifest: Manifest, resume_command: str) -> None:
         f"{manifest.run_root}\ncontinue with: {resume_command}")
 
 
+def out_of_memory_advice(failure: Failure) -> str:
+    """What to do about a FOV killed for memory, on the executor it ran on."""
+    if failure.job_id:
+        return ("out of memory: the container used more than its memory; rerun with a higher "
+                "--max-memory (FOVs are resubmitted with twice the memory up to it), or raise "
+                "process_fov_memory in the Terraform module")
+    peak = (f" (its peak: {failure.peak_memory_bytes / 2**30:.2f} GiB)"
+            if failure.peak_memory_bytes else "")
+    return (f"out of memory{peak}: run fewer FOVs at once (--workers) or on a machine with "
+            f"more memory")
+
+
 def failed_fovs_line(failures: Sequence[Failure], n_fovs: int) -> str:
     names = ", ".join(f.fov or "?" for f in failures[:20])
     more = f" and {len(failures) - 20} more" if len(failures) > 20 else ""
     return f"{len(failures)} of {n_fovs} FOVs failed ({names}{more})"
+
+
+def stopped_early_line(error: str, failures: Sequence[Failure], then: str) -> str:
+    """Said once when a run stops because its first FOVs all failed with one error."""
+    names = ", ".join(f.fov or "?" for f in failures[:20])
+    return (f"stopped early: the first {len(failures)} FOVs to finish all failed with the same "
+            f"error: {error} ({names}); {then}")
 
 
 def submitted_text(run) -> str:
@@ -87,7 +108,8 @@ def submitted_text(run) -> str:
     for job in run.process_jobs:
         kind = f"array of {job.size}" if job.is_array else "1 FOV"
         lines.append(f"  {PROCESS_FOV} {job.job_id} ({kind}, FOVs {job.offset} to {job.offset + job.size - 1})")
-    lines.append(f"  {MERGE} {run.merge_job_id} (after {len(run.process_jobs)} process-fov job(s))")
+    if run.merge_job_id:
+        lines.append(f"  {MERGE} {run.merge_job_id} (after {len(run.process_jobs)} process-fov job(s))")
     lines.append(f"  job ids saved in {run.jobs_url}")
     return "\n".join(lines)
 
@@ -146,11 +168,25 @@ def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None =
             print(f"    {target:<20} {_count(value)}")
         if len(top) > 15:
             print(f"    ... and {len(top) - 15} more targets")
+    if summary.bill:
+        for line in bill_lines(summary.bill):
+            print(f"  {line}")
     if ground_truth:
         _print_score(manifest, ground_truth)
     print("  outputs:")
     for name in OUTPUT_NAMES:
         print(f"    {storage.join(manifest.run_root, name)}")
+
+
+def bill_lines(bill: dict) -> list[str]:
+    """The bill of a run in words: what it used, and on Batch what that cost, said as an estimate."""
+    retries = f" ({bill['retries']} retries)" if bill.get("retries") else ""
+    lines = [f"used: {bill['vcpu_hours']:.3f} vCPU-hours, {bill['gb_hours']:.3f} GB-hours, "
+             f"{bill['attempts']} job attempts{retries}"]
+    if bill.get("cost_usd") is not None:
+        lines.append(f"estimated cost: ${bill['cost_usd']:.4f} USD ({bill.get('note', 'an estimate')})")
+        lines.append(f"  prices: {bill.get('prices', '')}")
+    return lines
 
 
 def _count(value) -> int:

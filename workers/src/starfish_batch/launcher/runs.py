@@ -128,9 +128,10 @@ def check_inputs(original: Manifest) -> None:
         )
 
 
-def resume_run(results_url: str, run_id: str, preflight=None,
-               claim: RunClaim | None = None) -> tuple[Manifest, str]:
-    """A resume manifest over the FOVs of ``run_id`` that have no output yet.
+def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | None = None,
+               only: list[str] | None = None) -> tuple[Manifest, str]:
+    """A resume manifest over the FOVs of ``run_id`` that have no output yet (of ``only``, if
+    given: the sample an estimate processes).
 
     The recipe stored with the run is reused, and checked against the run's sha256, so a
     resumed run can never mix two recipes; the experiment's documents are checked against the
@@ -142,8 +143,8 @@ def resume_run(results_url: str, run_id: str, preflight=None,
         claim.acquire(original.run_root, run_id)
     load_recipe(original.recipe_url, original.recipe_sha256)
     done = completed_fovs(original)
-    remaining = [fov for fov in original.run_fovs if fov not in done]
-    if not remaining and storage.exists(original.merged_url):
+    remaining = [fov for fov in original.run_fovs if fov not in done and (only is None or fov in only)]
+    if only is None and not remaining and storage.exists(original.merged_url):
         raise NothingToDo(f"run {run_id} is complete and merged: {original.merged_url}; nothing to resume")
     check_inputs(original)
     manifest = Manifest(

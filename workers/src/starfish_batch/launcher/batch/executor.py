@@ -14,18 +14,21 @@ from typing import Protocol
 from starfish_batch import storage
 from starfish_batch.contract import LAUNCHER, LOG_TAIL_LINES, MAX_LOG_TAILS, MERGED_NAME
 from starfish_batch.errors import StarfishBatchError
-from starfish_batch.launcher.batch import checks, watch
+from starfish_batch.launcher.batch import checks, usage, watch
 from starfish_batch.launcher.batch.checks import client_error
 from starfish_batch.launcher.batch.jobs import ProcessJob, SubmittedRun, chunks, jobs_url_for, submission_label
 from starfish_batch.launcher.batch.requests import JobTarget, merge_request, process_requests
+from starfish_batch.launcher.early_stop import BrokenRecipeWatch, error_line, signature
 from starfish_batch.launcher.outcome import Failure, FollowOutcome
 from starfish_batch.launcher.tf_outputs import TfOutputs
 from starfish_batch.manifest import Manifest
+from starfish_batch.pricing import Bill, bill_of
 
 DESCRIBE_BATCH = 100  # describe_jobs takes at most 100 ids
 POLL_INITIAL_S = 2.0
 POLL_MAX_S = 30.0
 POLL_FACTOR = 1.5
+COST_CHECK_S = 60.0  # --max-cost: describing every child's attempts is one call per 100 FOVs
 
 
 class BatchObserver(Protocol):
@@ -107,9 +110,12 @@ class BatchExecutor:
     # -- submission -----------------------------------------------------------------------
 
     def submit(self, manifest: Manifest, manifest_url: str,
-               observer: BatchObserver | None = None) -> SubmittedRun:
+               observer: BatchObserver | None = None, merge: bool = True,
+               resources: dict[str, float] | None = None,
+               escalated_from: dict[str, str] | None = None) -> SubmittedRun:
         """Submit the process-fov job(s) and the merge, then record their ids beside the manifest.
 
+        ``merge=False`` submits no merge (an estimate's sample: the run merges when resumed).
         If a submission fails part way, the jobs already submitted are cancelled.
         """
         observer = observer or SilentObserver()
@@ -120,14 +126,16 @@ class BatchExecutor:
         submitted: list[str] = []
         process_jobs: list[ProcessJob] = []
         try:
-            requests = process_requests(manifest, manifest_url, self.target, label)
+            requests = process_requests(manifest, manifest_url, self.target, label, resources)
             for (offset, size), request in zip(chunks(len(manifest.fovs)), requests, strict=True):
                 job_id = self._submit(request)
                 submitted.append(job_id)
                 process_jobs.append(ProcessJob(job_id, request["jobName"], offset, size))
-            merge = merge_request(manifest, manifest_url, self.target, submitted, label)
-            merge_id = self._submit(merge)
-            submitted.append(merge_id)
+            merge_id, merge_name = "", ""
+            if merge:
+                request = merge_request(manifest, manifest_url, self.target, submitted, label)
+                merge_id, merge_name = self._submit(request), request["jobName"]
+                submitted.append(merge_id)
         except BaseException:
             for job_id in submitted:
                 try:
@@ -138,7 +146,8 @@ class BatchExecutor:
         run = SubmittedRun(
             run_id=manifest.run_id, manifest_url=manifest_url, jobs_url=jobs_url,
             region=self.outputs.region, job_queue=self.job_queue, process_jobs=process_jobs,
-            merge_job_id=merge_id, merge_job_name=merge["jobName"],
+            merge_job_id=merge_id, merge_job_name=merge_name,
+            resources=resources, escalated_from=dict(escalated_from or {}),
         )
         try:
             storage.write_text(jobs_url, run.to_json())
@@ -224,14 +233,21 @@ class BatchExecutor:
     # -- following ------------------------------------------------------------------------
 
     def follow(self, manifest: Manifest, run: SubmittedRun,
-               observer: BatchObserver | None = None) -> FollowOutcome:
+               observer: BatchObserver | None = None, max_failures: int | None = None,
+               max_cost: float | None = None, prices=None) -> FollowOutcome:
         """Follow the jobs until the merge ends or a FOV fails and every FOV has ended; Ctrl-C
-        returns an ``interrupted`` outcome and leaves the jobs running."""
+        returns an ``interrupted`` outcome and leaves the jobs running. When the first
+        ``max_failures`` FOVs to end all failed with one error (their log's error line), the
+        rest of the run and its merge are cancelled: ``stopped_early``. Likewise when the
+        estimated cost of its attempts so far (priced with ``prices``) passes ``max_cost``
+        (checked at most every ``COST_CHECK_S`` seconds): ``over_budget``."""
         observer = observer or SilentObserver()
         total = len(manifest.fovs)
         known: set[str] = set()
         failures: list[Failure] = []
-        tails = MAX_LOG_TAILS
+        tails = max(MAX_LOG_TAILS, max_failures or 0)
+        broken = BrokenRecipeWatch(max_failures)
+        cost_checked = None
         delay = self.poll_initial
         stuck = watch.StuckWatch(self.stuck_after)
         try:
@@ -248,6 +264,26 @@ class BatchExecutor:
                     tails -= self.with_tails(new, tails)
                     failures.extend(new)
                     observer.failed(new)
+                    for failure in new:
+                        broken.add(failure.fov, False,
+                                   signature(error_line(failure.tail) or failure.reason, failure.fov))
+                broken.succeeded = counts["SUCCEEDED"]
+                if broken.error and counts["SUCCEEDED"] + counts["FAILED"] < total:
+                    terminated, cancelled = self.cancel(
+                        run.run_id, [run], reason=f"starfish-batch: the first {len(broken.fovs)} FOVs "
+                                                  f"all failed with: {broken.error}"[:1000])
+                    return FollowOutcome("stopped_early", failures, stopped_early=broken.error,
+                                         cancelled=terminated + cancelled)
+                if max_cost is not None and (cost_checked is None
+                                             or time.monotonic() - cost_checked >= COST_CHECK_S):
+                    cost_checked = time.monotonic()
+                    spent = self.bill([run], prices).cost_usd or 0.0
+                    if spent > max_cost:
+                        terminated, cancelled = self.cancel(
+                            run.run_id, [run], reason=f"starfish-batch: estimated cost ${spent:.2f} "
+                                                      f"passed --max-cost ${max_cost:.2f}")
+                        return FollowOutcome("over_budget", failures, cost_usd=spent,
+                                             cancelled=terminated + cancelled)
                 merge = described.get(run.merge_job_id, {})
                 if merge.get("status") == "SUCCEEDED":
                     merged = storage.exists(storage.join(manifest.run_root, MERGED_NAME))
@@ -260,12 +296,94 @@ class BatchExecutor:
                     return FollowOutcome("merge_failed", failures, merge_failure)
                 if failures and counts["SUCCEEDED"] + counts["FAILED"] >= total:
                     return FollowOutcome("fovs_failed", failures)
+                if not run.merge_job_id and counts["SUCCEEDED"] >= total:
+                    return FollowOutcome("processed", failures)
                 self.sleep(delay)
                 delay = min(delay * POLL_FACTOR, self.poll_max)
         except KeyboardInterrupt:
             return FollowOutcome("interrupted", failures)
         finally:
             observer.close()
+
+    # -- what a run used ------------------------------------------------------------------
+
+    def compute_environment(self) -> dict:
+        """The queue's first compute environment: type, instance types and maximum vCPUs."""
+        arn = self.outputs.extra.get("compute_environment_arn")
+        try:
+            if not arn:
+                queue = checks.check_queue(self.batch, self.outputs, self.job_queue)
+                order = sorted(queue.get("computeEnvironmentOrder") or [], key=lambda c: c.get("order", 0))
+                arn = order[0]["computeEnvironment"] if order else None
+            found = self.batch.describe_compute_environments(
+                computeEnvironments=[arn]).get("computeEnvironments", []) if arn else []
+        except StarfishBatchError:
+            raise
+        except Exception as exc:
+            raise StarfishBatchError(f"cannot describe the compute environment of {self.job_queue}: "
+                                     f"{client_error(exc)}") from exc
+        if not found:
+            raise StarfishBatchError(f"the compute environment of job queue {self.job_queue} "
+                                     f"({arn or 'none in its order'}) does not exist")
+        resources = found[0].get("computeResources") or {}
+        return {"arn": found[0].get("computeEnvironmentArn", arn),
+                "type": resources.get("type") or self.outputs.extra.get("compute_type") or "EC2",
+                "instance_types": list(resources.get("instanceTypes") or ["optimal"]),
+                "max_vcpus": int(resources.get("maxvCpus") or 0)}
+
+    def job_size(self, arn: str) -> dict:
+        """What a job definition asks for: vCPUs, memory (MiB) and, on Fargate, disk (GiB)."""
+        try:
+            found = self.batch.describe_job_definitions(jobDefinitions=[arn]).get("jobDefinitions", [])
+        except Exception as exc:
+            raise StarfishBatchError(f"cannot describe job definition {arn}: {client_error(exc)}") from exc
+        container = (found[0].get("containerProperties") or {}) if found else {}
+        vcpus, memory = usage.resources({"container": container})
+        disk = (container.get("ephemeralStorage") or {}).get("sizeInGiB")
+        return {"vcpus": vcpus, "memory_mib": memory, "disk_gib": disk}
+
+    def attempts(self, runs: list[SubmittedRun]) -> list[dict]:
+        """``describe_jobs`` of every job that can have run: array children (``<parent>:<i>``,
+        AWS's documented child ids), plain process-fov jobs and the merges."""
+        ids: list[str] = []
+        for run in runs:
+            for job in run.process_jobs:
+                if job.is_array:
+                    ids.extend(f"{job.job_id}:{i}" for i in range(job.size))
+                else:
+                    ids.append(job.job_id)
+            if run.merge_job_id:
+                ids.append(run.merge_job_id)
+        return list(self.describe(ids).values())
+
+    def fov_seconds(self, manifest: Manifest, run: SubmittedRun) -> dict[str, float]:
+        """Each FOV's last attempt, in seconds from its container's start to its stop."""
+        found: dict[str, float] = {}
+        now_ms = int(time.time() * 1000)
+        for job in self.attempts([run]):
+            if job["jobId"] == run.merge_job_id:
+                continue
+            offset = next(p.offset for p in run.process_jobs if job["jobId"].split(":")[0] == p.job_id)
+            index = offset + (watch.child_index(job) if ":" in job["jobId"] else 0)
+            attempts = usage.usages(job, now_ms)
+            if attempts and index < len(manifest.fovs):
+                found[manifest.fovs[index]] = attempts[-1].seconds
+        return found
+
+    def bill(self, runs: list[SubmittedRun], prices) -> Bill:
+        """vCPU-hours, GB-hours, attempts and an estimated cost from each attempt's start and
+        stop times and its job's resources, priced with ``prices`` (a ``PriceTable``)."""
+        env = self.compute_environment()
+        now_ms = int(time.time() * 1000)
+        found = [u for job in self.attempts(runs) for u in usage.usages(job, now_ms)]
+        return bill_of(
+            found,
+            lambda u: prices.hourly(env["type"], self.outputs.region, u.vcpus, u.memory_mib,
+                                    env["instance_types"]),
+            prices=prices.describe(),
+            note=f"an estimate: {env['type']} in {self.outputs.region}, each attempt's share of "
+                 f"its compute at list price; idle instances, storage and transfer are not included",
+        )
 
     # -- status and cancel ----------------------------------------------------------------
 
@@ -284,6 +402,8 @@ class BatchExecutor:
                 if job.is_array:
                     entry["statusSummary"] = watch.status_summary(info)
                 jobs.append(entry)
+            if not run.merge_job_id:
+                continue
             info = described.get(run.merge_job_id, {})
             jobs.append({"file": name, "job": MERGE, "jobId": run.merge_job_id,
                          "status": info.get("status", "UNKNOWN"),
@@ -301,11 +421,12 @@ class BatchExecutor:
         }
         return state, failures
 
-    def cancel(self, run_id: str, runs: list[SubmittedRun]) -> tuple[list[str], list[str]]:
+    def cancel(self, run_id: str, runs: list[SubmittedRun],
+               reason: str | None = None) -> tuple[list[str], list[str]]:
         """Terminate the started jobs of a run and cancel its queued ones (merge first);
         returns (terminated, cancelled) job ids."""
-        reason = f"cancelled with `{LAUNCHER} cancel {run_id}`"
-        ids = [i for run in runs for i in [run.merge_job_id, *(j.job_id for j in run.process_jobs)]]
+        reason = reason or f"cancelled with `{LAUNCHER} cancel {run_id}`"
+        ids = [i for run in runs for i in [run.merge_job_id, *(j.job_id for j in run.process_jobs)] if i]
         described = self.describe(ids)
         terminated, cancelled = [], []
         for job_id in ids:

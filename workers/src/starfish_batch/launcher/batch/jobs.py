@@ -43,15 +43,20 @@ class SubmittedRun:
     region: str
     job_queue: str
     process_jobs: list[ProcessJob]
-    merge_job_id: str
+    merge_job_id: str  # "" for an estimate's sample, which merges nothing
     merge_job_name: str
     submitted_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     )
+    resources: dict[str, float] | None = None
+    """An out-of-memory escalation's process-fov size ({"vcpus", "memory_mib"}) through
+    containerOverrides; None: the job definition's."""
+    escalated_from: dict[str, str] = field(default_factory=dict)
+    """For an escalation: each FOV resubmitted -> the job id that ran out of memory."""
 
     @property
     def job_ids(self) -> list[str]:
-        return [j.job_id for j in self.process_jobs] + [self.merge_job_id]
+        return [j.job_id for j in self.process_jobs] + ([self.merge_job_id] if self.merge_job_id else [])
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"

@@ -22,8 +22,12 @@ def _environment(manifest: Manifest, manifest_url: str, offset: int) -> list[dic
     return [{"name": k, "value": v} for k, v in worker_env(manifest_url, manifest.sha256, offset).items()]
 
 
-def process_requests(manifest: Manifest, manifest_url: str, target: JobTarget, label: str = "") -> list[dict]:
-    """The process-fov jobs of ``manifest``: arrays of at most 10,000 (none if no FOV is left)."""
+def process_requests(manifest: Manifest, manifest_url: str, target: JobTarget, label: str = "",
+                     resources: dict[str, float] | None = None) -> list[dict]:
+    """The process-fov jobs of ``manifest``: arrays of at most 10,000 (none if no FOV is left).
+
+    ``resources`` ({"vcpus", "memory_mib"}) override the job definition's size (an
+    out-of-memory escalation)."""
     parts = chunks(len(manifest.fovs))
     requests = []
     for k, (offset, size) in enumerate(parts):
@@ -32,7 +36,8 @@ def process_requests(manifest: Manifest, manifest_url: str, target: JobTarget, l
             "jobName": job_name(manifest.run_id, f"{label}{PROCESS_FOV}{suffix}"),
             "jobQueue": target.job_queue,
             "jobDefinition": target.process_fov_job_definition,
-            "containerOverrides": {"environment": _environment(manifest, manifest_url, offset)},
+            "containerOverrides": {"environment": _environment(manifest, manifest_url, offset),
+                                   **_resource_overrides(resources)},
             "tags": {RUN_ID_TAG: manifest.run_id, JOB_TAG: PROCESS_FOV},
             "propagateTags": True,
         }
@@ -40,6 +45,16 @@ def process_requests(manifest: Manifest, manifest_url: str, target: JobTarget, l
             request["arrayProperties"] = {"size": size}
         requests.append(request)
     return requests
+
+
+def _resource_overrides(resources: dict[str, float] | None) -> dict:
+    if not resources:
+        return {}
+    vcpus = resources["vcpus"]
+    return {"resourceRequirements": [
+        {"type": "VCPU", "value": str(int(vcpus) if float(vcpus).is_integer() else vcpus)},
+        {"type": "MEMORY", "value": str(int(resources["memory_mib"]))},
+    ]}
 
 
 def merge_request(manifest: Manifest, manifest_url: str, target: JobTarget, depends_on: list[str],

@@ -80,6 +80,20 @@ def latest_container(job: dict) -> dict:
     return container
 
 
+# AWS Batch's documented container reason when the kernel killed the container for memory
+# ("Troubleshooting AWS Batch": OutOfMemoryError: Container killed due to memory usage).
+OUT_OF_MEMORY_REASONS = ("OutOfMemoryError: Container killed due to memory usage",)
+
+
+def is_out_of_memory(job: dict) -> bool:
+    """The job's last attempt was killed for using more memory than it asked for."""
+    container = latest_container(job)
+    attempts = job.get("attempts") or []
+    texts = [container.get("reason"), job.get("statusReason"),
+             attempts[-1].get("statusReason") if attempts else None]
+    return any(t and any(r in t for r in OUT_OF_MEMORY_REASONS) for t in texts)
+
+
 def failure_of(job: dict, fov: str | None, index: int | None) -> Failure:
     """The failure a FAILED job describes: its reason, exit code and log stream."""
     container = latest_container(job)
@@ -89,7 +103,8 @@ def failure_of(job: dict, fov: str | None, index: int | None) -> Failure:
     if container.get("reason") and container["reason"] not in reason:
         reason = f"{reason} ({container['reason']})"
     return Failure(fov=fov, index=index, reason=reason, exit_code=container.get("exitCode"),
-                   job_id=job["jobId"], log=container.get("logStreamName"), attempts=len(attempts) or None)
+                   job_id=job["jobId"], log=container.get("logStreamName"), attempts=len(attempts) or None,
+                   out_of_memory=is_out_of_memory(job))
 
 
 def child_index(job: dict) -> int:

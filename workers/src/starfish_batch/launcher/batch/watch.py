@@ -10,6 +10,22 @@ QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
 ACTIVE = ("STARTING", "RUNNING")
 TERMINAL = ("SUCCEEDED", "FAILED")
 
+# The queue's job_state_time_limit_action (the module's runnable_time_limit_seconds) cancels a job
+# that blocked the queue in RUNNABLE with "Canceled by JobStateTimeLimit action due to reason:
+# <reason>" (https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html).
+TIME_LIMIT_PREFIX = "Canceled by JobStateTimeLimit action due to reason:"
+TIME_LIMIT_CAUSES = {
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY":
+        "EC2 had no capacity for the instance types allowed (instance_types)",
+    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE":
+        "the job needs more vCPUs than the compute environments' max_vcpus",
+    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT":
+        "no instance type allowed (instance_types) holds the job's vCPUs and memory "
+        "(process_fov / merge in the Terraform module)",
+    "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS":
+        "the Batch service role lacks the permissions to start instances",
+}
+
 
 def status_summary(job: dict) -> dict:
     return (job.get("arrayProperties") or {}).get("statusSummary") or {}
@@ -45,12 +61,23 @@ def latest_container(job: dict) -> dict:
     return container
 
 
+def time_limit_cause(status_reason: str | None) -> str | None:
+    """What a cancellation by the queue's RUNNABLE time limit means, or None for any other reason."""
+    if not status_reason or not status_reason.startswith(TIME_LIMIT_PREFIX):
+        return None
+    code = status_reason[len(TIME_LIMIT_PREFIX):].strip()
+    cause = TIME_LIMIT_CAUSES.get(code, "AWS Batch could not start it")
+    return (f"{status_reason} (it never started: it waited in RUNNABLE longer than the queue's time "
+            f"limit, runnable_time_limit_seconds, because {cause})")
+
+
 def failure_of(job: dict, fov: str | None, index: int | None) -> Failure:
     """The failure a FAILED job describes: its reason, exit code and log stream."""
     container = latest_container(job)
     attempts = job.get("attempts") or []
     reason = (job.get("statusReason") or (attempts[-1].get("statusReason") if attempts else None)
               or container.get("reason") or "no reason given")
+    reason = time_limit_cause(reason) or reason
     if container.get("reason") and container["reason"] not in reason:
         reason = f"{reason} ({container['reason']})"
     return Failure(fov=fov, index=index, reason=reason, exit_code=container.get("exitCode"),

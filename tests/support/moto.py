@@ -3,8 +3,9 @@ the launcher's end-to-end test, the containers): ``moto_server`` on 127.0.0.1, s
 
 Without ``docker_host`` its Batch runs no containers (every job SUCCEEDS at submission); with
 one, Batch runs the job definitions' images through that Docker API (podman here). With
-``tls`` (a certificate and key from :func:`self_signed_cert`) it serves https only: what a
-TLS-only bucket policy (``aws:SecureTransport``) needs; clients trust that certificate alone.
+``tls`` (a certificate and key from :func:`self_signed_cert`) it serves https only, and clients
+trust that certificate alone. (moto 5.2.5 still refuses https requests under a TLS-only bucket
+policy: it ignores ``Bool`` conditions such as ``aws:SecureTransport``.)
 """
 
 from __future__ import annotations

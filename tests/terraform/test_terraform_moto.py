@@ -10,8 +10,8 @@ module, run in parallel threads (creating and deleting a job queue takes moto-si
   a tag change that does not replace a compute environment;
 - ``EC2``: a root apply (``providers.tf`` in the copy, as a team applying the repository root
   would have) against moto served over https with a certificate made here, then the launcher
-  using the module's own results bucket, TLS-only policy included, and tagging its jobs with the
-  submitter;
+  (--tf-dir, https only) tagging its jobs with the submitter, on a bucket of the test's and on
+  the module's own TLS-only bucket (a strict xfail: moto ignores the policy's Bool condition);
 - ``FARGATE_SPOT``: a root apply: Fargate Spot then Fargate on the queue, and the job
   definitions' retry rule for reclaimed Fargate Spot tasks.
 

@@ -160,6 +160,7 @@ def _describe(server: MotoServer, out: dict[str, Any]) -> dict[str, Any]:
             n: _policy_document(iam.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"])
             for n in iam.list_role_policies(RoleName=name)["PolicyNames"]
         }
+        found["execution_role_tags"] = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}
 
     by_arn = {ce["computeEnvironmentArn"]: ce for ce in found["compute_environments"]}
     found["compute_environments"] = [by_arn[arn] for arn in out["compute_environment_arns"]]
@@ -608,6 +609,8 @@ def test_fargate_execution_role(applied):
         assert "execution_role_policies" not in applied["moto"]
         return
     (policy,) = applied["moto"]["execution_role_policies"].values()
+    # tagged by the module itself, as every resource (checked over the whole plan in the SPOT cycle)
+    assert MODULE_TAGS.items() <= applied["moto"]["execution_role_tags"].items()
     for statement in _statements(policy):
         if "*" in _as_list(statement["Resource"]):
             assert _as_list(statement["Action"]) == ["ecr:GetAuthorizationToken"]

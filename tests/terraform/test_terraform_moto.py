@@ -700,3 +700,18 @@ def test_launcher_uses_the_modules_tls_only_bucket_over_https(cycles):
     launch = record["launch_module_bucket"]
     assert launch["launched"].returncode == 0, _log(launch["launched"])
     assert {"runs/tls-2/manifest.json", "runs/tls-2/jobs.json"} <= set(launch["keys"]), launch["keys"]
+
+
+def test_root_plans_with_the_region_and_credentials_of_the_environment(terraform_available, moto_server, tmp_path):
+    """The repository root, as a team that applies it there runs it: no provider block anywhere,
+    the region from AWS_REGION, credentials and endpoint (moto) from the environment."""
+    moto_server.reset()
+    work = copy_module(tmp_path / "module")
+    assert not list(work.glob("provider*.tf")) and not list(work.glob("*_override.tf"))
+    env = terraform_env(work, {"AWS_ENDPOINT_URL": moto_server.url, "AWS_REGION": "eu-west-1"})
+    terraform_init(work, env)
+    result = run_terraform(["plan", "-input=false", "-var=create_batch_service_linked_role=true"], work, env)
+    assert result.returncode == 0, _log(result)
+    assert re.search(r'\+ region\s+= "eu-west-1"', result.stdout), result.stdout[-3000:]
+    # the account comes from the environment's credentials (moto's GetCallerIdentity)
+    assert re.search(r'results_bucket_arn\s+= "arn:aws:s3:::starfish-batch-results-\d{12}-eu-west-1"', result.stdout)

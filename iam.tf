@@ -1,12 +1,21 @@
 ################################################################################
-# Batch service role (optional: Batch uses its service-linked role by default)
+# Batch service role: given > created service-linked role > Batch's default
 ################################################################################
+
+locals {
+  batch_service_role_arn = (
+    var.batch_service_role_arn != null ? var.batch_service_role_arn :
+    var.create_batch_service_linked_role ? aws_iam_service_linked_role.batch[0].arn : null
+  )
+}
 
 resource "aws_iam_service_linked_role" "batch" {
   count = var.batch_service_role_arn == null && var.create_batch_service_linked_role ? 1 : 0
 
   aws_service_name = "batch.amazonaws.com"
   description      = "AWS Batch service-linked role (created by starfish-batch)"
+
+  tags = local.tags
 }
 
 ################################################################################
@@ -31,6 +40,8 @@ resource "aws_iam_role" "instance" {
   name               = "${local.name}-instance"
   description        = "ECS container instances of the ${local.name} Batch compute environment"
   assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+
+  tags = local.tags
 }
 
 resource "aws_iam_role_policy_attachment" "instance_ecs" {
@@ -45,6 +56,8 @@ resource "aws_iam_instance_profile" "instance" {
 
   name = "${local.name}-instance"
   role = aws_iam_role.instance[0].name
+
+  tags = local.tags
 }
 
 ################################################################################
@@ -85,6 +98,8 @@ resource "aws_iam_role" "execution" {
   name               = "${local.name}-execution"
   description        = "Fargate execution role of the ${local.name} jobs: pull images, write logs"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+
+  tags = local.tags
 }
 
 data "aws_iam_policy_document" "execution" {
@@ -123,6 +138,30 @@ resource "aws_iam_role_policy" "execution" {
 ################################################################################
 # Reading the experiments: shared by the job role and the submitter policy
 ################################################################################
+
+locals {
+  # "s3://bucket/some/prefix/" -> { bucket = "bucket", prefix = "some/prefix" }
+  experiment_locations = [
+    for l in var.experiment_s3_locations : {
+      bucket = split("/", trimsuffix(trimprefix(l, "s3://"), "/"))[0]
+      prefix = join("/", slice(
+        split("/", trimsuffix(trimprefix(l, "s3://"), "/")), 1,
+        length(split("/", trimsuffix(trimprefix(l, "s3://"), "/")))
+      ))
+    }
+  ]
+  # One ListBucket statement per location, limited to its prefix.
+  experiment_list_statements = {
+    for i, e in local.experiment_locations : tostring(i) => {
+      bucket_arn = "arn:${local.partition}:s3:::${e.bucket}"
+      prefix     = e.prefix
+    }
+  }
+  experiment_object_arns = distinct([
+    for e in local.experiment_locations :
+    e.prefix == "" ? "arn:${local.partition}:s3:::${e.bucket}/*" : "arn:${local.partition}:s3:::${e.bucket}/${e.prefix}/*"
+  ])
+}
 
 data "aws_iam_policy_document" "read_experiments" {
   dynamic "statement" {
@@ -177,6 +216,8 @@ resource "aws_iam_role" "job" {
   name               = "${local.name}-job"
   description        = "Role of the ${local.name} process-fov and merge-batch-job containers"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+
+  tags = local.tags
 }
 
 data "aws_iam_policy_document" "job" {
@@ -211,6 +252,12 @@ resource "aws_iam_role_policy" "job" {
 # Submitter policy: what a scientist's role needs to launch and follow runs
 ################################################################################
 
+locals {
+  # The tag the launcher puts on every job it submits: the submitter's
+  # aws:userid (launcher/batch/jobs.py SUBMITTER_TAG).
+  submitter_tag = "starfish-batch:submitter"
+}
+
 data "aws_iam_policy_document" "submitter" {
   # The launcher opens the experiment to list its FOVs before submitting.
   source_policy_documents = [data.aws_iam_policy_document.read_experiments.json, data.aws_iam_policy_document.results_key.json]
@@ -224,29 +271,43 @@ data "aws_iam_policy_document" "submitter" {
         for d in aws_batch_job_definition.this : [d.arn_prefix, "${d.arn_prefix}:*"]
       ]),
     )
+    # Every job carries its submitter: the caller's own aws:userid (what
+    # `aws sts get-caller-identity` prints as UserId), nobody else's.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.submitter_tag}"
+      values   = ["$${aws:userid}"]
+    }
   }
 
   statement {
     sid     = "TagJobsAtSubmission"
     actions = ["batch:TagResource"]
-    # Jobs are submitted with their run id as a tag; tagging is allowed only as part of SubmitJob.
+    # Jobs are tagged (run id, submitter) only as part of SubmitJob, and the
+    # submitter tag can only name the caller.
     resources = ["arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*"]
     condition {
       test     = "StringEquals"
       variable = "batch:CreateAction"
       values   = ["SubmitJob"]
     }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.submitter_tag}"
+      values   = ["$${aws:userid}"]
+    }
   }
 
   statement {
     sid     = "CancelOwnRuns"
     actions = ["batch:CancelJob", "batch:TerminateJob"]
-    # Only jobs that starfish-batch submitted (they carry the run-id tag).
+    # Only the jobs this caller submitted: their submitter tag is the caller's
+    # aws:userid (for an assumed role, "<role id>:<session name>").
     resources = ["arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*"]
     condition {
-      test     = "Null"
-      variable = "aws:ResourceTag/starfish-batch:run-id"
-      values   = ["false"]
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.submitter_tag}"
+      values   = ["$${aws:userid}"]
     }
   }
 
@@ -293,4 +354,6 @@ resource "aws_iam_policy" "submitter" {
   name        = "${local.name}-submitter"
   description = "Submit and follow starfish-batch runs on the ${local.job_queue_name} queue; read/write its results bucket and logs"
   policy      = data.aws_iam_policy_document.submitter.json
+
+  tags = local.tags
 }

@@ -2,6 +2,15 @@
 # Subnets: given, or the default VPC's
 ################################################################################
 
+locals {
+  create_security_group = length(var.security_group_ids) == 0
+  subnet_ids            = length(var.subnet_ids) > 0 ? var.subnet_ids : data.aws_subnets.default[0].ids
+  vpc_id = (
+    length(var.subnet_ids) > 0 ? one(data.aws_subnet.selected[*].vpc_id) : one(data.aws_vpc.default[*].id)
+  )
+  security_group_ids = local.create_security_group ? [aws_security_group.batch[0].id] : var.security_group_ids
+}
+
 data "aws_vpc" "default" {
   count = length(var.subnet_ids) == 0 ? 1 : 0
 
@@ -42,9 +51,7 @@ resource "aws_security_group" "batch" {
     cidr_blocks = var.egress_cidr_blocks
   }
 
-  tags = {
-    Name = "${local.name}-batch"
-  }
+  tags = merge(local.tags, { Name = "${local.name}-batch" })
 
   lifecycle {
     create_before_destroy = true

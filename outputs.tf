@@ -82,7 +82,7 @@ output "image_tag" {
 }
 
 output "compute_environment_arn" {
-  description = "ARN of the Batch compute environment."
+  description = "ARN of the Batch compute environment of compute_type (the first in the queue's order)."
   value       = aws_batch_compute_environment.this.arn
 }
 
@@ -99,4 +99,19 @@ output "job_role_arn" {
 output "results_bucket_arn" {
   description = "ARN of the results bucket."
   value       = local.results_bucket_arn
+}
+
+output "compute_environment_arns" {
+  description = "ARNs of the queue's compute environments in the queue's order: the chosen type first, then (SPOT and FARGATE_SPOT with on_demand_fallback) its On-Demand fallback."
+  value       = local.compute_environment_arns
+}
+
+output "share_identifier" {
+  description = "Share identifier the launcher submits jobs with when the queue has a fair-share policy (fair_share_policy); null without one."
+  value       = var.fair_share_policy == null ? null : var.fair_share_policy.share_identifier
+}
+
+output "submitter_tag" {
+  description = "Tag key the launcher sets on every job to the submitter's aws:userid; the submitter policy lets a caller cancel only jobs whose tag is their own aws:userid."
+  value       = local.submitter_tag
 }

@@ -1,3 +1,13 @@
+locals {
+  log_group_name = "/aws/batch/${local.name}"
+
+  results_bucket_name = (
+    var.results_bucket_name != null ? var.results_bucket_name :
+    "${local.name}-results-${local.account_id}-${local.region}"
+  )
+  results_bucket_arn = "arn:${local.partition}:s3:::${local.results_bucket_name}"
+}
+
 ################################################################################
 # ECR repositories: one per worker image
 ################################################################################
@@ -17,6 +27,8 @@ resource "aws_ecr_repository" "this" {
   encryption_configuration {
     encryption_type = "KMS"
   }
+
+  tags = local.tags
 }
 
 resource "aws_ecr_lifecycle_policy" "this" {
@@ -60,6 +72,8 @@ resource "aws_cloudwatch_log_group" "this" {
   name              = local.log_group_name
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
+
+  tags = local.tags
 }
 
 ################################################################################
@@ -75,6 +89,8 @@ resource "aws_s3_bucket" "results" {
   #checkov:skip=CKV2_AWS_62:No consumer of S3 event notifications: the launcher follows runs through Batch.
   bucket        = local.results_bucket_name
   force_destroy = var.results_bucket_force_destroy
+
+  tags = local.tags
 
   lifecycle {
     precondition {

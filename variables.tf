@@ -2,17 +2,6 @@
 # General
 ################################################################################
 
-variable "region" {
-  description = "AWS region to deploy into. null uses the provider's usual sources (AWS_REGION, AWS_DEFAULT_REGION, the profile)."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.region == null || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.region))
-    error_message = "region must look like \"us-east-1\"."
-  }
-}
-
 variable "name_prefix" {
   description = "Prefix of every resource name (queue, job definitions, roles, repositories, bucket, log group). Lower-case letters, digits and hyphens, 3 to 24 characters."
   type        = string
@@ -25,7 +14,7 @@ variable "name_prefix" {
 }
 
 variable "tags" {
-  description = "Tags applied to every resource (through the provider's default_tags) and to the EC2 instances Batch starts."
+  description = "Tags every taggable resource of the module carries (set on each resource; the module sets no provider default_tags). The EC2 instances Batch starts carry only a Name tag, so that changing these tags never replaces a compute environment."
   type        = map(string)
   default     = {}
 }
@@ -68,13 +57,59 @@ variable "min_vcpus" {
 }
 
 variable "max_vcpus" {
-  description = "Maximum vCPUs of the compute environment: how many FOVs run at once is about max_vcpus / process_fov_vcpus."
+  description = "Maximum vCPUs of the compute environment: how many FOVs run at once is about max_vcpus / process_fov.vcpus. The On-Demand fallback environment (on_demand_fallback) has the same maximum."
   type        = number
   default     = 256
 
   validation {
     condition     = var.max_vcpus >= 1 && floor(var.max_vcpus) == var.max_vcpus
     error_message = "max_vcpus must be a whole number >= 1."
+  }
+}
+
+variable "on_demand_fallback" {
+  description = "With compute_type SPOT (or FARGATE_SPOT), add an On-Demand EC2 (or FARGATE) compute environment second in the queue's order, so that jobs Spot capacity cannot place run On-Demand instead of waiting. false keeps the queue Spot only. Ignored for EC2 and FARGATE."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "runnable_time_limit_seconds" {
+  description = "Seconds a job may block the head of the queue in RUNNABLE (no capacity, or no instance type or environment that can hold its vCPUs and memory, or a service role without permission) before the queue cancels it (job_state_time_limit_action); the launcher then reports the job failed with AWS's reason. 600 to 86400; null never cancels."
+  type        = number
+  default     = 14400
+
+  validation {
+    condition = var.runnable_time_limit_seconds == null || try(
+      var.runnable_time_limit_seconds >= 600 && var.runnable_time_limit_seconds <= 86400 &&
+      floor(var.runnable_time_limit_seconds) == var.runnable_time_limit_seconds, false
+    )
+    error_message = "runnable_time_limit_seconds must be null or a whole number of seconds from 600 to 86400."
+  }
+}
+
+variable "fair_share_policy" {
+  description = "Optional fair-share scheduling policy of the queue: compute_reservation (0 to 99, % of the maximum vCPUs kept for share identifiers not yet active), share_decay_seconds (0 to 604800), share_identifier the launcher submits with (letters, digits and _, ending with an optional *), and share_distribution (weights of share identifiers). null (the default) schedules first in, first out."
+  type = object({
+    compute_reservation = optional(number, 0)
+    share_decay_seconds = optional(number, 0)
+    share_identifier    = optional(string, "starfish")
+    share_distribution = optional(list(object({
+      share_identifier = string
+      weight_factor    = optional(number, 1)
+    })), [])
+  })
+  default = null
+
+  validation {
+    condition = var.fair_share_policy == null || try(
+      var.fair_share_policy.compute_reservation >= 0 && var.fair_share_policy.compute_reservation <= 99 &&
+      var.fair_share_policy.share_decay_seconds >= 0 && var.fair_share_policy.share_decay_seconds <= 604800 &&
+      can(regex("^[A-Za-z0-9_]{1,255}$", var.fair_share_policy.share_identifier)) &&
+      alltrue([for d in var.fair_share_policy.share_distribution : can(regex("^[A-Za-z0-9_]{1,255}\\*?$", d.share_identifier)) && d.weight_factor > 0 && d.weight_factor <= 1000]),
+      false
+    )
+    error_message = "fair_share_policy: compute_reservation 0 to 99, share_decay_seconds 0 to 604800, share_identifier of [A-Za-z0-9_], share_distribution identifiers of [A-Za-z0-9_] (an optional trailing *) with weight_factor > 0 and <= 1000."
   }
 }
 
@@ -171,47 +206,80 @@ variable "create_batch_service_linked_role" {
 # Jobs
 ################################################################################
 
-variable "process_fov_vcpus" {
-  description = "vCPUs of each process-fov job (one field of view). With Fargate, a value Fargate offers: 0.25, 0.5, 1, 2, 4, 8 or 16."
-  type        = number
-  default     = 1
+variable "process_fov" {
+  description = <<-EOT
+    The process-fov job (one per field of view): vcpus (with Fargate, 0.25, 0.5, 1, 2, 4, 8 or 16), memory in MiB (the tutorial's ISS recipe peaks at about 1.1 GB per FOV), timeout_seconds of each attempt (at least 60), and image: a full image URI, or null for <process-fov repository URL>:<image_tag>.
+  EOT
+  type = object({
+    vcpus           = optional(number, 1)
+    memory          = optional(number, 4096)
+    timeout_seconds = optional(number, 3600)
+    image           = optional(string)
+  })
+  default  = {}
+  nullable = false
 
   validation {
-    condition     = var.process_fov_vcpus > 0 && var.process_fov_vcpus <= 192
-    error_message = "process_fov_vcpus must be > 0 and <= 192."
+    condition     = var.process_fov.vcpus > 0 && var.process_fov.vcpus <= 192
+    error_message = "process_fov.vcpus must be > 0 and <= 192."
+  }
+
+  validation {
+    condition     = var.process_fov.memory >= 512 && floor(var.process_fov.memory) == var.process_fov.memory
+    error_message = "process_fov.memory must be a whole number of MiB, at least 512."
+  }
+
+  validation {
+    condition     = var.process_fov.timeout_seconds >= 60 && floor(var.process_fov.timeout_seconds) == var.process_fov.timeout_seconds
+    error_message = "process_fov.timeout_seconds must be a whole number >= 60."
+  }
+
+  validation {
+    condition     = var.process_fov.image == null || length(trimspace(coalesce(var.process_fov.image, " "))) > 0
+    error_message = "process_fov.image must be null or a non-empty image URI."
   }
 }
 
-variable "process_fov_memory" {
-  description = "Memory in MiB of each process-fov job. The tutorial's ISS recipe peaks at about 1.1 GB per FOV."
-  type        = number
-  default     = 4096
+variable "merge" {
+  description = <<-EOT
+    The merge-batch-job job: vcpus (with Fargate, 0.25, 0.5, 1, 2, 4, 8 or 16), memory in MiB (the merge streams the FOV tables: it peaks near 250 MB whatever the number of FOVs, see make bench), timeout_seconds of each attempt (at least 60), image (a full image URI, or null for <merge repository URL>:<image_tag>), and ephemeral_storage: Fargate only, GiB of local disk from 21 to 200 where the merged table is written before its upload (about 1.3 GB per 1,000 FOVs of 3,800 spots, plus the spot CSV); null keeps Fargate's 20 GiB, and on EC2 the job uses the instance's volume.
+  EOT
+  type = object({
+    vcpus             = optional(number, 2)
+    memory            = optional(number, 4096)
+    timeout_seconds   = optional(number, 7200)
+    image             = optional(string)
+    ephemeral_storage = optional(number)
+  })
+  default  = {}
+  nullable = false
 
   validation {
-    condition     = var.process_fov_memory >= 512 && floor(var.process_fov_memory) == var.process_fov_memory
-    error_message = "process_fov_memory must be a whole number of MiB, at least 512."
+    condition     = var.merge.vcpus > 0 && var.merge.vcpus <= 192
+    error_message = "merge.vcpus must be > 0 and <= 192."
   }
-}
-
-variable "merge_vcpus" {
-  description = "vCPUs of the merge-batch-job job. With Fargate, a value Fargate offers: 0.25, 0.5, 1, 2, 4, 8 or 16."
-  type        = number
-  default     = 2
 
   validation {
-    condition     = var.merge_vcpus > 0 && var.merge_vcpus <= 192
-    error_message = "merge_vcpus must be > 0 and <= 192."
+    condition     = var.merge.memory >= 512 && floor(var.merge.memory) == var.merge.memory
+    error_message = "merge.memory must be a whole number of MiB, at least 512."
   }
-}
-
-variable "merge_memory" {
-  description = "Memory in MiB of the merge-batch-job job. The merge streams the FOV tables: it peaks near 250 MB whatever the number of FOVs (make bench)."
-  type        = number
-  default     = 4096
 
   validation {
-    condition     = var.merge_memory >= 512 && floor(var.merge_memory) == var.merge_memory
-    error_message = "merge_memory must be a whole number of MiB, at least 512."
+    condition     = var.merge.timeout_seconds >= 60 && floor(var.merge.timeout_seconds) == var.merge.timeout_seconds
+    error_message = "merge.timeout_seconds must be a whole number >= 60."
+  }
+
+  validation {
+    condition     = var.merge.image == null || length(trimspace(coalesce(var.merge.image, " "))) > 0
+    error_message = "merge.image must be null or a non-empty image URI."
+  }
+
+  validation {
+    condition = var.merge.ephemeral_storage == null || try(
+      var.merge.ephemeral_storage >= 21 && var.merge.ephemeral_storage <= 200 &&
+      floor(var.merge.ephemeral_storage) == var.merge.ephemeral_storage, false
+    )
+    error_message = "merge.ephemeral_storage must be null or a whole number of GiB from 21 to 200."
   }
 }
 
@@ -226,76 +294,18 @@ variable "retry_attempts" {
   }
 }
 
-variable "process_fov_timeout_seconds" {
-  description = "Timeout of each attempt of a process-fov job, in seconds (at least 60)."
-  type        = number
-  default     = 3600
-
-  validation {
-    condition     = var.process_fov_timeout_seconds >= 60 && floor(var.process_fov_timeout_seconds) == var.process_fov_timeout_seconds
-    error_message = "process_fov_timeout_seconds must be a whole number >= 60."
-  }
-}
-
-variable "merge_ephemeral_storage" {
-  description = "Fargate only: GiB of local disk for the merge-batch-job job, 21 to 200. The merge writes the merged table there before uploading it: about 1.3 GB per 1,000 FOVs of 3,800 spots, plus the spot CSV. null keeps Fargate's 20 GiB; on EC2 the job uses the instance's volume."
-  type        = number
-  default     = null
-
-  validation {
-    condition = var.merge_ephemeral_storage == null || try(
-      var.merge_ephemeral_storage >= 21 && var.merge_ephemeral_storage <= 200 &&
-      floor(var.merge_ephemeral_storage) == var.merge_ephemeral_storage, false
-    )
-    error_message = "merge_ephemeral_storage must be null or a whole number of GiB from 21 to 200."
-  }
-}
-
-variable "merge_timeout_seconds" {
-  description = "Timeout of each attempt of the merge-batch-job job, in seconds (at least 60)."
-  type        = number
-  default     = 7200
-
-  validation {
-    condition     = var.merge_timeout_seconds >= 60 && floor(var.merge_timeout_seconds) == var.merge_timeout_seconds
-    error_message = "merge_timeout_seconds must be a whole number >= 60."
-  }
-}
-
 ################################################################################
 # Images
 ################################################################################
 
 variable "image_tag" {
-  description = "Tag of the images in the module's ECR repositories that the job definitions run (used where process_fov_image / merge_image are null)."
+  description = "Tag of the images in the module's ECR repositories that the job definitions run (used where process_fov.image / merge.image are null)."
   type        = string
   default     = "latest"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag))
     error_message = "image_tag must be a valid image tag: [A-Za-z0-9_.-], at most 128 characters, not starting with '.' or '-'."
-  }
-}
-
-variable "process_fov_image" {
-  description = "Full image URI of the process-fov worker. null uses <process-fov repository URL>:<image_tag>. Any URI is accepted (another registry, a local tag for an emulator)."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.process_fov_image == null || length(trimspace(coalesce(var.process_fov_image, " "))) > 0
-    error_message = "process_fov_image must be null or a non-empty image URI."
-  }
-}
-
-variable "merge_image" {
-  description = "Full image URI of the merge-batch-job worker. null uses <merge repository URL>:<image_tag>. Any URI is accepted."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.merge_image == null || length(trimspace(coalesce(var.merge_image, " "))) > 0
-    error_message = "merge_image must be null or a non-empty image URI."
   }
 }
 

@@ -1,3 +1,8 @@
+# No provider block: the caller configures the aws provider (region,
+# credentials, assume_role, aliases) and passes it in, so the module can be
+# called with count, for_each, depends_on and `providers = { aws = aws.x }`.
+# Applied at the repository root, Terraform's default aws provider takes the
+# region and credentials from the environment (AWS_REGION, AWS_PROFILE, ...).
 terraform {
   required_version = ">= 1.5"
 
@@ -8,17 +13,5 @@ terraform {
       # (no compute_environment_name, no resource-level region).
       version = ">= 5.100, < 7.0"
     }
-  }
-}
-
-# The module is applied at the repository root by platform teams, so it
-# configures its own provider. With var.region = null the region comes from
-# the environment (AWS_REGION, AWS_PROFILE, ...). Tags reach every resource
-# through default_tags.
-provider "aws" {
-  region = var.region
-
-  default_tags {
-    tags = local.tags
   }
 }

@@ -121,9 +121,8 @@ def _env(moto: MotoServer, home: Path) -> dict[str, str]:
 def _apply_module(moto: MotoServer, work: Path) -> dict:
     """Copy the module, point it at moto (the Terraform tests' override), apply, return outputs."""
     module = tfh.copy_module(work / "module")
-    # The override of the Terraform tests: the provider on moto, and the launch template's
-    # ignore_changes (a moto quirk).
-    (module / "moto_override.tf").write_text(tfh.provider_override(moto.endpoint))
+    # As the Terraform tests do: the provider on moto (providers.tf), and the moto quirks' override.
+    tfh.point_at_moto(module, moto.endpoint)
     env = tfh.terraform_env(work)
     tf_vars = {
         # moto needs a service role that exists; AWS would use its service-linked role.
@@ -133,8 +132,8 @@ def _apply_module(moto: MotoServer, work: Path) -> dict:
         "results_bucket_name": RESULTS_BUCKET,
         "experiment_s3_locations": [f"s3://{DATA_BUCKET}"],
         # moto asks podman to run the job definition's image by exactly this name.
-        "process_fov_image": image_name("process-fov"),
-        "merge_image": image_name("merge-batch-job"),
+        "process_fov": {"image": image_name("process-fov")},
+        "merge": {"image": image_name("merge-batch-job")},
         "retry_attempts": 1,
         # The containers share the host network (MOTO_DOCKER_NETWORK_MODE=host) and have no
         # instance role: they reach moto with these.

@@ -244,6 +244,7 @@ def test_submit_requests(aws, capsys, n):
     out = capsys.readouterr().out.split()
     manifest_url = f"{RESULTS}/run-{n}/manifest.json"
 
+    caller_userid = boto3.client("sts", region_name=REGION).get_caller_identity()["UserId"]
     jobs = {j["jobName"]: j for j in all_jobs(aws)}
     assert set(jobs) == {f"starfish-run-{n}-process-fov", f"starfish-run-{n}-merge"}
     process = jobs[f"starfish-run-{n}-process-fov"]
@@ -268,6 +269,9 @@ def test_submit_requests(aws, capsys, n):
         assert env["FOV_INDEX_OFFSET"] == "0"
         assert "AWS_BATCH_JOB_ARRAY_INDEX" not in env
         assert job["tags"][batch_jobs.RUN_ID_TAG] == f"run-{n}"
+        # the submitter's own aws:userid: what the submitter policy requires on SubmitJob and
+        # matches on CancelJob/TerminateJob (moto answers GetCallerIdentity like AWS)
+        assert job["tags"][batch_jobs.SUBMITTER_TAG] == caller_userid
     # stdout: the run id and the job ids; the ids are also saved in the run folder
     assert out == ["run_id", f"run-{n}", "process-fov", process["jobId"],
                    "merge-batch-job", merge["jobId"]]

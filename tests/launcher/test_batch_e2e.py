@@ -23,7 +23,7 @@ import xarray as xr
 
 from tests.support import PLUGIN_DIR, REPO_ROOT
 from tests.support.moto import MotoServer
-from tests.support.terraform import provider_override
+from tests.support.terraform import point_at_moto
 from tests.support.workflow import ISS_RECIPE, LAUNCHER, demo_experiment_in_s3
 
 REGION = "us-east-1"
@@ -74,7 +74,7 @@ def _apply_module(tf_dir: Path, endpoint: str, env: dict[str, str]) -> None:
     for path in REPO_ROOT.glob("*.tf"):
         if not path.name.endswith("_override.tf"):
             shutil.copy(path, tf_dir / path.name)
-    (tf_dir / "moto_override.tf").write_text(provider_override(endpoint))
+    point_at_moto(tf_dir, endpoint)  # the module has no provider block: a root copy gets one
     run = dict(cwd=tf_dir, env=env, capture_output=True, text=True, timeout=600)
     init = subprocess.run(["terraform", "init", "-input=false", "-no-color",
                            f"-plugin-dir={PLUGIN_DIR}"], **run)

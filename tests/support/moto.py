@@ -2,15 +2,21 @@
 the launcher's end-to-end test, the containers): ``moto_server`` on 127.0.0.1, stopped by PID.
 
 Without ``docker_host`` its Batch runs no containers (every job SUCCEEDS at submission); with
-one, Batch runs the job definitions' images through that Docker API (podman here).
+one, Batch runs the job definitions' images through that Docker API (podman here). With
+``tls`` (a certificate and key from :func:`self_signed_cert`) it serves https only, and clients
+trust that certificate alone. (moto 5.2.5 still refuses https requests under a TLS-only bucket
+policy: it ignores ``Bool`` conditions such as ``aws:SecureTransport``.)
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -26,8 +32,10 @@ class MotoServer:
     """``moto_server -H 127.0.0.1 -p PORT``, its log in ``log_dir`` (and its PID in ``pid_file``)."""
 
     def __init__(self, log_dir: Path, *, docker_host: str | None = None, port: int | None = None,
-                 extra_env: Mapping[str, str] | None = None, pid_file: Path | None = None):
+                 extra_env: Mapping[str, str] | None = None, pid_file: Path | None = None,
+                 tls: tuple[Path, Path] | None = None):
         self.log_dir = Path(log_dir).resolve()
+        self.tls = tls
         self.docker_host = docker_host
         self.port = port or free_port()
         self.extra_env = dict(extra_env or {})
@@ -38,7 +46,16 @@ class MotoServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The certificate clients must trust (AWS_CA_BUNDLE, SSL_CERT_FILE), or None over http."""
+        return str(self.tls[0]) if self.tls else None
+
+    def _urlopen(self, request, timeout: float):
+        context = ssl.create_default_context(cafile=self.ca_bundle) if self.tls else None
+        return urllib.request.urlopen(request, timeout=timeout, context=context)  # noqa: S310 (loopback)
 
     endpoint = url
 
@@ -63,8 +80,9 @@ class MotoServer:
             env |= {"DOCKER_HOST": self.docker_host, "MOTO_DOCKER_NETWORK_MODE": "host",
                     "MOTO_HOST": "http://127.0.0.1", "MOTO_PORT": str(self.port)}
         env |= self.extra_env
+        tls_args = ["-c", str(self.tls[0]), "-k", str(self.tls[1])] if self.tls else []
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(self.port)], env=env,
+            self.proc = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(self.port), *tls_args], env=env,
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         if self.pid_file is not None:
@@ -74,7 +92,7 @@ class MotoServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"moto_server exited {self.proc.returncode}; see {self.log_path}")
             try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2):  # noqa: S310 (loopback)
+                with self._urlopen(f"{self.url}/moto-api/", timeout=2):
                     break
             except (urllib.error.URLError, OSError):
                 time.sleep(0.2)
@@ -88,7 +106,7 @@ class MotoServer:
     def post(self, path: str, body: dict | None = None) -> None:
         request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body or {}).encode(),
                                          method="POST", headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(request, timeout=30).close()  # noqa: S310 (loopback)
+        self._urlopen(request, timeout=30).close()
 
     def config(self, cfg: dict) -> None:
         """POST /moto-api/config, e.g. {"batch": {"use_docker": False}}."""
@@ -113,12 +131,13 @@ class MotoServer:
         # A session per client: boto3's default session is not thread-safe.
         return boto3.session.Session().client(
             service, endpoint_url=self.url, region_name=DUMMY_AWS["AWS_DEFAULT_REGION"],
-            aws_access_key_id="test", aws_secret_access_key="test")
+            aws_access_key_id="test", aws_secret_access_key="test", verify=self.ca_bundle or True)
 
-    def provider_override(self) -> str:
-        from tests.support.terraform import provider_override
+    def point_terraform_here(self, module_dir: Path) -> None:
+        """Point the root module in ``module_dir`` (a copy) at this server; see tests/support/terraform.py."""
+        from tests.support.terraform import point_at_moto
 
-        return provider_override(self.url)
+        point_at_moto(module_dir, self.url)
 
     def __enter__(self) -> MotoServer:  # noqa: PYI034
         return self.start()
@@ -149,3 +168,30 @@ def stop_pid(pid: int, timeout: float = 10.0, proc: subprocess.Popen | None = No
     except ProcessLookupError:
         return "term"
     return "kill"
+
+
+def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate (its own CA) and key for ``host`` (an IP SAN: Go's TLS ignores the CN), made
+    here for one test: nothing but that test's clients trusts it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "moto-cert.pem", directory / "moto-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path

@@ -3,20 +3,25 @@
 Nothing here reaches AWS or a registry: Terraform runs on a temporary copy of
 the module, initialised from the provider mirror (``-plugin-dir``), and the
 apply tests point the provider at a moto server on 127.0.0.1 with dummy
-credentials through an override file written only in that copy.
+credentials. The module has no provider block of its own: a root apply gets a
+``providers.tf`` written in the copy (:func:`point_at_moto`), and a child call
+gets a caller directory with an aliased provider (:func:`write_caller`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from tests.support import AWS_PROVIDER_MIRROR, PLUGIN_DIR, REPO_ROOT  # noqa: F401 - re-exported
 
-EXAMPLES_DIR = REPO_ROOT / "examples" / "terraform"
-EXAMPLES = {"EC2": "ec2.tfvars", "SPOT": "spot.tfvars", "FARGATE": "fargate.tfvars"}
+EXAMPLES_DIR = REPO_ROOT / "examples"
+# Root modules that call the module (source = "../.."), one per compute type.
+EXAMPLES = {"EC2": "ec2", "SPOT": "spot", "FARGATE": "fargate"}
 
 # Directories never copied nor scanned (virtualenvs, Terraform's own data, git).
 EXCLUDED_DIRS = {".git", ".terraform", "node_modules", "__pycache__"}
@@ -40,16 +45,16 @@ def terraform_files(root: Path = REPO_ROOT) -> list[Path]:
 
 
 def copy_module(dest: Path) -> Path:
-    """Copy the root module (its *.tf) and examples/terraform into dest."""
+    """Copy the module (its *.tf, no override files) and the example root modules
+    (examples/<name>/*.tf, which call it as ``../..``) into dest."""
     dest.mkdir(parents=True, exist_ok=True)
     for tf in REPO_ROOT.glob("*.tf"):
-        shutil.copy2(tf, dest / tf.name)
-    if EXAMPLES_DIR.is_dir():
-        shutil.copytree(
-            EXAMPLES_DIR,
-            dest / "examples" / "terraform",
-            ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl"),
-        )
+        if not tf.name.endswith("_override.tf"):
+            shutil.copy2(tf, dest / tf.name)
+    for name in EXAMPLES.values():
+        (dest / "examples" / name).mkdir(parents=True, exist_ok=True)
+        for tf in (EXAMPLES_DIR / name).glob("*.tf"):
+            shutil.copy2(tf, dest / "examples" / name / tf.name)
     return dest
 
 
@@ -96,12 +101,12 @@ def terraform_init(work: Path, env: dict[str, str]) -> None:
 ################################################################################
 
 
-def provider_override(url: str) -> str:
-    """A test-only provider block (merged over versions.tf's) that talks to the moto server at ``url``."""
+def moto_provider(url: str, alias: str | None = None) -> str:
+    """A ``provider "aws"`` block that talks to the moto server at ``url`` with dummy keys."""
     endpoints = "\n".join(f'    {s:<5} = "{url}"' for s in MOTO_SERVICES)
-    return f"""# Written by tests/terraform only: points the provider at moto.
-provider "aws" {{
-  region                      = "{MOTO_REGION}"
+    alias_line = f'  alias                       = "{alias}"\n' if alias else ""
+    return f"""provider "aws" {{
+{alias_line}  region                      = "{MOTO_REGION}"
   access_key                  = "test"
   secret_key                  = "test"
   skip_credentials_validation = true
@@ -113,13 +118,87 @@ provider "aws" {{
 {endpoints}
   }}
 }}
+"""
+
 
 # moto quirk: it copies a launch template's own tags into its
 # LaunchTemplateData.TagSpecifications, so every later plan would want to
 # remove them. Real AWS does not; this only keeps the no-change plan honest.
-resource "aws_launch_template" "this" {{
-  lifecycle {{
+# An override file of the module's own directory: it applies whether the
+# module is the root or a child.
+#
+# moto 5.2 also leaves jobStateTimeLimitActions out of DescribeJobQueues, so
+# every later plan would add them again: the tests read them from the plan
+# (terraform show -json) instead of from moto.
+MOTO_QUIRKS_OVERRIDE = """# Written by the tests only (moto quirks, see tests/support/terraform.py).
+resource "aws_launch_template" "this" {
+  lifecycle {
     ignore_changes = [tag_specifications]
+  }
+}
+
+resource "aws_batch_job_queue" "this" {
+  lifecycle {
+    ignore_changes = [job_state_time_limit_action]
+  }
+}
+"""
+
+
+def point_at_moto(module_dir: Path, url: str) -> None:
+    """Make a copy of the module a root module on moto: its provider in ``providers.tf`` (the
+    module has none of its own) and the moto-quirk override."""
+    (module_dir / "providers.tf").write_text("# Written by the tests only.\n" + moto_provider(url))
+    (module_dir / "zz_moto_override.tf").write_text(MOTO_QUIRKS_OVERRIDE)
+
+
+def hcl(value: Any) -> str:
+    """A Terraform expression for a plain value (JSON literals are valid HCL; null too)."""
+    return json.dumps(value)
+
+
+def write_caller(caller_dir: Path, module_dir: Path, url: str, inputs: dict[str, Any],
+                 outputs: tuple[str, ...]) -> None:
+    """A platform team's stack on moto: an aliased provider, the module called with ``count``
+    and ``providers = { aws = aws.lab }``, and ``outputs`` re-exported from ``module[0]``."""
+    caller_dir.mkdir(parents=True, exist_ok=True)
+    (module_dir / "zz_moto_override.tf").write_text(MOTO_QUIRKS_OVERRIDE)
+    source = os.path.relpath(module_dir, caller_dir)
+    args = "\n".join(f"  {name} = {hcl(value)}" for name, value in inputs.items())
+    outs = "\n".join(
+        f'output "{name}" {{\n  value = one(module.starfish_batch[*].{name})\n}}\n' for name in outputs)
+    (caller_dir / "main.tf").write_text(f"""# Written by the tests only: the module as a child of another stack.
+terraform {{
+  required_providers {{
+    aws = {{
+      source = "hashicorp/aws"
+    }}
   }}
 }}
-"""
+
+# The caller's default provider points nowhere useful: only the alias reaches moto.
+provider "aws" {{
+  region                      = "eu-west-3"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+}}
+
+{moto_provider(url, alias="lab")}
+variable "enabled" {{
+  type    = bool
+  default = true
+}}
+
+module "starfish_batch" {{
+  source = "{source}"
+  count  = var.enabled ? 1 : 0
+
+  providers = {{
+    aws = aws.lab
+  }}
+
+{args}
+}}
+
+{outs}""")

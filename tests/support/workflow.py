@@ -62,13 +62,16 @@ def upload_tree(s3, root: Path, bucket: str, prefix: str) -> None:
             s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(root)}")
 
 
-def demo_experiment_in_s3(s3, root: Path, fovs: list[str], data_bucket: str, results_bucket: str) -> Path:
-    """Both buckets, and a small demo experiment written under ``root`` and uploaded to
-    ``s3://<data_bucket>/exp/`` (the end-to-end tests' input); returns the local experiment.json."""
+def demo_experiment_in_s3(s3, root: Path, fovs: list[str], data_bucket: str,
+                          results_bucket: str | None = None) -> Path:
+    """Both buckets (the results bucket unless None: Terraform may create it), and a small demo
+    experiment written under ``root`` and uploaded to ``s3://<data_bucket>/exp/`` (the end-to-end
+    tests' input); returns the local experiment.json."""
     from starfish_batch.demo.experiment import write_demo_experiment
 
     for bucket in (data_bucket, results_bucket):
-        s3.create_bucket(Bucket=bucket)
+        if bucket:
+            s3.create_bucket(Bucket=bucket)
     experiment = write_demo_experiment(root, fov_names=fovs, shape=(96, 96), n_spots=12, seed=5)
     upload_tree(s3, experiment.parent, data_bucket, "exp")
     return experiment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -50,6 +51,42 @@ def test_validate(initialised):
     assert '"valid": true' in result.stdout
 
 
+@pytest.fixture(scope="module")
+def copied(terraform_available, tmp_path_factory) -> Path:
+    """A copy of the module with its examples (examples/<name>, which call it as ../..)."""
+    return copy_module(tmp_path_factory.mktemp("tf-examples") / "module")
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES.values()))
+def test_example_is_a_valid_root_module_calling_the_module(copied, name):
+    """Each example: a provider block, the module called from ../.., and it validates."""
+    example = copied / "examples" / name
+    text = "\n".join(p.read_text() for p in sorted(example.glob("*.tf")))
+    assert re.search(r'^provider "aws" \{', text, re.M), f"examples/{name} has no provider block"
+    assert re.search(r'^module "starfish_batch" \{\n\s+source\s+=\s+"\.\./\.\."', text, re.M), text
+    env = terraform_env(example)
+    terraform_init(example, env)
+    result = run_terraform(["validate", "-json"], example, env)
+    assert result.returncode == 0 and '"valid": true' in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES.values()))
+def test_example_re_exports_what_the_launcher_reads(name):
+    """`--tf-dir examples/<name>` reads these: each is the module's own output, re-exported."""
+    text = (REPO_ROOT / "examples" / name / "outputs.tf").read_text()
+    for output in (*CONTRACT_OUTPUTS, "share_identifier"):
+        assert re.search(rf'^output "{output}" \{{\n(?:.*\n)*?\s+value\s+=\s+module\.starfish_batch\.{output}\n',
+                         text, re.M), f"examples/{name}/outputs.tf does not re-export {output}"
+
+
+def test_module_configures_no_provider():
+    """A provider block in the module would stop callers using count, for_each, depends_on or
+    `providers = {...}`, and override their provider settings."""
+    for tf in REPO_ROOT.glob("*.tf"):
+        assert not re.search(r'^\s*provider\s+"', tf.read_text(), re.M), f"{tf.name} configures a provider"
+    assert (REPO_ROOT / "main.tf").is_file()
+
+
 def _console(initialised, *args: str) -> subprocess.CompletedProcess:
     """``terraform console`` with ``args``, asked for var.compute_type (validates every variable)."""
     work, env = initialised
@@ -65,27 +102,31 @@ def _console(initialised, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("compute_type", sorted(EXAMPLES))
-def test_example_tfvars_pass_variable_validation(initialised, compute_type):
-    """Each example's values are declared variables and pass their validation rules."""
-    work, env = initialised
-    var_file = Path("examples/terraform") / EXAMPLES[compute_type]
-    assert (work / var_file).is_file(), f"missing example {var_file}"
-    result = _console(initialised, f"-var-file={var_file}")
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "Error:" not in output, output
-    assert "undeclared variable" not in output, output
-    assert f'"{compute_type}"' in result.stdout
-
-
 def test_invalid_values_are_rejected(initialised):
     result = _console(initialised, "-var", "compute_type=GPU", "-var", "name_prefix=Bad_Name",
-                      "-var", "merge_ephemeral_storage=10")
-    output = result.stdout + result.stderr
+                      "-var", "merge={ephemeral_storage = 10}", "-var", "process_fov={memory = 100}",
+                      "-var", "runnable_time_limit_seconds=60")
+    output = " ".join((result.stdout + result.stderr).split())
     assert "compute_type must be one of EC2, SPOT, FARGATE, FARGATE_SPOT." in output
     assert "name_prefix must be" in output
-    assert "merge_ephemeral_storage must be null or a whole number of GiB from 21 to 200." in output
+    assert "merge.ephemeral_storage must be null or a whole number of GiB from 21 to 200." in output
+    assert "process_fov.memory must be a whole number of MiB, at least 512." in output
+    assert "runnable_time_limit_seconds must be null or a whole number of seconds from 600 to 86400." in output
+
+
+def test_worker_objects_take_optional_fields(initialised):
+    """One typed object per worker: the fields left out take their defaults."""
+    work, env = initialised
+    result = subprocess.run(
+        ["terraform", "console", "-no-color", "-var", "process_fov={vcpus = 2}"],
+        cwd=work, env=env, input="jsonencode([var.process_fov, var.merge])\n",
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    process_fov, merge = json.loads(json.loads(result.stdout.strip()))
+    assert process_fov == {"vcpus": 2, "memory": 4096, "timeout_seconds": 3600, "image": None}
+    assert merge == {"vcpus": 2, "memory": 4096, "timeout_seconds": 7200, "image": None,
+                     "ephemeral_storage": None}
 
 
 def _blocks(kind: str) -> dict[str, str]:

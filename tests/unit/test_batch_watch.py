@@ -88,3 +88,21 @@ def test_fovs_stuck_in_runnable_are_named_once_per_period_and_progress_resets_it
     assert watch.update(started, 1300) is None
     assert watch.update(started, 1800) is None  # progress restarts the clock
     assert watch.update(started, 1901) is not None
+
+
+def test_a_job_cancelled_by_the_queues_runnable_time_limit_says_why():
+    """The queue's job_state_time_limit_action cancels a job that never started; AWS documents the
+    statusReason it leaves (userguide/job_stuck_in_runnable_misconfiguration.html)."""
+    job = {"jobId": "a:3", "status": "FAILED", "arrayProperties": {"index": 3},
+           "statusReason": "Canceled by JobStateTimeLimit action due to reason: "
+                           "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+           "container": {}, "attempts": []}
+    failure = failure_of(job, "fov_3", 3)
+    headline = failure.headline()
+    assert headline.startswith("FOV fov_3 (index 3) failed: Canceled by JobStateTimeLimit action due to "
+                               "reason: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT (it never started")
+    assert "RUNNABLE longer than the queue's time limit" in headline
+    assert "no instance type allowed (instance_types) holds the job's vCPUs and memory" in headline
+    # any other reason is printed as it is
+    other = failure_of({"jobId": "b", "status": "FAILED", "statusReason": "Dependent Job failed"}, None, None)
+    assert other.reason == "Dependent Job failed"

@@ -29,7 +29,8 @@ REQUIRED = (
 )
 TERRAFORM_TIMEOUT_S = 300
 HOW_TO_GET = (
-    "a platform team runs `terraform apply` in the starfish-batch module (repo root); then pass "
+    "a platform team runs `terraform apply` with the starfish-batch module (the repo root, an "
+    "examples/<name> root module, or their own stack re-exporting its outputs); then pass "
     "--tf-dir DIR (where it was applied) or --tf-outputs FILE (saved with "
     "`terraform output -json > FILE`)"
 )

@@ -78,11 +78,26 @@ class BatchExecutor:
         self.sleep = sleep
         self._session = session
         self._clients: dict[str, object] = {}
+        self._submitter: str | None = None
+
+    @property
+    def submitter(self) -> str:
+        """The caller's aws:userid (``sts get-caller-identity``'s UserId), tagged on every job."""
+        if self._submitter is None:
+            try:
+                self._submitter = self.client("sts").get_caller_identity()["UserId"]
+            except Exception as exc:
+                raise StarfishBatchError(
+                    f"cannot tell who is submitting (sts GetCallerIdentity): {client_error(exc)}"
+                ) from exc
+        return self._submitter
 
     @property
     def target(self) -> JobTarget:
+        share = self.outputs.extra.get("share_identifier")
         return JobTarget(self.job_queue, self.outputs.process_fov_job_definition_arn,
-                         self.outputs.merge_job_definition_arn)
+                         self.outputs.merge_job_definition_arn, submitter=self.submitter,
+                         share_identifier=share if isinstance(share, str) and share else None)
 
     def client(self, service: str):
         """One client per service, in the outputs' region, with the storage layer's retries."""

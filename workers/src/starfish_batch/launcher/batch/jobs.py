@@ -15,6 +15,9 @@ from starfish_batch.errors import StarfishBatchError
 MAX_ARRAY_SIZE = 10_000  # AWS Batch's largest array; beyond it, several arrays with an offset
 RUN_ID_TAG = "starfish-batch:run-id"
 JOB_TAG = "starfish-batch:job"
+# The submitter's aws:userid (sts GetCallerIdentity's UserId): the module's submitter policy lets
+# a caller cancel only jobs carrying their own (Terraform: iam.tf local.submitter_tag).
+SUBMITTER_TAG = "starfish-batch:submitter"
 JOBS_FILE_RE = re.compile(r"^jobs(-resume-(\d+))?\.json$")
 JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 

@@ -5,17 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starfish_batch.contract import MERGE, PROCESS_FOV, worker_env
-from starfish_batch.launcher.batch.jobs import JOB_TAG, RUN_ID_TAG, chunks, job_name
+from starfish_batch.launcher.batch.jobs import JOB_TAG, RUN_ID_TAG, SUBMITTER_TAG, chunks, job_name
 from starfish_batch.manifest import Manifest
 
 
 @dataclass(frozen=True)
 class JobTarget:
-    """Where the jobs go: the queue and the two job definitions (from the Terraform outputs)."""
+    """Where the jobs go (the queue and the two job definitions, from the Terraform outputs) and
+    who sends them: ``submitter`` is the caller's aws:userid, which the submitter policy requires
+    as a tag and matches on cancel; ``share_identifier`` is needed by a fair-share queue."""
 
     job_queue: str
     process_fov_job_definition: str
     merge_job_definition: str
+    submitter: str
+    share_identifier: str | None = None
+
+
+def _common(manifest: Manifest, target: JobTarget, job: str) -> dict:
+    """What every job of a run carries: its tags (run, job, submitter) and, on a fair-share
+    queue, its share identifier."""
+    common: dict = {
+        "tags": {RUN_ID_TAG: manifest.run_id, JOB_TAG: job, SUBMITTER_TAG: target.submitter},
+        "propagateTags": True,
+    }
+    if target.share_identifier:
+        common["shareIdentifier"] = target.share_identifier
+    return common
 
 
 def _environment(manifest: Manifest, manifest_url: str, offset: int) -> list[dict[str, str]]:
@@ -38,8 +54,7 @@ def process_requests(manifest: Manifest, manifest_url: str, target: JobTarget, l
             "jobDefinition": target.process_fov_job_definition,
             "containerOverrides": {"environment": _environment(manifest, manifest_url, offset),
                                    **_resource_overrides(resources)},
-            "tags": {RUN_ID_TAG: manifest.run_id, JOB_TAG: PROCESS_FOV},
-            "propagateTags": True,
+            **_common(manifest, target, PROCESS_FOV),
         }
         if size > 1:
             request["arrayProperties"] = {"size": size}
@@ -65,8 +80,7 @@ def merge_request(manifest: Manifest, manifest_url: str, target: JobTarget, depe
         "jobQueue": target.job_queue,
         "jobDefinition": target.merge_job_definition,
         "containerOverrides": {"environment": _environment(manifest, manifest_url, 0)},
-        "tags": {RUN_ID_TAG: manifest.run_id, JOB_TAG: MERGE},
-        "propagateTags": True,
+        **_common(manifest, target, MERGE),
     }
     if depends_on:
         request["dependsOn"] = [{"jobId": job_id} for job_id in depends_on]

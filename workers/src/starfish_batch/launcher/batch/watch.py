@@ -10,6 +10,22 @@ QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
 ACTIVE = ("STARTING", "RUNNING")
 TERMINAL = ("SUCCEEDED", "FAILED")
 
+# The queue's job_state_time_limit_action (the module's runnable_time_limit_seconds) cancels a job
+# that blocked the queue in RUNNABLE with "Canceled by JobStateTimeLimit action due to reason:
+# <reason>" (https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html).
+TIME_LIMIT_PREFIX = "Canceled by JobStateTimeLimit action due to reason:"
+TIME_LIMIT_CAUSES = {
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY":
+        "EC2 had no capacity for the instance types allowed (instance_types)",
+    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE":
+        "the job needs more vCPUs than the compute environments' max_vcpus",
+    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT":
+        "no instance type allowed (instance_types) holds the job's vCPUs and memory "
+        "(process_fov / merge in the Terraform module)",
+    "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS":
+        "the Batch service role lacks the permissions to start instances",
+}
+
 
 STUCK_AFTER_SECONDS = 600.0
 
@@ -43,7 +59,8 @@ class StuckWatch:
                 "compute environment of the queue can place them yet. Usual causes: process-fov asks for more "
                 "memory or vCPUs than any allowed instance type, the environment is at its maximum vCPUs, Spot "
                 "capacity is short, or its subnets cannot reach ECR and S3. The queue cancels jobs left RUNNABLE "
-                "past its time limit (job_state_time_limit_action); Ctrl-C stops following, the jobs keep waiting.")
+                "past the module's runnable_time_limit_seconds (4 hours by default); Ctrl-C stops following, the jobs "
+                "keep waiting.")
 
 
 def status_summary(job: dict) -> dict:
@@ -94,12 +111,23 @@ def is_out_of_memory(job: dict) -> bool:
     return any(t and any(r in t for r in OUT_OF_MEMORY_REASONS) for t in texts)
 
 
+def time_limit_cause(status_reason: str | None) -> str | None:
+    """What a cancellation by the queue's RUNNABLE time limit means, or None for any other reason."""
+    if not status_reason or not status_reason.startswith(TIME_LIMIT_PREFIX):
+        return None
+    code = status_reason[len(TIME_LIMIT_PREFIX):].strip()
+    cause = TIME_LIMIT_CAUSES.get(code, "AWS Batch could not start it")
+    return (f"{status_reason} (it never started: it waited in RUNNABLE longer than the queue's time "
+            f"limit, runnable_time_limit_seconds, because {cause})")
+
+
 def failure_of(job: dict, fov: str | None, index: int | None) -> Failure:
     """The failure a FAILED job describes: its reason, exit code and log stream."""
     container = latest_container(job)
     attempts = job.get("attempts") or []
     reason = (job.get("statusReason") or (attempts[-1].get("statusReason") if attempts else None)
               or container.get("reason") or "no reason given")
+    reason = time_limit_cause(reason) or reason
     if container.get("reason") and container["reason"] not in reason:
         reason = f"{reason} ({container['reason']})"
     return Failure(fov=fov, index=index, reason=reason, exit_code=container.get("exitCode"),

@@ -1,0 +1,163 @@
+"""``cells.h5ad``: the cell-by-gene matrix of a run whose recipe assigned spots to cells.
+
+starfish's ``AssignTargets.Label`` gives each feature a ``cell_id`` (its mask's label, ``nan``
+outside every cell). ``CellCounter`` takes the merged rows a block at a time and keeps, per
+cell, its FOV, the sums of its features' positions and the counts of its decoded spots per
+target (a decoded spot as in ``summary``); the AnnData file is written at the end:
+
+- ``obs``: one row per cell, named ``<fov>:<cell>`` (a cell id is local to its FOV in
+  starfish; these are unique across FOVs and are the ``cell_id`` of transcripts.parquet),
+  with ``fov``, the recipe's ``cell_id``, ``n_spots`` (decoded spots) and ``n_features``
+  (every feature assigned to it);
+- ``var``: the targets of the run's decoded spots, sorted;
+- ``X``: counts of decoded spots, sparse (CSR, float32 as scanpy expects);
+- ``obsm["spatial"]``: the cell's centroid, (x, y), the mean global physical position
+  (``xc``, ``yc``; pixels when a table has none) of the features assigned to it: the masks
+  themselves do not reach the merge.
+
+Memory grows with the number of cells and of their non-zero counts (the output's size),
+not with the number of features.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from starfish_batch.merge.parquet import global_cell_ids
+from starfish_batch.merge.spots import MISSING_TARGETS
+
+CONSOLIDATE = 1 << 22
+"""(cell, target) pairs kept unsummed before they are added up."""
+NO_CELL_ID = "no FOV's table has a cell_id (the recipe assigns no spots to cells): cells.h5ad not written"
+NO_CELL_ASSIGNED = "no feature of any FOV is in a cell (every cell_id is nan): cells.h5ad not written"
+
+
+class CellCounter:
+    def __init__(self):
+        self.index: dict[str, int] = {}
+        self.names: list[str] = []
+        self.fovs: list[str] = []
+        self.local: list[str] = []
+        self.targets: dict[str, int] = {}
+        self.sums = np.zeros((0, 3), dtype=np.float64)
+        """Per cell: sum of x, sum of y, number of features."""
+        self._pairs: list[np.ndarray] = []
+        self._n_pairs = 0
+        self._counts = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self.seen_cell_id = False
+        self.kind: str | None = None
+
+    def add_block(self, arrays: dict, factors: dict, decoded: np.ndarray) -> None:
+        """Count one block. ``factors``: (distinct values, codes) of fov, target and cell_id;
+        ``decoded``: the block's decoded-spot mask."""
+        if "cell_id" not in factors:
+            return
+        self.seen_cell_id = True
+        uniq, index = global_cell_ids(factors["fov"], factors["cell_id"])
+        if not uniq:
+            return
+        fov_names = factors["fov"][0]
+        cell_names = factors["cell_id"][0]
+        first = np.full(len(uniq), -1, dtype=np.intp)  # a row of each cell, for its fov and id
+        rows = np.flatnonzero(index >= 0)
+        first[index[rows]] = rows
+        to_global = np.empty(len(uniq), dtype=np.int64)
+        for i, name in enumerate(uniq):
+            g = self.index.get(name)
+            if g is None:
+                g = self.index[name] = len(self.names)
+                self.names.append(name)
+                self.fovs.append(fov_names[factors["fov"][1][first[i]]])
+                self.local.append(cell_names[factors["cell_id"][1][first[i]]])
+            to_global[i] = g
+        cells = to_global[index[rows]]
+        if len(self.names) > len(self.sums):
+            grown = np.zeros((max(len(self.names), 2 * len(self.sums)), 3))
+            grown[: len(self.sums)] = self.sums
+            self.sums = grown
+        x, y = self._xy(arrays)
+        n = len(self.sums)
+        if x is not None:
+            self.sums[:, 0] += np.bincount(cells, weights=x[rows], minlength=n)
+            self.sums[:, 1] += np.bincount(cells, weights=y[rows], minlength=n)
+        self.sums[:, 2] += np.bincount(cells, minlength=n)
+
+        spots = decoded[rows]
+        if not spots.any() or "target" not in factors:
+            return
+        t_names, t_codes = factors["target"]
+        t_global = np.array([self._target(t) for t in t_names], dtype=np.int64)
+        pairs = cells[spots] << 32 | t_global[t_codes[rows[spots]]]
+        self._pairs.append(pairs)
+        self._n_pairs += len(pairs)
+        if self._n_pairs > CONSOLIDATE:
+            self._consolidate()
+
+    def _target(self, name: str) -> int:
+        if name.strip().lower() in MISSING_TARGETS:
+            return -1  # never a decoded spot
+        return self.targets.setdefault(name, len(self.targets))
+
+    def _xy(self, arrays: dict):
+        for xs, ys, kind in (("xc", "yc", "physical"), ("x", "y", "pixel")):
+            if xs in arrays and ys in arrays:
+                self.kind = self.kind or kind
+                return arrays[xs].astype(np.float64), arrays[ys].astype(np.float64)
+        return None, None
+
+    def _consolidate(self) -> None:
+        keys, counts = self._counts
+        new = np.concatenate([keys, *self._pairs])
+        weights = np.concatenate([counts, np.ones(self._n_pairs, dtype=np.int64)])
+        uniq, inverse = np.unique(new, return_inverse=True)
+        self._counts = (uniq, np.bincount(inverse, weights=weights).astype(np.int64))
+        self._pairs = []
+        self._n_pairs = 0
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.names)
+
+    def why_none(self) -> str | None:
+        """Why no cells.h5ad is written, or None when it is."""
+        if not self.seen_cell_id:
+            return NO_CELL_ID
+        if not self.names:
+            return NO_CELL_ASSIGNED
+        return None
+
+    def to_anndata(self):
+        import anndata as ad
+        import pandas as pd
+        import scipy.sparse as sp
+
+        self._consolidate()
+        keys, counts = self._counts
+        order = sorted(self.targets, key=str)
+        remap = np.empty(len(self.targets), dtype=np.int64)
+        for new, name in enumerate(order):
+            remap[self.targets[name]] = new
+        n = self.n_cells
+        rows = (keys >> 32).astype(np.int64)
+        cols = remap[(keys & 0xFFFFFFFF).astype(np.int64)] if len(keys) else keys
+        x = sp.csr_matrix((counts.astype(np.float32), (rows, cols)), shape=(n, len(order)))
+        sums = self.sums[:n]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centroid = sums[:, :2] / sums[:, 2:3]
+        obs = pd.DataFrame({
+            "fov": pd.Categorical(self.fovs, categories=list(dict.fromkeys(self.fovs))),
+            "cell_id": self.local,
+            "n_spots": np.asarray(x.sum(axis=1)).ravel().astype(np.int64),
+            "n_features": sums[:, 2].astype(np.int64),
+        }, index=pd.Index(self.names, name="cell"))
+        var = pd.DataFrame(index=pd.Index(order, name="target"))
+        adata = ad.AnnData(X=x, obs=obs, var=var)
+        adata.obsm["spatial"] = centroid
+        adata.uns["spatial_coordinates"] = self.kind or "none"
+        adata.uns["counts"] = "decoded spots (passes_thresholds and a target) per cell and target"
+        return adata
+
+    def write(self, path: Path) -> None:
+        self.to_anndata().write_h5ad(str(path))

@@ -174,3 +174,24 @@ def test_cell_ids_unique_across_fovs_in_many_blocks(tmp_path, monkeypatch, n_cel
     frame = frame[frame["cell_id"] != "nan"]
     assert adata.n_obs == frame.drop_duplicates().shape[0] == 3 * n_cells
     assert sorted(adata.obs_names) == sorted(set(frame["fov"] + ":" + frame["cell_id"]))
+
+
+def test_spatialdata_zarr_holds_the_same_points_and_cells(tmp_path):
+    """Where the optional spatialdata package is installed (``starfish-batch[spatial]``)."""
+    spatialdata = pytest.importorskip(
+        "spatialdata", reason="spatialdata is not installed (the optional [spatial] extra)")
+    import anndata as ad
+
+    manifest, result = _cell_run(tmp_path, {"A1": 4, "B2": 0, "fov 3": 5})
+    sdata = spatialdata.read_zarr(result.outputs["spatialdata"])
+    points = sdata.points["transcripts"].compute()
+    df = _parquet(result)
+    assert len(points) == len(df)
+    for col in ("x", "y", "z", "spot_id", "passes_thresholds", "distance"):
+        np.testing.assert_array_equal(points[col].to_numpy(), df[col].to_numpy(), err_msg=col)
+    assert points["target"].astype(str).tolist() == df["target"].astype(str).tolist()
+    with storage.local_copy(result.outputs["cells"]) as path:
+        cells = ad.read_h5ad(path)
+    table = sdata.tables["cells"]
+    assert table.obs_names.tolist() == cells.obs_names.tolist()
+    assert (table.X != cells.X).nnz == 0

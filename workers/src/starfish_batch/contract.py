@@ -28,11 +28,13 @@ MERGED_NAME = "merged_decoded_fovs.nc"
 SPOTS_NAME = "decoded_spots.csv.gz"
 TRANSCRIPTS_NAME = "transcripts.parquet"
 CELLS_NAME = "cells.h5ad"
+SPATIALDATA_NAME = "spatialdata.zarr"
 SUMMARY_NAME = "summary.json"
 QC_NAME = "qc.png"
 JOBS_NAME = "jobs.json"
 OUTPUT_NAMES = (MERGED_NAME, SPOTS_NAME, TRANSCRIPTS_NAME, SUMMARY_NAME, QC_NAME)
-"""What every merge writes; ``CELLS_NAME`` too when the recipe assigned spots to cells."""
+"""What every merge writes; ``CELLS_NAME`` too when the recipe assigned spots to cells, and
+``SPATIALDATA_NAME`` (a directory) where the optional spatialdata package is installed."""
 
 # How many lines of a failed worker's log the launcher shows, for how many failed FOVs.
 LOG_TAIL_LINES = 20

@@ -21,8 +21,6 @@ not with the number of features.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from starfish_batch.merge.parquet import global_cell_ids
@@ -158,6 +156,3 @@ class CellCounter:
         adata.uns["spatial_coordinates"] = self.kind or "none"
         adata.uns["counts"] = "decoded spots (passes_thresholds and a target) per cell and target"
         return adata
-
-    def write(self, path: Path) -> None:
-        self.to_anndata().write_h5ad(str(path))

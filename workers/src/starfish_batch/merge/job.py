@@ -44,6 +44,7 @@ from starfish_batch.contract import (
     MERGE,
     MERGED_NAME,
     QC_NAME,
+    SPATIALDATA_NAME,
     SPOTS_NAME,
     SUMMARY_NAME,
     TRANSCRIPTS_NAME,
@@ -224,7 +225,7 @@ def _count(acc, block, bool_names, cells=None) -> None:
 
 def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], schema, started: float,
                 notes: list[str]) -> MergeResult:
-    from starfish_batch.merge import spots
+    from starfish_batch.merge import spatial, spots
     from starfish_batch.merge.cells import CellCounter
     from starfish_batch.merge.parquet import TranscriptsParquetWriter
     from starfish_batch.merge.plot import render_qc_png
@@ -320,17 +321,24 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         no_cells = cells.why_none()
         if no_cells is None:
             outputs["cells"] = storage.join(root, CELLS_NAME)
+        if spatial.available():
+            outputs["spatialdata"] = storage.join(root, SPATIALDATA_NAME)
         summary = acc.summary(run_id=manifest.run_id, missing=missing, merge_seconds=seconds,
                               n_features=total, outputs=outputs,
                               notes=notes + ([no_cells] if no_cells else []))
         render_qc_png(qc_path, summary, acc.sample, acc.coordinate_kind)
+        adata = None
         if no_cells is None:
-            cells.write(stack.enter_context(storage.staged_output(outputs["cells"], ".h5ad")))
+            adata = cells.to_anndata()
+            adata.write_h5ad(stack.enter_context(storage.staged_output(outputs["cells"], ".h5ad")))
         consumer.finish()
         csv_writer.close()
         csv_file.close()
         for sink in consumer.sinks:
             sink.close()
+        if "spatialdata" in outputs:
+            spatial.write_spatialdata(stack.enter_context(storage.staged_tree(outputs["spatialdata"])),
+                                      parquet_path, adata)
         summary.timings["merge_seconds"] = round(time.perf_counter() - started, 3)
         write_summary(summary_path, summary)
     # Published in reverse order of entry: summary, qc, CSV, then the merged table.

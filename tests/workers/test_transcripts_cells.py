@@ -102,11 +102,10 @@ def _cell_run(tmp_path, cells_in: dict[str, int]):
     return manifest, merge.merge_run(manifest)
 
 
-def test_cells_h5ad_counts_equal_a_groupby_of_decoded_spots(tmp_path):
+def _assert_cells_equal_groupby(result):
+    """cells.h5ad against the merged table: returns (AnnData, the features in cells)."""
     import anndata as ad
 
-    # the same local cell ids ("1", "2", ...) in A1 and fov 3; B2 assigns no cells
-    manifest, result = _cell_run(tmp_path, {"A1": 4, "B2": 0, "fov 3": 5})
     merged = open_table(result.merged_url)
     with storage.local_copy(result.outputs["cells"]) as path:
         adata = ad.read_h5ad(path)
@@ -120,8 +119,6 @@ def test_cells_h5ad_counts_equal_a_groupby_of_decoded_spots(tmp_path):
 
     assert adata.obs_names.is_unique
     assert set(adata.obs_names) == set(frame["cell"])  # cells with features, spots or not
-    assert adata.obs.loc["A1:1", "fov"] == "A1" and adata.obs.loc["fov 3:1", "fov"] == "fov 3"
-    assert not adata.obs["fov"].eq("B2").any()
     got = adata.to_df().reindex(index=want.index, columns=want.columns)
     np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
     assert adata.X.sum() == len(decoded)  # and nothing elsewhere
@@ -129,6 +126,15 @@ def test_cells_h5ad_counts_equal_a_groupby_of_decoded_spots(tmp_path):
     assert (adata.obs["n_features"] == frame.groupby("cell").size().reindex(adata.obs_names)).all()
     centroid = frame.groupby("cell")[["xc", "yc"]].mean().reindex(adata.obs_names)
     np.testing.assert_allclose(adata.obsm["spatial"], centroid.to_numpy())
+    return adata, frame, in_cell
+
+
+def test_cells_h5ad_counts_equal_a_groupby_of_decoded_spots(tmp_path):
+    # the same local cell ids ("1", "2", ...) in A1 and fov 3; B2 assigns no cells
+    manifest, result = _cell_run(tmp_path, {"A1": 4, "B2": 0, "fov 3": 5})
+    adata, frame, in_cell = _assert_cells_equal_groupby(result)
+    assert adata.obs.loc["A1:1", "fov"] == "A1" and adata.obs.loc["fov 3:1", "fov"] == "fov 3"
+    assert not adata.obs["fov"].eq("B2").any()
 
     # transcripts.parquet names the same cells, null outside them
     df = _parquet(result)
@@ -158,22 +164,16 @@ def test_cell_id_everywhere_nan_writes_no_cells(tmp_path):
     assert any("no feature of any FOV is in a cell" in note for note in summary["notes"])
 
 
-@pytest.mark.parametrize("n_cells", [3])
-def test_cell_ids_unique_across_fovs_in_many_blocks(tmp_path, monkeypatch, n_cells):
-    """Blocks of 16 rows: a cell split over blocks is one cell, counted once per spot."""
+@pytest.mark.parametrize("block", [16, 50])
+def test_cells_split_over_blocks(tmp_path, monkeypatch, block):
+    """Small blocks: a FOV, and its cells, go on over several blocks (its counts stay open
+    until it ends) or a block holds several FOVs; each cell is one cell, counted once a spot."""
     from starfish_batch.merge import reader
 
-    monkeypatch.setattr(reader, "BLOCK_FEATURES", 16)
-    import anndata as ad
-
-    manifest, result = _cell_run(tmp_path, {"A": n_cells, "B": n_cells, "C": n_cells})
-    merged = open_table(result.merged_url)
-    with storage.local_copy(result.outputs["cells"]) as path:
-        adata = ad.read_h5ad(path)
-    frame = pd.DataFrame({n: merged[n].values for n in ("fov", "cell_id")})
-    frame = frame[frame["cell_id"] != "nan"]
-    assert adata.n_obs == frame.drop_duplicates().shape[0] == 3 * n_cells
-    assert sorted(adata.obs_names) == sorted(set(frame["fov"] + ":" + frame["cell_id"]))
+    monkeypatch.setattr(reader, "BLOCK_FEATURES", block)
+    manifest, result = _cell_run(tmp_path, {"A": 3, "B": 0, "C": 3, "D": 2})
+    adata, frame, _ = _assert_cells_equal_groupby(result)
+    assert adata.n_obs == 3 + 3 + 2
 
 
 def test_spatialdata_zarr_holds_the_same_points_and_cells(tmp_path):

@@ -15,8 +15,11 @@ target (a decoded spot as in ``summary``); the AnnData file is written at the en
   (``xc``, ``yc``; pixels when a table has none) of the features assigned to it: the masks
   themselves do not reach the merge.
 
-Memory grows with the number of cells and of their non-zero counts (the output's size),
-not with the number of features.
+Memory grows with the number of cells and of their non-zero counts (the output's size, 12
+bytes a count), not with the number of features: a block's counts are added up as it comes
+(``np.unique`` of 65,536 rows at most), and those of cells whose FOV is finished are final.
+A FOV's features are contiguous in the merge, so only the last FOV of a block can go on in
+the next one.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ import numpy as np
 from starfish_batch.merge.parquet import global_cell_ids
 from starfish_batch.merge.spots import MISSING_TARGETS
 
-CONSOLIDATE = 1 << 22
-"""(cell, target) pairs kept unsummed before they are added up."""
+TARGET_BITS = 24
+"""A count's key is ``cell << TARGET_BITS | target``."""
 NO_CELL_ID = "no FOV's table has a cell_id (the recipe assigns no spots to cells): cells.h5ad not written"
 NO_CELL_ASSIGNED = "no feature of any FOV is in a cell (every cell_id is nan): cells.h5ad not written"
 
@@ -41,20 +44,30 @@ class CellCounter:
         self.targets: dict[str, int] = {}
         self.sums = np.zeros((0, 3), dtype=np.float64)
         """Per cell: sum of x, sum of y, number of features."""
-        self._pairs: list[np.ndarray] = []
-        self._n_pairs = 0
-        self._counts = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self._keys = np.zeros(1024, dtype=np.int64)
+        self._counts = np.zeros(1024, dtype=np.int32)
+        self._n = 0
+        """Final counts: ``_keys[:_n]`` sorted, unique."""
+        self._pending = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        """Counts of the cells of the FOV that may go on in the next block."""
+        self._open_fov: str | None = None
+        self._open_from = 0
+        """The FOV whose cells were registered last, and its first cell's index."""
         self.seen_cell_id = False
         self.kind: str | None = None
 
-    def add_block(self, arrays: dict, factors: dict, decoded: np.ndarray) -> None:
+    def add_block(self, arrays: dict, factors: dict, decoded: np.ndarray,
+                  last_fov: str | None = None) -> None:
         """Count one block. ``factors``: (distinct values, codes) of fov, target and cell_id;
-        ``decoded``: the block's decoded-spot mask."""
+        ``decoded``: the block's decoded-spot mask; ``last_fov``: its last FOV, the only one
+        that may go on in the next block (None: any may, nothing is final yet)."""
         if "cell_id" not in factors:
+            self._finish(last_fov)
             return
         self.seen_cell_id = True
         uniq, index = global_cell_ids(factors["fov"], factors["cell_id"])
         if not uniq:
+            self._finish(last_fov)
             return
         fov_names = factors["fov"][0]
         cell_names = factors["cell_id"][0]
@@ -68,6 +81,8 @@ class CellCounter:
                 g = self.index[name] = len(self.names)
                 self.names.append(name)
                 self.fovs.append(fov_names[factors["fov"][1][first[i]]])
+                if self.fovs[-1] != self._open_fov:
+                    self._open_fov, self._open_from = self.fovs[-1], g
                 self.local.append(cell_names[factors["cell_id"][1][first[i]]])
             to_global[i] = g
         cells = to_global[index[rows]]
@@ -83,15 +98,37 @@ class CellCounter:
         self.sums[:, 2] += np.bincount(cells, minlength=n)
 
         spots = decoded[rows]
-        if not spots.any() or "target" not in factors:
+        if spots.any() and "target" in factors:
+            t_names, t_codes = factors["target"]
+            t_global = np.array([self._target(t) for t in t_names], dtype=np.int64)
+            keys, counts = np.unique(cells[spots] << TARGET_BITS | t_global[t_codes[rows[spots]]],
+                                     return_counts=True)
+            old_keys, old_counts = self._pending
+            if len(old_keys):
+                keys, inverse = np.unique(np.concatenate([old_keys, keys]), return_inverse=True)
+                counts = np.bincount(inverse, weights=np.concatenate([old_counts, counts]))
+            self._pending = (keys, counts.astype(np.int64))
+        self._finish(last_fov)
+
+    def _finish(self, last_fov: str | None) -> None:
+        """Make final the pending counts of every cell but those of ``last_fov``."""
+        keys, counts = self._pending
+        if last_fov is None or not len(keys):
             return
-        t_names, t_codes = factors["target"]
-        t_global = np.array([self._target(t) for t in t_names], dtype=np.int64)
-        pairs = cells[spots] << 32 | t_global[t_codes[rows[spots]]]
-        self._pairs.append(pairs)
-        self._n_pairs += len(pairs)
-        if self._n_pairs > CONSOLIDATE:
-            self._consolidate()
+        cut = len(keys)
+        if last_fov == self._open_fov:
+            cut = int(np.searchsorted(keys, self._open_from << TARGET_BITS))
+        if not cut:
+            return
+        need = self._n + cut
+        if need > len(self._keys):
+            size = max(need, 2 * len(self._keys))
+            self._keys = np.resize(self._keys, size)
+            self._counts = np.resize(self._counts, size)
+        self._keys[self._n: need] = keys[:cut]
+        self._counts[self._n: need] = counts[:cut]
+        self._n = need
+        self._pending = (keys[cut:], counts[cut:])
 
     def _target(self, name: str) -> int:
         if name.strip().lower() in MISSING_TARGETS:
@@ -104,15 +141,6 @@ class CellCounter:
                 self.kind = self.kind or kind
                 return arrays[xs].astype(np.float64), arrays[ys].astype(np.float64)
         return None, None
-
-    def _consolidate(self) -> None:
-        keys, counts = self._counts
-        new = np.concatenate([keys, *self._pairs])
-        weights = np.concatenate([counts, np.ones(self._n_pairs, dtype=np.int64)])
-        uniq, inverse = np.unique(new, return_inverse=True)
-        self._counts = (uniq, np.bincount(inverse, weights=weights).astype(np.int64))
-        self._pairs = []
-        self._n_pairs = 0
 
     @property
     def n_cells(self) -> int:
@@ -131,16 +159,20 @@ class CellCounter:
         import pandas as pd
         import scipy.sparse as sp
 
-        self._consolidate()
-        keys, counts = self._counts
+        self._open_fov = None
+        self._finish("")  # every FOV is finished
+        keys, counts = self._keys[: self._n], self._counts[: self._n]
         order = sorted(self.targets, key=str)
-        remap = np.empty(len(self.targets), dtype=np.int64)
+        remap = np.empty(len(self.targets), dtype=np.int32)
         for new, name in enumerate(order):
             remap[self.targets[name]] = new
         n = self.n_cells
-        rows = (keys >> 32).astype(np.int64)
-        cols = remap[(keys & 0xFFFFFFFF).astype(np.int64)] if len(keys) else keys
-        x = sp.csr_matrix((counts.astype(np.float32), (rows, cols)), shape=(n, len(order)))
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys >> TARGET_BITS, minlength=n), out=indptr[1:])
+        cols = remap[keys & ((1 << TARGET_BITS) - 1)]
+        x = sp.csr_matrix((counts.astype(np.float32), cols, indptr), shape=(n, len(order)))
+        x.sum_duplicates()  # sorts each row's columns too
+        self._keys = self._counts = np.zeros(0, dtype=np.int64)
         sums = self.sums[:n]
         with np.errstate(invalid="ignore", divide="ignore"):
             centroid = sums[:, :2] / sums[:, 2:3]

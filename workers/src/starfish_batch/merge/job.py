@@ -219,7 +219,7 @@ def _count(acc, block, bool_names, cells=None) -> None:
             factors[name] = spots.factorize(arrays[name])
     decoded = acc.add_block(arrays, block.fov_slices, factors.get("target"), bool_names)
     if cells is not None:
-        cells.add_block(arrays, factors, decoded)
+        cells.add_block(arrays, factors, decoded, block.fov_slices[-1][0] if block.fov_slices else None)
     block.factors = factors
 
 

@@ -51,7 +51,7 @@ STRING_COLUMNS = frozenset({"target", "fov", "cell_id"})
 NO_CELL = MISSING_TARGETS
 """``cell_id`` values (lower-case) that mean "in no cell": AssignTargets.Label leaves ``nan``."""
 CELL_SEPARATOR = ":"
-COMPRESSION = "zstd"
+COMPRESSION = "snappy"
 
 
 def global_cell_ids(fov_factor: tuple[list[str], np.ndarray],
@@ -105,7 +105,11 @@ class TranscriptsParquetWriter:
             self.columns.append((name, source))
         self.bool_names = bool_names
         self.schema = pa.schema(fields)
-        self.writer = pq.ParquetWriter(str(path), self.schema, compression=COMPRESSION)
+        # dictionary pages for the string columns only: trying them on every float column
+        # costs time and a hash table per column, for numbers that seldom repeat
+        self.writer = pq.ParquetWriter(
+            str(path), self.schema, compression=COMPRESSION,
+            use_dictionary=[n for n, _ in self.columns if n in STRING_COLUMNS])
 
     def _strings(self, uniq: list[str], codes: np.ndarray):
         pa = self.pa

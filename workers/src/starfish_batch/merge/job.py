@@ -327,15 +327,16 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
                               n_features=total, outputs=outputs,
                               notes=notes + ([no_cells] if no_cells else []))
         render_qc_png(qc_path, summary, acc.sample, acc.coordinate_kind)
-        adata = None
-        if no_cells is None:
-            adata = cells.to_anndata()
-            adata.write_h5ad(stack.enter_context(storage.staged_output(outputs["cells"], ".h5ad")))
         consumer.finish()
         csv_writer.close()
         csv_file.close()
         for sink in consumer.sinks:
             sink.close()
+        block = consumer.free = None  # the block buffers, freed before AnnData is imported
+        adata = None
+        if no_cells is None:
+            adata = cells.to_anndata()
+            adata.write_h5ad(stack.enter_context(storage.staged_output(outputs["cells"], ".h5ad")))
         if "spatialdata" in outputs:
             spatial.write_spatialdata(stack.enter_context(storage.staged_tree(outputs["spatialdata"])),
                                       parquet_path, adata)

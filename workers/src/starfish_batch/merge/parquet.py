@@ -111,10 +111,35 @@ class TranscriptsParquetWriter:
             str(path), self.schema, compression=COMPRESSION,
             use_dictionary=[n for n, _ in self.columns if n in STRING_COLUMNS])
 
-    def _strings(self, uniq: list[str], codes: np.ndarray):
+    # Arrays are made from their numpy buffers (``Array.from_buffers``), not with
+    # ``pa.array``, which imports pandas (0.8 s and 40 MB) to check what it was given.
+
+    def _numbers(self, values: np.ndarray, valid: np.ndarray | None = None):
+        values = np.ascontiguousarray(values)
+        if values.dtype == bool:  # numpy's are bytes, Arrow's bits
+            return self._bools(values)
+        return self.pa.Array.from_buffers(
+            self.pa.from_numpy_dtype(values.dtype), len(values),
+            [self._bitmap(valid), self.pa.py_buffer(values)])
+
+    def _bools(self, values: np.ndarray):
+        return self.pa.Array.from_buffers(self.pa.bool_(), len(values),
+                                          [None, self._bitmap(values)])
+
+    def _bitmap(self, mask: np.ndarray | None):
+        if mask is None:
+            return None
+        return self.pa.py_buffer(np.packbits(np.asarray(mask, dtype=bool), bitorder="little"))
+
+    def _strings(self, uniq: list[str], codes: np.ndarray, valid: np.ndarray | None = None):
+        """A dictionary array: ``uniq`` the values, ``codes`` each row's index into them."""
         pa = self.pa
-        return pa.DictionaryArray.from_arrays(
-            pa.array(codes, type=pa.int32()), pa.array(uniq, type=pa.string()))
+        encoded = [u.encode("utf-8") for u in uniq]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        values = pa.Array.from_buffers(pa.string(), len(encoded),
+                                       [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+        return pa.DictionaryArray.from_arrays(self._numbers(codes.astype(np.int32), valid), values)
 
     def write_block(self, arrays: dict, data: np.ndarray, factors: dict) -> None:
         """One row group. ``factors``: (distinct values, codes) of ``fov`` and ``target``, and of
@@ -126,19 +151,18 @@ class TranscriptsParquetWriter:
         out = []
         for name, source in self.columns:
             if source is None:
-                out.append(pa.array(row_intensity(data)))
+                out.append(self._numbers(row_intensity(data)))
             elif name == "cell_id":
                 uniq, index = global_cell_ids(factors["fov"], factors["cell_id"])
-                mask = index < 0
-                codes = pa.array(np.where(mask, 0, index), type=pa.int32(),
-                                 mask=mask if mask.any() else None)
-                out.append(pa.DictionaryArray.from_arrays(codes, pa.array(uniq, type=pa.string())))
+                valid = index >= 0
+                out.append(self._strings(uniq, np.where(valid, index, 0),
+                                         None if valid.all() else valid))
             elif name in STRING_COLUMNS:
                 out.append(self._strings(*factors[name]))
             elif source in self.bool_names:
-                out.append(pa.array(arrays[source] != 0))
+                out.append(self._bools(arrays[source] != 0))
             else:
-                out.append(pa.array(arrays[source]))
+                out.append(self._numbers(arrays[source]))
         self.writer.write_table(pa.Table.from_arrays(out, schema=self.schema), row_group_size=n)
         self.rows += n
 

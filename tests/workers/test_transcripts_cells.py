@@ -195,3 +195,27 @@ def test_spatialdata_zarr_holds_the_same_points_and_cells(tmp_path):
     table = sdata.tables["cells"]
     assert table.obs_names.tolist() == cells.obs_names.tolist()
     assert (table.X != cells.X).nnz == 0
+
+
+def test_cell_counts_when_a_cell_comes_back_after_its_fov_seemed_done():
+    """The counter makes a FOV's counts final when a block ends with another FOV; should a
+    cell come back later anyway (FOV names that disagree), its counts still add up."""
+    from starfish_batch.merge.cells import CellCounter
+
+    counter = CellCounter()
+
+    def block(cells, targets, last_fov):
+        n = len(cells)
+        factors = {"fov": (["A"], np.zeros(n, dtype=np.intp)),
+                   "cell_id": (sorted(set(cells)), np.array([sorted(set(cells)).index(c) for c in cells])),
+                   "target": (sorted(set(targets)), np.array([sorted(set(targets)).index(t) for t in targets]))}
+        arrays = {"xc": np.arange(n, dtype=float), "yc": np.zeros(n)}
+        counter.add_block(arrays, factors, np.ones(n, dtype=bool), last_fov)
+
+    block(["1", "2", "2"], ["G1", "G2", "G2"], last_fov="not-A")
+    block(["1", "3", "1"], ["G2", "G1", "G2"], last_fov="not-A")
+    adata = counter.to_anndata()
+    got = adata.to_df()
+    assert got.loc["A:1"].tolist() == [1.0, 2.0]
+    assert got.loc["A:2"].tolist() == [0.0, 2.0]
+    assert got.loc["A:3"].tolist() == [1.0, 0.0]

@@ -44,10 +44,11 @@ class CellCounter:
         self.targets: dict[str, int] = {}
         self.sums = np.zeros((0, 3), dtype=np.float64)
         """Per cell: sum of x, sum of y, number of features."""
-        self._keys = np.zeros(1024, dtype=np.int64)
-        self._counts = np.zeros(1024, dtype=np.int32)
+        self._final: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        """Final counts, in pieces: (cell, target, count), int32 each (12 bytes a count;
+        pieces, not one growing array, so that no copy of them all is ever made)."""
         self._n = 0
-        """Final counts: ``_keys[:_n]`` sorted, unique."""
+        self._ordered = True
         self._pending = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         """Counts of the cells of the FOV that may go on in the next block."""
         self._open_fov: str | None = None
@@ -120,14 +121,13 @@ class CellCounter:
             cut = int(np.searchsorted(keys, self._open_from << TARGET_BITS))
         if not cut:
             return
-        need = self._n + cut
-        if need > len(self._keys):
-            size = max(need, 2 * len(self._keys))
-            self._keys = np.resize(self._keys, size)
-            self._counts = np.resize(self._counts, size)
-        self._keys[self._n: need] = keys[:cut]
-        self._counts[self._n: need] = counts[:cut]
-        self._n = need
+        done = keys[:cut]
+        if self._final and done[0] >> TARGET_BITS < self._final[-1][0][-1]:
+            self._ordered = False  # a cell went on after its FOV seemed done: sort at the end
+        self._final.append(((done >> TARGET_BITS).astype(np.int32),
+                            (done & ((1 << TARGET_BITS) - 1)).astype(np.int32),
+                            counts[:cut].astype(np.int32)))
+        self._n += cut
         self._pending = (keys[cut:], counts[cut:])
 
     def _target(self, name: str) -> int:
@@ -161,18 +161,34 @@ class CellCounter:
 
         self._open_fov = None
         self._finish("")  # every FOV is finished
-        keys, counts = self._keys[: self._n], self._counts[: self._n]
         order = sorted(self.targets, key=str)
         remap = np.empty(len(self.targets), dtype=np.int32)
         for new, name in enumerate(order):
             remap[self.targets[name]] = new
         n = self.n_cells
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(keys >> TARGET_BITS, minlength=n), out=indptr[1:])
-        cols = remap[keys & ((1 << TARGET_BITS) - 1)]
-        x = sp.csr_matrix((counts.astype(np.float32), cols, indptr), shape=(n, len(order)))
-        x.sum_duplicates()  # sorts each row's columns too
-        self._keys = self._counts = np.zeros(0, dtype=np.int64)
+        # CSR straight from the pieces, each freed once copied: cells are in order
+        per_cell = np.zeros(n, dtype=np.int64)
+        indices = np.empty(self._n, dtype=np.int32)
+        data = np.empty(self._n, dtype=np.float32)
+        rows = None if self._ordered else np.empty(self._n, dtype=np.int32)
+        at = 0
+        self._final.reverse()
+        while self._final:
+            cells, targets, counts = self._final.pop()
+            per_cell += np.bincount(cells, minlength=n)
+            indices[at: at + len(cells)] = remap[targets]
+            data[at: at + len(cells)] = counts
+            if rows is not None:
+                rows[at: at + len(cells)] = cells
+            at += len(cells)
+        if rows is not None:
+            x = sp.coo_matrix((data, (rows, indices)), shape=(n, len(order))).tocsr()
+        else:
+            indptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(per_cell, out=indptr[1:])
+            x = sp.csr_matrix((data, indices, indptr), shape=(n, len(order)), copy=False)
+        x.has_sorted_indices = False  # the targets were renumbered by name
+        x.sum_duplicates()  # sorts each row's columns too (in place)
         sums = self.sums[:n]
         with np.errstate(invalid="ignore", divide="ignore"):
             centroid = sums[:, :2] / sums[:, 2:3]

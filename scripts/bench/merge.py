@@ -42,6 +42,7 @@ TARGET_RSS_GROWTH = 0.10
 TARGET_SPEEDUP_WITH_OUTPUTS = 5.0
 TARGET_READ_SPEEDUP = 5.0
 CELLS_PER_FOV = 40
+READ_REPEAT = 2
 
 
 def _cpu_seconds() -> float:
@@ -110,18 +111,24 @@ def read_child(kind: str, path: str) -> int:
                             na_values=[""])
     seconds = time.perf_counter() - started
     print("BENCH " + json.dumps({"rows": len(frame), "read_seconds": seconds,
-                                 "hwm_kb": _hwm_kb()}), flush=True)
+                                 "hwm_kb": _hwm_kb(), "cpu": _cpu_seconds()}), flush=True)
     return 0
 
 
-def measure_read(kind: str, path: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--read", kind, str(path)],
-                          capture_output=True, text=True, check=False)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")]
-    if proc.returncode or not lines:
-        sys.stderr.write(proc.stderr[-3000:])
-        raise SystemExit(f"bench: reading {path} failed (exit status {proc.returncode})")
-    return {**json.loads(lines[-1][6:]), "bytes": path.stat().st_size}
+def measure_read(kind: str, path: Path, repeat: int = READ_REPEAT) -> dict:
+    """The fastest of ``repeat`` reads, each in a fresh process (the machine may be shared)."""
+    best = None
+    for _ in range(repeat):
+        proc = subprocess.run([sys.executable, __file__, "--read", kind, str(path)],
+                              capture_output=True, text=True, check=False)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")]
+        if proc.returncode or not lines:
+            sys.stderr.write(proc.stderr[-3000:])
+            raise SystemExit(f"bench: reading {path} failed (exit status {proc.returncode})")
+        result = json.loads(lines[-1][6:])
+        if best is None or result["read_seconds"] < best["read_seconds"]:
+            best = result
+    return {**best, "bytes": path.stat().st_size}
 
 
 def make_inputs(workdir: Path, n_max: int, n_features: int) -> Path:

@@ -15,7 +15,7 @@ target (a decoded spot as in ``summary``); the AnnData file is written at the en
   (``xc``, ``yc``; pixels when a table has none) of the features assigned to it: the masks
   themselves do not reach the merge.
 
-Memory grows with the number of cells and of their non-zero counts (the output's size, 12
+Memory grows with the number of cells and of their non-zero counts (the output's size, 8
 bytes a count), not with the number of features: a block's counts are added up as it comes
 (``np.unique`` of 65,536 rows at most), and those of cells whose FOV is finished are final.
 A FOV's features are contiguous in the merge, so only the last FOV of a block can go on in
@@ -38,15 +38,17 @@ NO_CELL_ASSIGNED = "no feature of any FOV is in a cell (every cell_id is nan): c
 class CellCounter:
     def __init__(self):
         self.index: dict[str, int] = {}
-        self.names: list[str] = []
-        self.fovs: list[str] = []
-        self.local: list[str] = []
+        """Cell name -> its index (in order: the names are its keys)."""
+        self.fov_names: dict[str, int] = {}
+        self._fov_of = np.zeros(1024, dtype=np.int32)
+        """Each cell's FOV, as an index into ``fov_names``; its own id is the rest of its name."""
         self.targets: dict[str, int] = {}
         self.sums = np.zeros((0, 3), dtype=np.float64)
         """Per cell: sum of x, sum of y, number of features."""
         self._final: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        """Final counts, in pieces: (cell, target, count), int32 each (12 bytes a count;
-        pieces, not one growing array, so that no copy of them all is ever made)."""
+        """Final counts, in pieces: (cell, target, count), int32, and uint16 where that holds
+        them (8 bytes a count; pieces, not one growing array, so that no copy of them all is
+        ever made)."""
         self._n = 0
         self._ordered = True
         self._pending = (np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -71,7 +73,6 @@ class CellCounter:
             self._finish(last_fov)
             return
         fov_names = factors["fov"][0]
-        cell_names = factors["cell_id"][0]
         first = np.full(len(uniq), -1, dtype=np.intp)  # a row of each cell, for its fov and id
         rows = np.flatnonzero(index >= 0)
         first[index[rows]] = rows
@@ -79,16 +80,17 @@ class CellCounter:
         for i, name in enumerate(uniq):
             g = self.index.get(name)
             if g is None:
-                g = self.index[name] = len(self.names)
-                self.names.append(name)
-                self.fovs.append(fov_names[factors["fov"][1][first[i]]])
-                if self.fovs[-1] != self._open_fov:
-                    self._open_fov, self._open_from = self.fovs[-1], g
-                self.local.append(cell_names[factors["cell_id"][1][first[i]]])
+                g = self.index[name] = len(self.index)
+                fov = fov_names[factors["fov"][1][first[i]]]
+                if g == len(self._fov_of):
+                    self._fov_of = np.resize(self._fov_of, 2 * g)
+                self._fov_of[g] = self.fov_names.setdefault(fov, len(self.fov_names))
+                if fov != self._open_fov:
+                    self._open_fov, self._open_from = fov, g
             to_global[i] = g
         cells = to_global[index[rows]]
-        if len(self.names) > len(self.sums):
-            grown = np.zeros((max(len(self.names), 2 * len(self.sums)), 3))
+        if len(self.index) > len(self.sums):
+            grown = np.zeros((max(len(self.index), 2 * len(self.sums)), 3))
             grown[: len(self.sums)] = self.sums
             self.sums = grown
         x, y = self._xy(arrays)
@@ -124,9 +126,12 @@ class CellCounter:
         done = keys[:cut]
         if self._final and done[0] >> TARGET_BITS < self._final[-1][0][-1]:
             self._ordered = False  # a cell went on after its FOV seemed done: sort at the end
-        self._final.append(((done >> TARGET_BITS).astype(np.int32),
-                            (done & ((1 << TARGET_BITS) - 1)).astype(np.int32),
-                            counts[:cut].astype(np.int32)))
+        targets = done & ((1 << TARGET_BITS) - 1)
+        done_counts = counts[:cut]
+        self._final.append((
+            (done >> TARGET_BITS).astype(np.int32),
+            targets.astype(np.uint16 if len(self.targets) <= 1 << 16 else np.int32),
+            done_counts.astype(np.uint16 if done_counts.max() < 1 << 16 else np.int32)))
         self._n += cut
         self._pending = (keys[cut:], counts[cut:])
 
@@ -144,13 +149,13 @@ class CellCounter:
 
     @property
     def n_cells(self) -> int:
-        return len(self.names)
+        return len(self.index)
 
     def why_none(self) -> str | None:
         """Why no cells.h5ad is written, or None when it is."""
         if not self.seen_cell_id:
             return NO_CELL_ID
-        if not self.names:
+        if not self.index:
             return NO_CELL_ASSIGNED
         return None
 
@@ -190,14 +195,17 @@ class CellCounter:
         x.has_sorted_indices = False  # the targets were renumbered by name
         x.sum_duplicates()  # sorts each row's columns too (in place)
         sums = self.sums[:n]
+        names = list(self.index)
+        self.index = {}
+        fov = pd.Categorical.from_codes(self._fov_of[:n], categories=list(self.fov_names))
         with np.errstate(invalid="ignore", divide="ignore"):
             centroid = sums[:, :2] / sums[:, 2:3]
         obs = pd.DataFrame({
-            "fov": pd.Categorical(self.fovs, categories=list(dict.fromkeys(self.fovs))),
-            "cell_id": self.local,
+            "fov": fov,
+            "cell_id": [name[len(f) + 1:] for name, f in zip(names, fov, strict=True)],
             "n_spots": np.asarray(x.sum(axis=1)).ravel().astype(np.int64),
             "n_features": sums[:, 2].astype(np.int64),
-        }, index=pd.Index(self.names, name="cell"))
+        }, index=pd.Index(names, name="cell"))
         var = pd.DataFrame(index=pd.Index(order, name="target"))
         adata = ad.AnnData(X=x, obs=obs, var=var)
         adata.obsm["spatial"] = centroid

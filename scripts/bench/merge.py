@@ -290,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         n, csv, pq = reads
         print(f"\nreading the spots of N={n} with pandas ({csv['rows']:,} rows)")
         for name, r in (("decoded_spots.csv.gz (read_csv)", csv), ("transcripts.parquet (read_parquet)", pq)):
-            print(f"  {name:<36} {r['read_seconds']:>7.2f} s  {_mb(r['bytes'], 'b'):>8} on disk  "
-                  f"{_mb(r['hwm_kb'], 'kb'):>8} peak RSS")
+            print(f"  {name:<36} {r['read_seconds']:>7.2f} s  (cpu {r['cpu']:.2f} s)  "
+                  f"{_mb(r['bytes'], 'b'):>8} on disk  {_mb(r['hwm_kb'], 'kb'):>8} peak RSS")
     _print_targets("Merge at any scale", verdicts)
     # The same merge (Parquet and AnnData written too) against this targets.
     later = []

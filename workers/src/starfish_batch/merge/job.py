@@ -333,13 +333,13 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         for sink in consumer.sinks:
             sink.close()
         block = consumer.free = None  # the block buffers, freed before AnnData is imported
-        adata = None
+        cells_path = None
         if no_cells is None:
-            adata = cells.to_anndata()
-            adata.write_h5ad(stack.enter_context(storage.staged_output(outputs["cells"], ".h5ad")))
+            cells_path = stack.enter_context(storage.staged_output(outputs["cells"], ".h5ad"))
+            cells.write_h5ad(cells_path)
         if "spatialdata" in outputs:
             spatial.write_spatialdata(stack.enter_context(storage.staged_tree(outputs["spatialdata"])),
-                                      parquet_path, adata)
+                                      parquet_path, cells_path)
         summary.timings["merge_seconds"] = round(time.perf_counter() - started, 3)
         write_summary(summary_path, summary)
     # Published in reverse order of entry: summary, qc, CSV, then the merged table.

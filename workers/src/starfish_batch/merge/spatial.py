@@ -26,8 +26,10 @@ def available() -> bool:
     return importlib.util.find_spec("spatialdata") is not None
 
 
-def write_spatialdata(dest: Path, transcripts: Path, cells=None) -> None:
-    """Write the store at ``dest`` (a path that does not exist yet)."""
+def write_spatialdata(dest: Path, transcripts: Path, cells: Path | None = None) -> None:
+    """Write the store at ``dest`` (a path that does not exist yet) from the Parquet file and
+    the cells' h5ad file."""
+    import anndata as ad
     import dask.dataframe as dd
     from spatialdata import SpatialData
     from spatialdata.models import PointsModel, TableModel
@@ -45,5 +47,5 @@ def write_spatialdata(dest: Path, transcripts: Path, cells=None) -> None:
         coordinates = {axis: f"{axis}_pixel" for axis in ("x", "y", "z")
                        if f"{axis}_pixel" in frame.columns}
     points = PointsModel.parse(frame, coordinates=coordinates, feature_key="target")
-    tables = {TABLE_NAME: TableModel.parse(cells)} if cells is not None else {}
+    tables = {TABLE_NAME: TableModel.parse(ad.read_h5ad(cells))} if cells is not None else {}
     SpatialData(points={POINTS_NAME: points}, tables=tables).write(str(dest))

@@ -47,8 +47,8 @@ class CellCounter:
         self._fov_of = np.zeros(1024, dtype=np.int32)
         """Each cell's FOV, as an index into ``fov_names``; its own id is the rest of its name."""
         self.targets: dict[str, int] = {}
-        self.sums = np.zeros((0, 3), dtype=np.float64)
-        """Per cell: sum of x, sum of y, number of features."""
+        self.sums = np.zeros((0, 4), dtype=np.float64)
+        """Per cell: sum of x, sum of y, number of features, number of decoded spots."""
         self._final: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         """Final counts, in pieces: (cell, target, count), int32, and uint16 where that holds
         them (8 bytes a count; pieces, not one growing array, so that no copy of them all is
@@ -94,17 +94,20 @@ class CellCounter:
             to_global[i] = g
         cells = to_global[index[rows]]
         if len(self.index) > len(self.sums):
-            grown = np.zeros((max(len(self.index), 2 * len(self.sums)), 3))
+            grown = np.zeros((max(len(self.index), 2 * len(self.sums)), 4))
             grown[: len(self.sums)] = self.sums
             self.sums = grown
         x, y = self._xy(arrays)
-        n = len(self.sums)
-        if x is not None:
-            self.sums[:, 0] += np.bincount(cells, weights=x[rows], minlength=n)
-            self.sums[:, 1] += np.bincount(cells, weights=y[rows], minlength=n)
-        self.sums[:, 2] += np.bincount(cells, minlength=n)
-
         spots = decoded[rows]
+        lo = int(cells.min())  # the block's cells: a short range of indices
+        local = cells - lo
+        here = self.sums[lo: lo + int(local.max()) + 1]
+        size = len(here)
+        if x is not None:
+            here[:, 0] += np.bincount(local, weights=x[rows], minlength=size)
+            here[:, 1] += np.bincount(local, weights=y[rows], minlength=size)
+        here[:, 2] += np.bincount(local, minlength=size)
+        here[:, 3] += np.bincount(local[spots], minlength=size)
         if spots.any() and "target" in factors:
             t_names, t_codes = factors["target"]
             t_global = np.array([self._target(t) for t in t_names], dtype=np.int64)
@@ -208,9 +211,7 @@ class CellCounter:
         local = [name[len(fovs[c]) + 1:] for name, c in zip(names, fov_codes.tolist(), strict=True)]
         with np.errstate(invalid="ignore", divide="ignore"):
             centroid = sums[:, :2] / sums[:, 2:3]
-        running = np.concatenate([[0.0], np.cumsum(data, dtype=np.float64)])
-        n_spots = running[indptr[1:]] - running[indptr[:-1]]
-        del running
+        n_spots = sums[:, 3]
         with h5py.File(str(path), "w") as f:
             _encode(f, "anndata", "0.1.0")
             x = f.create_group("X")

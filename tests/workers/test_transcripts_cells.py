@@ -204,9 +204,9 @@ def test_cell_counts_when_a_cell_comes_back_after_its_fov_seemed_done(tmp_path):
 
     counter = CellCounter()
 
-    def block(cells, targets, last_fov):
+    def block(cells, targets, last_fov, fov="A"):
         n = len(cells)
-        factors = {"fov": (["A"], np.zeros(n, dtype=np.intp)),
+        factors = {"fov": ([fov], np.zeros(n, dtype=np.intp)),
                    "cell_id": (sorted(set(cells)), np.array([sorted(set(cells)).index(c) for c in cells])),
                    "target": (sorted(set(targets)), np.array([sorted(set(targets)).index(t) for t in targets]))}
         arrays = {"xc": np.arange(n, dtype=float), "yc": np.zeros(n)}
@@ -214,10 +214,16 @@ def test_cell_counts_when_a_cell_comes_back_after_its_fov_seemed_done(tmp_path):
 
     block(["1", "2", "2"], ["G1", "G2", "G2"], last_fov="not-A")
     block(["1", "3", "1"], ["G2", "G1", "G2"], last_fov="not-A")
+    block(["1"], ["G1"], last_fov="B", fov="B")
+    block(["2"], ["G1"], last_fov="A")  # A again, after B: its cells are found again
     import anndata as ad
 
     counter.write_h5ad(tmp_path / "cells.h5ad")
-    got = ad.read_h5ad(tmp_path / "cells.h5ad").to_df()
+    adata = ad.read_h5ad(tmp_path / "cells.h5ad")
+    got = adata.to_df()
+    assert adata.obs_names.tolist() == ["A:1", "A:2", "A:3", "B:1"]
     assert got.loc["A:1"].tolist() == [1.0, 2.0]
-    assert got.loc["A:2"].tolist() == [0.0, 2.0]
+    assert got.loc["A:2"].tolist() == [1.0, 2.0]
     assert got.loc["A:3"].tolist() == [1.0, 0.0]
+    assert got.loc["B:1"].tolist() == [1.0, 0.0]
+    assert adata.obs["fov"].tolist() == ["A", "A", "A", "B"]

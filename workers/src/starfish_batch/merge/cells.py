@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from starfish_batch.merge.parquet import global_cell_ids
+from starfish_batch.merge.parquet import CELL_SEPARATOR, global_cell_ids
 from starfish_batch.merge.spots import MISSING_TARGETS
 
 TARGET_BITS = 24
@@ -41,11 +41,16 @@ NO_CELL_ASSIGNED = "no feature of any FOV is in a cell (every cell_id is nan): c
 
 class CellCounter:
     def __init__(self):
-        self.index: dict[str, int] = {}
-        """Cell name -> its index (in order: the names are its keys)."""
         self.fov_names: dict[str, int] = {}
-        self._fov_of = np.zeros(1024, dtype=np.int32)
-        """Each cell's FOV, as an index into ``fov_names``; its own id is the rest of its name."""
+        self.local_names: dict[str, int] = {}
+        """The distinct FOV names and cell ids (a few hundred labels, the same in every FOV)."""
+        self._keys = np.zeros(1024, dtype=np.int64)
+        """Each cell as ``fov << 32 | cell id`` (codes into the two dictionaries above)."""
+        self.n_cells = 0
+        self._open_index: dict[int, int] = {}
+        """Key -> index of the cells of the open FOV: the only ones a block can add to (a
+        dictionary of every cell would be most of the counter's memory)."""
+        self._closed: set[int] = set()
         self.targets: dict[str, int] = {}
         self.sums = np.zeros((0, 4), dtype=np.float64)
         """Per cell: sum of x, sum of y, number of features, number of decoded spots."""
@@ -76,25 +81,21 @@ class CellCounter:
         if not uniq:
             self._finish(last_fov)
             return
-        fov_names = factors["fov"][0]
+        fov_names, fov_codes = factors["fov"]
+        cell_names, cell_codes = factors["cell_id"]
         first = np.full(len(uniq), -1, dtype=np.intp)  # a row of each cell, for its fov and id
         rows = np.flatnonzero(index >= 0)
         first[index[rows]] = rows
         to_global = np.empty(len(uniq), dtype=np.int64)
-        for i, name in enumerate(uniq):
-            g = self.index.get(name)
-            if g is None:
-                g = self.index[name] = len(self.index)
-                fov = fov_names[factors["fov"][1][first[i]]]
-                if g == len(self._fov_of):
-                    self._fov_of = np.resize(self._fov_of, 2 * g)
-                self._fov_of[g] = self.fov_names.setdefault(fov, len(self.fov_names))
-                if fov != self._open_fov:
-                    self._open_fov, self._open_from = fov, g
-            to_global[i] = g
+        for i in range(len(uniq)):
+            fov = fov_names[fov_codes[first[i]]]
+            key = (self.fov_names.setdefault(fov, len(self.fov_names)) << 32
+                   | self.local_names.setdefault(cell_names[cell_codes[first[i]]],
+                                                 len(self.local_names)))
+            to_global[i] = self._index(fov, key)
         cells = to_global[index[rows]]
-        if len(self.index) > len(self.sums):
-            grown = np.zeros((max(len(self.index), 2 * len(self.sums)), 4))
+        if self.n_cells > len(self.sums):
+            grown = np.zeros((max(self.n_cells, 2 * len(self.sums)), 4))
             grown[: len(self.sums)] = self.sums
             self.sums = grown
         x, y = self._xy(arrays)
@@ -142,6 +143,26 @@ class CellCounter:
         self._n += cut
         self._pending = (keys[cut:], counts[cut:])
 
+    def _index(self, fov: str, key: int) -> int:
+        """The index of the cell ``key`` of ``fov``, registered when new."""
+        if fov != self._open_fov:
+            if self._open_fov is not None:
+                self._closed.add(self.fov_names[self._open_fov])
+            self._open_fov, self._open_from = fov, self.n_cells
+            self._open_index = {}
+            if key >> 32 in self._closed:  # a FOV seen before comes back: find its cells
+                known = np.flatnonzero(self._keys[: self.n_cells] >> 32 == key >> 32)
+                self._open_index = dict(zip(self._keys[known].tolist(), known.tolist(), strict=True))
+                self._open_from = int(known[0]) if len(known) else self.n_cells
+        g = self._open_index.get(key)
+        if g is None:
+            g = self._open_index[key] = self.n_cells
+            if g == len(self._keys):
+                self._keys = np.resize(self._keys, 2 * g)
+            self._keys[g] = key
+            self.n_cells += 1
+        return g
+
     def _target(self, name: str) -> int:
         if name.strip().lower() in MISSING_TARGETS:
             return -1  # never a decoded spot
@@ -154,15 +175,11 @@ class CellCounter:
                 return arrays[xs].astype(np.float64), arrays[ys].astype(np.float64)
         return None, None
 
-    @property
-    def n_cells(self) -> int:
-        return len(self.index)
-
     def why_none(self) -> str | None:
         """Why no cells.h5ad is written, or None when it is."""
         if not self.seen_cell_id:
             return NO_CELL_ID
-        if not self.index:
+        if not self.n_cells:
             return NO_CELL_ASSIGNED
         return None
 
@@ -204,11 +221,11 @@ class CellCounter:
         data, indices, indptr = self._matrix()
         n = self.n_cells
         sums = self.sums[:n]
-        names = list(self.index)
-        self.index = {}
         fovs = list(self.fov_names)
-        fov_codes = self._fov_of[:n]
-        local = [name[len(fovs[c]) + 1:] for name, c in zip(names, fov_codes.tolist(), strict=True)]
+        locals_ = list(self.local_names)
+        fov_codes = (self._keys[:n] >> 32).astype(np.int32)
+        local = [locals_[c] for c in (self._keys[:n] & 0xFFFFFFFF).tolist()]
+        names = [f"{fovs[f]}{CELL_SEPARATOR}{cell}" for f, cell in zip(fov_codes.tolist(), local, strict=True)]
         with np.errstate(invalid="ignore", divide="ignore"):
             centroid = sums[:, :2] / sums[:, 2:3]
         n_spots = sums[:, 3]

@@ -19,7 +19,7 @@ scanpy) read; the merge never imports anndata.
   (``xc``, ``yc``; pixels when a table has none) of the features assigned to it: the masks
   themselves do not reach the merge.
 
-Memory grows with the number of cells and of their non-zero counts (the output's size, 8
+Memory grows with the number of cells and of their non-zero counts (the output's size, 6
 bytes a count), not with the number of features: a block's counts are added up as it comes
 (``np.unique`` of 65,536 rows at most), and those of cells whose FOV is finished are final.
 A FOV's features are contiguous in the merge, so only the last FOV of a block can go on in
@@ -55,11 +55,12 @@ class CellCounter:
         self.sums = np.zeros((0, 4), dtype=np.float64)
         """Per cell: sum of x, sum of y, number of features, number of decoded spots."""
         self._final: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        """Final counts, in pieces: (cell, target, count), int32, and uint16 where that holds
-        them (8 bytes a count; pieces, not one growing array, so that no copy of them all is
-        ever made)."""
+        """Final counts, in pieces: (first cell, cell - first cell, target, count), uint16
+        where that holds them (6 bytes a count; pieces, not one growing array, so that no
+        copy of them all is ever made)."""
         self._n = 0
         self._ordered = True
+        self._last_final = -1
         self._pending = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         """Counts of the cells of the FOV that may go on in the next block."""
         self._open_fov: str | None = None
@@ -132,12 +133,16 @@ class CellCounter:
         if not cut:
             return
         done = keys[:cut]
-        if self._final and done[0] >> TARGET_BITS < self._final[-1][0][-1]:
-            self._ordered = False  # a cell went on after its FOV seemed done: sort at the end
         targets = done & ((1 << TARGET_BITS) - 1)
         done_counts = counts[:cut]
+        cells = done >> TARGET_BITS
+        if cells[0] < self._last_final:
+            self._ordered = False  # a cell went on after its FOV seemed done: sort at the end
+        self._last_final = int(cells[-1])
+        base = int(cells[0])
         self._final.append((
-            (done >> TARGET_BITS).astype(np.int32),
+            base,
+            (cells - base).astype(np.uint16 if cells[-1] - base < 1 << 16 else np.int64),
             targets.astype(np.uint16 if len(self.targets) <= 1 << 16 else np.int32),
             done_counts.astype(np.uint16 if done_counts.max() < 1 << 16 else np.int32)))
         self._n += cut
@@ -197,7 +202,8 @@ class CellCounter:
         at = 0
         self._final.reverse()
         while self._final:
-            cells, targets, counts = self._final.pop()
+            base, offsets, targets, counts = self._final.pop()
+            cells = offsets.astype(np.int64) + base
             per_cell += np.bincount(cells, minlength=n)
             indices[at: at + len(cells)] = targets
             data[at: at + len(cells)] = counts

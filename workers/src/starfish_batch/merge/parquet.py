@@ -84,6 +84,9 @@ class TranscriptsParquetWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        # malloc's pool, not jemalloc's: the merge allocates a block at a time, and jemalloc
+        # keeps what it freed (make bench: 14 MB less at 200 FOVs, flat up to 2,000)
+        pa.set_memory_pool(pa.system_memory_pool())
         self.pa = pa
         self.rows = 0
         self.columns: list[tuple[str, str | None]] = []

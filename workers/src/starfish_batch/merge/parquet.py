@@ -51,7 +51,7 @@ STRING_COLUMNS = frozenset({"target", "fov", "cell_id"})
 NO_CELL = MISSING_TARGETS
 """``cell_id`` values (lower-case) that mean "in no cell": AssignTargets.Label leaves ``nan``."""
 CELL_SEPARATOR = ":"
-COMPRESSION = "snappy"
+COMPRESSION = "zstd"
 
 
 def global_cell_ids(fov_factor: tuple[list[str], np.ndarray],

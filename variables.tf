@@ -205,7 +205,7 @@ variable "merge_vcpus" {
 }
 
 variable "merge_memory" {
-  description = "Memory in MiB of the merge-batch-job job. The merge streams the FOV tables: it peaks near 350 MB whatever the number of FOVs, plus its cells table when the recipe assigns cells (make bench)."
+  description = "Memory in MiB of the merge-batch-job job. The merge streams the FOV tables: it peaks near 300 MB whatever the number of FOVs, plus its cells table when the recipe assigns cells (make bench)."
   type        = number
   default     = 4096
 

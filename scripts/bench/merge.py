@@ -5,13 +5,17 @@
 
 For each N it merges N per-FOV tables of realistic size (by default 3,800 features x 4
 rounds x 4 channels with the coordinates of the tutorial's ISS output; one table is built
-with ``starfish_batch.testing`` and relabelled N times) with
+with ``starfish_batch.testing``, its features assigned to 40 cells as starfish's
+``AssignTargets`` does, and relabelled N times) with
 
 - "tutorial": every table loaded with ``DecodedIntensityTable.open_netcdf``, then
   ``IntensityTable.concatenate_intensity_tables`` and ``to_netcdf`` (the original
   tutorial's merge job);
 - "ours": ``merge-batch-job`` (``starfish_batch.merge``), which also writes the CSV of
-  spots, summary.json and qc.png.
+  spots, transcripts.parquet, cells.h5ad, summary.json and qc.png.
+
+At the largest N it also times reading the spots with pandas: ``read_parquet`` of
+transcripts.parquet against ``read_csv`` of decoded_spots.csv.gz (each in a fresh process).
 
 Each run is a fresh Python process: the wall time includes interpreter start and imports,
 the peak memory is that process's VmHWM. The tutorial's method runs only up to
@@ -34,6 +38,20 @@ from pathlib import Path
 TARGET_SPEEDUP = 8.0
 TARGET_RSS_RATIO = 0.25
 TARGET_RSS_GROWTH = 0.10
+# issue "Outputs the spatial-omics ecosystem opens directly" (Parquet and AnnData on)
+TARGET_SPEEDUP_WITH_OUTPUTS = 5.0
+TARGET_READ_SPEEDUP = 5.0
+CELLS_PER_FOV = 40
+READ_REPEAT = 2
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process: on a shared machine, the part of the wall
+    time that is the merge's own work."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _hwm_kb() -> int:
@@ -60,7 +78,8 @@ def child(method: str, manifest_url: str) -> int:
             return code
         out = root / "merged_decoded_fovs.nc"
         extra = sum((root / n).stat().st_size
-                    for n in ("decoded_spots.csv.gz", "summary.json", "qc.png"))
+                    for n in ("decoded_spots.csv.gz", "transcripts.parquet", "cells.h5ad",
+                              "summary.json", "qc.png"))
     else:
         import warnings
 
@@ -74,20 +93,60 @@ def child(method: str, manifest_url: str) -> int:
         merged.to_netcdf(str(out))
         extra = 0
     print("BENCH " + json.dumps({"hwm_kb": _hwm_kb(), "bytes": out.stat().st_size,
-                                 "extra_bytes": extra}), flush=True)
+                                 "extra_bytes": extra, "cpu": _cpu_seconds()}), flush=True)
     return 0
+
+
+def read_child(kind: str, path: str) -> int:
+    """Read the spots file ``path`` with pandas in this process; prints its rows and time."""
+    import pandas as pd
+
+    if kind == "parquet":
+        import pyarrow.parquet  # noqa: F401  (a one-time import, as pandas' own is: not timed)
+    started = time.perf_counter()
+    if kind == "parquet":
+        frame = pd.read_parquet(path)
+    else:
+        frame = pd.read_csv(path, dtype={"fov": str, "target": str}, keep_default_na=False,
+                            na_values=[""])
+    seconds = time.perf_counter() - started
+    print("BENCH " + json.dumps({"rows": len(frame), "read_seconds": seconds,
+                                 "hwm_kb": _hwm_kb(), "cpu": _cpu_seconds()}), flush=True)
+    return 0
+
+
+def measure_read(kind: str, path: Path, repeat: int = READ_REPEAT) -> dict:
+    """The fastest of ``repeat`` reads, each in a fresh process (the machine may be shared)."""
+    best = None
+    for _ in range(repeat):
+        proc = subprocess.run([sys.executable, __file__, "--read", kind, str(path)],
+                              capture_output=True, text=True, check=False)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")]
+        if proc.returncode or not lines:
+            sys.stderr.write(proc.stderr[-3000:])
+            raise SystemExit(f"bench: reading {path} failed (exit status {proc.returncode})")
+        result = json.loads(lines[-1][6:])
+        if best is None or result["read_seconds"] < best["read_seconds"]:
+            best = result
+    return {**best, "bytes": path.stat().st_size}
 
 
 def make_inputs(workdir: Path, n_max: int, n_features: int) -> Path:
     """fovs/<name>.nc for n_max FOVs under workdir/results/bench-<n_max>/ (made once)."""
-    from starfish_batch.demo.testing import copy_fov_output, synthetic_decoded_table, write_fov_table
+    from starfish_batch.demo.testing import (
+        copy_fov_output,
+        synthetic_decoded_table,
+        with_cells,
+        write_fov_table,
+    )
 
     fovs_dir = workdir / "fovs"
     names = [f"fov_{i:05d}" for i in range(n_max)]
     fovs_dir.mkdir(parents=True, exist_ok=True)
     first = fovs_dir / f"{names[0]}.nc"
     if not first.exists():
-        write_fov_table(synthetic_decoded_table(n_features, seed=1), first, names[0])
+        table = with_cells(synthetic_decoded_table(n_features, seed=1), CELLS_PER_FOV)
+        write_fov_table(table, first, names[0])
     started = time.perf_counter()
     for name in names[1:]:
         dest = fovs_dir / f"{name}.nc"
@@ -167,9 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="where to put the inputs and outputs (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     p.add_argument("--child", nargs=2, metavar=("METHOD", "MANIFEST"), help=argparse.SUPPRESS)
+    p.add_argument("--read", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         return child(*args.child)
+    if args.read:
+        return read_child(*args.read)
 
     full = os.environ.get("BENCH_FULL", "") not in ("", "0")
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -178,39 +240,49 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-merge-"))
     workdir.mkdir(parents=True, exist_ok=True)
     rows = []
+    reads = None
     try:
         fovs_dir = make_inputs(workdir, max(sizes + ours_only), args.features)
         for n in sizes + ours_only:
             url = run_manifest(workdir, fovs_dir, n)
             print(f"N = {n}:", file=sys.stderr, flush=True)
             ours = measure("ours", url)
-            print(f"  ours      {ours['seconds']:7.2f} s  {_mb(ours['hwm_kb'], 'kb')}",
-                  file=sys.stderr, flush=True)
+            print(f"  ours      {ours['seconds']:7.2f} s  (cpu {ours['cpu']:.2f} s)  "
+                  f"{_mb(ours['hwm_kb'], 'kb')}", file=sys.stderr, flush=True)
             tut = None
             if n <= tutorial_max and n not in ours_only:
                 tut = measure("tutorial", url)
-                print(f"  tutorial  {tut['seconds']:7.2f} s  {_mb(tut['hwm_kb'], 'kb')}",
-                      file=sys.stderr, flush=True)
+                print(f"  tutorial  {tut['seconds']:7.2f} s  (cpu {tut['cpu']:.2f} s)  "
+                      f"{_mb(tut['hwm_kb'], 'kb')}", file=sys.stderr, flush=True)
             rows.append((n, ours, tut))
+            if n == max(sizes):
+                run_root = Path(url).parent
+                reads = (n, measure_read("csv", run_root / "decoded_spots.csv.gz"),
+                         measure_read("parquet", run_root / "transcripts.parquet"))
+                print(f"  read with pandas: csv {reads[1]['read_seconds']:.2f} s, "
+                      f"parquet {reads[2]['read_seconds']:.2f} s", file=sys.stderr, flush=True)
             shutil.rmtree(Path(url).parent)
     finally:
         if not args.keep and not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"\nmerge of N per-FOV tables ({args.features} features x 4 rounds x 4 channels each)")
-    header = (f"{'N':>7}  {'method':<9} {'wall s':>8} {'peak RSS':>10} {'merged .nc':>11} "
-              f"{'time ratio':>11} {'RSS ratio':>10}")
+    header = (f"{'N':>7}  {'method':<9} {'wall s':>8} {'cpu s':>7} {'peak RSS':>10} "
+              f"{'merged .nc':>11} {'time ratio':>11} {'RSS ratio':>10}")
     print(header)
     print("-" * len(header))
     for n, ours, tut in rows:
         if tut:
-            print(f"{n:>7}  {'tutorial':<9} {tut['seconds']:>8.2f} {_mb(tut['hwm_kb'], 'kb'):>10} "
+            print(f"{n:>7}  {'tutorial':<9} {tut['seconds']:>8.2f} {tut['cpu']:>7.2f} "
+                  f"{_mb(tut['hwm_kb'], 'kb'):>10} "
                   f"{_mb(tut['bytes'], 'b'):>11} {'':>11} {'':>10}")
         speed = f"{tut['seconds'] / ours['seconds']:.1f}x" if tut else "-"
         rss = f"{ours['hwm_kb'] / tut['hwm_kb']:.2f}" if tut else "-"
-        print(f"{n:>7}  {'ours':<9} {ours['seconds']:>8.2f} {_mb(ours['hwm_kb'], 'kb'):>10} "
+        print(f"{n:>7}  {'ours':<9} {ours['seconds']:>8.2f} {ours['cpu']:>7.2f} "
+              f"{_mb(ours['hwm_kb'], 'kb'):>10} "
               f"{_mb(ours['bytes'], 'b'):>11} {speed:>11} {rss:>10}")
-    print("(ours also wrote decoded_spots.csv.gz, summary.json and qc.png: "
+    print("(ours also wrote decoded_spots.csv.gz, transcripts.parquet, cells.h5ad, summary.json "
+          "and qc.png: "
           + ", ".join(f"N={n}: {_mb(o['extra_bytes'], 'b')}" for n, o, _ in rows) + ")")
 
     # The targets, each with its measured ratio, side by side.
@@ -232,14 +304,44 @@ def main(argv: list[str] | None = None) -> int:
         verdicts.append((f"N=2000 peak RSS vs N=200 {growth:+.1%}",
                          f"target within {TARGET_RSS_GROWTH:.0%}", abs(growth) <= TARGET_RSS_GROWTH,
                          f"{_mb(o2000['hwm_kb'], 'kb')} / {_mb(o200['hwm_kb'], 'kb')}"))
-    if verdicts:
-        print("\ntargets (issue \"Merge at any scale\")")
-        width = max(len(v[0]) for v in verdicts)
-        twidth = max(len(v[1]) for v in verdicts)
-        for text, target, ok, detail in verdicts:
-            print(f"  {text:<{width}}  ({target}){'':<{twidth - len(target)}}  "
-                  f"{'OK' if ok else 'MISSED':<6}  {detail}")
+    if reads:
+        n, csv, pq = reads
+        print(f"\nreading the spots of N={n} with pandas ({csv['rows']:,} rows)")
+        for name, r in (("decoded_spots.csv.gz (read_csv)", csv), ("transcripts.parquet (read_parquet)", pq)):
+            print(f"  {name:<36} {r['read_seconds']:>7.2f} s  (cpu {r['cpu']:.2f} s)  "
+                  f"{_mb(r['bytes'], 'b'):>8} on disk  {_mb(r['hwm_kb'], 'kb'):>8} peak RSS")
+    _print_targets("Merge at any scale", verdicts)
+    # The same merge (Parquet and AnnData written too) against this issue's targets.
+    later = []
+    if 200 in by_n and by_n[200][1]:
+        o, t = by_n[200]
+        speed = t["seconds"] / o["seconds"]
+        later.append((f"N=200 speedup with Parquet + AnnData {speed:.1f}x",
+                      f"target >= {TARGET_SPEEDUP_WITH_OUTPUTS:.0f}x",
+                      speed >= TARGET_SPEEDUP_WITH_OUTPUTS,
+                      f"tutorial {t['seconds']:.2f} s / ours {o['seconds']:.2f} s (cpu "
+                      f"{t['cpu']:.2f} s / {o['cpu']:.2f} s: {t['cpu'] / o['cpu']:.1f}x)"))
+    later += [v for v in verdicts if v[0].startswith("N=2000 peak RSS")]
+    if reads:
+        n, csv, pq = reads
+        speed = csv["read_seconds"] / pq["read_seconds"]
+        later.append((f"N={n} pandas read, parquet vs csv {speed:.1f}x",
+                      f"target >= {TARGET_READ_SPEEDUP:.0f}x", speed >= TARGET_READ_SPEEDUP,
+                      f"csv {csv['read_seconds']:.2f} s / parquet {pq['read_seconds']:.2f} s"))
+    _print_targets("Outputs the spatial-omics ecosystem opens directly", later)
     return 0
+
+
+def _print_targets(issue: str, verdicts: list[tuple[str, str, bool, str]]) -> None:
+    """The targets, each with its measured ratio, side by side."""
+    if not verdicts:
+        return
+    print(f"\ntargets (issue \"{issue}\")")
+    width = max(len(v[0]) for v in verdicts)
+    twidth = max(len(v[1]) for v in verdicts)
+    for text, target, ok, detail in verdicts:
+        print(f"  {text:<{width}}  ({target}){'':<{twidth - len(target)}}  "
+              f"{'OK' if ok else 'MISSED':<6}  {detail}")
 
 
 if __name__ == "__main__":

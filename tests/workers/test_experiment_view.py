@@ -150,8 +150,9 @@ def test_s3_one_session_own_fov_only_and_cost_independent_of_size(moto_s3, exper
         assert not [k for k in keys if k.endswith(".tiff") and f"-{original}-" not in k], keys
         assert not [k for k in keys if k.endswith(".json") and
                     any(f"-{o}.json" in k for o in FOV_NAMES if o not in (original, probe))], keys
-        assert sum(f"-{original}" in k for k in keys) == view.tiles + 2  # 2 tile sets + every tile
         fov = local[original]
+        # one tile set per image type (primary, dots, nuclei) + every tile
+        assert sum(f"-{original}" in k for k in keys) == view.tiles + len(fov.image_types)
         assert view.codebook.identical(local.codebook)
         for image_type in fov.image_types:
             assert view.fov.get_image(image_type).xarray.values.tobytes() == \

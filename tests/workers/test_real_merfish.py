@@ -45,3 +45,23 @@ def test_merfish_crop_merged_equals_serial_starfish(merfish_run: Path, tmp_path:
     targets = set(decoded.coords["target"].values.tolist())
     assert decoded.sizes["features"] >= 20  # a few dozen spots on real images
     assert any(not t.startswith("Blank") for t in targets)
+
+
+def test_merfish_crop_transcripts_parquet(merfish_run: Path):
+    """Pixel decoding's table (no radius, no spot finder's intensity): the Parquet file has
+    the merged table's rows and the columns it can have, and no cells.h5ad is written."""
+    import numpy as np
+    import pandas as pd
+    from starfish import DecodedIntensityTable
+
+    merged = DecodedIntensityTable.open_netcdf(str(merfish_run / "merged_decoded_fovs.nc"))
+    df = pd.read_parquet(merfish_run / "transcripts.parquet")
+    assert len(df) == merged.sizes["features"]
+    for col, coord in (("x", "xc"), ("y", "yc"), ("x_pixel", "x"), ("y_pixel", "y"),
+                       ("distance", "distance")):
+        np.testing.assert_array_equal(df[col].to_numpy(), merged[coord].values, err_msg=col)
+    assert df["target"].astype(str).tolist() == merged["target"].values.astype(str).tolist()
+    assert ("radius" in df.columns) == ("radius" in merged.coords)
+    assert not (merfish_run / "cells.h5ad").exists()
+    summary = json.loads((merfish_run / "summary.json").read_text())
+    assert any("cell_id" in note for note in summary["notes"])

@@ -27,12 +27,17 @@ FOVS_DIR = "fovs"
 LOGS_DIR = "logs"
 MERGED_NAME = "merged_decoded_fovs.nc"
 SPOTS_NAME = "decoded_spots.csv.gz"
+TRANSCRIPTS_NAME = "transcripts.parquet"
+CELLS_NAME = "cells.h5ad"
+SPATIALDATA_NAME = "spatialdata.zarr"
 SUMMARY_NAME = "summary.json"
 QC_NAME = "qc.png"
 JOBS_NAME = "jobs.json"
 LOCK_NAME = "launcher.lock"  # held by the one launcher starting or resuming the run
 REPORT_NAME = "report.html"  # written by the merge, then by the launcher with what only it knows
-OUTPUT_NAMES = (MERGED_NAME, SPOTS_NAME, SUMMARY_NAME, QC_NAME)
+OUTPUT_NAMES = (MERGED_NAME, SPOTS_NAME, TRANSCRIPTS_NAME, SUMMARY_NAME, QC_NAME)
+"""What every merge writes; ``CELLS_NAME`` too when the recipe assigned spots to cells, and
+``SPATIALDATA_NAME`` (a directory) where the optional spatialdata package is installed."""
 
 # How many lines of a failed worker's log the launcher shows, for how many failed FOVs.
 LOG_TAIL_LINES = 20

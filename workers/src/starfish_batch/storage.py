@@ -660,3 +660,35 @@ class Digest:
             while n := f.readinto(buf):
                 digest.update(view[:n])
         return digest
+
+
+@contextmanager
+def staged_tree(url: str) -> Iterator[Path]:
+    """A local path, not yet existing, to create a directory at (a zarr store); on clean exit
+    it is published at ``url`` whole (renamed over the old one on disk, every file uploaded
+    under the prefix in S3), on error nothing is."""
+    if is_s3(url):
+        with tempfile.TemporaryDirectory(prefix=".starfish-batch-") as tmp:
+            tree = Path(tmp) / "tree"
+            yield tree
+            for path in sorted(tree.rglob("*")):
+                if path.is_file():
+                    upload_file(path, join(url, path.relative_to(tree).as_posix()))
+        return
+    dest = _local(url)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    except OSError as exc:
+        raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
+    try:
+        yield tmp / dest.name
+        old = tmp / "old"
+        try:
+            if dest.exists():
+                os.replace(dest, old)
+            os.replace(tmp / dest.name, dest)
+        except OSError as exc:
+            raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

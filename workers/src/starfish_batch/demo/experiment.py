@@ -9,6 +9,9 @@ codebook) and ``ground_truth.csv`` beside it. Each field of view has
   each round is translated by a known shift of a few pixels (round 0 is not shifted);
 - a ``dots`` auxiliary image (1 round, 1 channel): every amplicon, in the round-0 frame,
   as an "anchor" stain; the ISS recipe registers the rounds to it and detects spots on it;
+- a ``nuclei`` auxiliary image (1 round, 1 channel): a few round DAPI-like nuclei (their
+  own random positions, drawn from a second generator so the spots and the ground truth do
+  not depend on them), for recipes that segment cells (``examples/iss_cells_recipe.py``);
 - a smooth uneven background, a little channel bleed-through and Poisson-like noise.
 
 ``ground_truth.csv`` has one row per spot: ``fov, target, x, y, xc, yc`` with ``x``/``y`` the
@@ -111,6 +114,18 @@ def _background(rng, shape, level: float) -> np.ndarray:
     return image
 
 
+def _render_nuclei(rng, shape: tuple[int, int], n: int, radius: float) -> np.ndarray:
+    """``n`` flat-topped discs of ``radius`` pixels with soft edges (DAPI-stained nuclei)."""
+    height, width = shape
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    image = np.zeros(shape, dtype=np.float64)
+    centres = _place_spots(rng, n, shape, radius, min_sep=2.5 * radius)
+    for cx, cy in centres:
+        dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
+        image = np.maximum(image, rng.uniform(0.5, 0.8) * np.clip((radius - dist) / 3 + 0.5, 0, 1))
+    return image
+
+
 def _to_uint16(rng, image: np.ndarray, noise: float) -> np.ndarray:
     """Add shot-like plus read noise (in [0, 1] units) and quantise to uint16."""
     # read noise of sd ``noise``; shot noise grows with the square root of the signal.
@@ -182,6 +197,7 @@ def write_demo_experiment(
     noise: float = 0.002,
     bleed_through: float = 0.05,
     pixel_size: float = 0.5,
+    nuclei_per_fov: int = 6,
 ) -> Path:
     """Write a synthetic ISS-like SpaceTx experiment and its ground truth into ``out_dir``.
 
@@ -201,6 +217,7 @@ def write_demo_experiment(
     background, noise, bleed_through : background level, noise sd and the fraction of a spot's
         signal that leaks into the neighbouring channels.
     pixel_size : physical size of a pixel (the unit of ``xc``/``yc``, e.g. micrometres).
+    nuclei_per_fov : nuclei drawn in each FOV's ``nuclei`` image.
 
     Returns the path of ``experiment.json``.
     """
@@ -238,6 +255,9 @@ def write_demo_experiment(
     columns = int(np.ceil(np.sqrt(len(fov_names))))
     primary: dict[tuple[int, int, int], np.ndarray] = {}
     dots: dict[int, np.ndarray] = {}
+    nuclei: dict[int, np.ndarray] = {}
+    nuclei_rng = np.random.default_rng([seed, 1])
+    nucleus_radius = max(3.0, min(height, width) / 16)
     coords: dict[int, dict] = {}
     truth_rows: list[dict] = []
     for index, name in enumerate(fov_names):
@@ -270,6 +290,11 @@ def write_demo_experiment(
         dots[index] = _to_uint16(
             rng, bg + _render((height, width), xs, ys, amplitudes, spot_sigma), noise
         )
+        nuclei[index] = _to_uint16(
+            nuclei_rng,
+            bg + _render_nuclei(nuclei_rng, (height, width), nuclei_per_fov, nucleus_radius),
+            noise,
+        )
         for r in range(n_rounds):
             dx, dy = shifts[r]
             round_amps = amplitudes * rng.uniform(0.8, 1.2, size=n)  # per-round efficiency
@@ -292,6 +317,10 @@ def write_demo_experiment(
         def get_tile(self, fov_id, round_label, ch_label, zplane_label):
             return _Tile(dots[fov_id], coords[fov_id])
 
+    class NucleiFetcher:
+        def get_tile(self, fov_id, round_label, ch_label, zplane_label):
+            return _Tile(nuclei[fov_id], coords[fov_id])
+
     # The builder names partitions fov_000, fov_001, ...; name their files after the real
     # FOV names here, and rename the partitions in the image manifests below.
     builder_names = {f"fov_{i:03}": name for i, name in enumerate(fov_names)}
@@ -310,7 +339,8 @@ def write_demo_experiment(
 
     # Rewriting a demo: drop the files an earlier one wrote (only those), so that no tile of
     # a FOV that no longer exists lingers.
-    for pattern in ("primary*.json", "dots*.json", "primary-*.tiff", "dots-*.tiff",
+    for pattern in ("primary*.json", "dots*.json", "nuclei*.json", "primary-*.tiff", "dots-*.tiff",
+                    "nuclei-*.tiff",
                     "experiment.json", "codebook.json", GROUND_TRUTH_NAME):
         for stale in out_dir.glob(pattern):
             stale.unlink()
@@ -319,13 +349,14 @@ def write_demo_experiment(
         len(fov_names),
         ImageFormat.TIFF,
         primary_image_dimensions={Axes.ROUND: n_rounds, Axes.CH: n_channels, Axes.ZPLANE: 1},
-        aux_name_to_dimensions={"dots": {Axes.ROUND: 1, Axes.CH: 1, Axes.ZPLANE: 1}},
+        aux_name_to_dimensions={name: {Axes.ROUND: 1, Axes.CH: 1, Axes.ZPLANE: 1}
+                                for name in ("dots", "nuclei")},
         primary_tile_fetcher=PrimaryFetcher(),
-        aux_tile_fetcher={"dots": DotsFetcher()},
+        aux_tile_fetcher={"dots": DotsFetcher(), "nuclei": NucleiFetcher()},
         default_shape={Axes.Y: height, Axes.X: width},
         writer_contract=NamedWriterContract(),
     )
-    for image_name in ("primary", "dots"):
+    for image_name in ("primary", "dots", "nuclei"):
         manifest_path = out_dir / f"{image_name}.json"
         manifest = json.loads(manifest_path.read_text())
         manifest["contents"] = {

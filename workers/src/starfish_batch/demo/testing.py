@@ -102,6 +102,20 @@ def synthetic_decoded_table(
     return table
 
 
+def with_cells(table, n_cells: int, *, seed: int = 0, outside: float = 0.3):
+    """``table`` with a ``cell_id`` coordinate as starfish's ``AssignTargets.Label`` gives it:
+    the label of one of ``n_cells`` cells (``<U8`` strings, ``"1"``...), ``"nan"`` for the
+    fraction ``outside`` of features in no cell. Cells are vertical bands of the image, so a
+    cell's features are near each other."""
+    rng = np.random.default_rng(seed)
+    n = int(table.sizes["features"])
+    x = table.coords["x"].values.astype(np.int64)
+    width = int(x.max()) + 1 if n else 1
+    labels = (x * n_cells // width + 1).astype(str)
+    ids = np.where(rng.random(n) < outside, "nan", labels).astype("<U8")
+    return table.assign_coords(cell_id=("features", ids))
+
+
 def write_fov_table(table, path: str | Path, fov: str) -> None:
     """Write ``table`` as process-fov writes ``fovs/<fov>.nc`` (a ``fov`` coordinate added)."""
     from starfish_batch.process_fov import with_fov_coordinate

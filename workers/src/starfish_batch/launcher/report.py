@@ -7,7 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from starfish_batch import storage
-from starfish_batch.contract import LAUNCHER, MERGE, OUTPUT_NAMES, PROCESS_FOV, SPOTS_NAME, SUMMARY_NAME
+from starfish_batch.contract import (
+    CELLS_NAME,
+    LAUNCHER,
+    MERGE,
+    OUTPUT_NAMES,
+    PROCESS_FOV,
+    SPATIALDATA_NAME,
+    SPOTS_NAME,
+    SUMMARY_NAME,
+)
 from starfish_batch.errors import StarfishBatchError
 from starfish_batch.launcher.outcome import Failure
 from starfish_batch.manifest import Manifest
@@ -174,7 +183,9 @@ def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None =
     if ground_truth:
         _print_score(manifest, ground_truth)
     print("  outputs:")
-    for name in OUTPUT_NAMES:
+    optional = tuple(n for key, n in (("cells", CELLS_NAME), ("spatialdata", SPATIALDATA_NAME))
+                     if key in summary.outputs)
+    for name in OUTPUT_NAMES + optional:
         print(f"    {storage.join(manifest.run_root, name)}")
 
 

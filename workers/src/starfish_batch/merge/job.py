@@ -9,6 +9,8 @@ the run root:
   ``starfish.DecodedIntensityTable.open_netcdf`` and equal to starfish's own concatenation
   (see ``schema`` for what that means with empty tables and differing coordinates);
 - ``decoded_spots.csv.gz``: one row per feature (see ``spots``);
+- ``transcripts.parquet``: the same rows for pandas/pyarrow/scverse (see ``parquet``), and
+  ``cells.h5ad`` when the recipe assigned spots to cells (see ``cells``);
 - ``summary.json`` and ``qc.png`` (see ``summary`` and ``plot``).
 
 Memory stays bounded whatever the number of FOVs: files are read one at a time (from S3,
@@ -37,14 +39,17 @@ from pathlib import Path
 
 from starfish_batch import fov_output, signals, storage
 from starfish_batch.contract import (
+    CELLS_NAME,
     FOVS_DIR,
     MANIFEST_SHA256_VAR,
     MANIFEST_URL_VAR,
     MERGE,
     MERGED_NAME,
     QC_NAME,
+    SPATIALDATA_NAME,
     SPOTS_NAME,
     SUMMARY_NAME,
+    TRANSCRIPTS_NAME,
 )
 from starfish_batch.errors import StarfishBatchError, StorageError
 from starfish_batch.manifest import Manifest, fov_output_url
@@ -185,9 +190,11 @@ class _Consumer:
     drawn while this thread finishes the CSV.
     """
 
-    def __init__(self, csv_writer, bool_names):
+    def __init__(self, csv_writer, bool_names, sinks=()):
         self.csv = csv_writer
         self.bool_names = bool_names
+        self.sinks = list(sinks)
+        """More writers of each block (``write_block(arrays, data, factors)``): transcripts.parquet."""
         self.todo: queue.Queue = queue.Queue(maxsize=1)
         self.free: queue.Queue = queue.Queue()
         self.error: BaseException | None = None
@@ -208,6 +215,8 @@ class _Consumer:
                     self.csv.write_block(
                         spots.block_columns(arrays, data, block.factors, self.bool_names)
                     )
+                    for sink in self.sinks:
+                        sink.write_block(arrays, data, block.factors)
             except BaseException as exc:  # reported to the main thread
                 self.error = exc
             finally:
@@ -240,25 +249,32 @@ class _Consumer:
             raise self.error
 
 
-def _count(acc, block, bool_names) -> None:
-    """Count a block's spots into ``acc``; leaves the string factors for the CSV in ``block``."""
+def _count(acc, block, bool_names, cells=None) -> None:
+    """Count a block's spots (and cells) into ``acc`` (and ``cells``); leaves the string
+    factors for the CSV in ``block``."""
     from starfish_batch.merge import spots
 
     arrays = block.view()
     del arrays[block.data_name]
-    factors = {name: block.factor(name) for name in ("fov", "target") if name in block.strings}
+    factors = {name: block.factor(name) for name in ("fov", "target", "cell_id")
+               if name in block.strings}
     if "fov" not in factors:  # a table without fov names, or with numbers
         fov = arrays["fov"] if "fov" in arrays else spots.piece_labels(block.fov_slices, block.size)
         factors["fov"] = spots.factorize(fov)
-    if "target" not in factors and "target" in arrays:
-        factors["target"] = spots.factorize(arrays["target"])
-    acc.add_block(arrays, block.fov_slices, factors.get("target"), bool_names)
+    for name in ("target", "cell_id"):
+        if name not in factors and name in arrays:
+            factors[name] = spots.factorize(arrays[name])
+    decoded = acc.add_block(arrays, block.fov_slices, factors.get("target"), bool_names)
+    if cells is not None:
+        cells.add_block(arrays, factors, decoded, block.fov_slices[-1][0] if block.fov_slices else None)
     block.factors = factors
 
 
 def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], schema, started: float,
                 notes: list[str]) -> MergeResult:
-    from starfish_batch.merge import spots
+    from starfish_batch.merge import spatial, spots
+    from starfish_batch.merge.cells import CellCounter
+    from starfish_batch.merge.parquet import TranscriptsParquetWriter
     from starfish_batch.merge.plot import render_qc_png
     from starfish_batch.merge.reader import Block, FovReader
     from starfish_batch.merge.schema import Schema
@@ -269,11 +285,13 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
     outputs = {
         "merged": storage.join(root, MERGED_NAME),
         "spots": storage.join(root, SPOTS_NAME),
+        "transcripts": storage.join(root, TRANSCRIPTS_NAME),
         "summary": storage.join(root, SUMMARY_NAME),
         "qc": storage.join(root, QC_NAME),
     }
     reader = FovReader()
     acc = SummaryAccumulator(manifest.run_fovs)
+    cells = CellCounter()
     first_empty = None
     writer = None
     consumer = None
@@ -282,9 +300,9 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
 
     with contextlib.ExitStack() as stack:
         # one set: published together at the end, the merged table last (merge/publish.py)
-        staged = stack.enter_context(OutputSet(root, outputs, ["summary", "qc", "spots", "merged"]))
-        nc_path, csv_path, qc_path, summary_path = (
-            staged.paths[key] for key in ("merged", "spots", "qc", "summary"))
+        staged = stack.enter_context(OutputSet(root, outputs, ["summary", "qc", "transcripts", "spots", "merged"]))
+        nc_path, csv_path, parquet_path, qc_path, summary_path = (
+            staged.paths[key] for key in ("merged", "spots", "transcripts", "qc", "summary"))
         csv_file = stack.enter_context(open(csv_path, "wb", buffering=1 << 20))
         csv_writer = spots.SpotsCsvWriter(csv_file)
 
@@ -293,7 +311,9 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
             writer = MergedWriter(nc_path, s)
             stack.callback(writer.abort)  # a no-op once closed; see MergedWriter.abort
             bool_names = frozenset(n for n, v in s.coords.items() if v.attrs.get("dtype") == "bool")
-            consumer = _Consumer(csv_writer, bool_names)
+            parquet = TranscriptsParquetWriter(parquet_path, s, bool_names)
+            stack.callback(parquet.close)
+            consumer = _Consumer(csv_writer, bool_names, [parquet])
             stack.callback(consumer.abandon)
             consumer.free.put(Block(s))
             block = Block(s)
@@ -302,7 +322,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
             nonlocal block
             if block.size:
                 writer.append(block)
-                _count(acc, block, consumer.bool_names)
+                _count(acc, block, consumer.bool_names, cells)
                 consumer.submit(block)
                 block = consumer.take_free()
 
@@ -349,12 +369,28 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         writer.close()
         # every block is counted: qc.png is drawn while the CSV thread finishes the last ones
         seconds = time.perf_counter() - started
+        no_cells = cells.why_none()
+        if no_cells is None:
+            outputs["cells"] = storage.join(root, CELLS_NAME)
+        if spatial.available():
+            outputs["spatialdata"] = storage.join(root, SPATIALDATA_NAME)
         summary = acc.summary(run_id=manifest.run_id, missing=missing, merge_seconds=seconds,
-                              n_features=total, outputs=outputs, notes=notes)
+                              n_features=total, outputs=outputs,
+                              notes=notes + ([no_cells] if no_cells else []))
         render_qc_png(qc_path, summary, acc.sample, acc.coordinate_kind)
         consumer.finish()
         csv_writer.close()
         csv_file.close()
+        for sink in consumer.sinks:
+            sink.close()
+        block = consumer.free = None  # the block buffers, freed before AnnData is imported
+        cells_path = None
+        if no_cells is None:
+            cells_path = staged.add("cells", outputs["cells"])
+            cells.write_h5ad(cells_path)
+        if "spatialdata" in outputs:  # a directory: published whole, before the set it belongs beside
+            with storage.staged_tree(outputs["spatialdata"]) as tree:
+                spatial.write_spatialdata(tree, parquet_path, cells_path)
         summary.timings["merge_seconds"] = round(time.perf_counter() - started, 3)
         write_summary(summary_path, summary)
         staged.publish()

@@ -42,6 +42,14 @@ class OutputSet:
             raise
         return self
 
+    def add(self, key: str, url: str) -> Path:
+        """One more output of the set, known only late (``cells.h5ad``): published before the last."""
+        self.outputs[key] = url
+        suffix = "." + url.rsplit("/", 1)[-1].split(".", 1)[-1]
+        self.paths[key] = self._stack.enter_context(storage.temporary_for(url, suffix))
+        self.order.insert(len(self.order) - 1, key)
+        return self.paths[key]
+
     def __exit__(self, *exc) -> None:
         self._stack.close()  # the temporary files, whether published or not
 

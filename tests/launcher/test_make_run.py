@@ -1,0 +1,45 @@
+"""`make run` as a scientist types it: a failed FOV, then the commands it prints, run as printed."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+
+from tests.support import REPO_ROOT
+from tests.support.workflow import FAILING_WRAPPER, recipe_with, write_experiment
+
+
+def _make(command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """A command line typed in a shell at the repository's root (where the README says to type it)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MAKE") and k != "MFLAGS"}
+    return subprocess.run(command, shell=True, cwd=REPO_ROOT, env={**clean, **(env or {})},
+                          capture_output=True, text=True, timeout=900)
+
+
+def _printed(stderr: str, after: str) -> str:
+    return stderr.split(after, 1)[1].splitlines()[0].strip()
+
+
+def test_make_run_failure_prints_make_commands_that_work_as_printed(tmp_path):
+    experiment = write_experiment(tmp_path / "my data")  # a space in every path
+    recipe = recipe_with(tmp_path, FAILING_WRAPPER, name="my recipe.py")
+    results = tmp_path / "my results"
+    first = _make(f"make run EXPERIMENT={shlex.quote(str(experiment))} RECIPE={shlex.quote(str(recipe))} "
+                  f"RESULTS={shlex.quote(str(results))} RUN_ARGS='--run-id mk --quiet'", {"FAIL_FOVS": "b_2"})
+    assert first.returncode != 0
+    assert "recipe raised RuntimeError: synthetic failure in b_2" in first.stderr
+    new_run = _printed(first.stderr, "After fixing the recipe, start a new run:\n")
+    resume = _printed(first.stderr, "process what is left:\n")
+    assert resume == f"make run RESUME=mk RESULTS={shlex.quote(str(results))}"
+    assert new_run.startswith("make run EXPERIMENT=")
+
+    resumed = _make(resume)  # the cause is gone (FAIL_FOVS unset): the resume finishes the run
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "1 of 4 FOVs left to process" in resumed.stderr
+    assert (results / "mk" / "merged_decoded_fovs.nc").exists()
+
+    rerun = _make(new_run)  # and the new run of the (now working) recipe works as printed too
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    runs = sorted(p.name for p in results.iterdir() if (p / "merged_decoded_fovs.nc").exists())
+    assert len(runs) == 2 and "mk" in runs

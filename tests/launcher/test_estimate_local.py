@@ -59,3 +59,42 @@ def test_a_recipe_that_fails_gives_no_quote(tmp_path):
                   "--results-url", tmp_path / "results", "--sample", "1", "--json")
     assert proc.returncode == 1 and proc.stdout == ""
     assert "broken recipe" in proc.stderr and "no estimate" in proc.stderr
+
+
+def _mixed_sizes_experiment(root):
+    """One experiment whose FOVs differ in size: three small FOVs and three four times larger,
+    each half written by the demo writer, joined by collection documents that name both."""
+    from starfish_batch.demo.experiment import write_demo_experiment
+
+    halves = {"small": (["A1", "A2", "A3"], (64, 64)), "large": (["B1", "B2", "B3"], (128, 128))}
+    for folder, (names, shape) in halves.items():
+        write_demo_experiment(root / folder, fov_names=names, shape=shape, n_spots=8, seed=3)
+    small = json.loads((root / "small" / "experiment.json").read_text())
+    for image_type, ref in small["images"].items():
+        contents = {}
+        for folder in halves:
+            collection = json.loads((root / folder / ref).read_text())
+            contents.update({name: f"{folder}/{path}" for name, path in collection["contents"].items()})
+        (root / ref).write_text(json.dumps({"version": "0.1.0", "extras": None, "contents": contents}))
+    (root / "experiment.json").write_text(json.dumps({**small, "codebook": "small/codebook.json"}))
+    return root / "experiment.json"
+
+
+def test_an_estimate_over_fovs_of_different_sizes_brackets_the_run_it_predicts(tmp_path):
+    experiment = _mixed_sizes_experiment(tmp_path / "exp")
+    results = tmp_path / "results"
+    proc = launch("estimate", "--experiment-url", experiment, "--recipe", ISS_RECIPE, "--results-url", results,
+                  "--run-id", "mixed", "--sample", "3", "--json", "--workers", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    quote = json.loads(proc.stdout)
+    assert quote["fovs"] == 6 and {f[0] for f in quote["sampled_fovs"]} == {"A", "B"}  # both sizes sampled
+    run = launch("--resume", "mixed", "--results-url", results, "--workers", "1")
+    assert run.returncode == 0, run.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in (results / "mixed" / "fovs").glob("*.json")]
+    assert len(records) == 6
+    seconds = sorted(r["seconds"] for r in records)  # load + recipe + write, inside each worker
+    # the quote's time per FOV (a worker's whole life, with its imports) brackets the FOVs' own
+    # times; the recommended memory holds every FOV, the large ones that were not sampled too
+    assert seconds[0] <= quote["seconds_per_fov"] <= seconds[-1] + 15
+    assert quote["recommended_memory_mib"] * 2**20 >= max(r["peak_memory_bytes"] for r in records)
+    assert max(r["tile_bytes"] for r in records) >= 3 * min(r["tile_bytes"] for r in records)

@@ -70,7 +70,7 @@ def _mixed_sizes_experiment(root):
     for folder, (names, shape) in halves.items():
         write_demo_experiment(root / folder, fov_names=names, shape=shape, n_spots=8, seed=3)
     small = json.loads((root / "small" / "experiment.json").read_text())
-    for image_type, ref in small["images"].items():
+    for ref in small["images"].values():
         contents = {}
         for folder in halves:
             collection = json.loads((root / folder / ref).read_text())

@@ -193,7 +193,9 @@ def http_session():
 
 def _http_reason(exc: Exception) -> str | None:
     """requests' nested errors in a scientist's words: host not found, refused, no answer, HTTP 404."""
-    import requests
+    requests = sys.modules.get("requests")
+    if requests is None:  # not an https error: requests was never used (and importing it costs 0.1 s)
+        return None
 
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return f"HTTP {exc.response.status_code} {exc.response.reason}".strip()

@@ -296,17 +296,9 @@ def create_exclusive(url: str, data: bytes) -> None:
             s3_client().put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
             return
         path = _local(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:  # written whole first, then linked in only if the name is free
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.link(name, path)
-        finally:
-            os.unlink(name)
+        with _temporary(path.parent, path.name, ".tmp", url) as tmp:
+            tmp.write_bytes(data)  # written whole first, then linked in only if the name is free
+            os.link(tmp, path)
     except FileExistsError:
         raise AlreadyExists(f"{url} already exists", "already exists") from None
     except StorageError:
@@ -378,7 +370,8 @@ def _temporary(directory: Path, name: str, suffix: str, url: str) -> Iterator[Pa
             tmp.unlink(missing_ok=True)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (someone else's process counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -403,7 +396,7 @@ def sweep_temporaries(directory: str | os.PathLike, name: str = "") -> list[Path
         if len(rest) < 3 or rest[0] != host or not rest[1].isdigit():
             continue
         pid = int(rest[1])
-        if pid == os.getpid() or _pid_alive(pid):
+        if pid == os.getpid() or pid_alive(pid):
             continue
         try:
             path.unlink()

@@ -40,11 +40,6 @@ def read_bytes(url: str, what: str) -> bytes:
         raise ExperimentError(f"cannot open {what} {url}: {exc.reason}") from exc
 
 
-def read_document(url: str, what: str = "document") -> dict:
-    """The JSON object at ``url``; a missing, unreadable or malformed one is one line naming it."""
-    return parse_document(read_bytes(url, what), url, what)
-
-
 def parse_document(data: bytes, url: str, what: str = "document") -> dict:
     """``data`` (read from ``url``) as a JSON object, refusing duplicate keys."""
     try:

@@ -19,16 +19,6 @@ from starfish_batch.contract import LOCK_NAME
 from starfish_batch.errors import AlreadyExists, StarfishBatchError, StorageError
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
 class RunClaim:
     """Held by the launcher that starts or resumes a run, for as long as it follows the run."""
 
@@ -83,7 +73,7 @@ class RunClaim:
 
     def _stale(self, holder: dict) -> bool:
         pid = holder.get("pid")
-        return holder.get("host") == self.host and isinstance(pid, int) and not _alive(pid)
+        return holder.get("host") == self.host and isinstance(pid, int) and not storage.pid_alive(pid)
 
     @staticmethod
     def _describe(holder: dict) -> str:

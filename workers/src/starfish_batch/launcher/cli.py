@@ -226,6 +226,20 @@ def batch_executor(args: argparse.Namespace):
     return executor, args.results_url or f"s3://{outputs.results_bucket}"
 
 
+def chosen_executor(args: argparse.Namespace):
+    """(Batch executor or None for local, results URL, preflight or None) for starting a run:
+    on Batch the preflight checks the queue and outputs before anything is written."""
+    if args.executor != "batch":
+        return None, args.results_url, None
+    executor, results_url = batch_executor(args)
+
+    def preflight(manifest: Manifest) -> None:
+        for warning in executor.preflight(manifest):
+            say(warning)
+
+    return executor, results_url, preflight
+
+
 def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, started: float) -> int:
     from starfish_batch.launcher.bill import local_bill
     from starfish_batch.launcher.local import LocalExecutor
@@ -427,14 +441,7 @@ def _run(args: argparse.Namespace, claim) -> int:
     from starfish_batch.launcher.runs import NothingToDo, new_run, resume_run
 
     started = time.perf_counter()
-    preflight, results_url, executor = None, args.results_url, None
-    if args.executor == "batch":
-        executor, results_url = batch_executor(args)
-
-        def preflight(manifest: Manifest) -> None:
-            for warning in executor.preflight(manifest):
-                say(warning)
-
+    executor, results_url, preflight = chosen_executor(args)
     if args.resume:
         if not results_url:
             _require(args, "results_url")
@@ -489,14 +496,8 @@ def _estimate(args: argparse.Namespace, claim) -> int:
     from starfish_batch.launcher.estimate import quote_lines, spread
     from starfish_batch.launcher.runs import completed_fovs, new_run, resume_run
 
-    executor, results_url, preflight, hourly = None, args.results_url, None, None
-    if args.executor == "batch":
-        executor, results_url = batch_executor(args)
-
-        def preflight(manifest: Manifest) -> None:
-            for warning in executor.preflight(manifest):
-                say(warning)
-
+    executor, results_url, preflight = chosen_executor(args)
+    hourly = None
     missing = [n for n in ("experiment_url", "recipe") if not getattr(args, n)]
     if missing or not results_url:
         _require(args, *missing, *([] if results_url else ["results_url"]))

@@ -12,7 +12,6 @@ from starfish_batch.errors import AlreadyExists, ExperimentError, StarfishBatchE
 from starfish_batch.experiment import plan_inputs
 from starfish_batch.launcher.claim import RunClaim
 from starfish_batch.manifest import Manifest, check_run_id, new_run_id, resume_manifest_url
-from starfish_batch.names import storage_keys
 from starfish_batch.recipe import load_recipe
 
 
@@ -49,7 +48,6 @@ def new_run(
 
     recipe = load_recipe(recipe_url)
     fovs, inputs = plan_inputs(experiment_url)
-    storage_keys(fovs)  # every name gets a safe storage key, or the run stops here naming it
     if num_fovs is not None and num_fovs != len(fovs):
         raise StarfishBatchError(
             f"--num-fovs {num_fovs} disagrees with experiment {experiment_url}, "
@@ -64,6 +62,7 @@ def new_run(
         fovs=fovs,
         inputs_sha256=inputs,
     )
+    manifest.keys  # noqa: B018 - every name gets a safe storage key, or the run stops here naming it
     manifest_url = storage.join(manifest.run_root, MANIFEST_NAME)
     exists = StarfishBatchError(f"run {run_id} already exists at {manifest.run_root}; "
                                 f"pick another --run-id or continue it with --resume {run_id}")

@@ -63,7 +63,7 @@ run: $(VENV)/.installed
 	$(LAUNCH) --experiment-url "$(EXPERIMENT)" --recipe "$(RECIPE)" --results-url "$(RESULTS)" $(RUN_ARGS)
 endif
 
-test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  ## everything CI checks (about 10 minutes on 2 cores)
+test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  ## everything CI checks (about 12 minutes on 2 cores)
 	scripts/ci/install_chromium.sh
 	$(VENV)/bin/ruff check workers scripts tests examples
 	$(PY) -m pytest -q -ra tests

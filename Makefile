@@ -32,8 +32,8 @@ $(VENV)/.installed: workers/pyproject.toml workers/constraints.txt
 	$(PY) -m pip install --quiet -c workers/constraints.txt -e workers
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install --quiet -c workers/constraints.txt -e 'workers[test]'
+$(VENV)/.installed-test: $(VENV)/.installed workers/constraints-test.txt
+	$(PY) -m pip install --quiet -c workers/constraints.txt -c workers/constraints-test.txt -e 'workers[test]'
 	touch $@
 
 venv: $(VENV)/.installed-test  ## create .venv with the package and its test tools

@@ -4,7 +4,7 @@
 #
 #   make images                       build starfish-batch-{process-fov,merge-batch-job}:$(IMAGE_TAG)
 #   make push                         log in to ECR, tag and push both (Terraform outputs)
-#   make constraints                  regenerate workers/constraints.txt from .venv
+#   make constraints                  regenerate workers/constraints.txt (and -test.txt) from .venv
 #   make lint-docker                  hadolint + checkov on workers/Dockerfile
 #   make e2e-setup                    podman + base image + both images (tag e2e) + Docker API socket
 #   make e2e-smoke                    moto server (Batch in docker mode) runs an array job + a dependent job
@@ -52,8 +52,8 @@ push:  ## log in to ECR, tag and push both images (terraform output, or TF_OUTPU
 		--tag '$(IMAGE_TAG)' --image-prefix '$(IMAGE_PREFIX)' \
 		$(if $(TF_OUTPUTS),--tf-outputs '$(TF_OUTPUTS)',--tf-dir '$(TF_DIR)')
 
-constraints:  ## regenerate workers/constraints.txt from .venv (pins the images install)
-	$(CONTAINERS_PYTHON) scripts/containers/gen_constraints.py -o workers/constraints.txt
+constraints:  ## regenerate workers/constraints.txt (images) and constraints-test.txt (test tools) from .venv
+	$(CONTAINERS_PYTHON) scripts/containers/gen_constraints.py -o workers/constraints.txt --test-output workers/constraints-test.txt
 
 $(LINT_VENV)/bin/hadolint: tests/requirements-lint.txt
 	python3 -m venv $(LINT_VENV)

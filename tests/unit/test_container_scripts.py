@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+import tomllib
+from packaging.requirements import Requirement
 
 from tests.support import load_script
 from tests.support.containers import REPO_ROOT, SCRIPTS
@@ -64,6 +66,21 @@ def test_gen_constraints_matches_committed_file():
     committed = (REPO_ROOT / "workers" / "constraints.txt").read_text().splitlines()
     for pin in pins.values():
         assert pin in committed, f"{pin} not in workers/constraints.txt: run `make constraints`"
+
+
+def test_every_test_tool_is_pinned():
+    """A new release of pytest, moto or ruff must not change `make test` on a fresh clone."""
+    project = tomllib.loads((REPO_ROOT / "workers" / "pyproject.toml").read_text())["project"]
+    pinned = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in (REPO_ROOT / "workers" / "constraints-test.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    for line in project["optional-dependencies"]["test"]:
+        name = Requirement(line).name.lower().replace("_", "-")
+        assert name in pinned, f"test tool {name} has no pin in workers/constraints-test.txt: run `make constraints`"
+    make = (REPO_ROOT / "Makefile").read_text()
+    assert "-c workers/constraints-test.txt -e 'workers[test]'" in make
 
 
 @pytest.mark.parametrize(

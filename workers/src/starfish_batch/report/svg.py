@@ -141,7 +141,8 @@ def _cell(x: float, y: float, w: float, h: float, members: Sequence[FovRow], top
             f"<title>{len(members):,} FOVs ({what}): {escape(names)}</title></rect>")
 
 
-def histogram(values: Sequence[float], unit: str, bins: int = 24, width: int = 420, height: int = 150) -> str:
+def histogram(values: Sequence[float], unit: str, bins: int = 24, width: int = 420, height: int = 150,
+              what: str = "FOVs") -> str:
     """A histogram of ``values`` with its range and count: the shape of a distribution."""
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
@@ -168,4 +169,4 @@ def histogram(values: Sequence[float], unit: str, bins: int = 24, width: int = 4
             f'<text x="10" y="{height - 6}" class="ax">{lo:.3g} {unit}</text>'
             f'<text x="{width - 10}" y="{height - 6}" class="ax" text-anchor="end">{hi:.3g} {unit}</text>'
             f'<text x="{width // 2}" y="{height - 6}" class="ax" text-anchor="middle">'
-            f'{len(values):,} FOVs; tallest bar {top:,}</text></svg>')
+            f'{len(values):,} {escape(what)}; tallest bar {top:,}</text></svg>')

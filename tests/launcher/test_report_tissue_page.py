@@ -1,8 +1,10 @@
 """report.html's tissue on the demo, in headless Chromium: every decoded transcript (and every
-true spot the recipe found) drawn at its stage position, read back from the map; picking genes
+true spot) drawn at its stage position, read back from the map; picking genes
 draws exactly their transcripts; zoom into a FOV; the pictures without JavaScript."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,14 @@ def _decoded(root) -> pd.DataFrame:
     return frame[keep]
 
 
+def _wait_for_map(page, timeout: float = 20.0) -> None:
+    """The map's script runs once the page has loaded (the server's picture shows until then)."""
+    deadline = time.monotonic() + timeout
+    while page.evaluate("typeof window.tissueMap") != "object":
+        assert time.monotonic() < deadline, "the tissue map's script did not run"
+        time.sleep(0.05)
+
+
 def _nearest(points: np.ndarray, x: float, y: float) -> float:
     return float(np.min(np.hypot(points[:, 0] - x, points[:, 1] - y))) if len(points) else np.inf
 
@@ -43,6 +53,7 @@ def test_every_spot_on_the_map_and_gene_picking(demo_run, tmp_path):
     truth = pd.read_csv(demo / "ground_truth.csv")
     with chromium(tmp_path) as page:
         page.open(page_path)
+        _wait_for_map(page)
         assert page.errors() == []
         assert [u for u in page.requests() if not u.startswith("data:")] == [page_path.resolve().as_uri()]
         drawn = page.evaluate("tissueMap.points()")
@@ -58,7 +69,8 @@ def test_every_spot_on_the_map_and_gene_picking(demo_run, tmp_path):
         by_gene = {g: np.array([(x, y) for x, y, dg in drawn if dg == g]) for g in {d[2] for d in drawn}}
         found = [_nearest(by_gene.get(t.target, np.zeros((0, 2))), t.xc, t.yc) <= 3 * PIXEL
                  for t in truth.itertuples()]
-        assert sum(found) >= 0.9 * len(truth), f"{sum(found)} of {len(truth)} true spots drawn in place"
+        # (the demo's recipe finds every one of them: 60 of 60)
+        assert all(found), f"{sum(found)} of {len(truth)} true spots drawn in place"
         # picking genes (ticked, then one more by name) draws exactly their transcripts
         genes = decoded["target"].astype(str).value_counts()
         first, second = genes.index[0], genes.index[-1]

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 
 from starfish_batch.manifest import Manifest
-from starfish_batch.merge.tissue import TissueCollector
 from starfish_batch.report import RunReport, fov_rows, render_html
-from starfish_batch.report.tissue import decode_points, decoding_figures
 
 
 def _block(rng, n, genes, fov="f0", x0=0.0, decoded_share=0.8):
@@ -27,6 +25,9 @@ def _block(rng, n, genes, fov="f0", x0=0.0, decoded_share=0.8):
 
 
 def test_collector_keeps_every_transcript_of_a_small_run():
+    from starfish_batch.merge.tissue import TissueCollector
+    from starfish_batch.report.tissue import decode_points
+
     rng = np.random.default_rng(1)
     tissue = TissueCollector()
     kept = []
@@ -45,11 +46,13 @@ def test_collector_keeps_every_transcript_of_a_small_run():
 
     drawn = [steps(x, y, payload["genes"][g]) for x, y, g in zip(pts["x"], pts["y"], pts["gene"], strict=True)]
     assert sorted(drawn) == sorted(steps(*p) for p in kept)
-    density = np.frombuffer(__import__("base64").b64decode(payload["density"]["counts"]), np.uint32)
+    density = np.frombuffer(__import__("base64").b64decode(payload["density"]["counts"]), np.uint16)
     assert density.sum() == len(kept)
 
 
 def test_collector_of_a_large_run_is_bounded_and_keeps_rare_genes_whole():
+    from starfish_batch.merge.tissue import TissueCollector
+
     rng = np.random.default_rng(2)
     tissue = TissueCollector(max_points=2_000)
     rare = 0
@@ -66,7 +69,7 @@ def test_collector_of_a_large_run_is_bounded_and_keeps_rare_genes_whole():
     gene_start = payload["points"]["gene_start"]
     assert gene_start[2] - gene_start[1] == rare  # every transcript of the rare gene
     assert sum(payload["gene_counts"]) == payload["n_transcripts"]
-    density = np.frombuffer(__import__("base64").b64decode(payload["density"]["counts"]), np.uint32)
+    density = np.frombuffer(__import__("base64").b64decode(payload["density"]["counts"]), np.uint16)
     assert density.sum() == payload["n_transcripts"]  # binned, but every transcript counted
 
 
@@ -135,6 +138,8 @@ def test_report_in_s3_is_served_as_html(moto_s3):
 
 
 def test_decoding_figures_blank_rate_and_iss_nf_fdr():
+    from starfish_batch.report.tissue import decoding_figures
+
     targets = {"GENE1": {"spots": 60}, "GENE2": {"spots": 30}, "Blank-01": {"spots": 8}, "blank_02": {"spots": 2}}
     report = RunReport(run_id="r", state="merged", fovs=[], written_at="now", targets=targets, n_spots=100,
                        codebook=["GENE1", "GENE2", "GENE3", "Blank-01", "blank_02"])

@@ -5,7 +5,7 @@ pass over the transcripts (the rows it keeps), in memory that does not grow with
 string factors and decoded-spot mask) and keeps
 
 - **points**: every decoded transcript (stage position ``xc``/``yc``, pixels where a table has
-  none, gene, FOV) while the run has at most ``MAX_POINTS`` of them; beyond that a per-gene
+  none, and gene) while the run has at most ``MAX_POINTS`` of them; beyond that a per-gene
   uniform sample (each gene's ``k`` rows of smallest random key, ``k`` shrinking as genes
   appear), so a rare gene keeps all its transcripts and a common one a fair sample;
 - **density**: a count of every decoded transcript per square of a grid whose side doubles
@@ -60,15 +60,16 @@ class TissueCollector:
         self._rng = np.random.default_rng(seed)
         self.genes: dict[str, int] = {}
         self.gene_counts = np.zeros(0, np.int64)
-        self.fovs: dict[str, int] = {}
         self.kind: str | None = None
         self.n_points = 0
-        # points: random key, x, y, gene, fov (the kept ones), and the pieces not yet pruned
+        # points: random key, x, y, gene (the kept ones), and the pieces not yet pruned
         self._pts = {k: np.zeros(0, t) for k, t in
                      (("key", np.float64), ("x", np.float64), ("y", np.float64),
-                      ("gene", np.int32), ("fov", np.int32))}
+                      ("gene", np.int32))}
         self._pending: list[dict] = []
         self._pending_n = 0
+        self._limit: np.ndarray | None = None
+        """Per gene, the largest key of its sample once full (1 while it is not)."""
         self.per_gene: int | None = None
         """``k`` of the per-gene sample, once the run has more than ``max_points`` transcripts."""
         # density: keys (ix << 32 | iy, both offset) and counts on a grid of side ``cell``
@@ -80,6 +81,7 @@ class TissueCollector:
         # QC sample: key, distance, intensity, decoded
         self._qc = {"key": np.zeros(0), "distance": np.zeros(0, np.float32),
                     "intensity": np.zeros(0, np.float32), "decoded": np.zeros(0, bool)}
+        self._qc_limit = 1.0
         self.has_distance = False
         self.n_features = 0
 
@@ -105,14 +107,17 @@ class TissueCollector:
             self.gene_counts = np.concatenate([self.gene_counts,
                                                np.zeros(len(self.genes) - len(self.gene_counts), np.int64)])
         self.gene_counts += np.bincount(gene, minlength=len(self.genes))
-        f_names, f_codes = factors["fov"]
-        to_fov = np.array([self.fovs.setdefault(f, len(self.fovs)) for f in f_names], np.int32)
         px, py = x[idx], y[idx]
         self._add_density(px, py)
         self.n_points += len(idx)
-        self._pending.append({"key": self._rng.random(len(idx)), "x": px, "y": py, "gene": gene,
-                              "fov": to_fov[f_codes[idx]]})
-        self._pending_n += len(idx)
+        key = self._rng.random(len(idx))
+        if self._limit is not None:  # only the rows that would enter their gene's sample
+            limit = np.ones(len(self.genes))
+            limit[: len(self._limit)] = self._limit
+            keep = key < limit[gene]
+            key, px, py, gene = key[keep], px[keep], py[keep], gene[keep]
+        self._pending.append({"key": key, "x": px, "y": py, "gene": gene})
+        self._pending_n += len(key)
         if self._pending_n >= self.max_points:
             self._prune()
 
@@ -123,13 +128,17 @@ class TissueCollector:
         self._pending, self._pending_n = [], 0
         if len(pts["key"]) > self.max_points:
             self.per_gene = max(1, self.max_points // max(1, len(self.genes)))
-            if self.per_gene is not None:
-                order = np.lexsort((pts["key"], pts["gene"]))
-                g = pts["gene"][order]
-                starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-                rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
-                keep = np.sort(order[rank < self.per_gene])
-                pts = {k: v[keep] for k, v in pts.items()}
+            order = np.argsort(pts["gene"] + pts["key"])  # by gene, then key (keys are in [0, 1))
+            g = pts["gene"][order]
+            starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+            rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+            keep = np.sort(order[rank < self.per_gene])
+            pts = {k: v[keep] for k, v in pts.items()}
+            full = np.bincount(pts["gene"], minlength=len(self.genes)) >= self.per_gene
+            self._limit = np.ones(len(self.genes))
+            largest = np.zeros(len(self.genes))
+            np.maximum.at(largest, pts["gene"], pts["key"])
+            self._limit[full] = largest[full]
         self._pts = pts
 
     def _add_density(self, x: np.ndarray, y: np.ndarray) -> None:
@@ -142,9 +151,11 @@ class TissueCollector:
             self._consolidate()
 
     def _cells(self, x, y) -> np.ndarray:
-        ix = np.floor(x / self.cell).astype(np.int64) + (1 << 30)
-        iy = np.floor(y / self.cell).astype(np.int64) + (1 << 30)
-        return ix << 32 | iy
+        inv = 1.0 / self.cell  # + 2**30 first: truncation is then the floor (faster than np.floor)
+        ix = (x * inv + (1 << 30)).astype(np.int64)
+        ix <<= 32
+        ix |= (y * inv + (1 << 30)).astype(np.int64)
+        return ix
 
     def _consolidate(self) -> None:
         if self._dpending:
@@ -170,11 +181,7 @@ class TissueCollector:
         n = len(decoded)
         key = self._rng.random(n)
         qc = self._qc
-        if len(qc["key"]) >= MAX_QC_SAMPLE:  # only rows that would enter the sample
-            limit = np.partition(qc["key"], MAX_QC_SAMPLE - 1)[MAX_QC_SAMPLE - 1]
-            rows = np.flatnonzero(key < limit)
-        else:
-            rows = np.arange(n)
+        rows = np.flatnonzero(key < self._qc_limit)  # only rows that would enter the sample
         if not len(rows):
             return
         distance = np.full(len(rows), np.nan, np.float32)
@@ -191,6 +198,7 @@ class TissueCollector:
         if len(merged["key"]) > 2 * MAX_QC_SAMPLE:
             keep = np.argpartition(merged["key"], MAX_QC_SAMPLE)[:MAX_QC_SAMPLE]
             merged = {k: v[keep] for k, v in merged.items()}
+            self._qc_limit = float(merged["key"].max())
         self._qc = merged
 
     # -- at the end ---------------------------------------------------------------------
@@ -212,8 +220,7 @@ class TissueCollector:
         genes = list(self.genes)
         out: dict = {"version": VERSION, "kind": self.kind, "n_transcripts": int(self.n_points),
                      "exact": self.exact, "n_features": int(self.n_features),
-                     "genes": genes, "gene_counts": self.gene_counts.tolist(),
-                     "fovs": list(self.fovs)}
+                     "genes": genes, "gene_counts": self.gene_counts.tolist()}
         # the stage box: every transcript and every FOV
         xs = [pts["x"]]
         ys = [pts["y"]]
@@ -243,8 +250,7 @@ class TissueCollector:
         order = np.argsort(pts["gene"], kind="stable")  # grouped by gene: a picked gene is one slice
         gene_sorted = pts["gene"][order]
         out["points"] = {"n": int(len(order)), "x": b64(qx[order]), "y": b64(qy[order]),
-                         "gene_start": np.searchsorted(gene_sorted, np.arange(len(genes) + 1)).tolist(),
-                         "fov": b64(pts["fov"][order].astype(np.int32))}
+                         "gene_start": np.searchsorted(gene_sorted, np.arange(len(genes) + 1)).tolist()}
         if not self.exact:
             out["per_gene"] = int(self.per_gene)
         out["density"] = self._density_grid(x0, x1, y0, y1)
@@ -268,8 +274,10 @@ class TissueCollector:
         h = max(1, math.ceil((y1 - y0) / side))
         gx = np.clip(((ix + cell / 2 - x0) / side).astype(np.int64), 0, w - 1)
         gy = np.clip(((iy + cell / 2 - y0) / side).astype(np.int64), 0, h - 1)
-        grid = np.bincount(gy * w + gx, weights=counts, minlength=w * h).astype(np.uint32)
-        return {"w": w, "h": h, "side": side, "counts": b64(grid)}
+        grid = np.bincount(gy * w + gx, weights=counts, minlength=w * h)
+        # uint16: a square of more than 65,535 transcripts shows as that many (the darkest shade)
+        return {"w": w, "h": h, "side": side, "counts": b64(np.minimum(grid, 65535).astype(np.uint16)),
+                "max": int(grid.max()) if len(grid) else 0}
 
 
 def cells_payload(cells, x0, x1, y0, y1) -> dict | None:

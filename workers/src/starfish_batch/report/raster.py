@@ -76,6 +76,24 @@ class Canvas:
             for dy in range(size):
                 self.rgb[np.minimum(py + dy, self.h - 1), np.minimum(px + dx, self.w - 1)] = colours
 
+    def rects(self, extents, fills, outline) -> None:
+        """Rectangles ``(x0, x1, y0, y1)``, filled with ``fills`` (one colour each, or None) and
+        outlined with ``outline`` (or None); pixel positions computed all at once."""
+        if not len(extents):
+            return
+        e = np.asarray(extents, np.float64)
+        ax, ay = self.px(e[:, 0], e[:, 2])
+        bx, by = self.px(e[:, 1], e[:, 3])
+        rgb = self.rgb
+        for k, (a, b, c, d) in enumerate(zip(ax.tolist(), bx.tolist(), ay.tolist(), by.tolist(), strict=True)):
+            if fills is not None:
+                rgb[c:d + 1, a:b + 1] = fills[k]
+            if outline is not None:
+                rgb[c, a:b + 1] = outline
+                rgb[d, a:b + 1] = outline
+                rgb[c:d + 1, a] = outline
+                rgb[c:d + 1, b] = outline
+
     def rect_fill(self, ext, colour) -> None:
         (ax, bx), (ay, by) = self.px([ext[0], ext[1]], [ext[2], ext[3]])
         self.rgb[ay:by + 1, ax:bx + 1] = colour

@@ -10,14 +10,13 @@ which draws it again on a canvas with a gene picker, a density view and zoom int
 from __future__ import annotations
 
 import json
-import math
 import re
-import statistics
 from collections.abc import Sequence
 from html import escape
 
 import numpy as np
 
+from starfish_batch.merge.tissue import b64
 from starfish_batch.report.model import RunReport
 from starfish_batch.report.raster import OTHER, PALETTE, Canvas, data_uri, ramp_css
 from starfish_batch.report.svg import histogram
@@ -74,7 +73,7 @@ def tissue_picture(r: RunReport, t: dict) -> tuple[str, Canvas]:
     c = Canvas(t["box"], MAP_WIDTH, MAP_HEIGHT)
     if not t.get("exact") and t.get("density"):
         d = t["density"]
-        c.grid(unb64(d["counts"], np.uint32), d["w"], d["h"], d["side"])
+        c.grid(unb64(d["counts"], np.uint16), d["w"], d["h"], d["side"])
     else:
         pts = decode_points(t)
         top = top_genes(t, TOP_GENES)
@@ -86,8 +85,7 @@ def tissue_picture(r: RunReport, t: dict) -> tuple[str, Canvas]:
         rank[top] = np.arange(len(top))[::-1]
         order = np.argsort(rank[pts["gene"]], kind="stable")
         c.dots(pts["x"][order], pts["y"][order], colour[pts["gene"][order]], size=3 if len(order) < 20_000 else 2)
-    for ext in _extents(r, t).values():
-        c.rect_outline(ext)
+    c.rects(list(_extents(r, t).values()), None, (60, 60, 60))
     return data_uri(c.rgb), c
 
 
@@ -136,17 +134,20 @@ def section_tissue(r: RunReport) -> str:
 def _page_data(r: RunReport, t: dict) -> dict:
     """What the script needs: the payload without the QC and cells arrays, with the FOV extents."""
     keep = {k: v for k, v in t.items() if k not in ("qc", "cells", "fov_extents")}
-    keep["fov_extents"] = _extents(r, t)
+    extents = _extents(r, t)
+    keep["fov_names"] = list(extents)
+    keep["fov_boxes"] = b64(np.array(list(extents.values()), np.float32).reshape(-1))
     keep["palette"] = [list(map(int, p)) for p in PALETTE]
     keep["top"] = top_genes(t, TOP_GENES)
     return keep
 
 
 def _hist_block(title: str, values, unit: str, what: str) -> str:
-    values = [float(v) for v in values if v is not None and math.isfinite(v)]
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
     text = ""
-    if values:
-        text = f'<p class="muted">median {statistics.median(values):,.3g}, max {max(values):,.3g}</p>'
+    if len(values):
+        text = f'<p class="muted">median {float(np.median(values)):,.3g}, max {float(values.max()):,.3g}</p>'
     return f"<div><h3>{escape(title)}</h3>{histogram(values, unit, what=what)}{text}</div>"
 
 
@@ -157,15 +158,14 @@ def section_cells(r: RunReport) -> str:
     per_fov = cells["per_fov"]
     spots = unb64(cells["spots"], np.uint32)
     blocks = [_hist_block("Cells per FOV", per_fov, "cells", "FOVs"),
-              _hist_block("Transcripts per cell", spots.tolist(), "transcripts", "cells")]
+              _hist_block("Transcripts per cell", spots, "transcripts", "cells")]
     picture = ""
     cent = cells.get("centroids")
     if cent and r.tissue.get("box"):
         t = r.tissue
         x0, x1, y0, y1 = t["box"]
         c = Canvas(t["box"], MAP_WIDTH, MAP_HEIGHT)
-        for ext in _extents(r, t).values():
-            c.rect_outline(ext, (190, 190, 190))
+        c.rects(list(_extents(r, t).values()), None, (190, 190, 190))
         cx = x0 + unb64(cent["x"], np.uint16) / 65535 * (x1 - x0)
         cy = y0 + unb64(cent["y"], np.uint16) / 65535 * (y1 - y0)
         cs = unb64(cent["spots"], np.uint32).astype(np.float64)
@@ -212,9 +212,8 @@ def _fraction_picture(r: RunReport) -> str:
     c = Canvas(box, 520, 360)
     from starfish_batch.report.raster import ramp
 
-    for f in placed:
-        c.rect_fill(f.extent, ramp(np.array([(f.spots or 0) / f.features]))[0])
-        c.rect_outline(f.extent, (255, 255, 255))
+    colours = ramp(np.array([(f.spots or 0) / f.features for f in placed]))
+    c.rects([f.extent for f in placed], colours, (255, 255, 255))
     scale = "".join(f'<span class="sw" style="background:{ramp_css(v)}"></span>{v:.0%}' for v in (0, .25, .5, .75, 1))
     return (f'<div><h3>Decoded fraction per FOV</h3><p class="muted">decoded spots / features ({scale})</p>'
             + _img(data_uri(c.rgb), "decoded fraction per FOV", "fraction-img", c.w, c.h) + "</div>")
@@ -230,9 +229,9 @@ def section_decoding(r: RunReport) -> str:
         decoded = unb64(qc["decoded"], np.uint8).astype(bool)
         what = "features" if qc["n"] >= (r.tissue.get("n_features") or 0) else "features (a uniform sample)"
         if qc.get("has_distance"):
-            parts.append(_hist_block("Decoding distance, decoded spots", distance[decoded].tolist(), "", what))
-            parts.append(_hist_block("Decoding distance, not decoded", distance[~decoded].tolist(), "", what))
-        parts.append(_hist_block("Intensity (largest over rounds and channels)", intensity.tolist(), "", what))
+            parts.append(_hist_block("Decoding distance, decoded spots", distance[decoded], "", what))
+            parts.append(_hist_block("Decoding distance, not decoded", distance[~decoded], "", what))
+        parts.append(_hist_block("Intensity (largest over rounds and channels)", intensity, "", what))
     parts.append(_fraction_picture(r))
     lines = []
     if "zero" in figs:

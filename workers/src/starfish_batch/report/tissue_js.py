@@ -1,41 +1,42 @@
 """The tissue map's script: the payload's transcripts drawn again on a canvas, with a gene picker
 (the top genes ticked, any gene added by name, several at once), a density view and zoom into a
-FOV (click it). Without JavaScript the server's picture stays. ``window.tissueMap`` lets a test
-ask what is drawn."""
+FOV (click it). Without JavaScript the server's picture stays; with it, the canvas replaces the
+picture once the page has loaded. ``window.tissueMap`` (defined then) lets a test ask what is drawn."""
 
 SCRIPT = r"""
-(function(){var el=document.getElementById('tissue-data');if(!el)return;var T=JSON.parse(el.textContent);
+(function(){function init(){var T0=performance.now(),el=document.getElementById('tissue-data');if(!el)return;
+var T=JSON.parse(el.textContent);
 if(!T.box||!T.points)return;
 function u16(s){var b=atob(s),n=b.length>>1,a=new Uint16Array(n);for(var i=0;i<n;
  i++)a[i]=b.charCodeAt(2*i)|(b.charCodeAt(2*i+1)<<8);return a;}
-function u32(s){var b=atob(s),n=b.length>>2,a=new Uint32Array(n);for(var i=0;i<n;i++){var j=4*i;
- a[i]=(b.charCodeAt(j)|(b.charCodeAt(j+1)<<8)|(b.charCodeAt(j+2)<<16))+b.charCodeAt(j+3)*16777216;}return a;}
 var B=T.box,P=T.points,N=P.n,qx=u16(P.x),qy=u16(P.y),GS=P.gene_start,G=T.genes;
 var X=new Float64Array(N),Y=new Float64Array(N),GENE=new Int32Array(N);
 for(var g=0;g<G.length;g++)for(var i=GS[g];i<GS[g+1];i++)GENE[i]=g;
 for(var i=0;i<N;i++){X[i]=B[0]+qx[i]/65535*(B[1]-B[0]);Y[i]=B[2]+qy[i]/65535*(B[3]-B[2]);}
-var D=T.density,DC=D?u32(D.counts):null,DMAX=0;if(DC)for(var i=0;i<DC.length;i++)if(DC[i]>DMAX)DMAX=DC[i];
+var D=T.density,DC=D?u16(D.counts):null,DMAX=0;if(DC)for(var i=0;i<DC.length;i++)if(DC[i]>DMAX)DMAX=DC[i];
 var cv=document.getElementById('tissue-canvas'),img=document.getElementById('tissue-img'),ctx=cv.getContext('2d');
 var W=cv.width,H=cv.height,status=document.getElementById('tissue-status');
 var view=B.slice(),mode=T.exact?'genes':'density',picked=[],drawn=[],zoomed=null;
-var FE=T.fov_extents||{},FN=Object.keys(FE);
+var FN=T.fov_names||[],FA=T.fov_boxes?new Float32Array(Uint8Array.from(atob(T.fov_boxes),
+ function(c){return c.charCodeAt(0);}).buffer):[],FE={};
+for(var f=0;f<FN.length;f++)FE[FN[f]]=[FA[4*f],FA[4*f+1],FA[4*f+2],FA[4*f+3]];
 var PAL=T.palette,TOP=T.top,OTHER='rgb(200,200,200)';
 var RAMP=[[255,255,217],[199,233,180],[65,182,196],[34,94,168],[37,52,148],[8,29,88]];
-function ramp(t){t=Math.max(0,Math.min(1,t))*(RAMP.length-1);
- var i=Math.min(Math.floor(t),RAMP.length-2),f=t-i,a=RAMP[i],b=RAMP[i+1];
-return 'rgb('+Math.round(a[0]+(b[0]-a[0])*f)+','+Math.round(a[1]+(b[1]-a[1])*f)+','+Math.round(a[2]+(b[2]-a[2])*f)+')';}
 function rgb(p){return 'rgb('+p[0]+','+p[1]+','+p[2]+')';}
 function scale(){return Math.min(W/(view[1]-view[0]),H/(view[3]-view[2]));}
 function colourOf(g){if(picked.length){var k=picked.indexOf(g);return k<0?null:rgb(PAL[k%PAL.length]);}
 var k=TOP.indexOf(g);return k<0?OTHER:rgb(PAL[k]);}
+var DI=null;
+function densityImage(){var c=document.createElement('canvas');c.width=D.w;c.height=D.h;
+ var x=c.getContext('2d'),im=x.createImageData(D.w,D.h),lm=Math.log(1+DMAX)||1;
+ for(var i=0;i<DC.length;i++){if(!DC[i])continue;var t=(0.15+0.85*Math.log(1+DC[i])/lm)*(RAMP.length-1);
+  var k=Math.min(Math.floor(t),RAMP.length-2),f=t-k,a=RAMP[k],b=RAMP[k+1],o=4*i;
+  im.data[o]=a[0]+(b[0]-a[0])*f;im.data[o+1]=a[1]+(b[1]-a[1])*f;im.data[o+2]=a[2]+(b[2]-a[2])*f;im.data[o+3]=255;}
+ x.putImageData(im,0,0);return c;}
 function draw(){var s=scale();ctx.fillStyle='#fff';ctx.fillRect(0,0,W,H);drawn=[];
 var inside=function(x,y){return x>=view[0]&&x<=view[1]&&y>=view[2]&&y<=view[3];};
-if(mode==='density'&&D){var side=D.side,lm=Math.log(1+DMAX)||1;
- for(var j=0;j<D.h;j++)for(var i=0;i<D.w;i++){var c=DC[j*D.w+i];if(!c)continue;
- var x=B[0]+i*side,y=B[2]+j*side;
-  if(x+side<view[0]||x>view[1]||y+side<view[2]||y>view[3])continue;
- ctx.fillStyle=ramp(0.15+0.85*Math.log(1+c)/lm);
-  ctx.fillRect((x-view[0])*s,(y-view[2])*s,Math.max(1,side*s),Math.max(1,side*s));}}
+if(mode==='density'&&D){if(!DI)DI=densityImage();ctx.imageSmoothingEnabled=false;
+ ctx.drawImage(DI,(B[0]-view[0])*s,(B[2]-view[2])*s,D.w*D.side*s,D.h*D.side*s);}
 if(mode==='genes'||zoomed){var genes=picked.length?picked.slice():null;
  if(!genes){genes=[];for(var g=0;g<G.length;g++)if(TOP.indexOf(g)<0)genes.push(g);for(var k=TOP.length-1;k>=0;
  k--)genes.push(TOP[k]);}
@@ -73,6 +74,9 @@ window.tissueMap={
  points:function(){var o=[];for(var i=0;i<N;i++)o.push([X[i],Y[i],G[GENE[i]]]);return o;},
  drawn:function(){return drawn.map(function(i){return [X[i],Y[i],G[GENE[i]]];});},
  nDrawn:function(){return drawn.length;},zoom:zoom,reset:reset,
- picked:function(){return picked.map(function(g){return G[g];});}};
+ picked:function(){return picked.map(function(g){return G[g];});},ms:performance.now()-T0};}
+// after the load event: the server's picture is on the page by then, the canvas replaces it
+if(document.readyState==='complete')setTimeout(init,0);
+else window.addEventListener('load',function(){setTimeout(init,0);});
 })();
 """

@@ -150,3 +150,20 @@ def test_decoding_figures_blank_rate_and_iss_nf_fdr():
     assert figs["fdr"] == pytest.approx((10 / 100) * (3 / 2))
     html = render_html(report)
     assert "15.00%" in html and "GENE3" in html.split('id="decoding"')[1]
+
+
+def test_a_gene_name_cannot_end_the_maps_script():
+    import json
+
+    from starfish_batch.merge.tissue import TissueCollector
+
+    rng = np.random.default_rng(3)
+    tissue = TissueCollector()
+    evil = "</script><script>alert(1)</script><!--"
+    arrays, data, factors, decoded = _block(rng, 50, ["A", evil])
+    tissue.add_block(arrays, data, factors, decoded)
+    report = RunReport(run_id="r", state="merged", fovs=[], written_at="now", tissue=tissue.payload(), n_spots=1)
+    html = render_html(report)
+    data_text = html.split('id="tissue-data">', 1)[1].split("</script>", 1)[0]
+    assert evil in json.loads(data_text)["genes"]  # the whole payload, up to the element's real end
+    assert html.count("<script>alert(1)") == 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from html import escape
 
 import numpy as np
@@ -114,7 +113,8 @@ def section_tissue(r: RunReport) -> str:
     picks = "".join(
         f'<label class="pick"><input type="checkbox" value="{escape(genes[g])}"> {escape(genes[g])} '
         f'<span class="muted">{counts[g]:,}</span></label>' for g in top_genes(t, PICKER_GENES))
-    data = json.dumps(_page_data(r, t), separators=(",", ":")).replace("</", "<\\/")
+    # no "<" inside the script element: "</script>" or "<!--" in a gene's name cannot end it
+    data = json.dumps(_page_data(r, t), separators=(",", ":")).replace("<", "\\u003c")
     return (
         f'<h2 id="tissue-h">Tissue</h2><p class="muted">{how}; FOV outlines in grey. x {x0:,.6g} to {x1:,.6g}, '
         f'y {y0:,.6g} to {y1:,.6g} ({unit}, y down).</p><p>{legend}</p>'
@@ -188,7 +188,7 @@ def decoding_figures(r: RunReport) -> dict:
     counts = {name: int((v or {}).get("spots") or 0) for name, v in r.targets.items()}
     total = r.n_spots if r.n_spots is not None else sum(counts.values())
     out: dict = {"total": total}
-    if r.codebook is not None:
+    if r.codebook is not None and r.n_spots is not None:  # counts exist once the merge has run
         blanks = [g for g in r.codebook if is_blank(g)]
         panel = [g for g in r.codebook if not is_blank(g)]
         out["zero"] = [g for g in panel if not counts.get(g)]
@@ -249,6 +249,8 @@ def section_decoding(r: RunReport) -> str:
                 f"empty_n {figs['empty_n']:,} blanks)</p>")
         else:
             lines.append('<p class="muted">the codebook has no blank barcodes: no false-discovery estimate</p>')
+    elif r.n_spots is None:
+        lines.append('<p class="muted">the merge has not run: no decoding figures yet</p>')
     else:
         lines.append('<p class="muted">codebook not read: coverage and blanks unknown</p>')
     return f'<h2 id="decoding">Decoding QC</h2>{"".join(lines)}<div class="cols">{"".join(parts)}</div>'
@@ -258,5 +260,3 @@ def sections(r: RunReport) -> str:
     return section_tissue(r) + section_cells(r) + section_decoding(r)
 
 
-def gene_names(t: dict, picks: Sequence[int]) -> list[str]:
-    return [t["genes"][i] for i in picks]

@@ -102,3 +102,18 @@ def test_every_spot_on_the_map_and_gene_picking(demo_run, tmp_path):
         assert all(w > 100 for w in sizes), sizes
         assert page.evaluate("document.getElementById('tissue-controls').hidden") is True
     print(f"\nscreenshot: {shot}")
+
+
+def test_status_draws_the_same_tissue(demo_run):
+    """The launcher and ``status`` write the page again from report_tissue.json, which the merge left."""
+    root, _ = demo_run
+    before = (root / "report.html").read_text()
+    assert launch("status", "tissue", "--results-url", root.parent).returncode == 0
+    after = (root / "report.html").read_text()
+    assert "by status" in after
+
+    def data(page: str) -> str:
+        return page.split('id="tissue-data">', 1)[1].split("</script>", 1)[0]
+
+    assert data(after) == data(before)
+    assert 'id="tissue-img"' in after and 'id="fraction-img"' in after

@@ -173,7 +173,8 @@ def section_cells(r: RunReport) -> str:
         from starfish_batch.report.raster import ramp
 
         order = np.argsort(cs, kind="stable")
-        c.dots(cx[order], cy[order], ramp(0.2 + 0.8 * cs[order] / (top or 1.0)), size=4 if len(cs) < 5000 else 2)
+        size = 6 if len(cs) < 2000 else 4 if len(cs) < 20_000 else 2
+        c.dots(cx[order], cy[order], ramp(0.2 + 0.8 * cs[order] / (top or 1.0)), size=size)
         scale = "".join(f'<span class="sw" style="background:{ramp_css(0.2 + 0.8 * f)}"></span>{top * f:,.0f}'
                         for f in (0, 0.25, 0.5, 0.75, 1))
         picture = (f'<p class="muted">each cell\'s centroid, coloured by its decoded transcripts '

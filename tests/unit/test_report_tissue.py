@@ -167,3 +167,33 @@ def test_a_gene_name_cannot_end_the_maps_script():
     data_text = html.split('id="tissue-data">', 1)[1].split("</script>", 1)[0]
     assert evil in json.loads(data_text)["genes"]  # the whole payload, up to the element's real end
     assert html.count("<script>alert(1)") == 0
+
+
+def test_cells_from_the_merges_counter():
+    """Centroids, transcripts per cell and cells per FOV, from merge.cells.CellCounter's sums."""
+    from starfish_batch.merge.cells import CellCounter
+    from starfish_batch.merge.tissue import TissueCollector
+    from starfish_batch.report.tissue import unb64
+
+    counter, tissue = CellCounter(), TissueCollector()
+    # FOV a: cell 1 at (10, 10) with 3 decoded spots, cell 2 at (30, 10) with 1; FOV b: cell 1 at (110, 50), 2
+    xs = np.array([9.0, 10.0, 11.0, 30.0, 109.0, 111.0, 50.0])
+    ys = np.array([10.0, 10.0, 10.0, 10.0, 50.0, 50.0, 50.0])
+    arrays = {"xc": xs, "yc": ys}
+    factors = {"fov": (["a", "b"], np.array([0, 0, 0, 0, 1, 1, 0])),
+               "cell_id": (["1", "2", "nan"], np.array([0, 0, 0, 1, 0, 0, 2])),
+               "target": (["G"], np.zeros(7, np.intp))}
+    decoded = np.ones(7, bool)
+    counter.add_block(arrays, factors, decoded, None)
+    tissue.add_block(arrays, None, factors, decoded)
+    payload = tissue.payload(cells=counter)
+    cells = payload["cells"]
+    assert cells["n"] == 3 and dict(zip(cells["fov_names"], cells["per_fov"], strict=True)) == {"a": 2, "b": 1}
+    assert sorted(unb64(cells["spots"], np.uint32).tolist()) == [1, 2, 3]
+    x0, x1, y0, y1 = payload["box"]
+    cx = x0 + unb64(cells["centroids"]["x"], np.uint16) / 65535 * (x1 - x0)
+    cy = y0 + unb64(cells["centroids"]["y"], np.uint16) / 65535 * (y1 - y0)
+    got = sorted(zip(np.round(cx, 2), np.round(cy, 2), unb64(cells["centroids"]["spots"], np.uint32), strict=True))
+    assert got == [(10.0, 10.0, 3), (30.0, 10.0, 1), (110.0, 50.0, 2)]
+    html = render_html(RunReport(run_id="r", state="merged", fovs=[], written_at="now", tissue=payload, n_spots=7))
+    assert "3 cells in 2 FOVs" in html and 'id="cells-img"' in html

@@ -197,3 +197,15 @@ def test_cells_from_the_merges_counter():
     assert got == [(10.0, 10.0, 3), (30.0, 10.0, 1), (110.0, 50.0, 2)]
     html = render_html(RunReport(run_id="r", state="merged", fovs=[], written_at="now", tissue=payload, n_spots=7))
     assert "3 cells in 2 FOVs" in html and 'id="cells-img"' in html
+
+
+def test_a_fault_in_the_collector_never_stops_the_merge():
+    from starfish_batch.merge.tissue import TissueCollector
+
+    tissue = TissueCollector()
+    broken = {"xc": np.zeros(3), "yc": np.zeros(3)}
+    tissue.add_block(broken, None, {"target": (["A"], np.array([0, 0, 5]))}, np.ones(3, bool))  # code 5: no gene
+    assert tissue.error and "IndexError" in tissue.error
+    tissue.add_block(broken, None, {}, np.ones(3, bool))  # later blocks are ignored
+    with pytest.raises(RuntimeError, match="collecting the tissue failed"):
+        tissue.payload()

@@ -430,9 +430,9 @@ def _write_report(manifest: Manifest, result: MergeResult) -> None:
         report = run_report.collect(
             manifest, summary=dataclasses.asdict(result.summary),
             records={fov: dataclasses.asdict(r) for fov, r in result.records.items()},
-            state="partial" if result.missing else "merged", source=PROG, tissue=result.tissue)
-        if result.tissue is not None:
-            run_report.write_tissue(manifest, result.tissue)
+            state="partial" if result.missing else "merged", source=PROG,
+            tissue=result.tissue or {})
+        run_report.write_tissue(manifest, result.tissue or {})  # {}: none, never an older merge's
         result.outputs["report"] = run_report.write(manifest, report)
     except Exception as exc:  # noqa: BLE001 - the merged outputs are already published
         print(f"{PROG}: warning: report.html not written: {type(exc).__name__}: {exc}", file=sys.stderr)

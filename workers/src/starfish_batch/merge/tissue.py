@@ -84,10 +84,22 @@ class TissueCollector:
         self._qc_limit = 1.0
         self.has_distance = False
         self.n_features = 0
+        self.error: str | None = None
 
     # -- during the pass ----------------------------------------------------------------
 
     def add_block(self, arrays: dict, data: np.ndarray | None, factors: dict, decoded: np.ndarray) -> None:
+        """One block of the merge: ``arrays`` its coordinates, ``data`` its intensities, ``factors``
+        (distinct values, codes) of its strings, ``decoded`` its decoded-spot mask. A fault here
+        stops the collecting (the page then says so), never the merge."""
+        if self.error is not None:
+            return
+        try:
+            self._add_block(arrays, data, factors, decoded)
+        except Exception as exc:  # noqa: BLE001 - the merge's outputs matter more than its page
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def _add_block(self, arrays, data, factors, decoded) -> None:
         n = len(decoded)
         if not n:
             return
@@ -215,6 +227,8 @@ class TissueCollector:
     def payload(self, fov_extents: dict[str, tuple[float, float, float, float]] | None = None,
                 cells=None) -> dict:
         """Plain JSON for the page: see the module's docstring."""
+        if self.error is not None:
+            raise RuntimeError(f"collecting the tissue failed: {self.error}")
         pts = self.points()
         self._consolidate()
         genes = list(self.genes)

@@ -92,7 +92,8 @@ def section_tissue(r: RunReport) -> str:
     t = r.tissue
     if not t or not t.get("box"):
         why = ("no decoded transcript has a position" if t else
-               "no tissue data for this run (the merge has not run, or an older merge wrote it)")
+               "no tissue data for this run: the merge has not run, an older version merged it, or it "
+               "could not collect them (its log says why)")
         return f'<h2 id="tissue-h">Tissue</h2><p class="muted">{why}.</p>'
     uri, c = tissue_picture(r, t)
     genes, counts = t["genes"], t["gene_counts"]

@@ -15,7 +15,7 @@ from html import escape
 
 import numpy as np
 
-from starfish_batch.merge.tissue import b64
+from starfish_batch.merge.tissue import b64, unb64
 from starfish_batch.report.model import RunReport
 from starfish_batch.report.raster import OTHER, PALETTE, Canvas, data_uri, ramp_css
 from starfish_batch.report.svg import histogram
@@ -28,12 +28,6 @@ PICKER_GENES = 30
 BLANK = re.compile(r"^(blank|empty|neg|negative|negcontrol|unused|unassigned)([ _-]?\d*|[ _-].*)$", re.I)
 """Codebook targets that are blank (empty, negative-control) barcodes."""
 MAX_ZERO_LISTED = 200
-
-
-def unb64(text: str, dtype) -> np.ndarray:
-    import base64
-
-    return np.frombuffer(base64.b64decode(text), dtype=dtype)
 
 
 def decode_points(t: dict) -> dict[str, np.ndarray]:

@@ -28,6 +28,8 @@ MAX_RECORD_READS = 2_000
 """Records read back when summary.json does not exist (a run not merged); FOVs beyond this
 count as done with unknown counts (the listing still says which have an output)."""
 READ_THREADS = 16
+HTML_TYPE = "text/html; charset=utf-8"
+"""report.html's type in S3: a browser opening it from the bucket shows a page, not a download."""
 COST_KEYS = ("cost", "cost_estimate", "bill")
 """summary.json's cost estimate, under whichever of these names it has: shown as it is."""
 
@@ -105,8 +107,10 @@ def collect(
     failures: Iterable[FailureRow] = (),
     commands: Mapping[str, str] | None = None,
     lookups: int = MAX_POSITION_LOOKUPS,
+    tissue: Mapping | None = None,
 ) -> RunReport:
-    """The report of ``manifest``'s run from what the caller has."""
+    """The report of ``manifest``'s run from what the caller has. ``tissue``: the merge's
+    tissue payload (``merge.tissue``); without it, the one the merge left beside the page."""
     failures = list(failures)
     failed = {f.fov for f in failures if f.fov is not None}
     rows = fov_rows(manifest.run_fovs, summary, records, failed)
@@ -140,13 +144,70 @@ def collect(
         commands=dict(commands or {}),
         cost=next((summary[k] for k in COST_KEYS if isinstance(summary.get(k), dict)), None),
         timings=dict(summary.get("timings") or {}),
-        outputs=dict(summary.get("outputs") or {}),
+        outputs={k: relative_to(manifest.run_root, str(v)) for k, v in (summary.get("outputs") or {}).items()},
         notes=list(summary.get("notes") or []),
+        tissue=dict(tissue) if tissue is not None else read_tissue(manifest) if summary else None,
+        codebook=codebook_targets(manifest.experiment_url),
     )
+
+
+def relative_to(root: str, url: str) -> str:
+    """``url`` relative to the run folder ``root`` (where report.html is), when it is inside it;
+    as it is otherwise (already relative, or elsewhere)."""
+    if storage.is_s3(root):
+        base = root.rstrip("/") + "/"
+        return url[len(base):] if url.startswith(base) else url
+    if "://" in url and not url.startswith("file://"):
+        return url
+    import os
+
+    path = url[len("file://"):] if url.startswith("file://") else url
+    if not os.path.isabs(path):
+        return path
+    base = storage.absolute(root)
+    try:
+        if os.path.commonpath([os.path.realpath(base), os.path.realpath(path)]) == os.path.realpath(base):
+            return os.path.relpath(os.path.realpath(path), os.path.realpath(base)).replace(os.sep, "/")
+    except ValueError:  # another drive
+        pass
+    return url
+
+
+def read_tissue(manifest: Manifest) -> dict | None:
+    """The merge's tissue payload (``report_tissue.json``), or None when absent or unreadable."""
+    from starfish_batch.merge.tissue import TISSUE_NAME
+
+    url = storage.join(manifest.run_root, TISSUE_NAME)
+    try:
+        doc = json.loads(storage.read_bytes(url))
+    except (StarfishBatchError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def codebook_targets(experiment_url: str) -> list[str] | None:
+    """The codebook's targets (SpaceTx ``mappings``), in order, or None when it cannot be read."""
+    try:
+        from starfish_batch.experiment import ExperimentDocument
+        from starfish_batch.experiment.urls import normalize
+
+        doc = json.loads(ExperimentDocument.open(normalize(experiment_url)).read_codebook())
+        mappings = doc["mappings"] if isinstance(doc, dict) else doc
+        return list(dict.fromkeys(str(m["target"]) for m in mappings))
+    except Exception:  # noqa: BLE001 - the page says the codebook was not read
+        return None
 
 
 def write(manifest: Manifest, report: RunReport) -> str:
     """Render and write ``report.html``; returns its URL."""
     url = report_url(manifest)
-    storage.write_text(url, render_html(report))
+    storage.write_text(url, render_html(report), content_type=HTML_TYPE)
     return url
+
+
+def write_tissue(manifest: Manifest, tissue: Mapping) -> None:
+    """The merge's tissue payload beside the page, for the launcher and ``status`` to draw it again."""
+    from starfish_batch.merge.tissue import TISSUE_NAME
+
+    storage.write_text(storage.join(manifest.run_root, TISSUE_NAME), json.dumps(tissue),
+                       content_type="application/json")

@@ -263,12 +263,14 @@ def read_text(url: str) -> str:
     return read_bytes(url).decode("utf-8")
 
 
-def write_bytes(url: str, data: bytes) -> None:
-    """Write ``data`` whole at ``url``: temporary name then rename, or one PUT."""
+def write_bytes(url: str, data: bytes, content_type: str | None = None) -> None:
+    """Write ``data`` whole at ``url``: temporary name then rename, or one PUT (with
+    ``content_type`` as its Content-Type, when given)."""
     try:
         if is_s3(url):
             bucket, key = split_s3(url)
-            s3_client().put_object(Bucket=bucket, Key=key, Body=data)
+            extra = {"ContentType": content_type} if content_type else {}
+            s3_client().put_object(Bucket=bucket, Key=key, Body=data, **extra)
             return
         with _replacing(_local(url), url) as tmp:
             try:
@@ -281,8 +283,8 @@ def write_bytes(url: str, data: bytes) -> None:
         raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
 
 
-def write_text(url: str, text: str) -> None:
-    write_bytes(url, text.encode("utf-8"))
+def write_text(url: str, text: str, content_type: str | None = None) -> None:
+    write_bytes(url, text.encode("utf-8"), content_type)
 
 
 def create_exclusive(url: str, data: bytes) -> None:

@@ -75,6 +75,7 @@ class MergeResult:
     notes: list[str] = dataclasses.field(default_factory=list)
     summary: object = None  # records.Summary, for report.html
     records: dict = dataclasses.field(default_factory=dict)  # fov -> FovRecord
+    tissue: dict | None = None  # report.html's tissue, cells and decoding QC (merge/tissue.py)
 
 
 def _listing(items: list[str], limit: int = 20) -> str:
@@ -249,13 +250,13 @@ class _Consumer:
             raise self.error
 
 
-def _count(acc, block, bool_names, cells=None) -> None:
+def _count(acc, block, bool_names, cells=None, tissue=None) -> None:
     """Count a block's spots (and cells) into ``acc`` (and ``cells``); leaves the string
     factors for the CSV in ``block``."""
     from starfish_batch.merge import spots
 
     arrays = block.view()
-    del arrays[block.data_name]
+    data = arrays.pop(block.data_name)
     factors = {name: block.factor(name) for name in ("fov", "target", "cell_id")
                if name in block.strings}
     if "fov" not in factors:  # a table without fov names, or with numbers
@@ -267,6 +268,8 @@ def _count(acc, block, bool_names, cells=None) -> None:
     decoded = acc.add_block(arrays, block.fov_slices, factors.get("target"), bool_names)
     if cells is not None:
         cells.add_block(arrays, factors, decoded, block.fov_slices[-1][0] if block.fov_slices else None)
+    if tissue is not None:
+        tissue.add_block(arrays, data, factors, decoded)
     block.factors = factors
 
 
@@ -279,6 +282,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
     from starfish_batch.merge.reader import Block, FovReader
     from starfish_batch.merge.schema import Schema
     from starfish_batch.merge.summary import SummaryAccumulator, write_summary
+    from starfish_batch.merge.tissue import TissueCollector
     from starfish_batch.merge.writer import MergedWriter
 
     root = manifest.run_root
@@ -292,6 +296,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
     reader = FovReader()
     acc = SummaryAccumulator(manifest.run_fovs)
     cells = CellCounter()
+    tissue = TissueCollector()
     first_empty = None
     writer = None
     consumer = None
@@ -322,7 +327,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
             nonlocal block
             if block.size:
                 writer.append(block)
-                _count(acc, block, consumer.bool_names, cells)
+                _count(acc, block, consumer.bool_names, cells, tissue)
                 consumer.submit(block)
                 block = consumer.take_free()
 
@@ -378,6 +383,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
                               n_features=total, outputs=outputs,
                               notes=notes + ([no_cells] if no_cells else []))
         render_qc_png(qc_path, summary, acc.sample, acc.coordinate_kind)
+        tissue_data = _tissue_payload(tissue, summary, cells)
         consumer.finish()
         csv_writer.close()
         csv_file.close()
@@ -398,7 +404,21 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         merged_url=outputs["merged"], n_fovs=len(present), n_features=total,
         n_spots=summary.n_spots, missing=missing, outputs=outputs,
         seconds=time.perf_counter() - started, notes=notes, summary=summary, records=acc.records,
+        tissue=tissue_data,
     )
+
+
+def _tissue_payload(tissue, summary, cells) -> dict | None:
+    """report.html's tissue data; a failure here is a page without a tissue, never a failed merge."""
+    from starfish_batch.report.model import extent_of
+
+    try:
+        extents = {fov: extent_of(entry) for fov, entry in summary.fovs.items()}
+        return tissue.payload(extents, cells if cells.why_none() is None else None)
+    except Exception as exc:  # noqa: BLE001
+        print(f"{PROG}: warning: the report's tissue map not collected: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return None
 
 
 def _write_report(manifest: Manifest, result: MergeResult) -> None:
@@ -410,7 +430,9 @@ def _write_report(manifest: Manifest, result: MergeResult) -> None:
         report = run_report.collect(
             manifest, summary=dataclasses.asdict(result.summary),
             records={fov: dataclasses.asdict(r) for fov, r in result.records.items()},
-            state="partial" if result.missing else "merged", source=PROG)
+            state="partial" if result.missing else "merged", source=PROG,
+            tissue=result.tissue or {})
+        run_report.write_tissue(manifest, result.tissue or {})  # {}: none, never an older merge's
         result.outputs["report"] = run_report.write(manifest, report)
     except Exception as exc:  # noqa: BLE001 - the merged outputs are already published
         print(f"{PROG}: warning: report.html not written: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -66,6 +66,8 @@ class RunReport:
     outputs: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     source: str = ""  # who wrote the page: the merge, the launcher, status
+    tissue: dict | None = None  # the merge's tissue payload (merge/tissue.py): map, cells, decoding QC
+    codebook: list[str] | None = None  # the codebook's targets, when it could be read
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.fovs if f.status == status)

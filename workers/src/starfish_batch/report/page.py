@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections.abc import Callable, Sequence
 from html import escape
+from urllib.parse import quote
 
 from starfish_batch.report.model import DONE, EMPTY, FAILED, MISSING, STATUSES, FailureRow, FovRow, RunReport
 from starfish_batch.report.svg import MAX_MARKS, fov_map, histogram
+from starfish_batch.report.tissue import sections as tissue_sections
+from starfish_batch.report.tissue_js import SCRIPT as TISSUE_SCRIPT
 
 TOP = 15
 """Named FOVs per list (slowest, heaviest, fewest spots ...), targets shown before "and N more"."""
@@ -51,6 +55,8 @@ pre{background:#f5f5f5;padding:6px 8px;overflow-x:auto;white-space:pre-wrap;word
 .sw.done{background:#2e7d32}.sw.empty{background:#f9a825}.sw.failed{background:#d32f2f}.sw.missing{background:#9e9e9e}
 .tb{display:inline-block;height:9px;background:#5c6bc0;vertical-align:0}
 details{margin:4px 0}summary{cursor:pointer}
+.map{line-height:0}.map img,.map canvas,img.fig{border:1px solid #ddd;max-width:100%;height:auto}
+.pick{display:inline-block;margin:0 10px 2px 0;white-space:nowrap}#tissue-picks{max-height:90px;overflow-y:auto}
 """
 SCRIPT = """
 (function(){var box=document.getElementById('fovfind');if(!box)return;box.hidden=false;
@@ -80,15 +86,24 @@ def _code(text: str) -> str:
     return f"<code>{escape(str(text))}</code>"
 
 
-def outliers(rows: Sequence[FovRow], key: Callable[[FovRow], float | None], n: int = TOP) -> tuple[list, float | None]:
-    """The ``n`` largest values, named, and the fence above which a value is an outlier
-    (third quartile plus three interquartile ranges)."""
+RELATIVE_MARGIN = 1.0
+"""An outlier is at least this much above the median, relatively (1.0: twice the median) ..."""
+ABSOLUTE_MARGINS = {"s": 30.0, "MiB": 512.0, "spots": 100.0}
+"""... and by at least this much in the distribution's unit: 3 s against a median of 1.9 s is noise."""
+
+
+def outliers(rows: Sequence[FovRow], key: Callable[[FovRow], float | None], n: int = TOP,
+             margin: float = 0.0) -> tuple[list, float | None]:
+    """The ``n`` largest values, named, and the fence above which a value is an outlier: beyond
+    the third quartile plus three interquartile ranges, twice the median (``RELATIVE_MARGIN``)
+    and the median plus ``margin`` alike."""
     pairs = sorted(((key(r), r.name) for r in rows if key(r) is not None), reverse=True)
     if not pairs:
         return [], None
     values = sorted(v for v, _ in pairs)
     q1, q3 = values[len(values) // 4], values[(3 * len(values)) // 4]
-    return pairs[:n], q3 + 3 * (q3 - q1)
+    median = statistics.median(values)
+    return pairs[:n], max(q3 + 3 * (q3 - q1), median * (1 + RELATIVE_MARGIN), median + margin)
 
 
 def _percentiles(values: Sequence[float]) -> str:
@@ -99,12 +114,12 @@ def _percentiles(values: Sequence[float]) -> str:
     def q(p):
         return values[min(len(values) - 1, int(p * len(values)))]
 
-    return f"median {q(0.5):,.3g}, 90th percentile {q(0.9):,.3g}, max {values[-1]:,.3g}"
+    return f"median {statistics.median(values):,.3g}, 90th percentile {q(0.9):,.3g}, max {values[-1]:,.3g}"
 
 
 def _distribution(title: str, rows: Sequence[FovRow], key, unit: str, fmt) -> str:
     values = [key(r) for r in rows if key(r) is not None]
-    top, fence = outliers(rows, key)
+    top, fence = outliers(rows, key, margin=ABSOLUTE_MARGINS.get(unit, 0.0))
     items = "".join(
         f'<tr><td>{escape(name)}</td><td class="n">{fmt(v)}</td>'
         f"<td>{'outlier' if fence is not None and v > fence else ''}</td></tr>" for v, name in top)
@@ -248,8 +263,6 @@ def _resources(r: RunReport) -> str:
         names = ", ".join(f"{escape(f.name)} ({f.attempts})" for f in retried[:TOP])
         extra = (f"<p>attempts: known for {len(tried):,} FOV(s), {sum(f.attempts for f in tried):,} in all; "
                  f"{len(retried):,} FOV(s) tried more than once{': ' + names if names else ''}</p>")
-    else:
-        extra = '<p class="muted">attempts: not recorded for this run</p>'
     t = r.timings
     if t.get("fov_seconds_total") is not None:
         extra += (f"<p>FOV seconds in total: {float(t['fov_seconds_total']):,.1f} s over "
@@ -259,7 +272,7 @@ def _resources(r: RunReport) -> str:
 
 def _cost(r: RunReport) -> str:
     if not r.cost:
-        return '<p class="muted">cost: no estimate for this run</p>'
+        return ""  # a local run: no bill in dollars, nothing to say
 
     def flat(prefix, value):
         if isinstance(value, dict):
@@ -267,26 +280,49 @@ def _cost(r: RunReport) -> str:
                 yield from flat(f"{prefix}{k} " if prefix else f"{k} ", v)
         elif isinstance(value, list):
             yield prefix.strip(), escape(", ".join(map(str, value[:20])))
+        elif value is None or value == "":
+            return  # not known (a local run's cost): left out, never a raw None
         else:
             shown = f"{value:,.4g}" if isinstance(value, float) and math.isfinite(value) else str(value)
             yield prefix.strip(), escape(shown)
 
-    return "<h3>Cost estimate</h3>" + _kv(list(flat("", r.cost)))
+    priced = any(("usd" in k or k.startswith("cost")) and isinstance(v, int | float) and not isinstance(v, bool)
+                 for k, v in r.cost.items())
+    if priced:
+        return "<h3>Cost estimate</h3>" + _kv(list(flat("", r.cost)))
+    # a local run's bill: what it used, without Batch's attempts and retries
+    used = {k: v for k, v in r.cost.items() if k not in BATCH_ONLY}
+    return "<h3>Compute used</h3>" + _kv(list(flat("", used)))
+
+
+BATCH_ONLY = ("attempts", "retries", "prices")
+"""A bill's entries that mean something on AWS Batch only."""
 
 
 def _outputs(r: RunReport) -> str:
     if not r.outputs and not r.notes:
         return ""
-    items = "".join(f"<tr><th>{escape(k)}</th><td>{_code(v)}</td></tr>" for k, v in r.outputs.items())
+    items = "".join(f"<tr><th>{escape(k)}</th><td>{_link(v)}</td></tr>" for k, v in r.outputs.items())
     notes = "".join(f"<li>{escape(n)}</li>" for n in r.notes)
     return (f'<h2>Outputs</h2><table class="kv">{items}</table>'
             + (f"<p>notes:</p><ul>{notes}</ul>" if notes else ""))
 
 
+def _link(path: str) -> str:
+    """An output as a link relative to the page (the run folder moves and is shared whole); an
+    output elsewhere (an absolute path or URL) as text."""
+    text = str(path)
+    if "://" in text or text.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", text):
+        return _code(text)
+    href = "/".join(quote(part) for part in text.split("/"))
+    return f'<a href="{escape(href)}">{_code(text)}</a>'
+
+
 def render_html(report: RunReport, max_marks: int = MAX_MARKS) -> str:
     """The whole page as one string."""
     body = "".join([
-        _header(report), _counts(report), _next(report), _map(report, max_marks), _failures(report),
+        _header(report), _counts(report), _next(report), tissue_sections(report), _map(report, max_marks),
+        _failures(report),
         _spots(report), _resources(report), _outputs(report),
     ])
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -295,4 +331,4 @@ def render_html(report: RunReport, max_marks: int = MAX_MARKS) -> str:
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
             f"<title>starfish-batch run {escape(report.run_id)}</title><style>{CSS}</style></head>"
-            f"<body>{body}<script>{SCRIPT}</script></body></html>\n")
+            f"<body>{body}<script>{SCRIPT}{TISSUE_SCRIPT}</script></body></html>\n")

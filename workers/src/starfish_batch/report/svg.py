@@ -141,16 +141,20 @@ def _cell(x: float, y: float, w: float, h: float, members: Sequence[FovRow], top
             f"<title>{len(members):,} FOVs ({what}): {escape(names)}</title></rect>")
 
 
-def histogram(values: Sequence[float], unit: str, bins: int = 24, width: int = 420, height: int = 150) -> str:
+def histogram(values: Sequence[float], unit: str, bins: int = 24, width: int = 420, height: int = 150,
+              what: str = "FOVs") -> str:
     """A histogram of ``values`` with its range and count: the shape of a distribution."""
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    if not values:
+    import numpy as np
+
+    arr = np.asarray([np.nan if v is None else v for v in values] if not isinstance(values, np.ndarray)
+                     else values, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    if not len(arr):
         return '<p class="muted">no values recorded</p>'
-    lo, hi = min(values), max(values)
+    lo, hi = float(arr.min()), float(arr.max())
     step = (hi - lo) / bins or 1.0
-    counts = [0] * bins
-    for v in values:
-        counts[min(bins - 1, int((v - lo) / step))] += 1
+    counts = np.bincount(np.minimum(bins - 1, ((arr - lo) / step).astype(np.int64)), minlength=bins).tolist()
+    values = arr
     top = max(counts)
     plot_h = height - 30
     bar_w = (width - 20) / bins
@@ -168,4 +172,4 @@ def histogram(values: Sequence[float], unit: str, bins: int = 24, width: int = 4
             f'<text x="10" y="{height - 6}" class="ax">{lo:.3g} {unit}</text>'
             f'<text x="{width - 10}" y="{height - 6}" class="ax" text-anchor="end">{hi:.3g} {unit}</text>'
             f'<text x="{width // 2}" y="{height - 6}" class="ax" text-anchor="middle">'
-            f'{len(values):,} FOVs; tallest bar {top:,}</text></svg>')
+            f'{len(values):,} {escape(what)}; tallest bar {top:,}</text></svg>')

@@ -20,6 +20,8 @@ from tests.support import slurm
 from tests.support.workflow import FAILING_WRAPPER, LAUNCHER, assert_same_table, launch, recipe_with
 
 pytestmark = pytest.mark.slurm
+long_case = pytest.mark.skipif(os.environ.get("SLURM_LONG_TESTS") != "1",
+                               reason="a long Slurm case: make test-slurm (SLURM_LONG_TESTS=1) runs it")
 
 FOVS = ["A1", "b_2"]
 # b_2 asks for 2 GiB more while its job has less than 2 GiB (Slurm sets SLURM_MEM_PER_NODE):
@@ -95,13 +97,15 @@ def test_slurm_run_equals_local_and_a_fov_out_of_memory_is_resubmitted_alone(slu
     assert first["resources"]["memory_mib"] == 1024 and again["resources"]["memory_mib"] == 2048
     assert [j["size"] for j in again["process_jobs"]] == [1]
     assert json.loads((run / "manifest-resume-1.json").read_text())["fovs"] == ["b_2"]
-    a1_logs = [p for p in (run / "logs" / "slurm").glob("process-fov-*.log") if "FOV index 0 " in p.read_text()]
-    assert len(a1_logs) == 1  # A1 ran once: only in the first array
+    logs = {p.name: p.read_text() for p in (run / "logs" / "slurm").glob("process-fov-*.log")}
+    assert len(logs) == 3  # two tasks, then one
+    assert sum("process-fov: FOV A1: " in text for text in logs.values()) == 1, logs  # A1 ran once
     with xr.open_dataarray(run / "merged_decoded_fovs.nc") as merged, \
             xr.open_dataarray(tmp_path / "local" / "local" / "merged_decoded_fovs.nc") as reference:
         assert_same_table(merged.load(), reference.load())
 
 
+@long_case
 def test_slurm_fov_failing_is_reported_with_its_state_and_log(slurm_cluster, tmp_path):
     """One FOV's recipe fails: its Slurm state and log tail are printed, nothing is merged, the
     merge job is cancelled and the commands to go on name the Slurm executor."""
@@ -173,6 +177,7 @@ def test_hundred_fovs_two_sbatch_calls_one_poll_call_and_ctrl_c_cancels_only_thi
         subprocess.run(["scancel", other, *sub.job_ids], env=env, check=True)
 
 
+@long_case
 def test_cancel_command_and_status_of_a_run_submitted_without_waiting(slurm_cluster, tmp_path):
     """``run --no-wait`` submits and returns; ``status`` says where the run is; ``cancel`` cancels
     its jobs by id."""
@@ -199,7 +204,7 @@ def test_cancel_command_and_status_of_a_run_submitted_without_waiting(slurm_clus
     assert "nothing to cancel" in again.stderr
 
 
-@pytest.mark.skipif(os.environ.get("SLURM_LONG_TESTS") != "1", reason="a long Slurm case: make test-slurm")
+@long_case
 def test_resume_after_the_launcher_is_killed(slurm_cluster, tmp_path):
     """The launcher is killed (SIGKILL) while its jobs run; ``--resume`` cancels what it left
     in Slurm, processes only the FOVs without output, and merges."""
@@ -228,3 +233,29 @@ def test_resume_after_the_launcher_is_killed(slurm_cluster, tmp_path):
     assert (run / "merged_decoded_fovs.nc").exists()
     assert (run / "fovs" / "A1.json").read_bytes() == a1  # not run again
     assert json.loads((run / "manifest-resume-1.json").read_text())["fovs"] == ["b_2"]
+
+
+def test_arrays_split_at_max_array_size_and_the_merge_waits_for_all(slurm_cluster, tmp_path):
+    """Past MaxArraySize (as ``scontrol show config`` says; 1 here) a run is several arrays, each
+    with its FOV offset, and the merge depends on every one (afterany)."""
+    from starfish_batch.launcher.runs import new_run
+    from starfish_batch.launcher.slurm import SlurmExecutor, SlurmOptions
+    from starfish_batch.launcher.slurm.commands import SlurmCommands
+
+    env = {**os.environ, "SLURM_CONF": slurm_cluster}
+    manifest, url = new_run(str(_experiment(tmp_path / "experiment")), str(recipe_with(tmp_path, "")),
+                            str(tmp_path / "results"), run_id="split")
+    executor = SlurmExecutor(SlurmOptions(extra=["--hold"]), SlurmCommands(env=env))  # held: nothing runs
+    executor._config = {**executor.commands.config(), "MaxArraySize": "1"}
+    sub = executor.submit(manifest, url, resources={"vcpus": 1, "memory_mib": 256})
+    try:
+        assert [(j.offset, j.size) for j in sub.process_jobs] == [(0, 1), (1, 1)]
+        scripts = [subprocess.run(["scontrol", "write", "batch_script", j.job_id, "-"], env=env, text=True,
+                                  capture_output=True, check=True).stdout for j in sub.process_jobs]
+        assert "export FOV_INDEX_OFFSET=0\n" in scripts[0] and "export FOV_INDEX_OFFSET=1\n" in scripts[1]
+        shown = subprocess.run(["scontrol", "-o", "show", "job", sub.merge_job_id], env=env, text=True,
+                               capture_output=True, check=True).stdout
+        depends = shown.split("Dependency=", 1)[1].split()[0]
+        assert all(f"afterany:{j.job_id}_*" in depends for j in sub.process_jobs), depends
+    finally:
+        subprocess.run(["scancel", *sub.job_ids], env=env, check=True)

@@ -54,7 +54,7 @@ class SlurmOptions:
             if value:
                 parts.append(f"{flag} {shlex.quote(str(value))}")
         if self.extra:
-            parts.append(f"--sbatch-args {shlex.quote(shlex.join(self.extra))}")
+            parts.append(f"--sbatch-args={shlex.quote(shlex.join(self.extra))}")  # "=": its value starts with -
         return " ".join(parts)
 
 
@@ -102,8 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-running", type=_positive, metavar="N",
                        help="slurm: FOVs running at once at most (the array's %%N)")
     group.add_argument("--sbatch-args", metavar="ARGS", default="",
-                       help="slurm: more sbatch arguments for every job, as one string "
-                            "(e.g. \"--constraint=avx2 --exclude=node7\")")
+                       help="slurm: more sbatch arguments for every job, as one string after = "
+                            "(e.g. --sbatch-args=\"--constraint=avx2 --exclude=node7\")")
     group.add_argument("--slurm-log-dir", metavar="DIR",
                        help="slurm: a folder every node can write, for the jobs' output (default: "
                             "<run>/logs; required with s3:// results)")

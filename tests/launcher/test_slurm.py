@@ -259,3 +259,18 @@ def test_arrays_split_at_max_array_size_and_the_merge_waits_for_all(slurm_cluste
         assert all(f"afterany:{j.job_id}_*" in depends for j in sub.process_jobs), depends
     finally:
         subprocess.run(["scancel", *sub.job_ids], env=env, check=True)
+
+
+@long_case
+def test_max_cost_in_core_hours_cancels_the_run(slurm_cluster, tmp_path):
+    """--max-cost on Slurm counts core-hours: past it, the run's jobs are cancelled."""
+    experiment = _experiment(tmp_path / "experiment")
+    recipe = recipe_with(tmp_path, SLOW_WRAPPER)
+    proc = launch(*_slurm_run(experiment, recipe, tmp_path / "results", "costly", "--max-cost", "0.002"),
+                  env=_env(slurm_cluster, SLOW_FOVS="A1,b_2"))  # 2 tasks x 40 s > 7.2 core-seconds
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "core-hours, past --max-cost 0.002 core-hours; the rest of the run and its merge were cancelled " \
+           "(2 job(s))" in proc.stderr  # the array and the merge
+    jobs = json.loads((tmp_path / "results" / "costly" / "jobs.json").read_text())
+    ids = [j["job_id"] for j in jobs["process_jobs"]] + [jobs["merge_job_id"]]
+    assert set(slurm.settled(slurm_cluster, ids).values()) == {"CANCELLED"}

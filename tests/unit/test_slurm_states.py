@@ -6,6 +6,7 @@ are printed as one ``<id>_[<range>%<limit>]`` line)."""
 from __future__ import annotations
 
 import argparse
+import shlex
 
 import pytest
 
@@ -98,3 +99,22 @@ def test_defaults_from_the_runs_estimate():
     assert found["memory_mib"] >= 1.1e9 / 2**20 and found["vcpus"] == 1
     assert found["time"] == "15"  # three times the slowest FOV's 5 minutes
     assert options.quoted_defaults([]) == {}
+
+
+def test_commands_printed_after_a_slurm_run_repeat_its_executor_and_flags(monkeypatch):
+    from starfish_batch.launcher import cli
+
+    manifest = Manifest(run_id="r1", experiment_url="/e/experiment.json", recipe_url="/res/r1/recipe.py",
+                        recipe_sha256="0" * 64, results_url="/res", fovs=["a"])
+    args = cli.parse_args(["--executor", "slurm", "--experiment-url", "/e/experiment.json", "--recipe", "r.py",
+                           "--results-url", "/res", "--partition", "short", "--mem", "2G",
+                           "--sbatch-args=--exclude=node7 --constraint=avx2"])
+    monkeypatch.delenv(cli.VIA_MAKE_VAR, raising=False)
+    assert cli.resume_hint(manifest, args).endswith(
+        " --executor slurm --partition short --mem 2048 --sbatch-args='--exclude=node7 --constraint=avx2' "
+        "--resume r1 --results-url /res")
+    monkeypatch.setenv(cli.VIA_MAKE_VAR, "1")
+    words = shlex.split(cli.resume_hint(manifest, args))
+    assert words[:5] == ["make", "run", "RESUME=r1", "RESULTS=/res", "EXECUTOR=slurm"]
+    assert shlex.split(words[5].removeprefix("RUN_ARGS=")) == [
+        "--partition", "short", "--mem", "2048", "--sbatch-args=--exclude=node7 --constraint=avx2"]

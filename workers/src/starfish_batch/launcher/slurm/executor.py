@@ -159,9 +159,9 @@ class SlurmExecutor:
         label = submission_label(jobs_url)
         log_dir = self.log_dir(manifest)
         os.makedirs(log_dir, exist_ok=True)
-        common = self.options.sbatch_options()
-        if resources.get("time"):
-            common = [o for o in common if not o.startswith("--time=")] + [f"--time={resources['time']}"]
+        common = self.options.sbatch_options()  # the merge's: --time only if given
+        per_fov = [o for o in common if not o.startswith("--time=")] + (
+            [f"--time={resources['time']}"] if resources.get("time") else [])
         memory = int(resources["memory_mib"])
         cpus = int(resources.get("vcpus") or 1)
         limit = f"%{self.options.max_running}" if self.options.max_running else ""
@@ -175,7 +175,7 @@ class SlurmExecutor:
                     job_script(PROCESS_FOV, command, manifest, manifest_url, offset),
                     [f"--array=0-{size - 1}{limit}", f"--job-name={name}", f"--mem={memory}M",
                      f"--cpus-per-task={cpus}", f"--output={log_dir}/{PROCESS_FOV}-%A_%a.log",
-                     "--requeue", *common])
+                     "--requeue", *per_fov])
                 submitted.append(job_id)
                 process_jobs.append(ProcessJob(job_id, name, offset, size))
             merge_id = ""
@@ -216,17 +216,22 @@ class SlurmExecutor:
                 "squeue", "-h", "-r", "-t", "all", "-j", ids, "-o", states.SQUEUE_FORMAT))
         return {s.name: s for s in found}
 
-    def active(self, job_ids: list[str]) -> list[str]:
-        """Those of ``job_ids`` with a task not ended yet."""
+    def active(self, job_ids: list[str], strict: bool = False) -> list[str]:
+        """Those of ``job_ids`` with a task not ended yet (none if Slurm cannot say, unless ``strict``)."""
         try:
             found = self.poll(job_ids)
         except StarfishBatchError:
+            if strict:
+                raise
             return []
         return [j for j in job_ids if any(s.job_id == j and not s.ended for s in found.values())]
 
     def _gone(self, manifest: Manifest, index: int, job_id: str, task: int) -> states.JobState:
-        """A task Slurm no longer lists (squeue forgets ended jobs): done if its FOV's output is
-        whole, else failed with no more said."""
+        """A task Slurm does not list. With accounting it is not recorded yet (slurmdbd lags
+        the controller): pending. Without, squeue forgot it MinJobAge after it ended: done if
+        its FOV's output is whole, else failed with no more said."""
+        if self.accounting:
+            return states.JobState(job_id, task, "PENDING", reason="not in the accounting records yet")
         fov = manifest.fovs[index]
         if fov_output.done_record(manifest, fov) is not None:
             return states.JobState(job_id, task, states.SUCCEEDED)
@@ -363,8 +368,12 @@ class SlurmExecutor:
     # -- status and cancel --------------------------------------------------------------------
 
     def cancel_jobs(self, job_ids: list[str]) -> list[str]:
-        """``scancel`` the jobs of ``job_ids`` not ended yet (only these: this run's); returns them."""
-        left = self.active(job_ids)
+        """``scancel`` the jobs of ``job_ids`` not ended yet (only these: this run's); returns them.
+        If Slurm cannot say which are left, all of them (cancelling an ended job does nothing)."""
+        try:
+            left = self.active(job_ids, strict=True)
+        except StarfishBatchError:
+            left = list(job_ids)
         self.commands.scancel(left)
         return left
 

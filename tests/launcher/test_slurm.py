@@ -274,3 +274,40 @@ def test_max_cost_in_core_hours_cancels_the_run(slurm_cluster, tmp_path):
     jobs = json.loads((tmp_path / "results" / "costly" / "jobs.json").read_text())
     ids = [j["job_id"] for j in jobs["process_jobs"]] + [jobs["merge_job_id"]]
     assert set(slurm.settled(slurm_cluster, ids).values()) == {"CANCELLED"}
+
+
+@long_case
+def test_fovs_whose_node_failed_are_resubmitted(slurm_cluster, tmp_path):
+    """The node goes down under running FOVs (jobs that Slurm does not requeue itself end
+    NODE_FAIL): the launcher resubmits them as they were, and the run is merged."""
+    experiment = _experiment(tmp_path / "experiment")
+    recipe = recipe_with(tmp_path, SLOW_WRAPPER)
+    env = {**os.environ, **_env(slurm_cluster, SLOW_FOVS="A1,b_2")}
+    launcher = subprocess.Popen(
+        [sys.executable, str(LAUNCHER), *_slurm_run(experiment, recipe, tmp_path / "results", "nodefail",
+                                                    "--mem", "1024", "--sbatch-args=--no-requeue"), "--quiet"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jobs = tmp_path / "results" / "nodefail" / "jobs.json"
+    node = ["scontrol", "update", "nodename=localhost"]
+    deadline = time.monotonic() + 300
+    try:
+        while True:
+            assert time.monotonic() < deadline and launcher.poll() is None
+            if jobs.exists():
+                array = json.loads(jobs.read_text())["process_jobs"][0]["job_id"]
+                if list(slurm.job_states(slurm_cluster, [array]).values()) == ["RUNNING", "RUNNING"]:
+                    break
+            time.sleep(1)
+        subprocess.run([*node, "state=down", "reason=starfish-batch test"], env=env, check=True)
+    finally:
+        for _ in range(60):  # resume is refused while the killed jobs are still completing
+            time.sleep(1)
+            if subprocess.run([*node, "state=resume"], env=env, capture_output=True).returncode == 0:
+                break
+        if launcher.poll() is None and not jobs.exists():
+            launcher.kill()
+    out, err = launcher.communicate(timeout=600)
+    assert launcher.returncode == 0, err[-3000:]
+    assert "failed: Slurm NODE_FAIL (its node failed)" in err
+    assert "2 FOV(s) lost their node or were preempted (A1, b_2): resubmitted with 1024 MiB" in err
+    assert (tmp_path / "results" / "nodefail" / "merged_decoded_fovs.nc").exists()

@@ -30,7 +30,8 @@ def test_sacct_lines_become_one_state_per_task():
     assert sorted(found) == ["41_0", "41_1", "41_2", "41_3", "41_4", "41_5", "41_6", "41_9", "42"]
     assert found["41_0"].state == "COMPLETED" and found["41_0"].seconds == 65 and found["41_0"].cpus == 2
     assert found["41_1"].failed and found["41_1"].exit_code == 1 and found["41_1"].reason == "NonZeroExitCode"
-    assert found["41_2"].state == states.OUT_OF_MEMORY
+    assert found["41_2"].state == states.OUT_OF_MEMORY and found["41_2"].exit_code is None
+    assert found["41_3"].exit_code == 128 + 15  # SIGTERM
     assert found["41_3"].state == "CANCELLED" and found["41_3"].seconds == 86400 + 2 * 3600 + 3 * 60 + 4
     assert found["41_5"].state == "PENDING" and not found["41_5"].ended
     assert found["42"].task is None and found["42"].reason == "Dependency"

@@ -88,12 +88,13 @@ _JOB_ID = re.compile(r"^(\d+)(?:_(\d+|\[[0-9,\-%]+\]))?$")
 
 
 def _exit_code(text: str) -> int | None:
-    """``2:0`` (exit status : signal) -> 2; a signal alone -> 128 + signal, as a shell says."""
+    """``2:0`` (exit status : signal) -> 2; a signal alone -> 128 + signal, as a shell says;
+    none for Slurm's own codes past the signals (``0:125`` of a job killed for memory)."""
     code, _, signal = text.strip().partition(":")
     if not code.isdigit():
         return None
     if int(code) == 0 and signal.isdigit() and int(signal):
-        return 128 + int(signal)
+        return 128 + int(signal) if int(signal) <= 64 else None
     return int(code)
 
 

@@ -311,3 +311,29 @@ def test_fovs_whose_node_failed_are_resubmitted(slurm_cluster, tmp_path):
     assert "failed: Slurm NODE_FAIL (its node failed)" in err
     assert "2 FOV(s) lost their node or were preempted (A1, b_2): resubmitted with 1024 MiB" in err
     assert (tmp_path / "results" / "nodefail" / "merged_decoded_fovs.nc").exists()
+
+
+@long_case
+def test_ctrl_c_on_the_launcher_cancels_the_runs_jobs(slurm_cluster, tmp_path):
+    """Ctrl-C on a following launcher: its jobs are cancelled with scancel, exit 130, and the
+    command to continue is printed."""
+    experiment = _experiment(tmp_path / "experiment")
+    recipe = recipe_with(tmp_path, SLOW_WRAPPER)
+    launcher = subprocess.Popen(
+        [sys.executable, str(LAUNCHER), *_slurm_run(experiment, recipe, tmp_path / "results", "stopped"), "--quiet"],
+        env={**os.environ, **_env(slurm_cluster, SLOW_FOVS="A1,b_2")},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jobs = tmp_path / "results" / "stopped" / "jobs.json"
+    deadline = time.monotonic() + 300
+    while not jobs.exists():
+        assert time.monotonic() < deadline and launcher.poll() is None
+        time.sleep(0.5)
+    time.sleep(3)  # following now
+    launcher.send_signal(signal.SIGINT)
+    out, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 130, err[-3000:]
+    sub = json.loads(jobs.read_text())
+    ids = [sub["process_jobs"][0]["job_id"], sub["merge_job_id"]]
+    assert f"interrupted: the Slurm jobs of run stopped are cancelled ({' '.join(ids)})" in err
+    assert "continue with: " in err and "--executor slurm --resume stopped" in err
+    assert set(slurm.settled(slurm_cluster, ids).values()) == {"CANCELLED"}

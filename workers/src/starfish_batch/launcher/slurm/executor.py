@@ -347,6 +347,10 @@ class SlurmExecutor:
                             return FollowOutcome("merged_file_missing", failures)
                     if merge_state is not None:
                         return FollowOutcome("merge_failed", failures, self.merge_failure(sub, merge_state))
+                    if not self.accounting:  # squeue forgot it (MinJobAge) and it merged nothing
+                        gone = states.JobState(sub.merge_job_id, None, "FAILED",
+                                               reason="ended without output; Slurm no longer lists it")
+                        return FollowOutcome("merge_failed", failures, self.merge_failure(sub, gone))
                 if not sub.merge_job_id and len(ended) >= total:
                     return FollowOutcome("processed", failures)
                 self.sleep(delay)
@@ -357,11 +361,12 @@ class SlurmExecutor:
             observer.close()
 
     def merge_failure(self, sub: SlurmSubmission, state: states.JobState) -> SlurmFailure:
-        if not self.accounting:
+        if not self.accounting and not state.reason.startswith("ended without output"):
             state.exit_code = self._exit_codes([state.name]).get(state.name, state.exit_code)
         tail = _tail(sub.merge_log())
         line = error_line(tail)
-        return SlurmFailure(fov=None, index=None, reason=f"Slurm {state.state}" + (f": {line}" if line else ""),
+        why = f" ({state.reason})" if state.reason else ""
+        return SlurmFailure(fov=None, index=None, reason=f"Slurm {state.state}{why}" + (f": {line}" if line else ""),
                             exit_code=state.exit_code, job_id=state.name, log=sub.merge_log(), tail=tail,
                             out_of_memory=state.state == states.OUT_OF_MEMORY, state=state.state)
 

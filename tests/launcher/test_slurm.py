@@ -142,7 +142,7 @@ def test_hundred_fovs_two_sbatch_calls_one_poll_call_and_ctrl_c_cancels_only_thi
                              nuclei_per_fov=0, targets=("ACTB", "GAPDH"))
     path, log = slurm.counting_path(tmp_path / "bin")
     env = {**os.environ, "SLURM_CONF": slurm_cluster, "PATH": path}
-    other = subprocess.run(["sbatch", "--parsable", "--mem=64M", "--wrap", "sleep 120"], env=env,
+    other = subprocess.run(["sbatch", "--parsable", "--mem=64M", "--output=/dev/null", "--wrap", "sleep 120"], env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
     manifest, url = new_run(str(experiment), str(recipe_with(tmp_path, "")), str(tmp_path / "results"),
                             run_id="hundred")

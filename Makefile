@@ -17,7 +17,7 @@ EXECUTOR    ?= local
 RESUME      ?=
 RUN_ARGS    ?=
 
-.PHONY: help venv run demo test test-fast lint bench clean
+.PHONY: help venv run demo test test-fast test-slurm lint bench clean
 
 # images, push, e2e and the container helpers
 include mk/containers.mk
@@ -70,6 +70,9 @@ test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadoli
 
 test-fast: $(VENV)/.installed-test  ## the Python tests without Terraform
 	$(PY) -m pytest -q -ra tests -m "not terraform and not e2e"
+
+test-slurm: $(VENV)/.installed-test  ## the Slurm executor's tests on a one-node Slurm (as root), the long cases too
+	SLURM_LONG_TESTS=1 $(PY) -m pytest -q -ra -m slurm tests
 
 lint: $(VENV)/.installed-test  ## ruff and terraform fmt
 	$(VENV)/bin/ruff check workers scripts tests examples

@@ -22,6 +22,7 @@ from starfish_batch.errors import StarfishBatchError, report
 from starfish_batch.launcher.outcome import Failure
 from starfish_batch.launcher.report import failed_fovs_line, print_failures, say, stopped_early_line
 from starfish_batch.launcher.run_page import write_page
+from starfish_batch.launcher.slurm import options as slurm_options
 from starfish_batch.manifest import Manifest
 
 COMMANDS = ("run", "estimate", "status", "cancel")
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--results-url", "--results-location", dest="results_url",
                        help="where runs are written: <results-url>/<run-id>/ (local path or s3://)")
     where.add_argument("--results-bucket", help="tutorial flag: an S3 bucket (or s3:// URL) for results")
-    where.add_argument("--executor", choices=("local", "batch"), default="local")
+    where.add_argument("--executor", choices=("local", "batch", "slurm"), default="local")
     where.add_argument("--tf-dir", help="batch: Terraform directory to read outputs from (default: repo root)")
     where.add_argument("--tf-outputs", help="batch: a saved `terraform output -json` file")
     where.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -83,10 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default 3; 0: never)")
     run.add_argument("--max-cost", type=float, metavar="USD",
                      help="batch: cancel the run when the estimated cost of its job attempts so far "
-                          "passes this many dollars (checked every minute)")
+                          "passes this many dollars (checked every minute); slurm: this many core-hours")
     run.add_argument("--max-memory", type=_positive_int, metavar="MIB", default=16384,
-                     help="batch: FOVs that run out of memory are resubmitted with twice the memory, "
+                     help="batch and slurm: FOVs that run out of memory are resubmitted with twice the memory, "
                           "up to this many MiB (default 16384)")
+    slurm_options.add_arguments(run)
     quote = commands.add_parser(
         "estimate", parents=[common],
         help="process a few FOVs as the start of a new run, then predict the whole run's time, "
@@ -100,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     quote.add_argument("--json", action="store_true", help="the estimate as one JSON object on stdout")
     status = commands.add_parser("status", parents=[common], help="how far a run got (JSON); exit 0 once merged")
     status.add_argument("run_id", metavar="RUN_ID")
-    cancel = commands.add_parser("cancel", parents=[common], help="batch: cancel the jobs of a run")
+    cancel = commands.add_parser("cancel", parents=[common], help="batch and slurm: cancel the jobs of a run")
     cancel.add_argument("run_id", metavar="RUN_ID")
     return parser
 
@@ -149,7 +151,15 @@ def _tf_flags(args: argparse.Namespace) -> str:
 
 def _where(args: argparse.Namespace, results_url: str) -> str:
     batch = f"{_tf_flags(args)} --executor batch" if args.executor == "batch" else ""
+    if args.executor == "slurm":
+        batch = " --executor slurm"
     return f"--results-url {shlex.quote(results_url)}{batch}"
+
+
+def _slurm_flags(args: argparse.Namespace) -> str:
+    """``--executor slurm`` and the Slurm flags this run used, for a command we print."""
+    flags = slurm_options.from_args(args).flags() if args.command == "run" else ""
+    return f" --executor slurm{' ' + flags if flags else ''}"
 
 
 def _via_make() -> bool:
@@ -162,6 +172,11 @@ def _make_command(args: argparse.Namespace, **variables: str) -> str:
         variables["EXECUTOR"] = "batch"
         if _tf_flags(args):
             variables["RUN_ARGS"] = _tf_flags(args).strip()
+    if args.executor == "slurm":
+        variables["EXECUTOR"] = "slurm"
+        flags = _slurm_flags(args).replace(" --executor slurm", "", 1).strip()
+        if flags:
+            variables["RUN_ARGS"] = flags
     return "make run " + " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
 
 
@@ -170,6 +185,9 @@ def resume_hint(manifest: Manifest, args: argparse.Namespace) -> str:
     if _via_make():
         return _make_command(args, RESUME=manifest.run_id, RESULTS=manifest.results_url)
     batch = args.executor == "batch"
+    if args.executor == "slurm":
+        return (f"{args.invocation}{_slurm_flags(args)} --resume {manifest.run_id} "
+                f"--results-url {shlex.quote(manifest.results_url)}")
     return (f"{args.invocation}{' --executor batch' if batch else ''} --resume {manifest.run_id} "
             f"--results-url {shlex.quote(manifest.results_url)}{_tf_flags(args) if batch else ''}")
 
@@ -180,6 +198,9 @@ def new_run_hint(manifest: Manifest, args: argparse.Namespace) -> str:
     if _via_make():
         return _make_command(args, EXPERIMENT=manifest.experiment_url, RECIPE=recipe, RESULTS=manifest.results_url)
     batch = args.executor == "batch"
+    if args.executor == "slurm":
+        return (f"{args.invocation}{_slurm_flags(args)} --experiment-url {shlex.quote(manifest.experiment_url)} "
+                f"--recipe {shlex.quote(recipe)} --results-url {shlex.quote(manifest.results_url)}")
     return (f"{args.invocation}{' --executor batch' if batch else ''} "
             f"--experiment-url {shlex.quote(manifest.experiment_url)} --recipe {shlex.quote(recipe)} "
             f"--results-url {shlex.quote(manifest.results_url)}{_tf_flags(args) if batch else ''}")
@@ -229,6 +250,16 @@ def batch_executor(args: argparse.Namespace):
 def chosen_executor(args: argparse.Namespace):
     """(Batch executor or None for local, results URL, preflight or None) for starting a run:
     on Batch the preflight checks the queue and outputs before anything is written."""
+    if args.executor == "slurm":
+        from starfish_batch.launcher.slurm.run import executor_from
+
+        slurm = executor_from(args)
+
+        def check(manifest: Manifest) -> None:
+            for warning in slurm.preflight(manifest):
+                say(warning)
+
+        return slurm, args.results_url, check
     if args.executor != "batch":
         return None, args.results_url, None
     executor, results_url = batch_executor(args)
@@ -463,6 +494,10 @@ def _run(args: argparse.Namespace, claim) -> int:
             run_id=args.run_id, num_fovs=args.num_fovs, preflight=preflight, claim=claim,
         )
         say(f"run {manifest.run_id}: {len(manifest.fovs)} FOVs -> {manifest.run_root}")
+    if args.executor == "slurm":
+        from starfish_batch.launcher.slurm.run import run_slurm
+
+        return run_slurm(executor, manifest, manifest_url, args, results_url, started)
     if executor is not None:
         return run_batch(executor, manifest, manifest_url, args, results_url)
     return run_local(manifest, manifest_url, args, started)
@@ -496,6 +531,11 @@ def _estimate(args: argparse.Namespace, claim) -> int:
     from starfish_batch.launcher.estimate import quote_lines, spread
     from starfish_batch.launcher.runs import completed_fovs, new_run, resume_run
 
+    if args.executor == "slurm":
+        raise StarfishBatchError(
+            "estimate runs with --executor local or batch: estimate on one node with --executor local, then "
+            "finish the run with --executor slurm --resume RUN_ID (it takes --mem, --cpus-per-task and --time "
+            "from that estimate)")
     executor, results_url, preflight = chosen_executor(args)
     hourly = None
     missing = [n for n in ("experiment_url", "recipe") if not getattr(args, n)]
@@ -555,6 +595,10 @@ def _estimate(args: argparse.Namespace, claim) -> int:
 def status(args: argparse.Namespace) -> int:
     from starfish_batch.launcher.runs import load_run, progress
 
+    if args.executor == "slurm":
+        from starfish_batch.launcher.slurm.run import status as slurm_status
+
+        return slurm_status(args)
     if args.executor != "batch":
         _require(args, "results_url")
         manifest = load_run(args.results_url, args.run_id)
@@ -581,9 +625,14 @@ def status(args: argparse.Namespace) -> int:
 
 
 def cancel(args: argparse.Namespace) -> int:
-    """Only Batch runs can be cancelled (a local run stops with Ctrl-C): no --executor needed."""
+    """Only Batch and Slurm runs can be cancelled (a local run stops with Ctrl-C)."""
     from starfish_batch.launcher.batch.jobs import submissions
     from starfish_batch.launcher.runs import load_run
+
+    if args.executor == "slurm":
+        from starfish_batch.launcher.slurm.run import cancel as slurm_cancel
+
+        return slurm_cancel(args)
 
     executor, results_url = batch_executor(args)
     manifest = load_run(results_url, args.run_id)

@@ -21,7 +21,7 @@ import shutil
 import pytest
 
 from tests.support import iam
-from tests.support.terraform import copy_module, point_at_moto, run_terraform, terraform_env, terraform_init
+from tests.support.terraform import copy_module, moto_provider, run_terraform, terraform_env, terraform_init
 
 ACCOUNT = "123456789012"
 BUCKET = "lab-results"
@@ -39,41 +39,65 @@ def simulator():
         pytest.skip(why)
 
 
-def _rendered(plan_json: dict) -> dict[str, dict]:
-    """data source name -> its rendered policy document, for every aws_iam_policy_document the
-    plan could read."""
-    found = {}
-    resources = plan_json.get("prior_state", {}).get("values", {}).get("root_module", {}).get("resources", [])
-    for r in resources:
-        if r["mode"] == "data" and r["type"] == "aws_iam_policy_document" and r["values"].get("json"):
-            found[r["name"]] = json.loads(r["values"]["json"])
+def _rendered(plan_json: dict) -> dict[str, dict[str, dict]]:
+    """module name -> data source name -> its rendered policy document, for every
+    aws_iam_policy_document the plan could read."""
+    found: dict[str, dict[str, dict]] = {}
+    root = plan_json.get("prior_state", {}).get("values", {}).get("root_module", {})
+    for module in root.get("child_modules", []):
+        name = module["address"].split(".", 1)[1]
+        for r in module.get("resources", []):
+            if r["mode"] == "data" and r["type"] == "aws_iam_policy_document" and r["values"].get("json"):
+                found.setdefault(name, {})[r["name"]] = json.loads(r["values"]["json"])
     return found
+
+
+SCOPES = ("caller", "bucket")
+STACK = """terraform {
+  required_providers {
+    aws = {
+      source = "hashicorp/aws"
+    }
+  }
+}
+
+"""
+CALL = """
+module "%(scope)s" {
+  source                  = "../module"
+  name_prefix             = "sfb-%(scope)s"
+  create_results_bucket   = false
+  results_bucket_name     = "%(bucket)s"
+  experiment_s3_locations = ["s3://lab-data/experiments"]
+  results_write_scope     = "%(scope)s"
+}
+"""
 
 
 @pytest.fixture(scope="module")
 def policies(simulator, moto_endpoint, tmp_path_factory) -> dict[str, dict[str, dict]]:
-    """scope ("caller", "bucket") -> {"submitter_results": ..., "job": ...}, as Terraform renders them."""
-    work = copy_module(tmp_path_factory.mktemp("iam") / "module")
-    point_at_moto(work, moto_endpoint)
-    env = terraform_env(work)
-    terraform_init(work, env)
-    out = {}
-    for scope in ("caller", "bucket"):
-        plan = run_terraform(
-            ["plan", "-input=false", "-refresh=false", "-out", f"{scope}.plan",
-             "-target=data.aws_iam_policy_document.submitter_results", "-target=data.aws_iam_policy_document.job",
-             "-var", "create_results_bucket=false", "-var", f"results_bucket_name={BUCKET}",
-             "-var", 'experiment_s3_locations=["s3://lab-data/experiments"]',
-             "-var", f"results_write_scope={scope}"], work, env)
-        assert plan.returncode == 0, plan.stdout + plan.stderr
-        shown = run_terraform(["show", "-json", f"{scope}.plan"], work, env)
-        assert shown.returncode == 0, shown.stderr
-        rendered = _rendered(json.loads(shown.stdout))
-        assert "job" in rendered, sorted(rendered)
-        assert "submitter_results" in rendered, (
-            f"the submitter's results statements are not a document of their own: rendered {sorted(rendered)}")
-        out[scope] = rendered
-    return out
+    """scope ("caller", "bucket") -> {"submitter_results": ..., "job": ...}, as Terraform renders
+    them: one plan of a stack that calls the module once per scope."""
+    base = tmp_path_factory.mktemp("iam")
+    copy_module(base / "module")
+    stack = base / "stack"
+    stack.mkdir()
+    calls = "".join(CALL % {"scope": scope, "bucket": BUCKET} for scope in SCOPES)
+    (stack / "main.tf").write_text(STACK + moto_provider(moto_endpoint) + calls)
+    env = terraform_env(stack)
+    terraform_init(stack, env)
+    targets = [f"-target=module.{scope}.data.aws_iam_policy_document.{doc}"
+               for scope in SCOPES for doc in ("submitter_results", "job")]
+    plan = run_terraform(["plan", "-input=false", "-refresh=false", "-out", "scopes.plan", *targets], stack, env)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    shown = run_terraform(["show", "-json", "scopes.plan"], stack, env)
+    assert shown.returncode == 0, shown.stderr
+    rendered = _rendered(json.loads(shown.stdout))
+    for scope in SCOPES:
+        assert "job" in rendered.get(scope, {}), rendered
+        assert "submitter_results" in rendered[scope], (
+            f"the submitter's results statements are not a document of their own: rendered {sorted(rendered[scope])}")
+    return rendered
 
 
 def _answers(policy: dict, cases: list[tuple]) -> dict[tuple, str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import socket
 
 from starfish_batch import storage
@@ -32,13 +33,15 @@ class RunClaim:
 
     def _body(self) -> bytes:
         started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        return json.dumps({"host": self.host, "pid": self.pid, "started_at": started}).encode() + b"\n"
+        return json.dumps({"host": self.host, "pid": self.pid, "started_at": started,
+                           "claim": secrets.token_hex(8)}).encode() + b"\n"
 
     def acquire(self, run_root: str, run_id: str) -> None:
         url = storage.join(run_root, LOCK_NAME)
+        body = self._body()  # unique to this launcher: a retried write that did land is recognised
         for _ in range(3):  # a claim released between our create and our read: create again
             try:
-                storage.create_exclusive(url, self._body())
+                storage.create_exclusive(url, body)
                 break
             except AlreadyExists:
                 pass
@@ -46,6 +49,8 @@ class RunClaim:
                 data, tag = storage.read_tagged(url)
             except AlreadyExists:
                 continue
+            if data == body:
+                break  # our own create, retried after an error whose first attempt had succeeded
             holder = self._parse(data)
             if not self._stale(holder):
                 raise StarfishBatchError(
@@ -53,13 +58,22 @@ class RunClaim:
                     f"to end, or, if no launcher is running for this run any more, delete {url} and retry"
                 )
             try:  # its launcher died on this machine: take the claim over, if nobody did meanwhile
-                storage.replace_if(url, tag, self._body())
+                storage.replace_if(url, tag, body)
                 break
             except AlreadyExists:
+                if self._holds(url, body):
+                    break  # our conditional write landed; its retry was the one refused
                 raise StarfishBatchError(f"run {run_id} was claimed by another launcher just now") from None
         else:
             raise StarfishBatchError(f"run {run_id} is claimed and released again and again by other launchers")
         self.url = url
+
+    @staticmethod
+    def _holds(url: str, body: bytes) -> bool:
+        try:
+            return storage.read_tagged(url)[0] == body
+        except StarfishBatchError:
+            return False
 
     def release(self) -> None:
         if self.url is not None:

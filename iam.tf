@@ -212,6 +212,11 @@ data "aws_iam_policy_document" "results_key" {
 # Job role: read experiments, read/write the results bucket, nothing else
 ################################################################################
 
+locals {
+  # The keys of a run folder that only the launcher writes (starfish_batch.contract).
+  run_control_keys = ["manifest.json", "manifest-resume-*.json", "recipe.py", "launcher.lock", "jobs.json", "jobs-resume-*.json"]
+}
+
 resource "aws_iam_role" "job" {
   name               = "${local.name}-job"
   description        = "Role of the ${local.name} process-fov and merge-batch-job containers"
@@ -240,6 +245,16 @@ data "aws_iam_policy_document" "job" {
     ]
     resources = ["${local.results_bucket_arn}/*"]
   }
+
+  statement {
+    sid = "NeverWriteRunControl"
+    # A job writes a run's outputs, never what says what a run runs: its manifests and recipe
+    # (and the launcher's claim and jobs files). A recipe in one run can thus not make another
+    # scientist's launcher run its code on --resume.
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = [for name in local.run_control_keys : "${local.results_bucket_arn}/*/${name}"]
+  }
 }
 
 resource "aws_iam_role_policy" "job" {
@@ -256,11 +271,50 @@ locals {
   # The tag the launcher puts on every job it submits: the submitter's
   # aws:userid (launcher/batch/jobs.py SUBMITTER_TAG).
   submitter_tag = "starfish-batch:submitter"
+
+  # Where a scientist may write results: their own folder (the default), or, opted out, the
+  # whole bucket. The policy variable is written $${aws:userid} so Terraform leaves it to IAM.
+  results_caller_prefix = var.results_write_scope == "caller" ? "${trim(var.results_caller_prefix, "/")}/" : null
+  submitter_write_arn = (var.results_write_scope == "caller"
+    ? "${local.results_bucket_arn}/${local.results_caller_prefix}$${aws:userid}/*"
+  : "${local.results_bucket_arn}/*")
+  # In their own folder a scientist may also delete (a stale claim, an output to redo).
+  submitter_write_actions = (var.results_write_scope == "caller"
+    ? ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
+  : ["s3:PutObject", "s3:AbortMultipartUpload"])
+}
+
+# The submitter's S3 statements on the results bucket, a document of their own: known at plan
+# time, so tests evaluate what Terraform renders (tests/adversarial/test_results_scope_iam.py).
+data "aws_iam_policy_document" "submitter_results" {
+  statement {
+    sid       = "ListResults"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [local.results_bucket_arn]
+  }
+
+  statement {
+    sid       = "ReadResults"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.results_bucket_arn}/*"]
+  }
+
+  statement {
+    # results_write_scope = "caller": only under <results_caller_prefix><the caller's aws:userid>/
+    # (what `aws sts get-caller-identity` prints as UserId; the launcher finds it the same way).
+    sid       = "WriteOwnResults"
+    actions   = local.submitter_write_actions
+    resources = [local.submitter_write_arn]
+  }
 }
 
 data "aws_iam_policy_document" "submitter" {
   # The launcher opens the experiment to list its FOVs before submitting.
-  source_policy_documents = [data.aws_iam_policy_document.read_experiments.json, data.aws_iam_policy_document.results_key.json]
+  source_policy_documents = [
+    data.aws_iam_policy_document.read_experiments.json,
+    data.aws_iam_policy_document.results_key.json,
+    data.aws_iam_policy_document.submitter_results.json,
+  ]
 
   statement {
     sid     = "SubmitToThisQueue"
@@ -322,18 +376,6 @@ data "aws_iam_policy_document" "submitter" {
       "batch:DescribeComputeEnvironments",
     ]
     resources = ["*"]
-  }
-
-  statement {
-    sid       = "ListResults"
-    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
-    resources = [local.results_bucket_arn]
-  }
-
-  statement {
-    sid       = "ReadWriteResults"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
-    resources = ["${local.results_bucket_arn}/*"]
   }
 
   statement {

@@ -96,6 +96,11 @@ output "job_role_arn" {
   value       = aws_iam_role.job.arn
 }
 
+output "results_caller_prefix" {
+  description = "Prefix of the scientists' own folders in the results bucket (\"users/\"): the launcher writes a scientist's runs under <prefix><aws:userid>/. Null when results_write_scope = \"bucket\"."
+  value       = local.results_caller_prefix
+}
+
 output "results_bucket_arn" {
   description = "ARN of the results bucket."
   value       = local.results_bucket_arn

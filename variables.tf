@@ -430,3 +430,25 @@ variable "log_retention_days" {
     error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
   }
 }
+
+variable "results_write_scope" {
+  description = "Where a scientist holding the submitter policy may write in the results bucket. \"caller\" (default): only under <results_caller_prefix>/<their aws:userid>/, so no lab member can rewrite another's runs; the launcher finds that folder itself. \"bucket\": anywhere in the bucket (the old lab-wide write: any member can then rewrite any run, including its manifest and recipe; see docs/security.md)."
+  type        = string
+  default     = "caller"
+
+  validation {
+    condition     = contains(["caller", "bucket"], var.results_write_scope)
+    error_message = "results_write_scope must be \"caller\" or \"bucket\"."
+  }
+}
+
+variable "results_caller_prefix" {
+  description = "With results_write_scope = \"caller\": the key prefix of the scientists' own folders in the results bucket; a scientist's runs live under s3://<bucket>/<prefix>/<aws:userid>/."
+  type        = string
+  default     = "users"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?$", var.results_caller_prefix))
+    error_message = "results_caller_prefix must be one or more folder names of A-Z a-z 0-9 _ . - joined by /, e.g. \"users\"."
+  }
+}

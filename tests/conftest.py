@@ -42,7 +42,26 @@ def moto_s3():
         storage.s3_client.cache_clear()
 
 
-LAYERS = ("unit", "workers", "launcher", "terraform", "e2e")
+LAYERS = ("unit", "workers", "launcher", "terraform", "e2e", "adversarial")
+
+
+def pytest_configure(config):
+    """The launcher remembers the runs it launched in a state folder (launcher/pins.py): the
+    tests' own, never the user's home, shared by every test and the processes they start."""
+    import tempfile
+
+    if "STARFISH_BATCH_STATE_DIR" not in os.environ:
+        config._starfish_state = os.environ["STARFISH_BATCH_STATE_DIR"] = tempfile.mkdtemp(
+            prefix="starfish-batch-test-state-")
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    made = getattr(config, "_starfish_state", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+        os.environ.pop("STARFISH_BATCH_STATE_DIR", None)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -132,7 +132,7 @@ def measure_read(kind: str, path: Path, repeat: int = READ_REPEAT) -> dict:
 
 
 def make_inputs(workdir: Path, n_max: int, n_features: int) -> Path:
-    """fovs/<name>.nc for n_max FOVs under workdir/results/bench-<n_max>/ (made once)."""
+    """fovs/<name>.nc for n_max FOVs under workdir/fovs/ (made once), with their records."""
     from starfish_batch.demo.testing import (
         copy_fov_output,
         synthetic_decoded_table,
@@ -152,35 +152,37 @@ def make_inputs(workdir: Path, n_max: int, n_features: int) -> Path:
         dest = fovs_dir / f"{name}.nc"
         if not dest.exists():
             copy_fov_output(first, dest, name)
-    for name in names:  # the record that proves each table whole, as process-fov writes it
+    for i, name in enumerate(names):  # the record that proves each table whole, as process-fov writes it
         record = fovs_dir / f"{name}.json"
-        if not record.exists():
-            write_record(fovs_dir / f"{name}.nc", record, name)
+        if not record.exists() or f'"run_id": "{BENCH_RUN_ID}"' not in record.read_text():
+            write_record(fovs_dir / f"{name}.nc", record, name, i)
     made = time.perf_counter() - started
     if made > 1:
         print(f"  (made {n_max} per-FOV files in {made:.0f} s)", file=sys.stderr)
     return fovs_dir
 
 
-def write_record(table: Path, record_path: Path, fov: str) -> None:
+def write_record(table: Path, record_path: Path, fov: str, index: int) -> None:
     from starfish_batch import storage
     from starfish_batch.records import FovRecord
 
     digest = storage.Digest.of_file(table)
-    record = FovRecord(fov=fov, recipe_sha256=BENCH_RECIPE_SHA256, n_features=0,
-                       nc_bytes=digest.size, nc_sha256=digest.sha256)
+    record = FovRecord(fov=fov, index=index, run_id=BENCH_RUN_ID, recipe_sha256=BENCH_RECIPE_SHA256,
+                       n_features=0, nc_bytes=digest.size, nc_sha256=digest.sha256)
     record_path.write_text(record.to_json())
 
 
 BENCH_RECIPE_SHA256 = "0" * 64
+BENCH_RUN_ID = "bench"
+"""Every size's run has this id (under results-<n>/): the records, shared by hard links, name it."""
 
 
 def run_manifest(workdir: Path, fovs_dir: Path, n: int) -> str:
     """A run of the first n FOVs whose fovs/ links to the shared files."""
     from starfish_batch.manifest import Manifest
 
-    results = workdir / "results"
-    run_id = f"bench-{n}"
+    run_id = BENCH_RUN_ID
+    results = workdir / f"results-{n}"
     run_root = results / run_id
     if run_root.exists():
         shutil.rmtree(run_root)

@@ -172,7 +172,8 @@ def put_done(aws, run_id: str, fov: str, table: bytes = b"x") -> None:
 
     manifest = read_jobs_file(aws, run_id, "manifest.json")
     record = FovRecord(fov=fov, recipe_sha256=manifest["recipe_sha256"], n_features=0, run_id=run_id,
-                       nc_bytes=len(table), nc_sha256=hashlib.sha256(table).hexdigest())
+                       index=manifest["fovs"].index(fov), nc_bytes=len(table),
+                       nc_sha256=hashlib.sha256(table).hexdigest())
     aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"runs/{run_id}/fovs/{fov}.nc", Body=table)
     aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"runs/{run_id}/fovs/{fov}.json", Body=record.to_json())
 

@@ -559,8 +559,11 @@ def test_job_role_is_least_privilege(applied):
     actions = {a for s in statements for a in _as_list(s["Action"])}
     assert "s3:DeleteObject" not in actions
     assert not [a for a in actions if "*" in a]
-    writes = [s for s in statements if "s3:PutObject" in _as_list(s["Action"])]
+    writes = [s for s in statements if "s3:PutObject" in _as_list(s["Action"]) and s.get("Effect") != "Deny"]
     assert writes and all(_as_list(s["Resource"]) == [f"{bucket_arn}/*"] for s in writes)
+    # ... but never a run's manifests or recipe (tests/adversarial/test_results_scope_iam.py evaluates it)
+    (deny,) = [s for s in statements if s.get("Effect") == "Deny"]
+    assert f"{bucket_arn}/*/manifest.json" in _as_list(deny["Resource"])
     # the experiment locations given are readable, nothing else
     reads = [r for s in statements if "s3:GetObject" in _as_list(s["Action"]) for r in _as_list(s["Resource"])]
     assert f"{bucket_arn}/*" in reads

@@ -84,6 +84,11 @@ class Manifest:
         """FOV name -> storage key, for every FOV of the run (names are data, never paths)."""
         return storage_keys(self.run_fovs)
 
+    @functools.cached_property
+    def fov_indices(self) -> dict[str, int]:
+        """FOV name -> its position in the run (``run_fovs``): the index its outputs carry."""
+        return {fov: i for i, fov in enumerate(self.run_fovs)}
+
     def fov_url(self, fov: str, suffix: str = ".nc") -> str:
         """Where FOV ``fov`` (a name of this run) writes ``suffix``: named by its storage key."""
         return fov_output_url(self.run_root, self.keys[fov], suffix)

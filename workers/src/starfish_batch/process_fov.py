@@ -136,16 +136,19 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
             "expected a starfish DecodedIntensityTable"
         )
 
+    run_index = fov_output.run_index(manifest, fov_name)
     table = with_fov_coordinate(table, fov_name)
     nc_url = manifest.fov_url(fov_name, ".nc")
     with storage.staged_output(nc_url, suffix=".nc") as tmp:
         try:
             table.to_netcdf(str(tmp))
+            fov_output.stamp(tmp, manifest.run_id, fov_name, run_index)  # whose table this is
             digest = storage.Digest.of_file(tmp)  # what the record proves: this file, whole
         except Exception as exc:  # netCDF says "HDF error" for a full disk: name it
             failure = storage.write_failure(nc_url, exc, tmp)
             raise StorageError(f"FOV {fov_name}: {failure}", failure.reason) from exc
     written = time.perf_counter()
+    etag = storage.size_and_etag(nc_url)[1] if storage.is_s3(nc_url) else None
 
     n_features = int(table.sizes["features"])
     decoded = 0
@@ -153,7 +156,7 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         decoded = int(table.coords["passes_thresholds"].values.astype(bool).sum())
     record = FovRecord(
         fov=fov_name,
-        index=index,
+        index=run_index,
         run_id=manifest.run_id,
         recipe_sha256=manifest.recipe_sha256,
         n_features=n_features,
@@ -172,6 +175,7 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         extent=view.extent,
         nc_bytes=digest.size,
         nc_sha256=digest.sha256,
+        nc_etag=etag or "",
     )
     storage.write_text(manifest.fov_url(fov_name, ".json"), record.to_json())
     return record

@@ -53,7 +53,7 @@ class FovRecord(_JsonRecord):
     fov: str
     recipe_sha256: str
     n_features: int
-    index: int = -1
+    index: int = -1  # the FOV's position in the run's FOVs (manifest run_fovs), the same in every manifest
     run_id: str = ""
     n_passing: int = 0
     seconds: float | None = None  # load + recipe + write
@@ -70,6 +70,7 @@ class FovRecord(_JsonRecord):
     extent: dict[str, list[float]] | None = None  # stage bounds {"xc": [lo, hi], "yc": [lo, hi]}
     nc_bytes: int | None = None  # size and sha256 of fovs/<fov>.nc: the proof that it is whole
     nc_sha256: str = ""
+    nc_etag: str = ""  # in S3: the ETag of fovs/<fov>.nc as uploaded (a listing gives it to compare)
 
 
 @dataclass

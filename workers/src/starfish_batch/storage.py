@@ -311,6 +311,65 @@ def create_exclusive(url: str, data: bytes) -> None:
         raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
 
 
+def read_tagged(url: str) -> tuple[bytes, str]:
+    """The object's bytes and a tag that changes whenever it is rewritten: the S3 ETag, or on
+    disk the bytes themselves (``replace_if`` compares them under a kernel lock)."""
+    try:
+        if is_s3(url):
+            bucket, key = split_s3(url)
+            response = s3_client().get_object(Bucket=bucket, Key=key)
+            return response["Body"].read(), str(response.get("ETag", ""))
+    except Exception as exc:
+        if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            raise AlreadyExists(f"{url} is gone", "gone") from None
+        raise StorageError(f"cannot read {url}: {_describe(exc)}", _describe(exc)) from exc
+    try:
+        data = _local(url).read_bytes()
+    except FileNotFoundError:
+        raise AlreadyExists(f"{url} is gone", "gone") from None
+    except OSError as exc:
+        raise StorageError(f"cannot read {url}: {_describe(exc)}", _describe(exc)) from exc
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def replace_if(url: str, tag: str, data: bytes) -> None:
+    """Write ``data`` at ``url`` only if the object there is still the one ``read_tagged`` gave
+    ``tag``: of several writers holding the same tag exactly one succeeds, the others get
+    AlreadyExists. In S3 a conditional PUT (``If-Match: <ETag>``: AWS answers 412
+    PreconditionFailed, or 409 ConditionalRequestConflict to a concurrent one); on disk the
+    compare and the rename happen under an exclusive ``flock`` of ``.<name>.guard`` beside it,
+    held by the kernel (released if the holder dies)."""
+    lost = AlreadyExists(f"{url} changed meanwhile", "changed meanwhile")
+    if is_s3(url):
+        bucket, key = split_s3(url)
+        try:
+            s3_client().put_object(Bucket=bucket, Key=key, Body=data, IfMatch=tag)
+            return
+        except Exception as exc:
+            if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409",
+                                    "404", "NoSuchKey", "NotFound"):
+                raise lost from None
+            raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
+    import fcntl
+
+    path = _local(url)
+    try:
+        fd = os.open(path.parent / f".{path.name}.guard", os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise StorageError(f"cannot write {url}: {_describe(exc)}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # every replace_if of this file, one at a time
+        try:
+            current = path.read_bytes()
+        except FileNotFoundError:
+            raise lost from None
+        if hashlib.sha256(current).hexdigest() != tag:
+            raise lost
+        write_bytes(url, data)  # a rename: readers see the old bytes or the new, never a mix
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def upload_file(local_path: str | os.PathLike, url: str) -> None:
     """Publish a finished local file at ``url`` whole (rename on disk, upload in S3)."""
     try:
@@ -586,6 +645,36 @@ def list_sizes(prefix_url: str) -> dict[str, int]:
         raise
     except Exception as exc:
         raise StorageError(f"cannot list {prefix_url}: {_describe(exc)}") from exc
+
+
+def list_objects(prefix_url: str) -> dict[str, tuple[int, str | None]]:
+    """(size, ETag) of each object under ``prefix_url`` from one listing (ETag None on disk)."""
+    if not is_s3(prefix_url):
+        return {name: (n, None) for name, n in list_sizes(prefix_url).items()}
+    base = prefix_url.rstrip("/") + "/"
+    bucket, key = split_s3(base)
+    found: dict[str, tuple[int, str | None]] = {}
+    try:
+        for page in s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            found.update((obj["Key"][len(key):], (int(obj["Size"]), obj.get("ETag")))
+                         for obj in page.get("Contents", []))
+    except Exception as exc:
+        raise StorageError(f"cannot list {prefix_url}: {_describe(exc)}") from exc
+    return found
+
+
+def size_and_etag(url: str) -> tuple[int | None, str | None]:
+    """The object's size (None: absent) and, in S3, its ETag."""
+    if not is_s3(url):
+        return size(url), None
+    try:
+        bucket, key = split_s3(url)
+        head = s3_client().head_object(Bucket=bucket, Key=key)
+        return int(head["ContentLength"]), head.get("ETag")
+    except Exception as exc:
+        if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return None, None
+        raise StorageError(f"cannot check {url}: {_describe(exc)}") from exc
 
 
 def size(url: str) -> int | None:

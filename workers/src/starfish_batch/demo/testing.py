@@ -116,12 +116,17 @@ def with_cells(table, n_cells: int, *, seed: int = 0, outside: float = 0.3):
     return table.assign_coords(cell_id=("features", ids))
 
 
-def write_fov_table(table, path: str | Path, fov: str) -> None:
-    """Write ``table`` as process-fov writes ``fovs/<fov>.nc`` (a ``fov`` coordinate added)."""
+def write_fov_table(table, path: str | Path, fov: str, run_id: str | None = None, index: int | None = None) -> None:
+    """Write ``table`` as process-fov writes ``fovs/<fov>.nc`` (a ``fov`` coordinate added, and
+    the run id and index when given)."""
     from starfish_batch.process_fov import with_fov_coordinate
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with_fov_coordinate(table, fov).to_netcdf(str(path))
+    if run_id is not None and index is not None:
+        from starfish_batch import fov_output
+
+        fov_output.stamp(path, run_id, fov, index)
 
 
 def copy_fov_output(src: str | Path, dest: str | Path, fov: str) -> None:
@@ -155,7 +160,7 @@ def write_fake_run(results_url: str, fovs: dict[str, int], run_id: str = "run-1"
             table = synthetic_decoded_table(n, seed=i + 1, shape=shape,
                                             origin_um=(i * 10.0, 0.0))
         with storage.staged_output(manifest.fov_url(fov, ".nc"), ".nc") as tmp:
-            write_fov_table(table, tmp, fov)
+            write_fov_table(table, tmp, fov, run_id, i)
             digest = storage.Digest.of_file(tmp)
         record = FovRecord(fov=fov, index=i, run_id=run_id, recipe_sha256=manifest.recipe_sha256,
                            n_features=int(table.sizes["features"]), seconds=1.5 + i,

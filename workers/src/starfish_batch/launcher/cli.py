@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--job-queue", help="batch: overrides the queue from the Terraform outputs")
     run.add_argument("--no-wait", action="store_true", help="batch: submit and return")
     run.add_argument("--resume", metavar="RUN_ID", help="process only the FOVs of RUN_ID without output, then merge")
+    run.add_argument("--recipe-sha256", metavar="HEX",
+                     help="with --resume of a run launched elsewhere: the recipe sha256 printed at its launch "
+                          "(12 hex digits or more); the resume refuses a run whose recipe is not that one")
     run.add_argument("--allow-partial", action="store_true", help="merge the FOVs that succeeded even if some failed")
     run.add_argument("--ground-truth", help="a ground_truth.csv to score the merged spots against")
     run.add_argument("--max-failures", type=_count, metavar="N", default=3,
@@ -244,7 +247,11 @@ def batch_executor(args: argparse.Namespace):
         )
     storage.use_region(outputs.region)  # for a machine with no AWS region configured
     executor = BatchExecutor(outputs, getattr(args, "job_queue", None))
-    return executor, args.results_url or f"s3://{outputs.results_bucket}"
+    if args.results_url:
+        return executor, args.results_url
+    from starfish_batch.launcher.results_home import default_results_url
+
+    return executor, default_results_url(executor)  # the caller's own folder, when the module scopes writes
 
 
 def chosen_executor(args: argparse.Namespace):
@@ -476,11 +483,15 @@ def _run(args: argparse.Namespace, claim) -> int:
     if args.resume:
         if not results_url:
             _require(args, "results_url")
+        refused: dict[str, str] = {}
         try:
-            manifest, manifest_url = resume_run(results_url, args.resume, preflight=preflight, claim=claim)
+            manifest, manifest_url = resume_run(results_url, args.resume, preflight=preflight, claim=claim,
+                                                refused=refused, recipe_sha256=args.recipe_sha256)
         except NothingToDo as done:
             say(str(done))
             return 0
+        for line in refused.values():
+            say(line)
         say(f"resuming run {manifest.run_id}: {len(manifest.fovs)} of "
             f"{len(manifest.run_fovs)} FOVs left to process")
     else:
@@ -493,7 +504,8 @@ def _run(args: argparse.Namespace, claim) -> int:
             args.experiment_url, args.recipe, results_url,
             run_id=args.run_id, num_fovs=args.num_fovs, preflight=preflight, claim=claim,
         )
-        say(f"run {manifest.run_id}: {len(manifest.fovs)} FOVs -> {manifest.run_root}")
+        say(f"run {manifest.run_id}: {len(manifest.fovs)} FOVs -> {manifest.run_root} "
+            f"(recipe sha256 {manifest.recipe_sha256[:16]})")
     if args.executor == "slurm":
         from starfish_batch.launcher.slurm.run import run_slurm
 
@@ -604,6 +616,8 @@ def status(args: argparse.Namespace) -> int:
         manifest = load_run(args.results_url, args.run_id)
         state = progress(manifest)
         print(json.dumps(state, indent=2), flush=True)
+        for line in state["fovs_refused"]:
+            say(line)
         write_page(manifest, "merged" if state["merged"] else "running", source="status")
         return 0 if state["merged"] else 1
     from starfish_batch.launcher.batch.jobs import submissions
@@ -613,6 +627,8 @@ def status(args: argparse.Namespace) -> int:
     jobs_state, failures = executor.status(manifest, submissions(manifest.run_root, manifest.run_id))
     state = {**progress(manifest), **jobs_state}
     print(json.dumps(state, indent=2), flush=True)
+    for line in state["fovs_refused"]:
+        say(line)
     if failures:
         print_failures(failures)
         say(next_steps(failures, manifest, args))

@@ -10,8 +10,10 @@ from starfish_batch import fov_output, storage
 from starfish_batch.contract import MANIFEST_NAME, RECIPE_NAME
 from starfish_batch.errors import AlreadyExists, ExperimentError, StarfishBatchError
 from starfish_batch.experiment import plan_inputs
+from starfish_batch.launcher import pins
 from starfish_batch.launcher.claim import RunClaim
-from starfish_batch.manifest import Manifest, check_run_id, new_run_id, resume_manifest_url
+from starfish_batch.launcher.report import say
+from starfish_batch.manifest import Manifest, check_run_id, new_run_id, resume_manifest_url, sha256_hex
 from starfish_batch.recipe import load_recipe
 
 
@@ -78,6 +80,9 @@ def new_run(
     except AlreadyExists:
         raise exists from None
     storage.write_bytes(manifest.recipe_url, recipe.source)  # pinned by the manifest's recipe_sha256
+    warning = pins.pin(manifest)  # what a resume will check the run's manifest against
+    if warning:
+        say(f"warning: {warning}")
     return manifest, manifest_url
 
 
@@ -92,20 +97,41 @@ def load_run(results_url: str, run_id: str) -> Manifest:
     return Manifest.load(url)
 
 
-def completed_fovs(manifest: Manifest) -> set[str]:
-    """FOVs whose record proves their table whole (see ``fov_output``): the others are redone."""
-    return fov_output.completed(manifest)
+def _load_launched(results_url: str, run_id: str) -> tuple[Manifest, str, str]:
+    """The run's ``manifest.json``, its URL and the sha256 of the bytes parsed (read once)."""
+    check_run_id(run_id)
+    root = storage.join(storage.absolute(results_url), run_id)
+    url = storage.join(root, MANIFEST_NAME)
+    if not storage.exists(url):
+        raise StarfishBatchError(f"no run {run_id} under {storage.absolute(results_url)}: {url} does not exist")
+    data = storage.read_bytes(url)
+    try:
+        manifest = Manifest.from_json(data.decode("utf-8"), source=url)
+    except UnicodeDecodeError as exc:
+        raise StarfishBatchError(f"{url} is not valid JSON: {exc}") from None
+    if manifest.run_root != root:
+        raise StarfishBatchError(f"cannot resume run {run_id}: {url} describes run {manifest.run_root}, "
+                                 "not the run it is stored in; refusing to run it")
+    return manifest, url, sha256_hex(data)
+
+
+def completed_fovs(manifest: Manifest, refused: dict[str, str] | None = None) -> set[str]:
+    """FOVs whose record proves their table whole (see ``fov_output``): the others are redone.
+    A slot holding another FOV's output is not done, and said in ``refused`` (FOV -> one line)."""
+    return fov_output.completed(manifest, refused)
 
 
 def progress(manifest: Manifest) -> dict:
     """How far a run got, from what it wrote: the part of `status` both executors share."""
-    done = completed_fovs(manifest)
+    refused: dict[str, str] = {}
+    done = completed_fovs(manifest, refused)
     return {
         "run_id": manifest.run_id,
         "run_root": manifest.run_root,
         "fovs": len(manifest.run_fovs),
         "fovs_done": len(done),
         "fovs_left": [f for f in manifest.run_fovs if f not in done],
+        "fovs_refused": list(refused.values()),
         "merged": storage.exists(manifest.merged_url),
     }
 
@@ -128,20 +154,25 @@ def check_inputs(original: Manifest) -> None:
 
 
 def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | None = None,
-               only: list[str] | None = None) -> tuple[Manifest, str]:
+               only: list[str] | None = None, refused: dict[str, str] | None = None,
+               recipe_sha256: str | None = None) -> tuple[Manifest, str]:
     """A resume manifest over the FOVs of ``run_id`` that have no output yet (of ``only``, if
     given: the sample an estimate processes).
 
     The recipe stored with the run is reused, and checked against the run's sha256, so a
-    resumed run can never mix two recipes; the experiment's documents are checked against the
-    digests the run recorded, so it never mixes two experiments either. With nothing left to
+    resumed run can never mix two recipes; the manifest itself must be the one this machine
+    launched (``pins``), or name the recipe whose ``recipe_sha256`` the scientist gives; the
+    experiment's documents are checked against the digests the run recorded, so it never
+    mixes two experiments either. With nothing left to
     do the manifest lists no FOV and only the merge runs; a run already merged is left as is.
+    FOVs whose slot holds another FOV's output are redone, and said in ``refused``.
     """
-    original = load_run(results_url, run_id)
+    original, url, digest = _load_launched(results_url, run_id)
     if claim is not None:
         claim.acquire(original.run_root, run_id)
+    pins.check(original, url, digest, recipe_sha256)  # the run's own recipe, as launched, or nothing runs
     load_recipe(original.recipe_url, original.recipe_sha256)
-    done = completed_fovs(original)
+    done = completed_fovs(original, refused)
     remaining = [fov for fov in original.run_fovs if fov not in done and (only is None or fov in only)]
     if only is None and not remaining and storage.exists(original.merged_url):
         raise NothingToDo(f"run {run_id} is complete and merged: {original.merged_url}; nothing to resume")

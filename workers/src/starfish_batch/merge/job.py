@@ -154,15 +154,42 @@ def _sources(manifest: Manifest, fovs: list[str]
 
 
 def _check_whole(manifest: Manifest, fov: str, record: FovRecord | None, digest: storage.Digest) -> None:
-    """The table read is the one its worker wrote, or one line naming the FOV and the file."""
+    """The table read is the one its worker wrote, for this FOV of this run, or one line
+    naming the FOV and the file."""
     label = manifest.fov_url(fov, ".nc")
     if record is None:
         raise StarfishBatchError(
             f"FOV {fov}: {label} is not proven whole: its record {manifest.fov_url(fov, '.json')} "
             f"is missing or unreadable; process the FOV again (--resume)")
+    refused = fov_output.refusal(manifest, fov, record)
+    if refused is not None:
+        raise StarfishBatchError(f"{refused}: refusing to merge it; process the FOV again (--resume)")
     why = fov_output.mismatch(record, digest.size, digest)
     if why is not None:
         raise StarfishBatchError(f"FOV {fov}: {label} is corrupt ({why}); process the FOV again (--resume)")
+
+
+def _check_table_identity(manifest: Manifest, fov: str, h5) -> None:
+    """The file's own run id, FOV name and index (``fov_output.IDENTITY_ATTRS``) match its
+    slot; a table from before they were written has none and is vouched for by its record."""
+    values = [h5.file_attr(name) for name in fov_output.IDENTITY_ATTRS]
+    if all(v is None for v in values):
+        return
+    run_id, name, index = (_scalar(v) for v in values)
+    why = fov_output.identity_mismatch(manifest, fov, run_id, name, index)
+    if why is not None:
+        raise StarfishBatchError(f"{fov_output.slot(manifest, fov, '.nc')} {why}: refusing to merge it; "
+                                 "process the FOV again (--resume)")
+
+
+def _scalar(value):
+    """An HDF5 attribute read raw (array of bytes, str or int) as one Python value."""
+    if value is None:
+        return None
+    item = value.reshape(-1)[0] if getattr(value, "size", 1) else None
+    if isinstance(item, bytes):
+        return item.decode("utf-8", "replace")
+    return item.item() if hasattr(item, "item") else item
 
 
 @contextlib.contextmanager
@@ -340,6 +367,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
                 with _reading(fov, label):
                     layout = reader.layout(h5, source, label)
                     n = reader.n_features(layout, h5)
+                    _check_table_identity(manifest, fov, h5)
                 acc.add_fov(fov, n, record)
                 if n == 0:
                     if first_empty is None:

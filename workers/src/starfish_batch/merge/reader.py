@@ -105,6 +105,17 @@ class H5Table:
         aid.read(out)
         return out
 
+    def file_attr(self, attr: str):
+        """A global attribute of the file (raw), or None."""
+        root = self.h5py.h5g.open(self.fid, b"/")
+        key = attr.encode()
+        if not self.h5py.h5a.exists(root, key):
+            return None
+        aid = self.h5py.h5a.open(root, key)
+        out = np.empty(aid.shape, dtype=aid.dtype)
+        aid.read(out)
+        return out
+
     def shape(self, name: str) -> tuple[int, ...]:
         return self.datasets[name].shape
 

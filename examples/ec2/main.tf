@@ -19,6 +19,10 @@ module "starfish_batch" {
   min_vcpus      = 0
   max_vcpus      = 128
 
+  # The default VPC's public subnets: a trial. In production give subnet_ids
+  # (see examples/private-subnets: private subnets, VPC endpoints, no NAT).
+  use_default_vpc = true
+
   process_fov = {
     vcpus  = 2
     memory = 4096

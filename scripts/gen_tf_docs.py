@@ -16,8 +16,8 @@ import argparse
 import json
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
@@ -30,8 +30,7 @@ class DocsError(Exception):
     pass
 
 
-@dataclass
-class Block:
+class Block(NamedTuple):
     name: str
     attributes: dict[str, str]  # attribute -> its expression, as written
 

@@ -4,7 +4,7 @@
 #   starfish_workflow.py --executor batch --tf-dir examples/ec2 ...
 #
 # In your own stack: copy this file, set `source` to where the module lives
-# (a git URL such as "git::https://.../starfish-batch.git?ref=v1.0.0").
+# (a git URL such as "git::https://.../starfish-batch.git?ref=v0.2.0").
 
 provider "aws" {
   region = var.region

@@ -22,14 +22,10 @@ provider "aws" {
 
 data "aws_region" "current" {}
 
-data "aws_availability_zones" "available" {
-  state = "available"
-}
-
 locals {
   name   = "starfish-private"
   region = data.aws_region.current.name
-  azs    = slice(data.aws_availability_zones.available.names, 0, 2)
+  azs    = [for suffix in var.availability_zone_suffixes : "${data.aws_region.current.name}${suffix}"]
   is_ec2 = contains(["EC2", "SPOT"], var.compute_type)
 
   # Interface endpoints: every job needs ECR and CloudWatch Logs; EC2/SPOT

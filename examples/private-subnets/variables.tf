@@ -30,3 +30,14 @@ variable "vpc_cidr" {
     error_message = "vpc_cidr must be an IPv4 CIDR block of /24 or larger (e.g. 10.42.0.0/16)."
   }
 }
+
+variable "availability_zone_suffixes" {
+  description = "Availability zones of the two private subnets, as suffixes of the region (a fixed list: the subnets never move when AWS adds a zone)."
+  type        = list(string)
+  default     = ["a", "b"]
+
+  validation {
+    condition     = length(var.availability_zone_suffixes) >= 1 && length(var.availability_zone_suffixes) <= 16 && alltrue([for s in var.availability_zone_suffixes : can(regex("^[a-z]$", s))])
+    error_message = "availability_zone_suffixes must be 1 to 16 letters such as [\"a\", \"b\"]."
+  }
+}

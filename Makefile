@@ -16,8 +16,10 @@ RESULTS     ?= results
 EXECUTOR    ?= local
 RESUME      ?=
 RUN_ARGS    ?=
+# EXECUTOR=batch: the deployment (the module's name_prefix) whose SSM parameter says where to run.
+DEPLOYMENT  ?=
 
-.PHONY: help venv run demo test test-fast test-slurm lint bench clean
+.PHONY: help venv run demo test test-fast test-slurm lint docs bench clean
 
 # images, push, e2e and the container helpers
 include mk/containers.mk
@@ -49,7 +51,8 @@ $(DEMO_DIR)/experiment.json: | $(VENV)/.installed
 demo: $(DEMO_DIR)/experiment.json  ## write the synthetic demo experiment (and its ground truth)
 
 # The launcher is told it runs under make, so the commands it suggests are `make run ...` too.
-LAUNCH := STARFISH_BATCH_VIA_MAKE=1 $(PY) scripts/starfish_workflow.py --executor "$(EXECUTOR)"
+LAUNCH := STARFISH_BATCH_VIA_MAKE=1 $(PY) scripts/starfish_workflow.py --executor "$(EXECUTOR)" \
+    $(if $(strip $(DEPLOYMENT)),--deployment "$(DEPLOYMENT)")
 
 ifneq ($(strip $(RESUME)),)
 run: $(VENV)/.installed  ## run the demo, or EXPERIMENT=... RECIPE=... RESULTS=...; RESUME=RUN_ID continues a run
@@ -66,6 +69,7 @@ endif
 test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  ## everything CI checks (about 12 minutes on 2 cores)
 	scripts/ci/install_chromium.sh
 	$(VENV)/bin/ruff check workers scripts tests examples
+	$(PY) scripts/gen_tf_docs.py --check
 	$(PY) -m pytest -q -ra tests
 
 test-fast: $(VENV)/.installed-test  ## the Python tests without Terraform
@@ -74,9 +78,13 @@ test-fast: $(VENV)/.installed-test  ## the Python tests without Terraform
 test-slurm: $(VENV)/.installed-test  ## the Slurm executor's tests on a one-node Slurm (as root), the long cases too
 	SLURM_LONG_TESTS=1 $(PY) -m pytest -q -ra -m slurm tests
 
-lint: $(VENV)/.installed-test  ## ruff and terraform fmt
+lint: $(VENV)/.installed-test  ## ruff, terraform fmt and the README's Terraform tables
 	$(VENV)/bin/ruff check workers scripts tests examples
 	terraform fmt -check -recursive
+	$(PY) scripts/gen_tf_docs.py --check
+
+docs:  ## rewrite the README's Inputs/Outputs tables from variables.tf and outputs.tf
+	$(PYTHON) scripts/gen_tf_docs.py
 
 bench: $(VENV)/.installed-test  ## merge, worker, experiment-reading, report.html and claim-race benchmarks; BENCH_FULL=1 adds 10,000 FOVs
 	$(PY) scripts/bench/merge.py

@@ -3,6 +3,16 @@
 ################################################################################
 
 locals {
+  # IAM names are account-wide: the region (or iam_name_prefix) keeps two
+  # deployments of one name in two regions apart.
+  iam_name_prefix = coalesce(var.iam_name_prefix, "${local.name}-${local.region}")
+  iam_names = {
+    instance  = "${local.iam_name_prefix}-instance"
+    execution = "${local.iam_name_prefix}-execution"
+    job       = "${local.iam_name_prefix}-job"
+    submitter = "${local.iam_name_prefix}-submitter"
+  }
+
   batch_service_role_arn = (
     var.batch_service_role_arn != null ? var.batch_service_role_arn :
     var.create_batch_service_linked_role ? aws_iam_service_linked_role.batch[0].arn : null
@@ -37,9 +47,11 @@ data "aws_iam_policy_document" "ec2_assume" {
 resource "aws_iam_role" "instance" {
   count = local.is_ec2 ? 1 : 0
 
-  name               = "${local.name}-instance"
-  description        = "ECS container instances of the ${local.name} Batch compute environment"
-  assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+  name                 = local.iam_names.instance
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary
+  description          = "ECS container instances of the ${local.name} Batch compute environment"
+  assume_role_policy   = data.aws_iam_policy_document.ec2_assume.json
 
   tags = local.tags
 }
@@ -54,7 +66,8 @@ resource "aws_iam_role_policy_attachment" "instance_ecs" {
 resource "aws_iam_instance_profile" "instance" {
   count = local.is_ec2 ? 1 : 0
 
-  name = "${local.name}-instance"
+  name = local.iam_names.instance
+  path = var.iam_role_path
   role = aws_iam_role.instance[0].name
 
   tags = local.tags
@@ -92,12 +105,29 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 # Fargate execution role: pull the module's images, write the log group
 ################################################################################
 
+locals {
+  # The ECR repositories the jobs' images are in: the module's, and those of
+  # image URIs given (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME[:tag|@digest]).
+  # Images of other registries need no ECR permission (public ones) or a
+  # registry credential of the platform team's own.
+  given_image_repositories = [
+    for w in local.workers : regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(\\.cn)?/([^:@]+)", w.image_override)
+    if w.image_override != null && can(regex("^[0-9]{12}\\.dkr\\.ecr\\.", coalesce(w.image_override, "x")))
+  ]
+  image_repository_arns = distinct(concat(
+    [for r in aws_ecr_repository.this : r.arn],
+    [for m in local.given_image_repositories : "arn:${local.partition}:ecr:${m[1]}:${m[0]}:repository/${m[3]}"],
+  ))
+}
+
 resource "aws_iam_role" "execution" {
   count = local.is_fargate ? 1 : 0
 
-  name               = "${local.name}-execution"
-  description        = "Fargate execution role of the ${local.name} jobs: pull images, write logs"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  name                 = local.iam_names.execution
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary
+  description          = "Fargate execution role of the ${local.name} jobs: pull images, write logs"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
 
   tags = local.tags
 }
@@ -110,14 +140,18 @@ data "aws_iam_policy_document" "execution" {
     resources = ["*"]
   }
 
-  statement {
-    sid = "PullModuleImages"
-    actions = [
-      "ecr:BatchCheckLayerAvailability",
-      "ecr:BatchGetImage",
-      "ecr:GetDownloadUrlForLayer",
-    ]
-    resources = [for r in aws_ecr_repository.this : r.arn]
+  dynamic "statement" {
+    for_each = length(local.image_repository_arns) > 0 ? [1] : []
+
+    content {
+      sid = "PullModuleImages"
+      actions = [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+      ]
+      resources = local.image_repository_arns
+    }
   }
 
   statement {
@@ -218,11 +252,21 @@ locals {
 }
 
 resource "aws_iam_role" "job" {
-  name               = "${local.name}-job"
-  description        = "Role of the ${local.name} process-fov and merge-batch-job containers"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  name                 = local.iam_names.job
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary
+  description          = "Role of the ${local.name} process-fov and merge-batch-job containers"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
 
   tags = local.tags
+
+  lifecycle {
+    # Checked at plan time, before anything is created: the region is known then.
+    precondition {
+      condition     = alltrue([for n in values(local.iam_names) : length(n) <= 64])
+      error_message = "IAM role names are at most 64 characters: ${local.iam_names.execution} is ${length(local.iam_names.execution)}; set a shorter iam_name_prefix or name_prefix."
+    }
+  }
 }
 
 data "aws_iam_policy_document" "job" {
@@ -378,6 +422,16 @@ data "aws_iam_policy_document" "submitter" {
     resources = ["*"]
   }
 
+  dynamic "statement" {
+    for_each = var.create_ssm_parameter ? [1] : []
+
+    content {
+      sid       = "ReadLauncherConfig"
+      actions   = ["ssm:GetParameter"]
+      resources = [local.ssm_parameter_arn]
+    }
+  }
+
   statement {
     sid = "ReadJobLogs"
     actions = [
@@ -393,7 +447,8 @@ data "aws_iam_policy_document" "submitter" {
 }
 
 resource "aws_iam_policy" "submitter" {
-  name        = "${local.name}-submitter"
+  name        = local.iam_names.submitter
+  path        = var.iam_role_path
   description = "Submit and follow starfish-batch runs on the ${local.job_queue_name} queue; read/write its results bucket and logs"
   policy      = data.aws_iam_policy_document.submitter.json
 

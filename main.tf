@@ -33,6 +33,15 @@ locals {
 
   job_queue_name = "${local.name}-queue"
 
+  # The image each job definition runs: the URI given, else the module's
+  # repository and image_tag (create_repositories = false needs the URIs).
+  images = {
+    for worker, w in local.workers : worker => (
+      w.image_override != null ? w.image_override :
+      var.create_repositories ? "${aws_ecr_repository.this[worker].repository_url}:${var.image_tag}" : null
+    )
+  }
+
   # key = worker (console script, image and job definition suffix)
   workers = {
     "process-fov" = {
@@ -144,9 +153,11 @@ resource "aws_launch_template" "this" {
 ################################################################################
 
 resource "aws_batch_compute_environment" "this" {
-  # No name argument: it was renamed in provider 6.0 (compute_environment_name
-  # -> name); both majors generate a unique name when it is left out, which
-  # create_before_destroy needs anyway.
+  # A name from the deployment's, unique (create_before_destroy needs a new
+  # name for a replacement). Provider 6.0 renamed this argument to name_prefix:
+  # hence the provider's < 6.0 in versions.tf.
+  compute_environment_name_prefix = "${local.name}-${lower(var.compute_type)}-"
+
   type         = "MANAGED"
   state        = "ENABLED"
   service_role = local.batch_service_role_arn
@@ -194,11 +205,18 @@ resource "aws_batch_compute_environment" "this" {
       condition     = local.is_fargate || var.max_vcpus >= var.min_vcpus
       error_message = "max_vcpus must be >= min_vcpus."
     }
+
+    precondition {
+      condition     = local.network_ok
+      error_message = local.network_error
+    }
   }
 }
 
 resource "aws_batch_compute_environment" "on_demand" {
   count = local.create_fallback ? 1 : 0
+
+  compute_environment_name_prefix = "${local.name}-${lower(coalesce(local.fallback_type, "none"))}-"
 
   type         = "MANAGED"
   state        = "ENABLED"
@@ -314,7 +332,7 @@ resource "aws_batch_job_definition" "this" {
 
   container_properties = jsonencode(merge(
     {
-      image      = coalesce(each.value.image_override, "${aws_ecr_repository.this[each.key].repository_url}:${var.image_tag}")
+      image      = local.images[each.key]
       command    = [each.key]
       jobRoleArn = aws_iam_role.job.arn
       resourceRequirements = [
@@ -396,6 +414,11 @@ resource "aws_batch_job_definition" "this" {
     precondition {
       condition     = var.create_results_bucket || var.results_bucket_name != null
       error_message = "results_bucket_name is required when create_results_bucket = false."
+    }
+
+    precondition {
+      condition     = var.create_repositories || each.value.image_override != null
+      error_message = "create_repositories = false: give the ${each.key} image as ${each.key == "process-fov" ? "process_fov" : "merge"}.image (a full image URI)."
     }
   }
 }

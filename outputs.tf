@@ -1,5 +1,20 @@
 ################################################################################
-# Contract outputs (read by scripts/starfish_workflow.py --tf-dir / --tf-outputs)
+# The launcher's config: all a caller needs to re-export (and, by default, the
+# same document in the SSM parameter config_parameter_name)
+################################################################################
+
+output "launcher_config" {
+  description = "Everything the launcher needs, in one object: re-export this one output (starfish_workflow.py --tf-dir / --tf-outputs read it), or let scientists read the same JSON from the SSM parameter config_parameter_name (--deployment NAME / --config-parameter NAME)."
+  value       = local.launcher_config
+}
+
+output "config_parameter_name" {
+  description = "Name of the SSM parameter holding launcher_config as JSON (readable with the submitter policy); null with create_ssm_parameter = false."
+  value       = var.create_ssm_parameter ? aws_ssm_parameter.launcher_config[0].name : null
+}
+
+################################################################################
+# Contract outputs (also inside launcher_config; kept for stacks that use them)
 ################################################################################
 
 output "region" {
@@ -33,13 +48,13 @@ output "log_group_name" {
 }
 
 output "process_fov_repository_url" {
-  description = "URL of the ECR repository of the process-fov image (push <url>:<image_tag>)."
-  value       = aws_ecr_repository.this["process-fov"].repository_url
+  description = "URL of the ECR repository of the process-fov image (push <url>:<image_tag>); null with create_repositories = false."
+  value       = try(aws_ecr_repository.this["process-fov"].repository_url, null)
 }
 
 output "merge_repository_url" {
-  description = "URL of the ECR repository of the merge-batch-job image (push <url>:<image_tag>)."
-  value       = aws_ecr_repository.this["merge-batch-job"].repository_url
+  description = "URL of the ECR repository of the merge-batch-job image (push <url>:<image_tag>); null with create_repositories = false."
+  value       = try(aws_ecr_repository.this["merge-batch-job"].repository_url, null)
 }
 
 output "submitter_policy_arn" {
@@ -68,12 +83,12 @@ output "merge_job_definition_name" {
 
 output "process_fov_image" {
   description = "Image URI the process-fov job definition runs."
-  value       = jsondecode(aws_batch_job_definition.this["process-fov"].container_properties).image
+  value       = local.images["process-fov"]
 }
 
 output "merge_image" {
   description = "Image URI the merge-batch-job job definition runs."
-  value       = jsondecode(aws_batch_job_definition.this["merge-batch-job"].container_properties).image
+  value       = local.images["merge-batch-job"]
 }
 
 output "image_tag" {

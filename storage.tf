@@ -13,7 +13,7 @@ locals {
 ################################################################################
 
 resource "aws_ecr_repository" "this" {
-  for_each = local.workers
+  for_each = var.create_repositories ? local.workers : {}
 
   #checkov:skip=CKV_AWS_51:Mutability is var.ecr_image_tag_mutability; MUTABLE by default so `make push` can move a tag such as "latest".
   name                 = "${local.name}/${each.key}"

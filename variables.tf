@@ -3,13 +3,69 @@
 ################################################################################
 
 variable "name_prefix" {
-  description = "Prefix of every resource name (queue, job definitions, roles, repositories, bucket, log group). Lower-case letters, digits and hyphens, 3 to 24 characters."
+  description = "The deployment's name: the prefix of every resource name (queue, compute environments, job definitions, roles with the region, repositories, bucket, log group, the SSM parameter). Two deployments in one account and region need two names. Lower-case letters, digits and hyphens, 3 to 24 characters."
   type        = string
   default     = "starfish-batch"
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{1,22}[a-z0-9]$", var.name_prefix))
     error_message = "name_prefix must be 3 to 24 characters of [a-z0-9-], start with a letter and not end with a hyphen."
+  }
+}
+
+variable "iam_name_prefix" {
+  description = "Prefix of the IAM role, instance profile and policy names (IAM names are account-wide). null names them <name_prefix>-<region>-..., so that deployments of other names or in other regions never collide. At most 54 characters of [A-Za-z0-9+=,.@_-]."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.iam_name_prefix == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,54}$", coalesce(var.iam_name_prefix, "x")))
+    error_message = "iam_name_prefix must be null or 1 to 54 characters of [A-Za-z0-9+=,.@_-]."
+  }
+}
+
+variable "iam_role_path" {
+  description = "Path of every IAM role, the instance profile and the submitter policy (\"/\" or \"/some/path/\")."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.iam_role_path) <= 512 && can(regex("^/([!-.0-~]+/)*$", var.iam_role_path))
+    error_message = "iam_role_path must start and end with / (e.g. \"/starfish/\"), at most 512 printable ASCII characters."
+  }
+}
+
+variable "iam_permissions_boundary" {
+  description = "ARN of a managed policy set as the permissions boundary of every IAM role the module creates. null sets none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.iam_permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$", coalesce(var.iam_permissions_boundary, "x")))
+    error_message = "iam_permissions_boundary must be null or an IAM policy ARN (arn:aws:iam::123456789012:policy/...)."
+  }
+}
+
+variable "create_ssm_parameter" {
+  description = "Write launcher_config (everything the launcher needs) to an SSM parameter that the submitter policy may read, so that scientists run with --deployment NAME or --config-parameter NAME and need no access to the Terraform state."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "ssm_parameter_name" {
+  description = "Name of that SSM parameter. null names it /starfish-batch/<name_prefix>/launcher-config, where the launcher's --deployment <name_prefix> finds it."
+  type        = string
+  default     = null
+
+  validation {
+    condition = var.ssm_parameter_name == null || try(
+      length(var.ssm_parameter_name) <= 1011 &&
+      can(regex("^/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,14}$", var.ssm_parameter_name)) &&
+      !can(regex("^/?(aws|ssm)", lower(var.ssm_parameter_name))), false
+    )
+    error_message = "ssm_parameter_name must be null or an SSM parameter name: [A-Za-z0-9_.-] in at most 15 /-separated levels, at most 1011 characters, not starting with aws or ssm."
   }
 }
 
@@ -147,7 +203,7 @@ variable "root_volume_size" {
 }
 
 variable "subnet_ids" {
-  description = "Subnets of the compute environment. Empty uses the subnets of the default VPC. Fargate jobs in private subnets need a NAT gateway or VPC endpoints for ECR, S3 and CloudWatch Logs."
+  description = "Subnets of the compute environment (required unless use_default_vpc = true). Jobs in private subnets need a NAT gateway or VPC endpoints for S3, ECR, CloudWatch Logs (and ECS on EC2/SPOT): see examples/private-subnets."
   type        = list(string)
   default     = []
 
@@ -155,6 +211,13 @@ variable "subnet_ids" {
     condition     = alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
     error_message = "subnet_ids must be subnet ids (subnet-...)."
   }
+}
+
+variable "use_default_vpc" {
+  description = "Run the jobs in the default VPC's subnets (public ones: a trial, not production). Must be said explicitly: without it, subnet_ids is required."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "security_group_ids" {
@@ -169,13 +232,38 @@ variable "security_group_ids" {
 }
 
 variable "egress_cidr_blocks" {
-  description = "IPv4 ranges the created security group lets jobs reach on TCP 443 (ECR, S3, CloudWatch Logs, HTTPS experiments)."
+  description = "IPv4 ranges the created security group lets jobs reach on TCP 443 (ECR, S3, CloudWatch Logs, HTTPS experiments). [] with egress_prefix_list_ids / egress_security_group_ids limits egress to those (VPC endpoints, see examples/private-subnets)."
   type        = list(string)
   default     = ["0.0.0.0/0"]
+  nullable    = false
 
   validation {
-    condition     = length(var.egress_cidr_blocks) > 0 && alltrue([for c in var.egress_cidr_blocks : can(cidrhost(c, 0))])
-    error_message = "egress_cidr_blocks must be a non-empty list of IPv4 CIDR blocks."
+    condition     = alltrue([for c in var.egress_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "egress_cidr_blocks must be a list of IPv4 CIDR blocks."
+  }
+}
+
+variable "egress_prefix_list_ids" {
+  description = "Prefix lists the created security group lets jobs reach on TCP 443, such as an S3 gateway endpoint's (aws_vpc_endpoint.prefix_list_id)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for p in var.egress_prefix_list_ids : can(regex("^pl-[0-9a-f]+$", p))])
+    error_message = "egress_prefix_list_ids must be prefix list ids (pl-...)."
+  }
+}
+
+variable "egress_security_group_ids" {
+  description = "Security groups the created security group lets jobs reach on TCP 443, such as that of the interface VPC endpoints (ECR, CloudWatch Logs, ECS)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for s in var.egress_security_group_ids : can(regex("^sg-[0-9a-f]+$", s))])
+    error_message = "egress_security_group_ids must be security group ids (sg-...)."
   }
 }
 
@@ -297,6 +385,13 @@ variable "retry_attempts" {
 ################################################################################
 # Images
 ################################################################################
+
+variable "create_repositories" {
+  description = "Create the two ECR repositories (process-fov, merge-batch-job). false: bring your own images, given as process_fov.image and merge.image (full URIs)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
 
 variable "image_tag" {
   description = "Tag of the images in the module's ECR repositories that the job definitions run (used where process_fov.image / merge.image are null)."

@@ -9,9 +9,9 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # Tested with 5.100.0. Nothing here uses what 6.0 renamed or added
-      # (no compute_environment_name, no resource-level region).
-      version = ">= 5.100, < 7.0"
+      # Tested with 5.100.0. Below 6.0: the compute environments are named
+      # with compute_environment_name_prefix, which 6.0 renamed name_prefix.
+      version = ">= 5.100, < 6.0"
     }
   }
 }

@@ -4,7 +4,7 @@
 #   starfish_workflow.py --executor batch --tf-dir examples/ec2 ...
 #
 # In your own stack: copy this file, set `source` to where the module lives
-# (a git URL such as "git::https://.../starfish-batch.git?ref=v1.0.0").
+# (a git URL such as "git::https://.../starfish-batch.git?ref=v0.2.0").
 
 provider "aws" {
   region = var.region
@@ -18,6 +18,10 @@ module "starfish_batch" {
   instance_types = ["c6i", "m6i"]
   min_vcpus      = 0
   max_vcpus      = 128
+
+  # The default VPC's public subnets: a trial. In production give subnet_ids
+  # (see examples/private-subnets: private subnets, VPC endpoints, no NAT).
+  use_default_vpc = true
 
   process_fov = {
     vcpus  = 2

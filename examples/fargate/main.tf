@@ -17,6 +17,10 @@ module "starfish_batch" {
   compute_type = "FARGATE"
   max_vcpus    = 256
 
+  # The default VPC's public subnets: a trial. In production give subnet_ids
+  # (see examples/private-subnets: private subnets, VPC endpoints, no NAT).
+  use_default_vpc = true
+
   process_fov = {
     vcpus  = 1
     memory = 4096

@@ -22,6 +22,10 @@ module "starfish_batch" {
   min_vcpus                = 0
   max_vcpus                = 512
 
+  # The default VPC's public subnets: a trial. In production give subnet_ids
+  # (see examples/private-subnets: private subnets, VPC endpoints, no NAT).
+  use_default_vpc = true
+
   process_fov = {
     vcpus  = 1
     memory = 4096

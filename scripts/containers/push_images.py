@@ -4,12 +4,15 @@
     python scripts/containers/push_images.py [--engine docker|podman] [--tag latest]
         [--tf-dir DIR | --tf-outputs FILE] [--image-prefix starfish-batch-] [--dry-run]
 
-Reads `process_fov_repository_url`, `merge_repository_url` and `region` from
-`terraform output -json` (in --tf-dir, default the repo root) or a saved copy of it
-(--tf-outputs FILE; plain {"name": value} is accepted too), logs the container engine in to
-the registry with a token from `aws ecr get-login-password` (or boto3's
-GetAuthorizationToken when the aws CLI is absent), then tags and pushes
-<prefix>process-fov:<tag> and <prefix>merge-batch-job:<tag>. Credentials come from the
+Reads the module's `launcher_config` (or its separate outputs `process_fov_repository_url`,
+`merge_repository_url` and `region`) from `terraform output -json` (in --tf-dir, default the
+repo root) or a saved copy of it (--tf-outputs FILE; plain {"name": value} is accepted too),
+logs the container engine in to each ECR registry with a token from
+`aws ecr get-login-password` (or boto3's GetAuthorizationToken when the aws CLI is absent),
+then tags and pushes <prefix>process-fov:<tag> and <prefix>merge-batch-job:<tag> to the
+module's repositories. With `create_repositories = false` the module has none: each image goes
+to the URI its job definition runs (`process_fov_image`, `merge_image`), --tag unused; a
+registry other than ECR must be logged in to beforehand. Credentials come from the
 usual AWS chain (profile, SSO, role); nothing is stored here, and the password goes to
 `<engine> login --password-stdin`, never to a command line. --dry-run prints the commands.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -27,6 +31,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGES = {"process-fov": "process_fov_repository_url", "merge-batch-job": "merge_repository_url"}
+# The URI each job definition runs (launcher_config): where the image goes without repositories.
+IMAGE_URIS = {"process-fov": "process_fov_image", "merge-batch-job": "merge_image"}
+ECR_REGISTRY = re.compile(r"^[0-9]{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
 
 class PushError(Exception):
@@ -53,10 +60,21 @@ def read_outputs(tf_dir: Path, tf_outputs: Path | None) -> dict:
         raw = json.loads(proc.stdout or "{}")
     # `terraform output -json` gives {"name": {"value": ..., "type": ..., "sensitive": ...}}
     outputs = {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in raw.items()}
-    missing = [k for k in ("region", *IMAGES.values()) if not outputs.get(k)]
+    if isinstance(outputs.get("launcher_config"), dict):  # the module's one object wins
+        outputs = {**outputs, **outputs.pop("launcher_config")}
+    missing = [k for k in ("region",) if not outputs.get(k)]
+    missing += [repo for target, repo in IMAGES.items()
+                if not outputs.get(repo) and not outputs.get(IMAGE_URIS[target])]
     if missing:
         raise PushError(f"Terraform outputs lack {', '.join(missing)} (was the module applied?)")
     return outputs
+
+
+def destinations(outputs: dict, tag: str) -> dict[str, str]:
+    """Where each image goes: <repository url>:<tag>, or (create_repositories = false) the
+    image URI the job definition runs."""
+    return {target: f"{outputs[repo]}:{tag}" if outputs.get(repo) else outputs[IMAGE_URIS[target]]
+            for target, repo in IMAGES.items()}
 
 
 def ecr_password(region: str) -> str:
@@ -100,13 +118,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         outputs = read_outputs(args.tf_dir, args.tf_outputs)
-        registries = {outputs[key].split("/", 1)[0] for key in IMAGES.values()}
+        remotes = destinations(outputs, args.tag)
+        registries = {uri.split("/", 1)[0] for uri in remotes.values()}
         for registry in sorted(registries):
-            password = "DRY-RUN" if args.dry_run else ecr_password(outputs["region"])
+            ecr = ECR_REGISTRY.match(registry)
+            if not ecr:  # the team's own registry: logged in to beforehand
+                print(f"(not ECR: {registry} uses the engine's own login)", file=sys.stderr)
+                continue
+            password = "DRY-RUN" if args.dry_run else ecr_password(ecr.group(1))
             run([args.engine, "login", "--username", "AWS", "--password-stdin", registry], args.dry_run, stdin=password)
-        for target, key in IMAGES.items():
+        for target, remote in remotes.items():
             local = f"{args.image_prefix}{target}:{args.tag}"
-            remote = f"{outputs[key]}:{args.tag}"
             run([args.engine, "tag", local, remote], args.dry_run)
             run([args.engine, "push", remote], args.dry_run)
             print(remote)

@@ -127,6 +127,7 @@ def _apply_module(moto: MotoServer, work: Path) -> dict:
     tf_vars = {
         # moto needs a service role that exists; AWS would use its service-linked role.
         "create_batch_service_linked_role": True,
+        "use_default_vpc": True,
         # An existing bucket: skips the lifecycle rules the provider polls for a minute.
         "create_results_bucket": False,
         "results_bucket_name": RESULTS_BUCKET,

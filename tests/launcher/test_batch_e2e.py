@@ -82,7 +82,7 @@ def _apply_module(tf_dir: Path, endpoint: str, env: dict[str, str]) -> None:
     apply = subprocess.run([
         "terraform", "apply", "-input=false", "-auto-approve", "-no-color",
         # moto needs a service role that exists; AWS would use its service-linked role.
-        "-var", "create_batch_service_linked_role=true",
+        "-var", "create_batch_service_linked_role=true", "-var", "use_default_vpc=true",
         # an existing bucket: skips the lifecycle rules, which the provider polls for a minute
         "-var", "create_results_bucket=false", "-var", f"results_bucket_name={RESULTS_BUCKET}",
         "-var", f'experiment_s3_locations=["s3://{DATA_BUCKET}"]',

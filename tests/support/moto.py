@@ -125,12 +125,12 @@ class MotoServer:
         if self.pid_file is not None and self.pid_file.exists():
             self.pid_file.unlink()
 
-    def client(self, service: str):
+    def client(self, service: str, region: str | None = None):
         import boto3
 
         # A session per client: boto3's default session is not thread-safe.
         return boto3.session.Session().client(
-            service, endpoint_url=self.url, region_name=DUMMY_AWS["AWS_DEFAULT_REGION"],
+            service, endpoint_url=self.url, region_name=region or DUMMY_AWS["AWS_DEFAULT_REGION"],
             aws_access_key_id="test", aws_secret_access_key="test", verify=self.ca_bundle or True)
 
     def point_terraform_here(self, module_dir: Path) -> None:

@@ -22,10 +22,12 @@ from tests.support import AWS_PROVIDER_MIRROR, PLUGIN_DIR, REPO_ROOT  # noqa: F4
 EXAMPLES_DIR = REPO_ROOT / "examples"
 # Root modules that call the module (source = "../.."), one per compute type.
 EXAMPLES = {"EC2": "ec2", "SPOT": "spot", "FARGATE": "fargate"}
+# Every example root module (the above, and private subnets with VPC endpoints).
+ALL_EXAMPLES = (*EXAMPLES.values(), "private-subnets")
 
 # Directories never copied nor scanned (virtualenvs, Terraform's own data, git).
 EXCLUDED_DIRS = {".git", ".terraform", "node_modules", "__pycache__"}
-MOTO_SERVICES = ("s3", "iam", "batch", "ec2", "ecr", "logs", "sts", "ecs")
+MOTO_SERVICES = ("s3", "iam", "batch", "ec2", "ecr", "logs", "sts", "ecs", "ssm")
 MOTO_REGION = "us-east-1"
 
 
@@ -51,7 +53,7 @@ def copy_module(dest: Path) -> Path:
     for tf in REPO_ROOT.glob("*.tf"):
         if not tf.name.endswith("_override.tf"):
             shutil.copy2(tf, dest / tf.name)
-    for name in EXAMPLES.values():
+    for name in ALL_EXAMPLES:
         (dest / "examples" / name).mkdir(parents=True, exist_ok=True)
         for tf in (EXAMPLES_DIR / name).glob("*.tf"):
             shutil.copy2(tf, dest / "examples" / name / tf.name)
@@ -101,12 +103,12 @@ def terraform_init(work: Path, env: dict[str, str]) -> None:
 ################################################################################
 
 
-def moto_provider(url: str, alias: str | None = None) -> str:
+def moto_provider(url: str, alias: str | None = None, region: str = MOTO_REGION) -> str:
     """A ``provider "aws"`` block that talks to the moto server at ``url`` with dummy keys."""
     endpoints = "\n".join(f'    {s:<5} = "{url}"' for s in MOTO_SERVICES)
     alias_line = f'  alias                       = "{alias}"\n' if alias else ""
     return f"""provider "aws" {{
-{alias_line}  region                      = "{MOTO_REGION}"
+{alias_line}  region                      = "{region}"
   access_key                  = "test"
   secret_key                  = "test"
   skip_credentials_validation = true

@@ -97,6 +97,7 @@ def _test_vars(cycle: str, server: MotoServer) -> dict[str, Any]:
         "results_bucket_force_destroy": True,
         "experiment_s3_locations": [f"s3://{EXPERIMENTS}/iss"],
         "tags": {"team": "imaging-platform"},
+        "use_default_vpc": True,
     }
     if cycle == "SPOT":
         tf_vars.update(
@@ -583,7 +584,7 @@ def test_submitter_policy_is_scoped_to_this_queue(applied):
     for statement in statements:
         actions = _as_list(statement["Action"])
         assert not [a for a in actions if a.endswith(":*") or a == "*"], statement
-        assert all(a.split(":")[0] in {"batch", "s3", "logs", "kms"} for a in actions), statement
+        assert all(a.split(":")[0] in {"batch", "s3", "logs", "kms", "ssm"} for a in actions), statement
         if "*" in _as_list(statement["Resource"]):
             # only Batch's read-only calls, which take no resource-level scope
             assert all(re.match(r"batch:(Describe|List)", a) for a in actions), statement
@@ -656,6 +657,7 @@ def test_invalid_fargate_size_is_refused_at_plan(terraform_available, moto_serve
             "plan",
             "-input=false",
             "-var=compute_type=FARGATE",
+            "-var=use_default_vpc=true",
             "-var=process_fov={vcpus = 1, memory = 1000}",
         ],
         work,
@@ -713,7 +715,8 @@ def test_root_plans_with_the_region_and_credentials_of_the_environment(terraform
     assert not list(work.glob("provider*.tf")) and not list(work.glob("*_override.tf"))
     env = terraform_env(work, {"AWS_ENDPOINT_URL": moto_server.url, "AWS_REGION": "eu-west-1"})
     terraform_init(work, env)
-    result = run_terraform(["plan", "-input=false", "-var=create_batch_service_linked_role=true"], work, env)
+    result = run_terraform(["plan", "-input=false", "-var=create_batch_service_linked_role=true",
+                            "-var=use_default_vpc=true"], work, env)
     assert result.returncode == 0, _log(result)
     assert re.search(r'\+ region\s+= "eu-west-1"', result.stdout), result.stdout[-3000:]
     # the account comes from the environment's credentials (moto's GetCallerIdentity)

@@ -13,7 +13,7 @@ import pytest
 
 from starfish_batch.launcher.tf_outputs import REQUIRED
 from tests.support.terraform import (
-    EXAMPLES,
+    ALL_EXAMPLES,
     REPO_ROOT,
     copy_module,
     run_terraform,
@@ -57,7 +57,7 @@ def copied(terraform_available, tmp_path_factory) -> Path:
     return copy_module(tmp_path_factory.mktemp("tf-examples") / "module")
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES.values()))
+@pytest.mark.parametrize("name", sorted(ALL_EXAMPLES))
 def test_example_is_a_valid_root_module_calling_the_module(copied, name):
     """Each example: a provider block, the module called from ../.., and it validates."""
     example = copied / "examples" / name
@@ -70,13 +70,15 @@ def test_example_is_a_valid_root_module_calling_the_module(copied, name):
     assert result.returncode == 0 and '"valid": true' in result.stdout, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES.values()))
-def test_example_re_exports_what_the_launcher_reads(name):
-    """`--tf-dir examples/<name>` reads these: each is the module's own output, re-exported."""
+@pytest.mark.parametrize("name", sorted(ALL_EXAMPLES))
+def test_example_re_exports_launcher_config_not_copies_of_the_contract(name):
+    """`--tf-dir examples/<name>` reads launcher_config (the module's one object, which cannot
+    drift from what the launcher reads); no example keeps its own copy of the contract outputs."""
     text = (REPO_ROOT / "examples" / name / "outputs.tf").read_text()
-    for output in (*CONTRACT_OUTPUTS, "share_identifier"):
-        assert re.search(rf'^output "{output}" \{{\n(?:.*\n)*?\s+value\s+=\s+module\.starfish_batch\.{output}\n',
-                         text, re.M), f"examples/{name}/outputs.tf does not re-export {output}"
+    exports = r'^output "launcher_config" \{\n(?:.*\n)*?\s+value\s+=\s+module\.starfish_batch\.launcher_config\n'
+    assert re.search(exports, text, re.M), f"examples/{name}/outputs.tf does not re-export launcher_config"
+    exported = set(re.findall(r'^output "([^"]+)"', text, re.M))
+    assert not (exported & (CONTRACT_OUTPUTS - {"submitter_policy_arn"})), exported
 
 
 def test_module_configures_no_provider():
@@ -112,6 +114,23 @@ def test_invalid_values_are_rejected(initialised):
     assert "merge.ephemeral_storage must be null or a whole number of GiB from 21 to 200." in output
     assert "process_fov.memory must be a whole number of MiB, at least 512." in output
     assert "runnable_time_limit_seconds must be null or a whole number of seconds from 600 to 86400." in output
+
+
+def test_invalid_names_paths_and_network_inputs_are_rejected(initialised):
+    """Names are checked for AWS's limits at plan time (here: before any provider call)."""
+    result = _console(initialised, "-var", "iam_role_path=starfish", "-var", "iam_name_prefix=" + "x" * 55,
+                      "-var", "iam_permissions_boundary=arn:aws:iam::123:role/x",
+                      "-var", "ssm_parameter_name=/aws/starfish", "-var", 'egress_prefix_list_ids=["sg-1"]')
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "iam_role_path must start and end with /" in output
+    assert "iam_name_prefix must be null or 1 to 54 characters" in output
+    assert "iam_permissions_boundary must be null or an IAM policy ARN" in output
+    assert "ssm_parameter_name must be null or an SSM parameter name" in output
+    assert "egress_prefix_list_ids must be prefix list ids" in output
+    good = _console(initialised, "-var", "iam_role_path=/teams/imaging/", "-var", "iam_name_prefix=sfb-eu",
+                    "-var", "iam_permissions_boundary=arn:aws:iam::123456789012:policy/boundary",
+                    "-var", "ssm_parameter_name=/teams/imaging/starfish", "-var", "use_default_vpc=true")
+    assert good.returncode == 0, good.stdout + good.stderr
 
 
 def test_worker_objects_take_optional_fields(initialised):
@@ -154,10 +173,13 @@ def test_every_output_has_description_and_contract_outputs_exist():
         assert re.search(r"^  description\s*=", body, re.M), f"output {name} has no description"
 
 
-def test_no_provider_6_only_or_renamed_arguments():
+def test_provider_range_matches_the_arguments_used():
+    """The compute environments are named with compute_environment_name_prefix, 5.x's spelling
+    (6.0 renamed it name_prefix): the module and every example refuse a provider of 6.0 or later."""
     text = "\n".join(tf.read_text() for tf in REPO_ROOT.glob("*.tf"))
-    # renamed to `name` in 6.0: set neither (the provider generates a name)
-    assert not re.search(r"^\s*compute_environment_name(_prefix)?\s*=", text, re.M)
+    assert len(re.findall(r"^\s*compute_environment_name_prefix\s*=", text, re.M)) == 2
+    for versions in [REPO_ROOT / "versions.tf", *(REPO_ROOT / "examples" / n / "versions.tf" for n in ALL_EXAMPLES)]:
+        assert re.search(r'version\s*=\s*">= 5\.100, < 6\.0"', versions.read_text()), versions
     # resource-level `region` (6.x) would appear as an argument in a resource body
     for name, body in _blocks("resource").items():
         assert not re.search(r"^  region\s*=", body, re.M), f"resource {name} sets region"

@@ -107,3 +107,43 @@ def test_podman_env_writes_configs(tmp_path):
     assert '"nofile=1024:1024"' in conf
     assert 'driver = "vfs"' in storage and str(tmp_path / "state" / "storage") in storage
     assert f"export DOCKER_HOST='unix://{tmp_path / 'state'}/podman.sock'" in proc.stdout
+
+
+def _push_dry_run(tmp_path, outputs: dict, *extra: str) -> subprocess.CompletedProcess:
+    tf = tmp_path / "outputs.json"
+    tf.write_text(json.dumps(outputs))
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "push_images.py"), "--engine", "podman", "--tf-outputs", str(tf),
+         "--dry-run", *extra],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_push_reads_launcher_config_alone(tmp_path):
+    """A stack that re-exports only the module's launcher_config can push."""
+    config = {k: v["value"] for k, v in OUTPUTS.items()}
+    proc = _push_dry_run(tmp_path, {"launcher_config": {"value": config}}, "--tag", "v8")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sfb-process-fov:v8",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sfb-merge:v8",
+    ]
+
+
+def test_push_without_repositories_goes_to_the_given_image_uris(tmp_path):
+    """create_repositories = false: each image goes where its job definition runs it; the ECR
+    registry is logged in to (in its own region), another registry is not."""
+    config = {
+        "region": "eu-west-1",
+        "process_fov_repository_url": None,
+        "merge_repository_url": None,
+        "process_fov_image": "210987654321.dkr.ecr.us-west-2.amazonaws.com/team/process-fov:2.0",
+        "merge_image": "registry.example.org/team/merge-batch-job:2.0",
+    }
+    proc = _push_dry_run(tmp_path, {"launcher_config": {"value": config}})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [config["process_fov_image"], config["merge_image"]]
+    assert "+ podman login --username AWS --password-stdin 210987654321.dkr.ecr.us-west-2.amazonaws.com" in proc.stderr
+    assert "login --username AWS --password-stdin registry.example.org" not in proc.stderr
+    assert f"+ podman tag starfish-batch-merge-batch-job:latest {config['merge_image']}" in proc.stderr
+    assert f"+ podman push {config['merge_image']}" in proc.stderr

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--executor", choices=("local", "batch", "slurm"), default="local")
     where.add_argument("--tf-dir", help="batch: Terraform directory to read outputs from (default: repo root)")
     where.add_argument("--tf-outputs", help="batch: a saved `terraform output -json` file")
+    where.add_argument("--config-parameter", metavar="NAME",
+                       help="batch: the module's SSM parameter holding its launcher_config (no Terraform "
+                            "state needed; region from AWS_REGION or the profile)")
+    where.add_argument("--deployment", metavar="NAME",
+                       help="batch: the deployment's name (the module's name_prefix): reads the SSM "
+                            "parameter /starfish-batch/NAME/launcher-config")
     where.add_argument("--quiet", action="store_true", help="no progress bar")
     where.add_argument("--prices", metavar="FILE",
                        help="batch: a price table (JSON, the shape of the bundled "
@@ -147,6 +153,10 @@ def _tf_flags(args: argparse.Namespace) -> str:
     """The flags that find the same Terraform outputs again."""
     if args.tf_outputs:
         return f" --tf-outputs {shlex.quote(args.tf_outputs)}"
+    if args.config_parameter:
+        return f" --config-parameter {shlex.quote(args.config_parameter)}"
+    if args.deployment:
+        return f" --deployment {shlex.quote(args.deployment)}"
     if args.tf_dir:
         return f" --tf-dir {shlex.quote(args.tf_dir)}"
     return ""
@@ -239,7 +249,7 @@ def batch_executor(args: argparse.Namespace):
     from starfish_batch.launcher.batch import BatchExecutor
     from starfish_batch.launcher.tf_outputs import read_outputs
 
-    outputs = read_outputs(args.tf_dir, args.tf_outputs)
+    outputs = read_outputs(args.tf_dir, args.tf_outputs, args.config_parameter, args.deployment)
     if getattr(args, "allow_partial", False):
         raise StarfishBatchError(
             "--allow-partial applies to the local executor; on AWS Batch a failed FOV stops "

@@ -2,8 +2,12 @@
 launcher").
 
 They come from ``terraform output -json`` run in ``--tf-dir`` (default: the repo root, the
-directory holding the module's ``main.tf``) or from a saved copy of it (``--tf-outputs FILE``).
-A missing or incomplete set is an error naming what is missing and how to get it.
+directory holding the module's ``main.tf``), from a saved copy of it (``--tf-outputs FILE``), or
+from the module's SSM parameter (``--config-parameter NAME``, or ``--deployment NAME`` for the
+default name ``/starfish-batch/NAME/launcher-config``), which needs no Terraform state. The
+module's ``launcher_config`` output holds them all in one object: a stack that re-exports only
+that one is read the same. A missing or incomplete set is an error naming what is missing and
+how to get it.
 """
 
 from __future__ import annotations
@@ -23,16 +27,19 @@ REQUIRED = (
     "merge_job_definition_arn",
     "results_bucket",
     "log_group_name",
-    "process_fov_repository_url",
-    "merge_repository_url",
     "submitter_policy_arn",
 )
+# The module's one object holding them all (and the SSM parameter's JSON document).
+CONFIG_OUTPUT = "launcher_config"
+# Where the module writes launcher_config by default (its ssm_parameter_name = null).
+PARAMETER_NAME = "/starfish-batch/{deployment}/launcher-config"
 TERRAFORM_TIMEOUT_S = 300
 HOW_TO_GET = (
     "a platform team runs `terraform apply` with the starfish-batch module (the repo root, an "
-    "examples/<name> root module, or their own stack re-exporting its outputs); then pass "
-    "--tf-dir DIR (where it was applied) or --tf-outputs FILE (saved with "
-    "`terraform output -json > FILE`)"
+    "examples/<name> root module, or their own stack re-exporting its launcher_config output); "
+    "then pass --deployment NAME (the module's name_prefix: its SSM parameter), "
+    "--config-parameter NAME, --tf-dir DIR (where it was applied) or --tf-outputs FILE (saved "
+    "with `terraform output -json > FILE`)"
 )
 
 
@@ -46,8 +53,6 @@ class TfOutputs:
     merge_job_definition_arn: str
     results_bucket: str
     log_group_name: str
-    process_fov_repository_url: str
-    merge_repository_url: str
     submitter_policy_arn: str
     source: str = "terraform outputs"
     extra: dict = field(default_factory=dict, compare=False, repr=False)
@@ -73,6 +78,13 @@ def parse_outputs(data: object, source: str) -> TfOutputs:
     values: dict[str, object] = {}
     for name, item in data.items():
         values[name] = item["value"] if isinstance(item, dict) and "value" in item else item
+    config = values.pop(CONFIG_OUTPUT, None)
+    if config is not None:
+        if not isinstance(config, dict):
+            raise StarfishBatchError(
+                f"{CONFIG_OUTPUT} in {source} is not an object; re-export the module's "
+                f"{CONFIG_OUTPUT} output as it is")
+        values = {**values, **config}  # the one object wins over separate outputs
     missing = [name for name in REQUIRED if name not in values]
     if missing:
         raise StarfishBatchError(
@@ -103,6 +115,54 @@ def load_outputs_file(path: str | Path) -> TfOutputs:
             f"--tf-outputs {path} is not JSON ({exc}); save it with `terraform output -json > FILE`"
         ) from exc
     return parse_outputs(data, str(path))
+
+
+def parameter_name(deployment: str) -> str:
+    """The SSM parameter the module writes for deployment (name_prefix) ``deployment``."""
+    if not deployment or "/" in deployment:
+        raise StarfishBatchError(
+            f"--deployment {deployment!r}: give the deployment's name (the module's name_prefix, "
+            "e.g. starfish-batch), or the parameter itself with --config-parameter NAME")
+    return PARAMETER_NAME.format(deployment=deployment)
+
+
+def load_parameter(name: str, session=None) -> TfOutputs:
+    """Outputs from the module's SSM parameter (launcher_config as JSON), in the environment's
+    region (AWS_REGION, the profile): what a scientist without Terraform state reads."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from starfish_batch import storage
+
+    session = session or boto3.session.Session()
+    if not session.region_name:
+        raise StarfishBatchError(
+            f"no AWS region to read the SSM parameter {name} in: set AWS_REGION (or "
+            "AWS_DEFAULT_REGION, or a profile's region) to the deployment's region")
+    where = f"SSM parameter {name} in {session.region_name}"
+    try:
+        ssm = session.client("ssm", config=storage.botocore_config())
+        text = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ParameterNotFound":
+            raise StarfishBatchError(
+                f"{where} does not exist: check the deployment's name and region (the module's "
+                "config_parameter_name output says where it is), or pass --tf-outputs FILE"
+            ) from exc
+        if code in ("AccessDeniedException", "AccessDenied"):
+            raise StarfishBatchError(
+                f"not allowed to read {where}: ask the platform team to attach the module's "
+                f"submitter policy to your role ({exc.response['Error'].get('Message', code)})"
+            ) from exc
+        raise StarfishBatchError(f"cannot read {where}: {code}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StarfishBatchError(f"cannot read {where}: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StarfishBatchError(f"{where} is not JSON ({exc}): not a starfish-batch launcher_config") from exc
+    return parse_outputs(data, where)
 
 
 def find_module_dir(start: Path | None = None) -> Path | None:
@@ -151,13 +211,21 @@ def terraform_output_json(tf_dir: str | Path, terraform: str = "terraform") -> d
 
 
 def read_outputs(tf_dir: str | Path | None = None,
-                 tf_outputs: str | Path | None = None) -> TfOutputs:
-    """The module's outputs: from ``tf_outputs`` (a file), else ``terraform output`` in
+                 tf_outputs: str | Path | None = None,
+                 config_parameter: str | None = None,
+                 deployment: str | None = None) -> TfOutputs:
+    """The module's outputs: from ``tf_outputs`` (a file), the SSM parameter
+    ``config_parameter`` (or the one of ``deployment``), else ``terraform output`` in
     ``tf_dir`` (default: the module above this package or the current directory)."""
-    if tf_outputs and tf_dir:
-        raise StarfishBatchError("give --tf-dir or --tf-outputs, not both")
+    given = [flag for flag, value in (("--tf-dir", tf_dir), ("--tf-outputs", tf_outputs),
+                                      ("--config-parameter", config_parameter),
+                                      ("--deployment", deployment)) if value]
+    if len(given) > 1:
+        raise StarfishBatchError(f"give one of {', '.join(given)}, not {len(given)}")
     if tf_outputs:
         return load_outputs_file(tf_outputs)
+    if config_parameter or deployment:
+        return load_parameter(config_parameter or parameter_name(deployment))
     if tf_dir is None:
         found = find_module_dir()
         if found is None:

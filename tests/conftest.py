@@ -42,7 +42,7 @@ def moto_s3():
         storage.s3_client.cache_clear()
 
 
-LAYERS = ("unit", "workers", "launcher", "terraform", "e2e")
+LAYERS = ("unit", "workers", "launcher", "terraform", "e2e", "adversarial")
 
 
 def pytest_collection_modifyitems(config, items):

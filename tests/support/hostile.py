@@ -22,8 +22,7 @@ def table(fov, codebook):
     from starfish.types import Features
 
     intensities = IntensityTable.synthetic_intensities(codebook, num_z=1, height=16, width=16, n_spots=3)
-    targets = np.asarray(intensities[Features.TARGET].values) if Features.TARGET in intensities.coords \\
-        else np.asarray(codebook[Features.TARGET].values[:3])
+    targets = np.resize(np.asarray(codebook[Features.TARGET].values), 3)
     return DecodedIntensityTable.from_intensity_table(
         intensities.drop_vars(Features.TARGET, errors="ignore"), targets=(Features.AXIS, targets),
         distances=(Features.AXIS, np.zeros(3)), passes_threshold=(Features.AXIS, np.ones(3, dtype=bool)))
@@ -75,3 +74,42 @@ def kill_all(token: str) -> None:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
+
+
+def launch(*args, token: str, env: dict[str, str] | None = None, timeout: float = 300):
+    """The launcher as a user runs it, every process of it marked with ``token``; returns
+    (CompletedProcess, wall seconds). Whatever of the run is left is killed afterwards."""
+    import subprocess
+    import sys
+
+    from tests.support.workflow import LAUNCHER
+
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, str(LAUNCHER), *map(str, args), "--quiet"],
+                              env={**os.environ, **(env or {}), TOKEN_VAR: token},
+                              capture_output=True, text=True, timeout=timeout)
+        return proc, time.monotonic() - started
+    finally:
+        kill_all_later(token)
+
+
+def kill_all_later(token: str) -> None:
+    """Note ``token`` for clean-up at the end of the test session (see tests/adversarial/conftest.py)."""
+    _TOKENS.append(token)
+
+
+_TOKENS: list[str] = []
+
+
+def start_launcher(*args, token: str, env: dict[str, str] | None = None):
+    """The launcher started in the background (for kill -9 and cancel), marked with ``token``."""
+    import subprocess
+    import sys
+
+    from tests.support.workflow import LAUNCHER
+
+    kill_all_later(token)
+    return subprocess.Popen([sys.executable, str(LAUNCHER), *map(str, args), "--quiet"],
+                            env={**os.environ, **(env or {}), TOKEN_VAR: token},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

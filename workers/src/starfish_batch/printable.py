@@ -39,6 +39,16 @@ def escape(text: object) -> str:
     return _UNSAFE.sub(_escape_char, str(text))
 
 
+def not_unicode(text: str) -> str | None:
+    """Where ``text`` is not valid Unicode (a lone surrogate, as JSON's ``"\\udc80"`` gives),
+    in words, or None when it is."""
+    found = re.search("[\ud800-\udfff]", text)
+    if found is None:
+        return None
+    return (f"it is not valid Unicode: a lone surrogate ({escape(found.group())}) at character "
+            f"{found.start() + 1}")
+
+
 def escape_lines(text: object) -> str:
     """Like :func:`escape`, but keeps the newlines of a message made of several lines."""
     return "\n".join(escape(line) for line in str(text).split("\n"))

@@ -320,6 +320,7 @@ class LocalExecutor:
                 child.finish()
         finally:
             bar.close()
+            GUARDIAN.close()  # every group it watched has ended: it exits with nothing to do
         outcome.seconds = time.perf_counter() - started
         return outcome
 
@@ -336,4 +337,5 @@ class LocalExecutor:
             raise
         finally:
             _end_group(proc)
+            GUARDIAN.close()
         return proc.returncode, out.decode("utf-8", "replace").splitlines()

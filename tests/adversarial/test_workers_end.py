@@ -12,20 +12,23 @@ from pathlib import Path
 
 from tests.support import hostile
 
-HANG = """
+# One FOV per misbehaviour, named to forge terminal output: it hangs (leaving a child process
+# and a thread), calls sys.exit(0), os._exit(3), or prints a 20 MB line and raises a 20 MB error.
+HOSTILE_NAMES = ["flood", "hang\x1b]0;pwned\x07", "osexit", "sysexit\nstarfish_workflow.py: all good"]
+HOSTILE = """
 def process_fov(fov, codebook):
-    import threading, time
-{spawn}    threading.Thread(target=time.sleep, args=(3600,)).start()
-    time.sleep(3600)
-""".replace("{spawn}", hostile.SPAWN)
-
-EXITS = """
-def process_fov(fov, codebook):
-    import os, sys
-    if fov.name == "A1":
+    import os, sys, threading, time
+    if fov.name.startswith("hang"):
+{spawn}        threading.Thread(target=time.sleep, args=(3600,)).start()
+        time.sleep(3600)
+    if fov.name.startswith("sysexit"):
         sys.exit(0)
-    os._exit(3)
-"""
+    if fov.name == "osexit":
+        os._exit(3)
+    sys.stdout.write("x" * 20_000_000 + "\\n")
+    sys.stdout.flush()
+    raise ValueError("y" * 20_000_000)
+""".replace("{spawn}", "".join("    " + line + "\n" for line in hostile.SPAWN.splitlines()))
 
 LEAVES_BEHIND = hostile.FAST_TABLE + """
 
@@ -58,34 +61,35 @@ def _recipe(tmp_path: Path, source: str) -> Path:
     return path
 
 
-def test_a_hanging_recipe_fails_each_fov_as_timed_out_and_leaves_nothing(two_fovs, tmp_path):
+def test_hang_exit_and_flood_each_fail_their_fov_naming_the_cause_and_leave_nothing(tmp_path):
+    from starfish_batch.demo.experiment import write_demo_experiment
+
+    experiment = write_demo_experiment(tmp_path / "exp", fov_names=HOSTILE_NAMES, shape=(64, 64), n_spots=4)
     token = hostile.marker()
     results = tmp_path / "results"
-    proc, _ = hostile.launch("--experiment-url", two_fovs, "--recipe", _recipe(tmp_path, HANG),
-                             "--results-url", results, "--run-id", "hang", "--workers", "2",
-                             "--fov-timeout", "5", token=token, timeout=240)
+    proc, _ = hostile.launch("--experiment-url", experiment, "--recipe", _recipe(tmp_path, HOSTILE),
+                             "--results-url", results, "--run-id", "hostile", "--workers", "4",
+                             "--fov-timeout", "40", token=token, timeout=300)
     ended = time.time()
-    assert proc.returncode == 1, proc.stderr
-    assert "timed out after 5 s (--fov-timeout)" in proc.stderr  # A1's and A2's cause, told once
-    assert "2 of 2 FOVs failed (A1, A2)" in proc.stderr or "2 of 2 FOVs failed (A2, A1)" in proc.stderr
+    err = proc.stderr
+    assert proc.returncode == 1, err[-5000:]
+    print(err[-5000:])  # shown when an assertion below fails
+    assert "FOV hang\\x1b]0;pwned\\x07: timed out after 40 s (--fov-timeout)" in err
+    assert "FOV sysexit\\nstarfish_workflow.py: all good: the recipe exited (code 0) before returning a table" in err
+    assert "FOV osexit: the recipe exited (code 3) before returning a table" in err
+    assert "FOV flood: recipe raised ValueError: yyyy" in err and "more characters]" in err
+    assert "4 of 4 FOVs failed" in err
+    # Bounded and printable: no 20 MB on the terminal, no escape sequence, no forged line.
+    assert len(err) + len(proc.stdout) < 100_000, len(err)
+    assert "\x1b" not in err and "\x07" not in err
+    assert not any(line.startswith("starfish_workflow.py: all good") for line in err.splitlines())
+    page = results / "hostile" / "report.html"
+    assert page.stat().st_size <= 5 * 2**20, page.stat().st_size
+    assert "timed out after 40 s" in page.read_text()
     # From the first worker's start to the launcher's end: the timeout and a few seconds.
-    first_start = min(p.stat().st_mtime for p in (results / "hang" / "logs").iterdir()) - 0.5
-    assert ended - first_start < 5 + 8, ended - first_start
-    assert hostile.wait_gone(token, 2) == []  # the workers, the recipe's children and threads, the guardian
-    page = (results / "hang" / "report.html").read_text()
-    assert "timed out after 5 s" in page
-
-
-def test_a_recipe_that_exits_the_interpreter_fails_its_fov_naming_it(two_fovs, tmp_path):
-    token = hostile.marker()
-    proc, _ = hostile.launch("--experiment-url", two_fovs, "--recipe", _recipe(tmp_path, EXITS),
-                             "--results-url", tmp_path / "results", "--run-id", "exits", "--workers", "2",
-                             token=token, timeout=240)
-    assert proc.returncode == 1, proc.stderr
-    assert "FOV A1: the recipe exited (code 0) before returning a table" in proc.stderr  # sys.exit(0)
-    assert "FOV A2: the recipe exited (code 3) before returning a table" in proc.stderr  # os._exit(3)
-    assert "2 of 2 FOVs failed" in proc.stderr
-    assert not (tmp_path / "results" / "exits" / "merged_decoded_fovs.nc").exists()
+    first_start = min(p.stat().st_mtime for p in (results / "hostile" / "logs").iterdir()) - 0.5
+    assert ended - first_start < 40 + 8, ended - first_start
+    assert hostile.wait_gone(token, 2) == []  # the workers, the recipe's child and thread, the guardian
 
 
 def test_threads_and_processes_a_recipe_leaves_end_with_its_fov(two_fovs, tmp_path):
@@ -95,6 +99,8 @@ def test_threads_and_processes_a_recipe_leaves_end_with_its_fov(two_fovs, tmp_pa
                              token=token, timeout=240)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "results" / "leaves" / "merged_decoded_fovs.nc").exists()
+    assert "ACTB\\x1b[31m" in proc.stdout and "GAPDH\\nforged" in proc.stdout  # the summary's targets
+    assert "\x1b" not in proc.stdout + proc.stderr
     assert hostile.wait_gone(token, 2) == []
 
 

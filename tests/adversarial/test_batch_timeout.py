@@ -48,7 +48,8 @@ def test_a_child_ended_at_its_timeout_fails_as_timed_out(aws, capsys):
     tb.set_state(parent, "FAILED")
     failures = executor.failures(manifest, run, executor.describe(run.job_ids))
     assert [(f.fov, f.index) for f in failures] == [("fov_001", 1)]
-    assert failures[0].reason.startswith("timed out after 90 s (--fov-timeout; ")
+    assert failures[0].reason == (f"timed out after 90 s (the job's attempt timeout, --fov-timeout or the job "
+                                  f"definition's timeout_seconds: {AWS_TIMEOUT_REASON})")
     args = cli.parse_args(["--executor", "batch", "--tf-outputs", str(aws.outputs_file), "--results-url", tb.RESULTS])
     assert cli.finish_batch(FollowOutcome("fovs_failed", failures), manifest, run, args, tb.RESULTS) == 1
     print_failures(failures)  # the one printer, as the launcher prints a Batch failure while following

@@ -24,9 +24,9 @@ def experiment(two_fovs, tmp_path) -> Path:
 
 
 def _run(experiment: Path, tmp_path: Path):
-    proc, _ = hostile.launch("--experiment-url", experiment, "--recipe", tmp_path / "recipe.py",
+    proc = hostile.launch("--experiment-url", experiment, "--recipe", tmp_path / "recipe.py",
                              "--results-url", tmp_path / "results", "--run-id", "checked",
-                             token=hostile.marker(), timeout=180)
+                             token=hostile.marker())
     return proc
 
 

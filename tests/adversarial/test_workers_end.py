@@ -67,9 +67,9 @@ def test_hang_exit_and_flood_each_fail_their_fov_naming_the_cause_and_leave_noth
     experiment = write_demo_experiment(tmp_path / "exp", fov_names=HOSTILE_NAMES, shape=(64, 64), n_spots=4)
     token = hostile.marker()
     results = tmp_path / "results"
-    proc, _ = hostile.launch("--experiment-url", experiment, "--recipe", _recipe(tmp_path, HOSTILE),
+    proc = hostile.launch("--experiment-url", experiment, "--recipe", _recipe(tmp_path, HOSTILE),
                              "--results-url", results, "--run-id", "hostile", "--workers", "4",
-                             "--fov-timeout", "40", token=token, timeout=300)
+                             "--fov-timeout", "40", token=token)
     ended = time.time()
     err = proc.stderr
     assert proc.returncode == 1, err[-5000:]
@@ -94,9 +94,9 @@ def test_hang_exit_and_flood_each_fail_their_fov_naming_the_cause_and_leave_noth
 
 def test_threads_and_processes_a_recipe_leaves_end_with_its_fov(two_fovs, tmp_path):
     token = hostile.marker()
-    proc, _ = hostile.launch("--experiment-url", two_fovs, "--recipe", _recipe(tmp_path, LEAVES_BEHIND),
+    proc = hostile.launch("--experiment-url", two_fovs, "--recipe", _recipe(tmp_path, LEAVES_BEHIND),
                              "--results-url", tmp_path / "results", "--run-id", "leaves", "--workers", "2",
-                             token=token, timeout=240)
+                             token=token)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "results" / "leaves" / "merged_decoded_fovs.nc").exists()
     assert "ACTB\\x1b[31m" in proc.stdout and "GAPDH\\nforged" in proc.stdout  # the summary's targets
@@ -138,7 +138,7 @@ def test_after_kill_9_of_the_launcher_nothing_runs_and_a_resume_processes_each_f
     first = {pid for kind, _, pid, _ in _starts(log)}
     hold.unlink()
     resumed = time.time()
-    proc, _ = hostile.launch("--resume", "killed", "--results-url", results, token=token, env=env, timeout=240)
+    proc = hostile.launch("--resume", "killed", "--results-url", results, token=token, env=env)
     assert proc.returncode == 0, proc.stderr
     calls = _starts(log)
     assert not [c for c in calls if c[2] in first and c[0] == "end"]  # the killed workers never finished
@@ -158,7 +158,7 @@ def test_cancel_of_a_local_run_stops_its_launcher_and_says_so(two_fovs, tmp_path
                                       "--results-url", results, "--run-id", "cancelled", "--workers", "2",
                                       token=token, env=env)
     _wait_for_starts(log, 2, launcher)
-    proc, _ = hostile.launch("cancel", "cancelled", "--results-url", results, token=hostile.marker(), timeout=60)
+    proc = hostile.launch("cancel", "cancelled", "--results-url", results, token=hostile.marker())
     assert proc.returncode == 0, proc.stderr
     assert f"stopped its launcher (pid {launcher.pid}" in proc.stderr
     assert "continue later with --resume cancelled" in proc.stderr
@@ -166,5 +166,5 @@ def test_cancel_of_a_local_run_stops_its_launcher_and_says_so(two_fovs, tmp_path
     assert launcher.returncode == 130, err
     assert "interrupted: the workers are stopped" in err
     assert hostile.wait_gone(token, 3) == []
-    again, _ = hostile.launch("cancel", "cancelled", "--results-url", results, token=hostile.marker(), timeout=60)
+    again = hostile.launch("cancel", "cancelled", "--results-url", results, token=hostile.marker())
     assert again.returncode == 0 and "nothing to cancel" in again.stderr

@@ -76,22 +76,13 @@ def kill_all(token: str) -> None:
             pass
 
 
-def launch(*args, token: str, env: dict[str, str] | None = None, timeout: float = 300):
-    """The launcher as a user runs it, every process of it marked with ``token``; returns
-    (CompletedProcess, wall seconds). Whatever of the run is left is killed afterwards."""
-    import subprocess
-    import sys
+def launch(*args, token: str, env: dict[str, str] | None = None):
+    """``workflow.launch`` (the launcher as a user runs it) with every process of the run marked
+    with ``token``; whatever of the run is left is killed after the test."""
+    from tests.support.workflow import launch as launch_workflow
 
-    from tests.support.workflow import LAUNCHER
-
-    started = time.monotonic()
-    try:
-        proc = subprocess.run([sys.executable, str(LAUNCHER), *map(str, args), "--quiet"],
-                              env={**os.environ, **(env or {}), TOKEN_VAR: token},
-                              capture_output=True, text=True, timeout=timeout)
-        return proc, time.monotonic() - started
-    finally:
-        kill_all_later(token)
+    kill_all_later(token)
+    return launch_workflow(*args, env={**(env or {}), TOKEN_VAR: token})
 
 
 def kill_all_later(token: str) -> None:

@@ -356,7 +356,7 @@ def follow_escalating(executor, manifest: Manifest, run, observer, args: argpars
         current = run.resources or executor.job_size(executor.outputs.process_fov_job_definition_arn)
         fargate = executor.compute_environment()["type"].startswith("FARGATE")
         size = next_size(current, args.max_memory, fargate)
-        names = ", ".join(f.fov or "?" for f in outcome.failures)
+        names = ", ".join(printable.line(f.fov or "?") for f in outcome.failures)
         if size is None:
             say(f"{len(outcome.failures)} FOV(s) ran out of memory with {int(current['memory_mib'])} MiB "
                 f"({names}), the --max-memory cap of {args.max_memory} MiB: not resubmitted")

@@ -132,7 +132,8 @@ def timeout_cause(job: dict, reason: str) -> str | None:
     if not any(r in reason for r in TIMEOUT_REASONS):
         return None
     seconds = (job.get("timeout") or {}).get("attemptDurationSeconds")
-    return f"timed out after {seconds} s (--fov-timeout; {reason})" if seconds else f"timed out ({reason})"
+    return (f"timed out after {seconds} s (the job's attempt timeout, --fov-timeout or the job definition's "
+            f"timeout_seconds: {reason})" if seconds else f"timed out (the job's attempt timeout: {reason})")
 
 
 def failure_of(job: dict, fov: str | None, index: int | None) -> Failure:

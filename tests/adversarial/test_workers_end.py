@@ -77,6 +77,7 @@ def test_hang_exit_and_flood_each_fail_their_fov_naming_the_cause_and_leave_noth
     assert "FOV hang\\x1b]0;pwned\\x07: timed out after 40 s (--fov-timeout)" in err
     assert "FOV sysexit\\nstarfish_workflow.py: all good: the recipe exited (code 0) before returning a table" in err
     assert "FOV osexit: the recipe exited (code 3) before returning a table" in err
+    assert "(code 143)" not in err  # the timeout's SIGTERM is not taken for the recipe's own exit
     assert "FOV flood: recipe raised ValueError: yyyy" in err and "more characters]" in err
     assert "4 of 4 FOVs failed" in err
     # Bounded and printable: no 20 MB on the terminal, no escape sequence, no forged line.

@@ -154,6 +154,8 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
     phase("recipe")
     try:
         table = recipe.process_fov(fov, codebook)
+    except signals.Stopped:  # SIGTERM (a timeout, Ctrl-C, Batch): not the recipe's doing
+        raise
     except SystemExit as exc:  # sys.exit(), exit(), raise SystemExit in the recipe: no table
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         raise RecipeError(f"FOV {fov_name}: {RECIPE_EXITED} (code {code}) before returning a table") from None

@@ -1,11 +1,13 @@
-"""Fixtures of the adversarial layer: a moto server as a separate process (for tests whose
-launchers are processes of their own), with a bucket."""
+"""The adversarial layer: what careless or hostile recipes, names and users do to a run.
+Fixtures: a moto server as a separate process (for tests whose launchers are processes of their
+own) with a bucket; recipes and names as a hostile user would write them. Whatever a test's run
+left running (on old code, or after a failure) is killed after the test."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support import DUMMY_AWS
+from tests.support import DUMMY_AWS, hostile
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +45,23 @@ def s3_server(moto_endpoint, monkeypatch):
     client.create_bucket(Bucket="races")
     yield env, client
     storage.s3_client.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _kill_leftovers():
+    yield
+    while hostile._TOKENS:
+        hostile.kill_all(hostile._TOKENS.pop())
+
+
+ODD_TARGETS = ["ACTB\x1b[31m", "GAPDH\nforged"]
+"""Codebook targets that would recolour the terminal and forge a line."""
+
+
+@pytest.fixture(scope="session")
+def two_fovs(tmp_path_factory):
+    """A small two-FOV demo experiment (A1, A2) whose targets hold control characters, written once."""
+    from starfish_batch.demo.experiment import write_demo_experiment
+
+    return write_demo_experiment(tmp_path_factory.mktemp("exp"), n_fovs=2, shape=(64, 64), n_spots=4, seed=1,
+                                 targets=ODD_TARGETS)

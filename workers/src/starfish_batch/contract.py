@@ -19,6 +19,9 @@ MANIFEST_SHA256_VAR = "RUN_MANIFEST_SHA256"  # set at submission, so a manifest 
 INDEX_OFFSET_VAR = "FOV_INDEX_OFFSET"
 ARRAY_INDEX_VAR = "AWS_BATCH_JOB_ARRAY_INDEX"
 JOB_ID_VAR = "AWS_BATCH_JOB_ID"
+# Local executor only: the pipe a worker says its phase on ("recipe", "committed"), so the
+# launcher can tell a recipe that ended the interpreter from a worker that finished.
+PHASE_FD_VAR = "STARFISH_BATCH_PHASE_FD"
 
 # The run folder.
 MANIFEST_NAME = "manifest.json"

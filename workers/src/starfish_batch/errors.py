@@ -30,6 +30,7 @@ class RecipeError(StarfishBatchError):
 # launcher reads these back to advise a new run with a fixed recipe rather than a resume.
 RECIPE_RAISED = "recipe raised"
 RECIPE_RETURNED = "process_fov returned"
+RECIPE_EXITED = "the recipe exited"  # sys.exit or os._exit inside the recipe: "... (code N) before returning a table"
 
 
 class ExperimentError(StarfishBatchError):
@@ -47,8 +48,11 @@ def report(prog: str, exc: BaseException) -> int:
 
     if not isinstance(exc, StarfishBatchError):
         traceback.print_exception(exc, file=sys.stderr)
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if not isinstance(exc, StarfishBatchError):
-        message = f"{type(exc).__name__}: {message}"
-    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+    from starfish_batch import printable
+
+    if isinstance(exc, StarfishBatchError):  # one line by design: a newline in it came from a name
+        message = str(exc) or type(exc).__name__
+    else:
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    print(f"{prog}: error: {printable.line(message, 4 * printable.MAX_LINE_CHARS)}", file=sys.stderr, flush=True)
     return 1

@@ -21,6 +21,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
+from starfish_batch import printable
 from starfish_batch.errors import StarfishBatchError
 
 PLAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,98}[A-Za-z0-9_-])?")
@@ -65,6 +66,9 @@ def check_names(names: Iterable[object]) -> list[str]:
     for name in names:
         if not isinstance(name, str) or not name:
             raise StarfishBatchError(f"FOV name {name!r} is not usable: a FOV needs a non-empty name")
+        problem = printable.not_unicode(name)
+        if problem:
+            raise StarfishBatchError(f"FOV name {printable.escape(name)} is not usable: {problem}")
         if name in seen:
             raise StarfishBatchError(f"FOV {name!r} is listed twice")
         seen.add(name)

@@ -21,13 +21,43 @@ from starfish_batch.contract import (
     JOB_ID_VAR,
     MANIFEST_SHA256_VAR,
     MANIFEST_URL_VAR,
+    PHASE_FD_VAR,
     PROCESS_FOV,
 )
-from starfish_batch.errors import RECIPE_RAISED, RECIPE_RETURNED, RecipeError, StarfishBatchError, StorageError, report
+from starfish_batch.errors import (
+    RECIPE_EXITED,
+    RECIPE_RAISED,
+    RECIPE_RETURNED,
+    RecipeError,
+    StarfishBatchError,
+    StorageError,
+    report,
+)
 from starfish_batch.manifest import Manifest
 from starfish_batch.records import FovRecord
 
 PROG = PROCESS_FOV
+_phase_fd: int | None = None
+
+
+def _open_phase(env: Mapping[str, str]) -> None:
+    """The local executor's phase pipe (see ``contract.PHASE_FD_VAR``), kept from the recipe's
+    own child processes."""
+    global _phase_fd
+    try:
+        _phase_fd = int(env[PHASE_FD_VAR])
+        os.set_inheritable(_phase_fd, False)
+    except (KeyError, ValueError, OSError):
+        _phase_fd = None
+
+
+def phase(name: str) -> None:
+    """Tell the launcher (when it listens) how far this FOV got."""
+    if _phase_fd is not None:
+        try:
+            os.write(_phase_fd, f"{name}\n".encode())
+        except OSError:
+            pass
 
 
 def array_index(env: Mapping[str, str]) -> int:
@@ -101,6 +131,7 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
     done = already_done(manifest, fov_name)
     if done is not None:
         print(f"{PROG}: FOV {fov_name}: output exists for this recipe, skipping", file=sys.stderr)
+        phase("committed")
         return done
 
     import starfish  # noqa: F401 - imported before the clock starts: every recipe needs it
@@ -120,8 +151,14 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
 
     from starfish import DecodedIntensityTable
 
+    phase("recipe")
     try:
         table = recipe.process_fov(fov, codebook)
+    except signals.Stopped:  # SIGTERM (a timeout, Ctrl-C, Batch): not the recipe's doing
+        raise
+    except SystemExit as exc:  # sys.exit(), exit(), raise SystemExit in the recipe: no table
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        raise RecipeError(f"FOV {fov_name}: {RECIPE_EXITED} (code {code}) before returning a table") from None
     except Exception as exc:
         import traceback
 
@@ -178,6 +215,7 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         nc_etag=etag or "",
     )
     storage.write_text(manifest.fov_url(fov_name, ".json"), record.to_json())
+    phase("committed")
     return record
 
 
@@ -190,6 +228,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     parser.add_argument("--manifest-url", help="overrides RUN_MANIFEST_URL")
     args = parser.parse_args(argv)
     env = os.environ if env is None else env
+    _open_phase(env)
     signals.sigterm_exits()
     resources.limit_threads(resources.available_cpus())
     try:
@@ -207,5 +246,22 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     return 0
 
 
+def entry() -> None:
+    """The ``process-fov`` command: ``main``, then the process ends at once with its status,
+    whatever threads the recipe left running (the interpreter would wait for them)."""
+    try:
+        code = main()
+    except SystemExit as exc:  # SIGTERM (signals.sigterm_exits), or argparse
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        code = 130
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed stream must not keep the process alive
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -20,8 +20,12 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated()
 
 
+class Stopped(SystemExit):
+    """SIGTERM arrived in a worker: it ends with 143 (never taken for the recipe's own exit)."""
+
+
 def _raise_exit(signum, frame) -> None:
-    raise SystemExit(SIGTERM_EXIT)
+    raise Stopped(SIGTERM_EXIT)
 
 
 def sigterm_interrupts() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from starfish_batch import storage
+from starfish_batch import printable, storage
 from starfish_batch.errors import ExperimentError, StorageError
 from starfish_batch.experiment.urls import resolve
 
@@ -178,7 +178,13 @@ class ExperimentDocument:
         """Every FOV name, sorted as starfish sorts them, from the collection documents alone."""
         names: set[str] = set()
         for image_type in ([PRIMARY] if self.primary_only else list(self.images)):
-            names.update(tileset_names(self.collection(image_type), self.read))
+            found = set(tileset_names(self.collection(image_type), self.read))
+            for name in found:
+                problem = printable.not_unicode(name)
+                if problem:
+                    raise ExperimentError(f"experiment {self.url}: FOV name {printable.escape(name)} in "
+                                          f"{self.images[image_type]} is not usable: {problem}; rename it")
+            names.update(found)
         if not names:
             raise ExperimentError(f"experiment {self.url} has no field of view")
         return sorted(names)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starfish_batch.errors import ExperimentError
+from starfish_batch.experiment.checks import check_codebook
 from starfish_batch.experiment.documents import Document, ExperimentDocument
 from starfish_batch.experiment.extent import stage_extent
 from starfish_batch.experiment.tiles import TileRef, fetch_all
@@ -125,6 +126,7 @@ def open_fov(experiment: ExperimentDocument, name: str, fetch: bool = True) -> F
         warnings.simplefilter("ignore")
         codebook = open_codebook(experiment.codebook_url, codebook_data)
         tilesets = {image_type: parse_tileset(doc) for image_type, doc in documents.items()}
+    check_codebook(experiment.codebook_url, codebook, tilesets, name)  # before the run, not per FOV
     n_tiles = sum(len(ts.tiles()) for ts in tilesets.values())
     fetched = load_tiles(documents, tilesets) if fetch else 0
     return FovView(FieldOfView(name, image_tilesets=tilesets), codebook, n_tiles, fetched,

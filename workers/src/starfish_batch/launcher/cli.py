@@ -15,7 +15,7 @@ import shlex
 import sys
 import time
 
-from starfish_batch import signals, storage
+from starfish_batch import printable, signals, storage
 from starfish_batch.contract import LAUNCHER as PROG
 from starfish_batch.contract import MAX_LOG_TAILS, MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.errors import StarfishBatchError, report
@@ -26,6 +26,7 @@ from starfish_batch.launcher.slurm import options as slurm_options
 from starfish_batch.manifest import Manifest
 
 COMMANDS = ("run", "estimate", "status", "cancel")
+BATCH_MIN_TIMEOUT = 60  # AWS Batch refuses an attemptDurationSeconds below 60
 VIA_MAKE_VAR = "STARFISH_BATCH_VIA_MAKE"  # set by `make run`: the commands we suggest are `make run ...`
 
 
@@ -94,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-cost", type=float, metavar="USD",
                      help="batch: cancel the run when the estimated cost of its job attempts so far "
                           "passes this many dollars (checked every minute); slurm: this many core-hours")
+    run.add_argument("--fov-timeout", type=_positive_int, metavar="SECONDS",
+                     help="a FOV still running after this many seconds is stopped and fails as timed out "
+                          "(local: its worker and what it started are killed; batch: the job's attempt "
+                          "timeout, at least 60)")
     run.add_argument("--max-memory", type=_positive_int, metavar="MIB", default=16384,
                      help="batch and slurm: FOVs that run out of memory are resubmitted with twice the memory, "
                           "up to this many MiB (default 16384)")
@@ -108,10 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     quote.add_argument("--sample", type=_positive_int, default=3, metavar="N",
                        help="FOVs to process, spread over the experiment (default 3)")
     quote.add_argument("--workers", type=_positive_int, help="local executor: FOVs at a time in the run")
+    quote.add_argument("--fov-timeout", type=_positive_int, metavar="SECONDS",
+                       help="a sampled FOV still running after this many seconds fails as timed out")
     quote.add_argument("--json", action="store_true", help="the estimate as one JSON object on stdout")
     status = commands.add_parser("status", parents=[common], help="how far a run got (JSON); exit 0 once merged")
     status.add_argument("run_id", metavar="RUN_ID")
-    cancel = commands.add_parser("cancel", parents=[common], help="batch and slurm: cancel the jobs of a run")
+    cancel = commands.add_parser("cancel", parents=[common],
+                                 help="batch and slurm: cancel the jobs of a run; local: stop the launcher "
+                                      "running it (as Ctrl-C does: workers stopped, outputs kept)")
     cancel.add_argument("run_id", metavar="RUN_ID")
     return parser
 
@@ -233,7 +242,7 @@ def next_steps(failures, manifest: Manifest, args: argparse.Namespace) -> str:
     recipe = [f for f in failures if f.is_recipe_error]
     lines = []
     if recipe:
-        names = ", ".join(f.fov or "?" for f in recipe[:5]) + (" ..." if len(recipe) > 5 else "")
+        names = ", ".join(printable.line(f.fov or "?") for f in recipe[:5]) + (" ..." if len(recipe) > 5 else "")
         lines.append(f"The recipe raised an error on {len(recipe)} FOV(s) ({names}). A resume reruns this run's "
                      "own recipe, so start a new run for a fixed one.")
     for purpose, command in next_step_commands(failures, manifest, args):
@@ -256,7 +265,11 @@ def batch_executor(args: argparse.Namespace):
             "the merge: fix the recipe or data, then --resume RUN_ID"
         )
     storage.use_region(outputs.region)  # for a machine with no AWS region configured
-    executor = BatchExecutor(outputs, getattr(args, "job_queue", None))
+    timeout = getattr(args, "fov_timeout", None)
+    if timeout is not None and timeout < BATCH_MIN_TIMEOUT:
+        raise StarfishBatchError(f"--fov-timeout {timeout}: AWS Batch's attempt timeout is at least "
+                                 f"{BATCH_MIN_TIMEOUT} seconds; give {BATCH_MIN_TIMEOUT} or more")
+    executor = BatchExecutor(outputs, getattr(args, "job_queue", None), fov_timeout=timeout)
     if args.results_url:
         return executor, args.results_url
     from starfish_batch.launcher.results_home import default_results_url
@@ -293,7 +306,8 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
     from starfish_batch.launcher.local import LocalExecutor
     from starfish_batch.launcher.report import print_interrupted, print_summary
 
-    executor = LocalExecutor(workers=args.workers, progress=not args.quiet, max_failures=args.max_failures)
+    executor = LocalExecutor(workers=args.workers, progress=not args.quiet, max_failures=args.max_failures,
+                             fov_timeout=args.fov_timeout)
     outcome = executor.process(manifest, manifest_url)
     if outcome.interrupted:
         print_interrupted(manifest, resume_hint(manifest, args))
@@ -327,9 +341,10 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
         print_interrupted(manifest, resume_hint(manifest, args))
         return 130
     if code != 0:
-        say("\n".join(lines[-20:]))
+        tail = printable.bounded_tail(lines[-20:])
+        say("\n".join(tail))
         say(f"{PROG}: error: the merge failed (above); outputs are kept under {manifest.run_root}")
-        merge_failure = Failure(None, None, "merge-batch-job exited with an error", code, tail=lines[-20:])
+        merge_failure = Failure(None, None, "merge-batch-job exited with an error", code, tail=tail)
         write_page(manifest, "failed", [*outcome.failed, merge_failure], {"retry": resume_hint(manifest, args)})
         return 1
     _attach_bill(manifest, lambda: local_bill(manifest))
@@ -389,7 +404,7 @@ def follow_escalating(executor, manifest: Manifest, run, observer, args: argpars
         current = run.resources or executor.job_size(executor.outputs.process_fov_job_definition_arn)
         fargate = executor.compute_environment()["type"].startswith("FARGATE")
         size = next_size(current, args.max_memory, fargate)
-        names = ", ".join(f.fov or "?" for f in outcome.failures)
+        names = ", ".join(printable.line(f.fov or "?") for f in outcome.failures)
         if size is None:
             say(f"{len(outcome.failures)} FOV(s) ran out of memory with {int(current['memory_mib'])} MiB "
                 f"({names}), the --max-memory cap of {args.max_memory} MiB: not resubmitted")
@@ -572,8 +587,8 @@ def _estimate(args: argparse.Namespace, claim) -> int:
         from starfish_batch.launcher.local import LocalExecutor
 
         capacity = quote.local_capacity(len(manifest.fovs), args.workers, results_url)
-        outcome = LocalExecutor(workers=min(capacity.slots, len(sample.fovs)),
-                                progress=not args.quiet).process(sample, sample_url)
+        outcome = LocalExecutor(workers=min(capacity.slots, len(sample.fovs)), progress=not args.quiet,
+                                fov_timeout=args.fov_timeout).process(sample, sample_url)
         interrupted, failures = outcome.interrupted, outcome.failed
         seconds = {f: outcome.fov_seconds[f] for f in outcome.succeeded}
     else:
@@ -651,15 +666,23 @@ def status(args: argparse.Namespace) -> int:
 
 
 def cancel(args: argparse.Namespace) -> int:
-    """Only Batch and Slurm runs can be cancelled (a local run stops with Ctrl-C)."""
-    from starfish_batch.launcher.batch.jobs import submissions
+    """A Batch or Slurm run's jobs are cancelled; a local run's launcher is stopped as Ctrl-C
+    stops it (``local_cancel``). A run with no jobs file ran on a machine."""
+    from starfish_batch.launcher.batch.jobs import JOBS_FILE_RE, submissions
     from starfish_batch.launcher.runs import load_run
 
     if args.executor == "slurm":
         from starfish_batch.launcher.slurm.run import cancel as slurm_cancel
 
         return slurm_cancel(args)
+    if args.executor != "batch" and args.results_url:
+        manifest = load_run(args.results_url, args.run_id)
+        if not any(JOBS_FILE_RE.match(n) for n in storage.list_names(manifest.run_root)):
+            from starfish_batch.launcher.local_cancel import cancel_local
 
+            code, text = cancel_local(manifest)
+            say(text)
+            return code
     executor, results_url = batch_executor(args)
     manifest = load_run(results_url, args.run_id)
     terminated, cancelled = executor.cancel(args.run_id, submissions(manifest.run_root, manifest.run_id))

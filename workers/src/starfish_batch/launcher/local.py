@@ -3,7 +3,6 @@ environment, that AWS Batch starts in containers (docs/design.md, "Worker enviro
 
 from __future__ import annotations
 
-import collections
 import os
 import shutil
 import signal
@@ -12,31 +11,54 @@ import sys
 import time
 from pathlib import Path
 
-from starfish_batch import resources, storage
-from starfish_batch.contract import ARRAY_INDEX_VAR, LOG_TAIL_LINES, LOGS_DIR, MERGE, PROCESS_FOV, worker_env
+from starfish_batch import fov_output, printable, resources, storage
+from starfish_batch.contract import (
+    ARRAY_INDEX_VAR,
+    LOG_TAIL_LINES,
+    LOGS_DIR,
+    MERGE,
+    PHASE_FD_VAR,
+    PROCESS_FOV,
+    worker_env,
+)
+from starfish_batch.errors import RECIPE_EXITED
 from starfish_batch.launcher.early_stop import BrokenRecipeWatch, error_line, signature
+from starfish_batch.launcher.guardian import GUARDIAN, die_with_parent
 from starfish_batch.launcher.outcome import Failure, ProcessOutcome
 from starfish_batch.manifest import Manifest
 
 DEFAULT_MEMORY_PER_FOV = 1.5 * 2**30  # the ISS recipe peaks near 1.05 GB on a 1044 x 1390 FOV
 STOP_GRACE_SECONDS = 10.0
 """How long a stopped worker has, after SIGTERM, to remove its temporary files before SIGKILL."""
+TIMEOUT_GRACE_SECONDS = 2.0
+"""The same for a worker past --fov-timeout: it is stuck in its recipe, with nothing to publish."""
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _spawn(command: list[str], preexec_fn=None, **kwargs) -> subprocess.Popen:
-    """A worker in its own process group (whatever it starts goes with it when it is stopped).
+    """A worker in its own process group (whatever it starts goes with it when it is stopped),
+    that dies with the launcher, even a killed one (``guardian``).
 
     Ctrl-C and SIGTERM are held from before the fork until the caller has recorded the worker
     (``_held``), so that none escapes being stopped; the worker itself starts with them open.
     """
+    launcher = os.getpid()
 
     def child_setup() -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        die_with_parent(launcher)
         if preexec_fn is not None:
             preexec_fn()
 
-    return subprocess.Popen(command, start_new_session=True, preexec_fn=child_setup, **kwargs)
+    proc = subprocess.Popen(command, start_new_session=True, preexec_fn=child_setup, **kwargs)
+    GUARDIAN.watch(proc.pid)
+    return proc
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    """Once a worker has ended: whatever it left in its process group is killed."""
+    _signal_group(proc, signal.SIGKILL)
+    GUARDIAN.release(proc.pid)
 
 
 class _held:
@@ -60,7 +82,7 @@ def stop(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> No
         except subprocess.TimeoutExpired:
             _signal_group(proc, signal.SIGKILL)
             proc.wait()
-        _signal_group(proc, signal.SIGKILL)  # anything the worker started and left behind
+        _end_group(proc)  # anything the worker started and left behind
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -90,15 +112,22 @@ def default_workers(n_fovs: int, memory_per_fov: float = DEFAULT_MEMORY_PER_FOV)
     return max(1, min(cpus, by_memory, n_fovs))
 
 
-def _error_line(lines: list[str], fov: str, code: int, oom_killed: bool = False) -> str:
+def _error_line(lines: list[str], fov: str, code: int, oom_killed: bool = False,
+                phase: str = "", timed_out: float | None = None) -> str:
+    if timed_out is not None:
+        return f"FOV {printable.escape(fov)}: timed out after {timed_out:g} s (--fov-timeout)"
     line = error_line(lines)
     if line:
         return line
+    if phase == "recipe" and code >= 0:  # os._exit in the recipe: no error line, no table
+        return f"FOV {printable.escape(fov)}: {RECIPE_EXITED} (code {code}) before returning a table"
+    if code == 0:
+        return f"FOV {printable.escape(fov)}: the worker exited with status 0 without writing its output"
     if oom_killed:
         return f"FOV {fov}: killed by the kernel's OOM killer (signal SIGKILL): out of memory"
     if code < 0:
-        return f"FOV {fov}: killed by signal {signal.Signals(-code).name}"
-    return f"FOV {fov}: exited with status {code} and no error line"
+        return f"FOV {printable.escape(fov)}: killed by signal {signal.Signals(-code).name}"
+    return f"FOV {printable.escape(fov)}: exited with status {code} and no error line"
 
 
 def _is_out_of_memory(reason: str, oom_killed: bool) -> bool:
@@ -110,22 +139,53 @@ class _Child:
     """One worker subprocess whose combined output goes to a log file we tail afterwards."""
 
     def __init__(self, index: int, fov: str, command: list[str], env: dict[str, str],
-                 log_path: Path, cpus: set[int] | None):
+                 log_path: Path, cpus: set[int] | None, timeout: float | None = None):
         self.index, self.fov, self.log_path = index, fov, log_path
         self.started = time.perf_counter()
+        self.timeout = timeout
+        self.timed_out: float | None = None  # the timeout it was stopped at
+        self.kill_at: float | None = None  # SIGKILL then, if SIGTERM did not end it
         self.peak_memory_bytes: int | None = None
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in finish(); a resume appends
-        self._log.write(f"--- process-fov FOV {fov} (index {index})\n".encode())
+        self._log.write(f"--- process-fov FOV {printable.escape(fov)} (index {index})\n".encode())
         self._log.flush()
 
         def pin() -> None:
             if cpus:
                 os.sched_setaffinity(0, cpus)
 
-        self.proc = _spawn(
-            command, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, preexec_fn=pin if cpus else None,
-        )
+        self._phase_r, phase_w = os.pipe()
+        os.set_blocking(self._phase_r, False)
+        self.phase = ""
+        try:
+            self.proc = _spawn(
+                command, env={**env, PHASE_FD_VAR: str(phase_w)}, stdout=self._log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, preexec_fn=pin if cpus else None, pass_fds=(phase_w,),
+            )
+        finally:
+            os.close(phase_w)
+
+    def check_timeout(self, now: float) -> None:
+        """Past --fov-timeout: SIGTERM to its group, SIGKILL shortly after."""
+        if self.timeout is None:
+            return
+        if self.timed_out is None and now - self.started > self.timeout:
+            self.timed_out = self.timeout
+            self.kill_at = now + TIMEOUT_GRACE_SECONDS
+            _signal_group(self.proc, signal.SIGTERM)
+        elif self.kill_at is not None and now > self.kill_at:
+            _signal_group(self.proc, signal.SIGKILL)
+            self.kill_at = None
+
+    def _read_phase(self) -> None:
+        try:
+            while chunk := os.read(self._phase_r, 4096):
+                lines = chunk.decode("ascii", "replace").split()
+                self.phase = lines[-1] if lines else self.phase
+        except BlockingIOError:
+            pass
+        except OSError:
+            pass
 
     def poll(self) -> int | None:
         """The exit code once the worker has ended; its peak memory from the kernel's
@@ -143,10 +203,21 @@ class _Child:
         return self.proc.returncode
 
     def finish(self) -> list[str]:
+        """The worker has ended: its group is ended too; returns its log's last lines (bounded)."""
+        _end_group(self.proc)
+        self._read_phase()
+        os.close(self._phase_r)
         self._log.close()
-        with open(self.log_path, "rb") as f:
-            return [line.decode("utf-8", "replace").rstrip("\n")
-                    for line in collections.deque(f, maxlen=LOG_TAIL_LINES)]
+        return printable.read_tail(self.log_path, LOG_TAIL_LINES)
+
+
+def _committed(manifest: Manifest, child: _Child) -> bool:
+    """The worker said it committed its FOV, and the FOV's record and table are there."""
+    if child.phase != "committed":
+        return False
+    record = fov_output.read_record(manifest, child.fov)
+    return record is not None and fov_output.mismatch(
+        record, storage.size(manifest.fov_url(child.fov, ".nc"))) is None
 
 
 def _cpu_slots(workers: int) -> list[set[int] | None]:
@@ -165,8 +236,10 @@ class LocalExecutor:
     """Runs every FOV of a manifest as a ``process-fov`` subprocess, ``workers`` at a time."""
 
     def __init__(self, workers: int | None = None, log_dir: Path | None = None,
-                 progress: bool = True, max_failures: int | None = None):
+                 progress: bool = True, max_failures: int | None = None,
+                 fov_timeout: float | None = None):
         self.workers = workers
+        self.fov_timeout = fov_timeout  # seconds a worker may run before it is stopped, as failed
         self.log_dir = log_dir
         self.progress = progress
         self.max_failures = max_failures  # stop starting FOVs when the first ones all fail alike
@@ -208,23 +281,26 @@ class LocalExecutor:
                     env = {**base_env, ARRAY_INDEX_VAR: str(index)}
                     with _held():
                         running[slot] = _Child(index, fov, command, env,
-                                               log_dir / f"{manifest.keys[fov]}.log", slots[slot])
+                                               log_dir / f"{manifest.keys[fov]}.log", slots[slot],
+                                               self.fov_timeout)
                 time.sleep(0.05)
                 for slot, child in list(running.items()):
                     code = child.poll()
                     if code is None:
+                        child.check_timeout(time.perf_counter())
                         continue
                     tail = child.finish()
                     outcome.fov_seconds[child.fov] = time.perf_counter() - child.started
                     del running[slot]
                     free_slots.append(slot)
-                    if code == 0:
+                    if code == 0 and child.timed_out is None and _committed(manifest, child):
                         outcome.succeeded.append(child.fov)
                         watch.add(child.fov, True)
                     else:
                         kills = resources.oom_kills() if code == -signal.SIGKILL else None
                         oom_killed = None not in (kills, oom_kills) and kills > oom_kills
-                        reason = _error_line(tail, child.fov, code, oom_killed)
+                        reason = printable.clip(_error_line(tail, child.fov, code, oom_killed,
+                                                            child.phase, child.timed_out))
                         outcome.failed.append(Failure(
                             fov=child.fov, index=child.index, reason=reason,
                             exit_code=code, log=str(child.log_path), tail=tail,
@@ -244,6 +320,7 @@ class LocalExecutor:
                 child.finish()
         finally:
             bar.close()
+            GUARDIAN.close()  # every group it watched has ended: it exits with nothing to do
         outcome.seconds = time.perf_counter() - started
         return outcome
 
@@ -258,4 +335,7 @@ class LocalExecutor:
         except KeyboardInterrupt:  # the merge stops with the launcher; its caller says how to resume
             stop([proc])
             raise
+        finally:
+            _end_group(proc)
+            GUARDIAN.close()
         return proc.returncode, out.decode("utf-8", "replace").splitlines()

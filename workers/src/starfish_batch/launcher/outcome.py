@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from starfish_batch.errors import RECIPE_RAISED, RECIPE_RETURNED
+from starfish_batch import printable
+from starfish_batch.errors import RECIPE_EXITED, RECIPE_RAISED, RECIPE_RETURNED
 
 
 @dataclass
@@ -29,19 +30,23 @@ class Failure:
     @property
     def is_recipe_error(self) -> bool:
         """The recipe failed on good data: resuming would run the same recipe and fail again."""
-        return f": {RECIPE_RAISED} " in self.reason or f": {RECIPE_RETURNED} " in self.reason
+        return any(f": {kind} " in self.reason for kind in (RECIPE_RAISED, RECIPE_RETURNED, RECIPE_EXITED))
 
     @property
     def cause(self) -> str:
         """The reason without this FOV's name, so FOVs that failed alike are told once."""
-        return self.reason.replace(f"FOV {self.fov}: ", "").replace(f"FOV {self.fov} ", "FOV ... ") \
-            if self.fov is not None else self.reason
+        if self.fov is None:
+            return self.reason
+        reason = self.reason
+        for name in dict.fromkeys((self.fov, printable.escape(self.fov))):
+            reason = reason.replace(f"FOV {name}: ", "").replace(f"FOV {name} ", "FOV ... ")
+        return reason
 
     def headline(self) -> str:
-        what = f"FOV {self.fov} (index {self.index})" if self.fov is not None else "merge"
+        what = f"FOV {printable.line(self.fov)} (index {self.index})" if self.fov is not None else "merge"
         code = "none" if self.exit_code is None else str(self.exit_code)
         job = f"; job {self.job_id}" if self.job_id else ""
-        return f"{what} failed: {self.reason}; exit code {code}{job}"
+        return f"{what} failed: {printable.line(self.reason)}; exit code {code}{job}"
 
 
 @dataclass

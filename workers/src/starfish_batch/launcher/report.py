@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from starfish_batch import storage
+from starfish_batch import printable, storage
 from starfish_batch.contract import (
     CELLS_NAME,
     LAUNCHER,
@@ -24,8 +24,9 @@ from starfish_batch.records import Summary
 
 
 def say(text: str = "") -> None:
-    """A line for the scientist, on stderr (stdout carries what scripts read: ids, JSON, paths)."""
-    print(text, file=sys.stderr, flush=True)
+    """A line for the scientist, on stderr (stdout carries what scripts read: ids, JSON, paths);
+    no control character of a name or a log reaches the terminal."""
+    print(printable.escape_lines(text), file=sys.stderr, flush=True)
 
 
 class RetryNotices(logging.Handler):
@@ -68,15 +69,15 @@ def print_failures(failures: Sequence[Failure]) -> None:
         if failure.out_of_memory:
             say(f"  {out_of_memory_advice(failure)}")
         if len(group) > 1:
-            names = ", ".join(f.fov or "?" for f in group[1:21])
+            names = ", ".join(printable.line(f.fov or "?") for f in group[1:21])
             more = f" and {len(group) - 21} more" if len(group) > 21 else ""
             say(f"  {len(group) - 1} other FOV(s) failed the same way: {names}{more}")
         tail = next((f for f in group if f.tail is not None), None)
         if tail is None:
             continue
         if tail.log:
-            say(f"  last lines of log {tail.log}:")
-        for line in tail.tail:
+            say(f"  last lines of log {printable.line(tail.log)}:")
+        for line in printable.bounded_tail(tail.tail):
             say(f"  | {line}")
 
 
@@ -102,14 +103,14 @@ def out_of_memory_advice(failure: Failure) -> str:
 
 
 def failed_fovs_line(failures: Sequence[Failure], n_fovs: int) -> str:
-    names = ", ".join(f.fov or "?" for f in failures[:20])
+    names = ", ".join(printable.line(f.fov or "?") for f in failures[:20])
     more = f" and {len(failures) - 20} more" if len(failures) > 20 else ""
     return f"{len(failures)} of {n_fovs} FOVs failed ({names}{more})"
 
 
 def stopped_early_line(error: str, failures: Sequence[Failure], then: str) -> str:
     """Said once when a run stops because its first FOVs all failed with one error."""
-    names = ", ".join(f.fov or "?" for f in failures[:20])
+    names = ", ".join(printable.line(f.fov or "?") for f in failures[:20])
     return (f"stopped early: the first {len(failures)} FOVs to finish all failed with the same "
             f"error: {error} ({names}); {then}")
 
@@ -170,14 +171,14 @@ def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None =
     print(f"  features: {summary.n_features}{undecoded}, decoded spots: {summary.n_spots}")
     empty = summary.fovs_without_spots
     if empty:
-        print(f"  FOVs without spots: {', '.join(empty[:10])}{' ...' if len(empty) > 10 else ''}")
+        print(f"  FOVs without spots: {', '.join(map(printable.line, empty[:10]))}{' ...' if len(empty) > 10 else ''}")
     if summary.missing_fovs:
-        print(f"  FOVs missing from the merge: {', '.join(summary.missing_fovs[:10])}")
+        print(f"  FOVs missing from the merge: {', '.join(map(printable.line, summary.missing_fovs[:10]))}")
     if summary.targets:
         top = sorted(summary.targets.items(), key=lambda kv: (-_count(kv[1]), kv[0]))
         print("  spots per target:")
         for target, value in top[:15]:
-            print(f"    {target:<20} {_count(value)}")
+            print(f"    {printable.line(target, 100):<20} {_count(value)}")
         if len(top) > 15:
             print(f"    ... and {len(top) - 15} more targets")
     if summary.bill:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from starfish_batch import printable
 from starfish_batch.launcher.outcome import Failure
 from starfish_batch.launcher.report import say
 from starfish_batch.manifest import Manifest
@@ -15,9 +16,9 @@ from starfish_batch.report import FailureRow
 
 
 def failure_rows(failures: Sequence[Failure | None]) -> list[FailureRow]:
-    """The page's failures: the printer's headline, log location and tail, unchanged."""
-    return [FailureRow(fov=f.fov, headline=f.headline(), log=f.log, tail=list(f.tail) if f.tail else None,
-                       attempts=f.attempts)
+    """The page's failures: the printer's headline, log location and tail, bounded as printed."""
+    return [FailureRow(fov=f.fov, headline=f.headline(), log=printable.line(f.log) if f.log else None,
+                       tail=printable.bounded_tail(f.tail) if f.tail else None, attempts=f.attempts)
             for f in failures if f is not None]
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from starfish_batch import storage
+from starfish_batch import printable, storage
 from starfish_batch.contract import LAUNCHER, LOG_TAIL_LINES, MAX_LOG_TAILS, MERGED_NAME
 from starfish_batch.errors import StarfishBatchError
 from starfish_batch.launcher.batch import checks, usage, watch
@@ -68,8 +68,10 @@ class BatchExecutor:
     def __init__(self, outputs: TfOutputs, job_queue: str | None = None, *,
                  poll_initial: float = POLL_INITIAL_S, poll_max: float = POLL_MAX_S,
                  sleep: Callable[[float], None] = time.sleep, session=None,
-                 clock: Callable[[], float] = time.monotonic, stuck_after: float = watch.STUCK_AFTER_SECONDS):
+                 clock: Callable[[], float] = time.monotonic, stuck_after: float = watch.STUCK_AFTER_SECONDS,
+                 fov_timeout: int | None = None):
         self.outputs = outputs
+        self.fov_timeout = fov_timeout  # each process-fov attempt's timeout (attemptDurationSeconds)
         self.clock = clock
         self.stuck_after = stuck_after
         self.job_queue = job_queue or outputs.job_queue_arn
@@ -97,7 +99,8 @@ class BatchExecutor:
         share = self.outputs.extra.get("share_identifier")
         return JobTarget(self.job_queue, self.outputs.process_fov_job_definition_arn,
                          self.outputs.merge_job_definition_arn, submitter=self.submitter,
-                         share_identifier=share if isinstance(share, str) and share else None)
+                         share_identifier=share if isinstance(share, str) and share else None,
+                         attempt_seconds=self.fov_timeout)
 
     def client(self, service: str):
         """One client per service, in the outputs' region, with the storage layer's retries."""
@@ -228,7 +231,7 @@ class BatchExecutor:
         out: list[str] = []
         for event in events:
             out.extend(str(event.get("message", "")).rstrip("\n").splitlines() or [""])
-        return out[-lines:] or [f"(log stream {group} {stream} is empty)"]
+        return printable.bounded_tail(out[-lines:]) or [f"(log stream {group} {stream} is empty)"]
 
     def with_tails(self, failures: list[Failure], budget: int = MAX_LOG_TAILS) -> int:
         """Read the log tails of the first ``budget`` failures; returns how many were read.

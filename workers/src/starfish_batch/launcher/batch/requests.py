@@ -20,6 +20,7 @@ class JobTarget:
     merge_job_definition: str
     submitter: str
     share_identifier: str | None = None
+    attempt_seconds: int | None = None  # --fov-timeout: each process-fov attempt's timeout
 
 
 def _common(manifest: Manifest, target: JobTarget, job: str) -> dict:
@@ -56,6 +57,8 @@ def process_requests(manifest: Manifest, manifest_url: str, target: JobTarget, l
                                    **_resource_overrides(resources)},
             **_common(manifest, target, PROCESS_FOV),
         }
+        if target.attempt_seconds:
+            request["timeout"] = {"attemptDurationSeconds": int(target.attempt_seconds)}
         if size > 1:
             request["arrayProperties"] = {"size": size}
         requests.append(request)

@@ -121,13 +121,28 @@ def time_limit_cause(status_reason: str | None) -> str | None:
             f"limit, runnable_time_limit_seconds, because {cause})")
 
 
+# AWS Batch's reason for an attempt it ended at its timeout (attemptDurationSeconds, which
+# --fov-timeout sets), and moto's wording of the same.
+TIMEOUT_REASONS = ("Job attempt duration exceeded timeout",
+                   "Job time exceeded the configured attemptDurationSeconds")
+
+
+def timeout_cause(job: dict, reason: str) -> str | None:
+    """"timed out after N s" when the job's last attempt was ended at its attempt timeout."""
+    if not any(r in reason for r in TIMEOUT_REASONS):
+        return None
+    seconds = (job.get("timeout") or {}).get("attemptDurationSeconds")
+    return (f"timed out after {seconds} s (the job's attempt timeout, --fov-timeout or the job definition's "
+            f"timeout_seconds: {reason})" if seconds else f"timed out (the job's attempt timeout: {reason})")
+
+
 def failure_of(job: dict, fov: str | None, index: int | None) -> Failure:
     """The failure a FAILED job describes: its reason, exit code and log stream."""
     container = latest_container(job)
     attempts = job.get("attempts") or []
     reason = (job.get("statusReason") or (attempts[-1].get("statusReason") if attempts else None)
               or container.get("reason") or "no reason given")
-    reason = time_limit_cause(reason) or reason
+    reason = time_limit_cause(reason) or timeout_cause(job, reason) or reason
     if container.get("reason") and container["reason"] not in reason:
         reason = f"{reason} ({container['reason']})"
     return Failure(fov=fov, index=index, reason=reason, exit_code=container.get("exitCode"),

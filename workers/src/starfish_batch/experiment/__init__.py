@@ -12,7 +12,7 @@ from starfish_batch.experiment.fov import FovView
 from starfish_batch.experiment.fov import open_fov as _open_fov
 from starfish_batch.experiment.urls import normalize
 
-__all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan", "plan_inputs"]
+__all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan", "plan_inputs", "plan_images"]
 
 
 def list_fovs(url: str) -> list[str]:
@@ -30,10 +30,18 @@ def plan_inputs(url: str, expected: dict[str, str] | None = None) -> tuple[list[
 
     With ``expected`` (a run's recorded digests, for a resume) a changed document is refused.
     """
+    names, digests, _images = plan_images(url, expected)
+    return names, digests
+
+
+def plan_images(url: str, expected: dict[str, str] | None = None
+                ) -> tuple[list[str], dict[str, str], list[str]]:
+    """:func:`plan_inputs`, and the experiment's image types (``primary``, ``nuclei``...), which
+    a recipe's ``fov.get_image(...)`` must name."""
     experiment = ExperimentDocument.open(normalize(url), expected)
     names = experiment.fov_names()
     _open_fov(experiment, names[0], fetch=False)
-    return names, dict(experiment.digests.seen)
+    return names, dict(experiment.digests.seen), list(experiment.images)
 
 
 def open_fov(url: str, name: str, expected: dict[str, str] | None = None) -> FovView:

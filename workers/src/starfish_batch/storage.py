@@ -13,6 +13,7 @@ import functools
 import glob
 import hashlib
 import os
+import re
 import shutil
 import socket
 import sys
@@ -548,7 +549,7 @@ def check_writable(url: str) -> None:
     except StorageError as exc:  # named by the folder the user gave, not by our probe file
         reason = str(exc.reason)
         reason = reason[len(f"cannot write {probe}: "):] if reason.startswith(f"cannot write {probe}: ") else reason
-        reason = reason.replace(probe, url)
+        reason = re.sub(re.escape(url.rstrip("/")) + r"/\.starfish-batch-write-check-[^\s:'\"]*", url, reason)
         raise StorageError(f"cannot write in the results folder {url}: {reason}", reason) from None
     try:
         if is_s3(probe):

@@ -226,8 +226,28 @@ def test_the_closing_summary_counts_what_was_processed_and_quotes_paths(tmp_path
 
 
 def test_a_resumes_failure_names_the_fovs_place_in_the_run_and_what_is_kept(tmp_path):
+    from starfish_batch.launcher.local import LocalExecutor
+
     manifest = write_fake_run(str(tmp_path / "results"), {"A1": 10, "B2": 5, "C3": 7})
     resume = dataclasses.replace(manifest, fovs=["C3"], all_fovs=list(manifest.run_fovs))
-    assert resume.run_index("C3") == 2
-    text = cli.kept_text(resume)
-    assert "the outputs of the 3 FOV(s) of the run that succeeded are kept" in text
+    url = str(tmp_path / "results" / "run-1" / "manifest-resume-1.json")
+    resume.save(url)
+    (tmp_path / "results" / "run-1" / "manifest-resume-1.json").write_text(resume.to_json() + " ")  # refused
+    outcome = LocalExecutor(workers=1, progress=False).process(resume, url)
+    [failure] = outcome.failed
+    assert failure.headline().startswith("FOV C3 (index 2) failed")  # its place in the run, not the resume
+    assert "the outputs of the 3 FOV(s) of the run that succeeded are kept" in cli.kept_text(resume)
+
+
+def test_a_moved_run_resumes_where_it_is_now_with_its_own_recipe(tmp_path, experiment):
+    from starfish_batch.launcher.runs import resume_run
+
+    manifest, _ = _new_run(tmp_path, experiment)
+    assert json.loads((tmp_path / "results" / "p1" / "manifest.json").read_text())["recipe_url"] == "recipe.py"
+    moved = tmp_path / "moved" / "results 2"
+    moved.parent.mkdir()
+    shutil.move(str(tmp_path / "results"), str(moved))
+    resumed, url = resume_run(str(moved), "p1")
+    assert resumed.run_root == str(moved / "p1") and resumed.recipe_url == str(moved / "p1" / "recipe.py")
+    assert url.startswith(str(moved / "p1")) and len(resumed.fovs) == 4
+    assert Manifest.load(url).recipe_url == resumed.recipe_url

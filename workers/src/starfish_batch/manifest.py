@@ -115,14 +115,17 @@ class Manifest:
             del data["inputs_sha256"]
         # paths inside the run are relative to its folder: a moved or shared folder still works
         data["recipe_url"] = relative_to_run(self.run_root, self.recipe_url)
+        data["results_url"] = PARENT  # the folder holding the run's: wherever the run is now
         return json.dumps(data, indent=2) + "\n"
 
     def _rebase(self, url: str) -> None:
         """Where the manifest was read from is where the run is now (a folder moved or shared
         since it was written): the run's own paths follow it."""
-        old_root = self.run_root
         folder, _, _name = url.rpartition("/")
         parent, _, run_folder = folder.rpartition("/")
+        if not _is_absolute(self.results_url):  # PARENT, as written by to_json
+            self.results_url = parent or "/"
+        old_root = self.run_root
         if folder and parent and run_folder == self.run_id and folder != old_root:
             self.results_url = parent
         if self.recipe_url.startswith(old_root + "/"):
@@ -184,6 +187,11 @@ class Manifest:
         else:
             storage.write_text(url, self.to_json())
         return url
+
+
+PARENT = ".."
+"""``results_url`` as a manifest stores it: the folder holding the run folder, found from where
+the manifest is read."""
 
 
 def _is_absolute(url: str) -> bool:

@@ -251,3 +251,18 @@ def test_a_moved_run_resumes_where_it_is_now_with_its_own_recipe(tmp_path, exper
     assert resumed.run_root == str(moved / "p1") and resumed.recipe_url == str(moved / "p1" / "recipe.py")
     assert url.startswith(str(moved / "p1")) and len(resumed.fovs) == 4
     assert Manifest.load(url).recipe_url == resumed.recipe_url
+
+
+def test_a_failed_estimate_prints_the_estimate_to_start_again(tmp_path, monkeypatch):
+    manifest = _manifest(tmp_path)
+    args = _args(sample=2)
+    words = shlex.split(cli.estimate_hint(manifest, args))
+    assert words[2] == "estimate" and words[words.index("--recipe") + 1] == "/home/me/my recipe.py"
+    monkeypatch.setenv(cli.VIA_MAKE_VAR, "1")
+    printed = cli.estimate_hint(manifest, args)
+    dry = subprocess.run(f"make -n {printed[len('make '):]}", shell=True, cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=60)
+    launched = shlex.split(dry.stdout.splitlines()[-1])
+    assert launched[launched.index("scripts/starfish_workflow.py") + 1] == "estimate"
+    assert [launched[launched.index(f) + 1] for f in ("--experiment-url", "--recipe", "--sample")] == [
+        "/data/my exp/experiment.json", "/home/me/my recipe.py", "2"]

@@ -167,13 +167,13 @@ def _via_make() -> bool:
     return os.environ.get(VIA_MAKE_VAR) == "1"
 
 
-def _make_command(args: argparse.Namespace, **variables: str) -> str:
+def _make_command(args: argparse.Namespace, target: str = "run", **variables: str) -> str:
     """``make run VAR=value ...`` with the executor and Terraform flags this run used."""
     if args.executor == "batch":
         variables["EXECUTOR"] = "batch"
         if _tf_flags(args):
             variables["RUN_ARGS"] = _tf_flags(args).strip()
-    return "make run " + " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
+    return f"make {target} " + " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
 
 
 def resume_hint(manifest: Manifest, args: argparse.Namespace) -> str:
@@ -199,6 +199,19 @@ def new_run_hint(manifest: Manifest, args: argparse.Namespace, fovs: list[str] |
     return (f"{args.invocation}{' --executor batch' if batch else ''} "
             f"--experiment-url {shlex.quote(manifest.experiment_url)} --recipe {shlex.quote(recipe)} "
             f"--results-url {shlex.quote(manifest.results_url)}{only}{_tf_flags(args) if batch else ''}")
+
+
+def estimate_hint(manifest: Manifest, args: argparse.Namespace) -> str:
+    """The command that estimates again, as a new run, with the recipe file the user gave."""
+    recipe = getattr(args, "recipe", None) or manifest.recipe_source or manifest.recipe_url
+    if _via_make():
+        return _make_command(args, "estimate", EXPERIMENT=manifest.experiment_url, RECIPE=recipe,
+                             RESULTS=manifest.results_url, SAMPLE=str(args.sample))
+    batch = args.executor == "batch"
+    return (f"{args.invocation} estimate{' --executor batch' if batch else ''} "
+            f"--experiment-url {shlex.quote(manifest.experiment_url)} --recipe {shlex.quote(recipe)} "
+            f"--results-url {shlex.quote(manifest.results_url)} --sample {args.sample}"
+            f"{_tf_flags(args) if batch else ''}")
 
 
 MAX_TRY_FOVS = 5
@@ -594,7 +607,7 @@ def _estimate(args: argparse.Namespace, claim) -> int:
     if failures:
         print_failures(failures)
         say(f"{PROG}: error: {failed_fovs_line(failures, len(sample.fovs))} of the sample: no estimate. "
-            f"Fix the recipe or data, then start a new estimate")
+            f"Fix the recipe or data, then start a new estimate:\n  {estimate_hint(manifest, args)}")
         return 1
     left = len(manifest.fovs) - len(completed_fovs(manifest))
     result = make_quote(len(manifest.fovs), left, quote.samples(manifest, seconds), capacity, hourly)

@@ -109,7 +109,7 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
     results = tmp_path / "results"
     aside = tmp_path / "aside"
     aside.mkdir()
-    tiles = sorted(experiment.parent.glob("*-fov_001-*.tiff"))  # the builder's fov_001 is b_2
+    tiles = sorted(experiment.parent.glob("*-b_2-*.tiff"))  # the demo names tile files after the FOV
     assert tiles
     for tile in tiles:
         shutil.move(str(tile), str(aside / tile.name))

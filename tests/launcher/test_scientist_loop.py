@@ -266,3 +266,18 @@ def test_a_failed_estimate_prints_the_estimate_to_start_again(tmp_path, monkeypa
     assert launched[launched.index("scripts/starfish_workflow.py") + 1] == "estimate"
     assert [launched[launched.index(f) + 1] for f in ("--experiment-url", "--recipe", "--sample")] == [
         "/data/my exp/experiment.json", "/home/me/my recipe.py", "2"]
+
+
+def test_a_partial_run_is_scored_against_its_own_fovs_true_spots(tmp_path, capsys):
+    from starfish_batch.launcher import report
+
+    manifest, result = _cells_run(str(tmp_path / "results"))
+    spots = pd.read_csv(io.BytesIO(gzip.decompress(storage.read_bytes(result.outputs["spots"]))))
+    truth = spots.loc[spots["target"].notna() & spots["passes_thresholds"], ["fov", "target", "x", "y"]]
+    other = truth.head(7).assign(fov="not in this run")  # a FOV of the experiment this run left out
+    pd.concat([truth, other]).to_csv(tmp_path / "truth.csv", index=False)
+    manifest.subset_of = 3
+    report.print_summary(manifest, 1.0, str(tmp_path / "truth.csv"))
+    out = capsys.readouterr().out
+    assert "partial: 2 of the experiment's 3 FOVs" in out
+    assert f"recall 1.000, precision 1.000 ({len(truth)} of {len(truth)} true spots" in out

@@ -239,7 +239,10 @@ def _print_score(manifest: Manifest, ground_truth: str) -> None:
         with storage.local_copy(spots_url) as path:
             spots = pd.read_csv(path, dtype={"fov": str, "target": str}, keep_default_na=False, na_values=[""])
         with storage.local_copy(storage.absolute(ground_truth)) as path:
-            result = score(spots, path)
+            truth = pd.read_csv(path, dtype={"fov": str, "target": str})
+        if manifest.subset_of:  # a partial run is scored on its own FOVs' true spots
+            truth = truth[truth["fov"].isin(manifest.run_fovs)]
+        result = score(spots, truth)
     except (OSError, ValueError, KeyError) as exc:
         raise StarfishBatchError(f"cannot score against {ground_truth}: {exc}") from exc
     print(f"  against the ground truth {ground_truth}:")

@@ -22,7 +22,9 @@ column                meaning
 ``distance``          distance to the nearest codeword
 ``passes_thresholds`` the decoder's verdict, true/false
 ``cell_id``           ``<fov>:<cell>``, unique across FOVs (cells.h5ad's ``obs`` names); null
-                      where the feature is in no cell
+                      where the feature is in no cell. The one name whose values differ from
+                      the netCDF's: there ``cell_id`` stays starfish's label within the FOV
+                      (cells.h5ad's ``label``), so the merged table stays starfish's own
 ===================== ==========================================================================
 """
 

@@ -12,7 +12,7 @@ from starfish_batch.experiment.fov import FovView
 from starfish_batch.experiment.fov import open_fov as _open_fov
 from starfish_batch.experiment.urls import normalize
 
-__all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan", "plan_inputs", "plan_images"]
+__all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan", "plan_inputs", "image_types"]
 
 
 def list_fovs(url: str) -> list[str]:
@@ -30,23 +30,14 @@ def plan_inputs(url: str, expected: dict[str, str] | None = None) -> tuple[list[
 
     With ``expected`` (a run's recorded digests, for a resume) a changed document is refused.
     """
-    names, digests, _images = plan_images(url, expected)
-    return names, digests
-
-
-def plan_images(url: str, expected: dict[str, str] | None = None
-                ) -> tuple[list[str], dict[str, str], list[str]]:
-    """:func:`plan_inputs`, and the experiment's image types (``primary``, ``nuclei``...), which
-    a recipe's ``fov.get_image(...)`` must name."""
     experiment = ExperimentDocument.open(normalize(url), expected)
     names = experiment.fov_names()
     _open_fov(experiment, names[0], fetch=False)
-    return names, dict(experiment.digests.seen), list(experiment.images)
+    return names, dict(experiment.digests.seen)
 
 
-def open_fov(url: str, name: str, expected: dict[str, str] | None = None) -> FovView:
-    """FOV ``name`` of the experiment at ``url``, its tiles fetched, and the codebook.
-
-    ``expected`` (URL -> sha256, the run's manifest) refuses documents changed since the run started.
-    """
-    return _open_fov(ExperimentDocument.open(normalize(url), expected), name)
+def image_types(url: str, expected: dict[str, str] | None = None) -> list[str]:
+    """The experiment's image types (``primary``, ``nuclei``...), which a recipe's
+    ``fov.get_image(...)`` must name; ``expected``: the digests :func:`plan_inputs` recorded, so
+    that this is the experiment.json planned."""
+    return list(ExperimentDocument.open(normalize(url), expected).images)

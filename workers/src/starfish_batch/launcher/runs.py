@@ -9,7 +9,7 @@ from __future__ import annotations
 from starfish_batch import fov_output, storage
 from starfish_batch.contract import MANIFEST_NAME, RECIPE_NAME
 from starfish_batch.errors import AlreadyExists, ExperimentError, StarfishBatchError
-from starfish_batch.experiment import plan_images, plan_inputs
+from starfish_batch.experiment import image_types, plan_inputs
 from starfish_batch.launcher.claim import RunClaim
 from starfish_batch.manifest import Manifest, check_run_id, new_run_id, resume_manifest_url
 from starfish_batch.recipe import load_recipe
@@ -53,8 +53,8 @@ def new_run(
     run_id = check_run_id(run_id) if run_id else new_run_id()
 
     recipe = load_recipe(recipe_url)
-    fovs, inputs, images = plan_images(experiment_url)
-    check_images(recipe.source, recipe_url, images, experiment_url)
+    fovs, inputs = plan_inputs(experiment_url)
+    check_images(recipe.source, recipe_url, image_types(experiment_url, inputs), experiment_url)
     experiment_fovs = len(fovs)
     fovs = choose_fovs(fovs, only, sample, experiment_url)
     if num_fovs is not None and num_fovs != len(fovs):

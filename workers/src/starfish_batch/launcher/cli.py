@@ -336,8 +336,10 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
         return 1
     _attach_bill(manifest, lambda: local_bill(manifest))
     print_summary(manifest, time.perf_counter() - started, args.ground_truth, processed=len(outcome.succeeded))
+    if outcome.failed:  # merged without them (--allow-partial): what to do about them, as for any failure
+        say(next_steps(outcome.failed, manifest, args))
     write_page(manifest, "partial" if outcome.failed else "merged", outcome.failed,
-               {"process the failed FOVs again, then merge": resume_hint(manifest, args)} if outcome.failed else None)
+               dict(next_step_commands(outcome.failed, manifest, args)) if outcome.failed else None)
     return 1 if outcome.failed else 0
 
 

@@ -41,3 +41,11 @@ def image_types(url: str, expected: dict[str, str] | None = None) -> list[str]:
     ``fov.get_image(...)`` must name; ``expected``: the digests :func:`plan_inputs` recorded, so
     that this is the experiment.json planned."""
     return list(ExperimentDocument.open(normalize(url), expected).images)
+
+
+def open_fov(url: str, name: str, expected: dict[str, str] | None = None) -> FovView:
+    """FOV ``name`` of the experiment at ``url``, its tiles fetched, and the codebook.
+
+    ``expected`` (URL -> sha256, the run's manifest) refuses documents changed since the run started.
+    """
+    return _open_fov(ExperimentDocument.open(normalize(url), expected), name)

@@ -15,11 +15,12 @@ RECIPE      ?= examples/iss_recipe.py
 RESULTS     ?= results
 EXECUTOR    ?= local
 RESUME      ?=
+FOVS        ?=
 RUN_ARGS    ?=
 # EXECUTOR=batch: the deployment (the module's name_prefix) whose SSM parameter says where to run.
 DEPLOYMENT  ?=
 
-.PHONY: help venv run demo test test-fast test-slurm lint docs bench clean
+.PHONY: help venv run estimate demo test test-fast test-slurm lint docs bench clean
 
 # images, push, e2e and the container helpers
 include mk/containers.mk
@@ -54,16 +55,37 @@ demo: $(DEMO_DIR)/experiment.json  ## write the synthetic demo experiment (and i
 LAUNCH := STARFISH_BATCH_VIA_MAKE=1 $(PY) scripts/starfish_workflow.py --executor "$(EXECUTOR)" \
     $(if $(strip $(DEPLOYMENT)),--deployment "$(DEPLOYMENT)")
 
+# FOVS=NAME,... runs those FOVs alone: a partial run, to try a recipe (or a fix) first.
+SUBSET = $(if $(strip $(FOVS)),--fovs "$(FOVS)")
+# A resume reruns the run's own recipe: a RECIPE, EXPERIMENT or FOVS typed with RESUME= goes to the
+# launcher, which refuses it and says why, rather than being dropped in silence.
+GIVEN = $(filter command line,$(origin $(1)))
+RESUME_REFUSED = $(if $(call GIVEN,RECIPE),--recipe "$(RECIPE)") \
+    $(if $(strip $(EXPERIMENT)),--experiment-url "$(EXPERIMENT)") $(SUBSET)
+
 ifneq ($(strip $(RESUME)),)
-run: $(VENV)/.installed  ## run the demo, or EXPERIMENT=... RECIPE=... RESULTS=...; RESUME=RUN_ID continues a run
-	$(LAUNCH) --resume "$(RESUME)" --results-url "$(RESULTS)" $(RUN_ARGS)
+run: $(VENV)/.installed  ## run the demo, or EXPERIMENT=... RECIPE=... RESULTS=... [FOVS=A,B]; RESUME=RUN_ID continues a run
+	$(LAUNCH) --resume "$(RESUME)" --results-url "$(RESULTS)" $(RESUME_REFUSED) $(RUN_ARGS)
 else ifeq ($(strip $(EXPERIMENT)),)
 run: $(VENV)/.installed $(DEMO_DIR)/experiment.json
 	$(LAUNCH) --experiment-url "$(DEMO_DIR)/experiment.json" --recipe "$(RECIPE)" \
-	    --results-url "$(RESULTS)" --ground-truth "$(DEMO_DIR)/ground_truth.csv" $(RUN_ARGS)
+	    --results-url "$(RESULTS)" --ground-truth "$(DEMO_DIR)/ground_truth.csv" $(SUBSET) $(RUN_ARGS)
 else
 run: $(VENV)/.installed
-	$(LAUNCH) --experiment-url "$(EXPERIMENT)" --recipe "$(RECIPE)" --results-url "$(RESULTS)" $(RUN_ARGS)
+	$(LAUNCH) --experiment-url "$(EXPERIMENT)" --recipe "$(RECIPE)" --results-url "$(RESULTS)" $(SUBSET) $(RUN_ARGS)
+endif
+
+# The estimate: a few FOVs (SAMPLE, default 3) processed as the start of a run, and the whole
+# run's time, memory, cost and size predicted; `make run RESUME=<its run id>` finishes it.
+SAMPLE ?= 3
+ESTIMATE = STARFISH_BATCH_VIA_MAKE=1 $(PY) scripts/starfish_workflow.py estimate --executor "$(EXECUTOR)" \
+    --recipe "$(RECIPE)" --results-url "$(RESULTS)" --sample "$(SAMPLE)"
+ifeq ($(strip $(EXPERIMENT)),)
+estimate: $(VENV)/.installed $(DEMO_DIR)/experiment.json  ## predict a run's time, memory, cost from SAMPLE=3 FOVs (EXPERIMENT=... RECIPE=... RESULTS=...)
+	$(ESTIMATE) --experiment-url "$(DEMO_DIR)/experiment.json" $(RUN_ARGS)
+else
+estimate: $(VENV)/.installed
+	$(ESTIMATE) --experiment-url "$(EXPERIMENT)" $(RUN_ARGS)
 endif
 
 test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  ## everything CI checks (about 12 minutes on 2 cores)

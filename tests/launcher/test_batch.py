@@ -111,6 +111,9 @@ def aws(tmp_path, monkeypatch):
             return real_plan(url, expected)
 
         monkeypatch.setattr(runs, "plan_inputs", plan)
+        real_images = runs.image_types
+        monkeypatch.setattr(runs, "image_types", lambda url, expected=None: (
+            ["primary"] if url == EXPERIMENT and fovs else real_images(url, expected)))
         yield SimpleNamespace(
             batch=bat, s3=s3, logs=logs, queue=queue, jds=jds, values=values,
             outputs_file=outputs_file, recipe=recipe, fovs=fovs, tmp_path=tmp_path,
@@ -684,6 +687,7 @@ def test_bad_local_results(aws, capsys):
 def test_bad_local_experiment(aws, capsys, monkeypatch):
     local = aws.tmp_path / "exp" / "experiment.json"
     monkeypatch.setattr(runs, "plan_inputs", lambda url, expected=None: (["a", "b"], {}))
+    monkeypatch.setattr(runs, "image_types", lambda url, expected=None: ["primary"])
     code = cli.main(["--executor", "batch", "--tf-outputs", str(aws.outputs_file),
                      "--experiment-url", str(local), "--recipe", str(aws.recipe),
                      "--results-url", RESULTS])

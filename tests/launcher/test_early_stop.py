@@ -48,7 +48,10 @@ def test_local_run_stops_after_max_failures(tmp_path):
             f"4 FOVs were not started") in proc.stderr
     logs = sorted(p.name for p in (tmp_path / "results" / "broken" / "logs").iterdir())
     assert logs == ["A1.log", "A2.log"]  # one worker at a time: nothing ran after the second
-    assert "--resume broken" in proc.stderr
+    # a recipe error: a new run of the fixed recipe, tried first on the FOVs it failed on; a resume
+    # would rerun this run's own recipe and stop the same way
+    assert "--resume" not in proc.stderr
+    assert f"--recipe {recipe} --results-url {tmp_path / 'results'} --fovs A1,A2" in proc.stderr
 
 
 def test_batch_run_cancels_the_rest_and_the_merge(aws, capsys):
@@ -75,6 +78,7 @@ def test_batch_run_cancels_the_rest_and_the_merge(aws, capsys):
     err = capsys.readouterr().err
     assert (f"stopped early: the first 3 FOVs to finish all failed with the same error: {ERROR} "
             f"(fov_000, fov_001, fov_002); the rest of the run and its merge were cancelled (2 job(s))") in err
+    assert "--fovs fov_000,fov_001,fov_002 --tf-outputs" in err and "--resume" not in err
 
 
 def test_batch_run_over_its_max_cost_is_cancelled(aws, capsys):

@@ -31,7 +31,9 @@ def test_launcher_says_where_the_page_is(partial_run):
     assert f"report: {root / 'report.html'}" in proc.stderr
     html = (root / "report.html").read_text()
     assert "synthetic failure in b_2" in html  # the error line and the log tail
-    assert "--resume partial" in html  # the exact command, as the launcher prints it
+    # the exact command, as the launcher prints it: a recipe error, so a new run tried on b_2 first
+    assert f"--fovs {FAILED_FOV}" in html and f"--fovs {FAILED_FOV}" in proc.stderr
+    assert "--resume partial" not in html
 
 
 def test_page_in_chromium(partial_run, tmp_path):

@@ -66,3 +66,28 @@ def test_the_resume_the_launcher_suggests_under_make_runs_as_printed(tmp_path, m
     assert argv[argv.index("--resume") + 1] == "r-1"
     assert argv[argv.index("--results-url") + 1] == "/my results"
     assert not {"--experiment-url", "--recipe", "--ground-truth"} & set(argv)
+
+
+def test_make_run_fovs_and_make_estimate_pass_what_was_typed(tmp_path):
+    tree = _make_tree(tmp_path)
+    (tree / "demo").mkdir()
+    (tree / "demo" / "experiment.json").write_text("{}")
+    run = shlex.split(_dry_run(tree, "run", "EXPERIMENT=my exp.json", "RECIPE=fix.py", "FOVS=A1,b 2").splitlines()[-1])
+    assert run[run.index("--fovs") + 1] == "A1,b 2" and run[run.index("--recipe") + 1] == "fix.py"
+    estimate = shlex.split(_dry_run(tree, "estimate", "EXPERIMENT=my exp.json", "RECIPE=r.py", "RESULTS=out",
+                                    "SAMPLE=2").splitlines()[-1])
+    assert estimate[estimate.index("scripts/starfish_workflow.py") + 1] == "estimate"
+    assert [estimate[estimate.index(f) + 1] for f in ("--experiment-url", "--recipe", "--results-url", "--sample")] \
+        == ["my exp.json", "r.py", "out", "2"]
+    demo = shlex.split(_dry_run(tree, "estimate").splitlines()[-1])
+    assert demo[demo.index("--experiment-url") + 1] == "demo/experiment.json"
+
+
+def test_make_run_resume_passes_a_typed_recipe_on_to_be_refused(tmp_path):
+    """RECIPE= beside RESUME= reaches the launcher (which refuses it, naming why), never dropped;
+    the RECIPE default alone is not passed."""
+    tree = _make_tree(tmp_path)
+    typed = shlex.split(_dry_run(tree, "run", "RESUME=r1", "RECIPE=fixed.py").splitlines()[-1])
+    assert typed[typed.index("--resume") + 1] == "r1" and typed[typed.index("--recipe") + 1] == "fixed.py"
+    plain = shlex.split(_dry_run(tree, "run", "RESUME=r1").splitlines()[-1])
+    assert "--recipe" not in plain and "--fovs" not in plain

@@ -39,6 +39,6 @@ def test_iss_cells_recipe_on_the_demo_writes_cells_h5ad(tmp_path):
     assert adata.X.sum() == len(decoded)
     # ids unique across FOVs: the recipe's ids restart at 0 in each FOV
     assert adata.obs_names.is_unique
-    assert adata.obs.groupby("fov", observed=True)["cell_id"].apply(lambda s: "0" in set(s)).sum() >= 2
+    assert adata.obs.groupby("fov", observed=True)["label"].apply(lambda s: "0" in set(s)).sum() >= 2
     assert set(adata.obs["fov"]) <= set(FOV_NAMES) - {EMPTY_FOV}
     assert adata.obsm["spatial"].shape == (adata.n_obs, 2)

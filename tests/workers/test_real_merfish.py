@@ -57,7 +57,7 @@ def test_merfish_crop_transcripts_parquet(merfish_run: Path):
     merged = DecodedIntensityTable.open_netcdf(str(merfish_run / "merged_decoded_fovs.nc"))
     df = pd.read_parquet(merfish_run / "transcripts.parquet")
     assert len(df) == merged.sizes["features"]
-    for col, coord in (("x", "xc"), ("y", "yc"), ("x_pixel", "x"), ("y_pixel", "y"),
+    for col, coord in (("xc", "xc"), ("yc", "yc"), ("x", "x"), ("y", "y"),
                        ("distance", "distance")):
         np.testing.assert_array_equal(df[col].to_numpy(), merged[coord].values, err_msg=col)
     assert df["target"].astype(str).tolist() == merged["target"].values.astype(str).tolist()

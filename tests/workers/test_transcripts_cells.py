@@ -16,8 +16,8 @@ from starfish_batch.merge import job as merge
 from starfish_batch.merge import parquet
 
 FOVS = {"A1": 37, "x-ray_2": 0, "fov 3": 120, "Z-last": 5}
-PHYSICAL = {"x": "xc", "y": "yc", "z": "zc"}
-PIXEL = {"x_pixel": "x", "y_pixel": "y", "z_pixel": "z"}
+PHYSICAL = {"xc": "xc", "yc": "yc", "zc": "zc"}
+PIXEL = {"x": "x", "y": "y", "z": "z"}
 
 
 def _table(n: int, seed: int):
@@ -142,7 +142,7 @@ def test_cells_h5ad_counts_equal_a_groupby_of_decoded_spots(tmp_path):
     assert cell[in_cell.to_numpy()].tolist() == frame["cell"].tolist()
     assert cell[~in_cell.to_numpy()].isna().all()
     summary = json.loads(storage.read_text(result.outputs["summary"]))
-    assert summary["outputs"]["cells"] == result.outputs["cells"]
+    assert summary["outputs"]["cells"] == "cells.h5ad"  # relative to the run folder
 
 
 def test_no_cells_h5ad_and_the_summary_says_why(tmp_path):

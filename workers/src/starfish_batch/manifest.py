@@ -64,6 +64,11 @@ class Manifest:
     inputs_sha256: dict[str, str] = field(default_factory=dict)
     """URL -> sha256 of the experiment documents the launcher read (experiment, codebook,
     collections, the first FOV's tile sets): workers refuse an experiment that changed."""
+    subset_of: int | None = None
+    """A partial run (``--fovs``, ``--fovs-sample``): how many FOVs the experiment has; None: all of them."""
+    recipe_source: str | None = None
+    """The recipe file the run was started with (``recipe_url`` is the run's own copy): the
+    advice after a recipe error starts a new run from it, once fixed."""
 
     @property
     def run_root(self) -> str:
@@ -87,6 +92,14 @@ class Manifest:
     @functools.cached_property
     def fov_indices(self) -> dict[str, int]:
         """FOV name -> its position in the run (``run_fovs``): the index its outputs carry."""
+        return self._run_indices
+
+    def run_index(self, fov: str) -> int | None:
+        """``fov``'s place among the run's FOVs (not among those a resume has left to do)."""
+        return self._run_indices.get(fov)
+
+    @functools.cached_property
+    def _run_indices(self) -> dict[str, int]:
         return {fov: i for i, fov in enumerate(self.run_fovs)}
 
     def fov_url(self, fov: str, suffix: str = ".nc") -> str:
@@ -100,11 +113,30 @@ class Manifest:
 
     def to_json(self) -> str:
         data = asdict(self)
-        if data["all_fovs"] is None:
-            del data["all_fovs"]
+        for name in ("all_fovs", "subset_of", "recipe_source"):
+            if data[name] is None:
+                del data[name]
         if not data["inputs_sha256"]:
             del data["inputs_sha256"]
+        # paths inside the run are relative to its folder: a moved or shared folder still works
+        data["recipe_url"] = relative_to_run(self.run_root, self.recipe_url)
+        data["results_url"] = PARENT  # the folder holding the run's: wherever the run is now
         return json.dumps(data, indent=2) + "\n"
+
+    def _rebase(self, url: str) -> None:
+        """Where the manifest was read from is where the run is now (a folder moved or shared
+        since it was written): the run's own paths follow it."""
+        folder, _, _name = url.rpartition("/")
+        parent, _, run_folder = folder.rpartition("/")
+        if not _is_absolute(self.results_url):  # PARENT, as written by to_json
+            self.results_url = parent or "/"
+        old_root = self.run_root
+        if folder and parent and run_folder == self.run_id and folder != old_root:
+            self.results_url = parent
+        if self.recipe_url.startswith(old_root + "/"):
+            self.recipe_url = storage.join(self.run_root, self.recipe_url[len(old_root) + 1:])
+        elif not _is_absolute(self.recipe_url):
+            self.recipe_url = storage.join(self.run_root, self.recipe_url)
 
     @classmethod
     def from_json(cls, text: str, source: str = "manifest") -> Manifest:
@@ -148,7 +180,9 @@ class Manifest:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise StarfishBatchError(f"{url} is not valid JSON: {exc}") from None
-        return cls.from_json(text, source=url)
+        manifest = cls.from_json(text, source=url)
+        manifest._rebase(url)
+        return manifest
 
     def save(self, url: str | None = None, exclusive: bool = False) -> str:
         """Write the manifest; ``exclusive`` claims the name (a second writer gets AlreadyExists)."""
@@ -158,6 +192,20 @@ class Manifest:
         else:
             storage.write_text(url, self.to_json())
         return url
+
+
+PARENT = ".."
+"""``results_url`` as a manifest stores it: the folder holding the run folder, found from where
+the manifest is read."""
+
+
+def _is_absolute(url: str) -> bool:
+    return url.startswith("/") or "://" in url
+
+
+def relative_to_run(run_root: str, url: str) -> str:
+    """``url`` as stored in a file of the run: relative to the run folder when it is inside it."""
+    return url[len(run_root) + 1:] if url.startswith(run_root.rstrip("/") + "/") else url
 
 
 def resume_manifest_url(run_root: str) -> str:

@@ -162,9 +162,13 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
     except Exception as exc:
         import traceback
 
+        from starfish_batch.recipe_images import missing_image_message
+
         traceback.print_exc(file=sys.stderr)
+        images = missing_image_message(exc, fov)
         raise RecipeError(
             f"FOV {fov_name}: {RECIPE_RAISED} {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            + (f" ({images})" if images else "")
         ) from exc
     computed = time.perf_counter()
     if not isinstance(table, DecodedIntensityTable):

@@ -45,6 +45,8 @@ def compile_recipe(source: bytes, url: str) -> Recipe:
         exec(code, module.__dict__)
     except Exception as exc:
         sys.modules.pop(name, None)
+        if isinstance(exc, ModuleNotFoundError) and exc.name:
+            raise RecipeError(not_installed(exc, url)) from exc
         raise RecipeError(
             f"recipe {url} failed while loading: {type(exc).__name__}: {exc}"
         ) from exc
@@ -61,6 +63,17 @@ def compile_recipe(source: bytes, url: str) -> Recipe:
     except ValueError:  # builtins without a signature: let the call decide
         pass
     return Recipe(url=url, source=source, process_fov=func)
+
+
+def not_installed(exc: ModuleNotFoundError, url: str) -> str:
+    """A recipe's import that fails names the interpreter (the usual cause: a bare ``python``
+    instead of the project's), not only the recipe."""
+    if (exc.name or "").split(".")[0] == "starfish":
+        return (f"starfish is not installed for the Python running this ({sys.executable}), so recipe "
+                f"{url} cannot load: run the launcher with the project's interpreter (.venv/bin/python "
+                "after `make venv`), or through make (make run, make estimate)")
+    return (f"recipe {url} failed while loading: ModuleNotFoundError: {exc} (not installed for the Python "
+            f"running this: {sys.executable})")
 
 
 def load_recipe(url: str, expected_sha256: str | None = None) -> Recipe:

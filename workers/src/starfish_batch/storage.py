@@ -13,6 +13,7 @@ import functools
 import glob
 import hashlib
 import os
+import re
 import shutil
 import socket
 import sys
@@ -604,7 +605,13 @@ def list_names(prefix_url: str) -> list[str]:
 def check_writable(url: str) -> None:
     """Fail early, with the URL named, when a results location cannot be written."""
     probe = join(url, f".starfish-batch-write-check-{uuid.uuid4().hex[:8]}")
-    write_bytes(probe, b"ok")
+    try:
+        write_bytes(probe, b"ok")
+    except StorageError as exc:  # named by the folder the user gave, not by our probe file
+        reason = str(exc.reason)
+        reason = reason[len(f"cannot write {probe}: "):] if reason.startswith(f"cannot write {probe}: ") else reason
+        reason = re.sub(re.escape(url.rstrip("/")) + r"/\.starfish-batch-write-check-[^\s:'\"]*", url, reason)
+        raise StorageError(f"cannot write in the results folder {url}: {reason}", reason) from None
     try:
         if is_s3(probe):
             bucket, key = split_s3(probe)

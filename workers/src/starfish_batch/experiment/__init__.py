@@ -12,7 +12,7 @@ from starfish_batch.experiment.fov import FovView
 from starfish_batch.experiment.fov import open_fov as _open_fov
 from starfish_batch.experiment.urls import normalize
 
-__all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan", "plan_inputs"]
+__all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan", "plan_inputs", "image_types"]
 
 
 def list_fovs(url: str) -> list[str]:
@@ -34,6 +34,13 @@ def plan_inputs(url: str, expected: dict[str, str] | None = None) -> tuple[list[
     names = experiment.fov_names()
     _open_fov(experiment, names[0], fetch=False)
     return names, dict(experiment.digests.seen)
+
+
+def image_types(url: str, expected: dict[str, str] | None = None) -> list[str]:
+    """The experiment's image types (``primary``, ``nuclei``...), which a recipe's
+    ``fov.get_image(...)`` must name; ``expected``: the digests :func:`plan_inputs` recorded, so
+    that this is the experiment.json planned."""
+    return list(ExperimentDocument.open(normalize(url), expected).images)
 
 
 def open_fov(url: str, name: str, expected: dict[str, str] | None = None) -> FovView:

@@ -47,6 +47,13 @@ _positive_int = _whole_number(1)
 _count = _whole_number(0)
 
 
+def _fov_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give FOV names separated by commas")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_argument_group("where runs are")
@@ -87,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--recipe-sha256", metavar="HEX",
                      help="with --resume of a run launched elsewhere: the recipe sha256 printed at its launch "
                           "(12 hex digits or more); the resume refuses a run whose recipe is not that one")
+    run.add_argument("--fovs", type=_fov_names, metavar="NAME,...",
+                     help="a partial run of these FOVs alone (try a recipe, or a fix, before the whole experiment)")
+    run.add_argument("--fovs-sample", type=_positive_int, metavar="K",
+                     help="a partial run of K FOVs spread over the experiment")
     run.add_argument("--allow-partial", action="store_true", help="merge the FOVs that succeeded even if some failed")
     run.add_argument("--ground-truth", help="a ground_truth.csv to score the merged spots against")
     run.add_argument("--max-failures", type=_count, metavar="N", default=3,
@@ -188,7 +199,7 @@ def _via_make() -> bool:
     return os.environ.get(VIA_MAKE_VAR) == "1"
 
 
-def _make_command(args: argparse.Namespace, **variables: str) -> str:
+def _make_command(args: argparse.Namespace, target: str = "run", **variables: str) -> str:
     """``make run VAR=value ...`` with the executor and Terraform flags this run used."""
     if args.executor == "batch":
         variables["EXECUTOR"] = "batch"
@@ -199,7 +210,7 @@ def _make_command(args: argparse.Namespace, **variables: str) -> str:
         flags = _slurm_flags(args).replace(" --executor slurm", "", 1).strip()
         if flags:
             variables["RUN_ARGS"] = flags
-    return "make run " + " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
+    return f"make {target} " + " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
 
 
 def resume_hint(manifest: Manifest, args: argparse.Namespace) -> str:
@@ -214,28 +225,68 @@ def resume_hint(manifest: Manifest, args: argparse.Namespace) -> str:
             f"--results-url {shlex.quote(manifest.results_url)}{_tf_flags(args) if batch else ''}")
 
 
-def new_run_hint(manifest: Manifest, args: argparse.Namespace) -> str:
-    """The command that runs a fixed recipe over the same experiment, as a new run."""
-    recipe = getattr(args, "recipe", None) or manifest.recipe_url
+def new_run_hint(manifest: Manifest, args: argparse.Namespace, fovs: list[str] | None = None) -> str:
+    """The command that runs a fixed recipe over the same experiment, as a new run (of ``fovs``
+    alone, when given: a partial run that tries the fix first). The recipe is the file the run was
+    started from (fixed in place), not the run's own copy."""
+    recipe = getattr(args, "recipe", None) or manifest.recipe_source or manifest.recipe_url
     if _via_make():
-        return _make_command(args, EXPERIMENT=manifest.experiment_url, RECIPE=recipe, RESULTS=manifest.results_url)
+        extra = {"FOVS": ",".join(fovs)} if fovs else {}
+        return _make_command(args, EXPERIMENT=manifest.experiment_url, RECIPE=recipe,
+                             RESULTS=manifest.results_url, **extra)
     batch = args.executor == "batch"
+    only = f" --fovs {shlex.quote(','.join(fovs))}" if fovs else ""
     if args.executor == "slurm":
         return (f"{args.invocation}{_slurm_flags(args)} --experiment-url {shlex.quote(manifest.experiment_url)} "
-                f"--recipe {shlex.quote(recipe)} --results-url {shlex.quote(manifest.results_url)}")
+                f"--recipe {shlex.quote(recipe)} --results-url {shlex.quote(manifest.results_url)}{only}")
     return (f"{args.invocation}{' --executor batch' if batch else ''} "
             f"--experiment-url {shlex.quote(manifest.experiment_url)} --recipe {shlex.quote(recipe)} "
-            f"--results-url {shlex.quote(manifest.results_url)}{_tf_flags(args) if batch else ''}")
+            f"--results-url {shlex.quote(manifest.results_url)}{only}{_tf_flags(args) if batch else ''}")
+
+
+def estimate_hint(manifest: Manifest, args: argparse.Namespace) -> str:
+    """The command that estimates again, as a new run, with the recipe file the user gave."""
+    recipe = getattr(args, "recipe", None) or manifest.recipe_source or manifest.recipe_url
+    if _via_make():
+        return _make_command(args, "estimate", EXPERIMENT=manifest.experiment_url, RECIPE=recipe,
+                             RESULTS=manifest.results_url, SAMPLE=str(args.sample))
+    batch = args.executor == "batch"
+    return (f"{args.invocation} estimate{' --executor batch' if batch else ''} "
+            f"--experiment-url {shlex.quote(manifest.experiment_url)} --recipe {shlex.quote(recipe)} "
+            f"--results-url {shlex.quote(manifest.results_url)} --sample {args.sample}"
+            f"{_tf_flags(args) if batch else ''}")
+
+
+MAX_TRY_FOVS = 5
+"""The failed FOVs a `--fovs` try of a fixed recipe names (the first ones; enough to see the fix work)."""
+
+
+def _try_fovs(failures) -> list[str] | None:
+    """The failed FOVs to try a fixed recipe on first, or None when they cannot be named in --fovs."""
+    names = [f.fov for f in failures if f.fov is not None and f.is_recipe_error][:MAX_TRY_FOVS]
+    if not names or any("," in n or n != n.strip() for n in names):
+        return None
+    return names
 
 
 def next_step_commands(failures, manifest: Manifest, args: argparse.Namespace) -> list[tuple[str, str]]:
     """What to do after failed FOVs, as (what it is for, command): a recipe bug needs a new run (a
-    resume reruns the run's own recipe); anything else (data, network, machine) is fixed where it
-    is, then resumed. The terminal and report.html show the same commands."""
-    if any(f.is_recipe_error for f in failures):
-        return [("after fixing the recipe, start a new run", new_run_hint(manifest, args)),
-                ("if the cause was outside the recipe, process what is left", resume_hint(manifest, args))]
-    return [("fix the data or the cause above, then process what is left", resume_hint(manifest, args))]
+    resume reruns the run's own recipe), tried first on the FOVs it failed on; a resume only for
+    causes outside the recipe (data, network, machine), fixed where they are. The terminal and
+    report.html show the same commands."""
+    if not any(f.is_recipe_error for f in failures):
+        return [("fix the data or the cause above, then process what is left", resume_hint(manifest, args))]
+    steps = []
+    tried = _try_fovs(failures)
+    if tried:
+        steps.append((f"after fixing the recipe, try it on the FOV(s) it failed on ({', '.join(tried)})",
+                      new_run_hint(manifest, args, tried)))
+    steps.append(("then run the fixed recipe on the whole experiment, as a new run" if tried else
+                  "after fixing the recipe, start a new run", new_run_hint(manifest, args)))
+    if not all(f.is_recipe_error for f in failures):
+        steps.append(("for the FOVs that failed for a cause outside the recipe, process what is left",
+                      resume_hint(manifest, args)))
+    return steps
 
 
 def next_steps(failures, manifest: Manifest, args: argparse.Namespace) -> str:
@@ -321,16 +372,15 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
         say(stopped_early_line(outcome.stopped_early, outcome.failed,
                                f"{len(outcome.not_started)} FOVs were not started")
             + f"; outputs written are kept under {manifest.run_root}\n"
-            f"Fix the recipe or data, then: {resume_hint(manifest, args)}")
+            + next_steps(outcome.failed, manifest, args))
+        write_page(manifest, "failed", outcome.failed, dict(next_step_commands(outcome.failed, manifest, args)))
         return 1
     if outcome.failed:
         for failure in outcome.failed[MAX_LOG_TAILS:]:
             failure.tail = None
         say()
         print_failures(outcome.failed)
-        ok = len(manifest.fovs) - len(outcome.failed)
-        say(f"\n{failed_fovs_line(outcome.failed, len(manifest.fovs))}; the outputs of the {ok} others "
-            f"are kept under {storage.join(manifest.run_root, 'fovs')}")
+        say(f"\n{failed_fovs_line(outcome.failed, len(manifest.fovs))}; {kept_text(manifest)}")
         if not args.allow_partial:
             say(f"not merging.\n{next_steps(outcome.failed, manifest, args)}")
             write_page(manifest, "failed", outcome.failed, dict(next_step_commands(outcome.failed, manifest, args)))
@@ -348,10 +398,23 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
         write_page(manifest, "failed", [*outcome.failed, merge_failure], {"retry": resume_hint(manifest, args)})
         return 1
     _attach_bill(manifest, lambda: local_bill(manifest))
-    print_summary(manifest, time.perf_counter() - started, args.ground_truth)
+    print_summary(manifest, time.perf_counter() - started, args.ground_truth, processed=len(outcome.succeeded))
+    if outcome.failed:  # merged without them (--allow-partial): what to do about them, as for any failure
+        say(next_steps(outcome.failed, manifest, args))
     write_page(manifest, "partial" if outcome.failed else "merged", outcome.failed,
-               {"process the failed FOVs again, then merge": resume_hint(manifest, args)} if outcome.failed else None)
+               dict(next_step_commands(outcome.failed, manifest, args)) if outcome.failed else None)
     return 1 if outcome.failed else 0
+
+
+def kept_text(manifest: Manifest) -> str:
+    """Which outputs a failed pass keeps: every FOV of the run that has one, this pass's or earlier."""
+    from starfish_batch.launcher.runs import completed_fovs
+
+    done = len(completed_fovs(manifest))
+    where = storage.join(manifest.run_root, "fovs")
+    if not done:
+        return f"no FOV of the run has an output yet (under {where})"
+    return f"the outputs of the {done} FOV(s) of the run that succeeded are kept under {where}"
 
 
 def _attach_bill(manifest: Manifest, make_bill) -> dict | None:
@@ -444,7 +507,8 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
             outcome.stopped_early, outcome.failures,
             f"the rest of the run and its merge were cancelled ({len(outcome.cancelled)} job(s))")
             + f"; outputs written are kept under {manifest.run_root}\n"
-            f"Fix the recipe or data, then: {resume_hint(manifest, args)}")
+            + next_steps(outcome.failures, manifest, args))
+        write_page(manifest, "failed", outcome.failures, dict(next_step_commands(outcome.failures, manifest, args)))
         return 1
     if outcome.state == "over_budget":
         say(f"{PROG}: error: stopped: the estimated cost of run {run.run_id} so far, "
@@ -488,20 +552,26 @@ def run(args: argparse.Namespace) -> int:
     from starfish_batch.launcher.claim import RunClaim
 
     if args.resume:
-        ignored = [f for f, v in (("--recipe", args.recipe), ("--experiment-url", args.experiment_url),
-                                  ("--run-id", args.run_id)) if v]
+        flags = (("--recipe", "RECIPE=", args.recipe), ("--experiment-url", "EXPERIMENT=", args.experiment_url),
+                 ("--run-id", "--run-id", args.run_id), ("--fovs", "FOVS=", args.fovs),
+                 ("--fovs-sample", "--fovs-sample", args.fovs_sample))
+        make = _via_make()
+        ignored = [m if make else f for f, m, v in flags if v]
         if ignored:
+            resume = "RESUME=" if make else "--resume"
             raise StarfishBatchError(
-                f"{' and '.join(ignored)} cannot be used with --resume: a resume reruns run {args.resume}'s own "
-                "recipe on its own experiment; to run another recipe, start a new run (without --resume)"
+                f"{' and '.join(ignored)} cannot be used with {resume}: a resume reruns run {args.resume}'s own "
+                f"recipe on its own experiment; to run another recipe, start a new run (without {resume})"
             )
+    if args.fovs and args.fovs_sample:
+        raise StarfishBatchError("--fovs and --fovs-sample cannot be used together: name the FOVs, or give a count")
     check_ground_truth(args.ground_truth)
     with RunClaim() as claim:
         return _run(args, claim)
 
 
 def _run(args: argparse.Namespace, claim) -> int:
-    from starfish_batch.launcher.runs import NothingToDo, new_run, resume_run
+    from starfish_batch.launcher.runs import NothingToDo, new_run, partial_text, resume_run
 
     started = time.perf_counter()
     executor, results_url, preflight = chosen_executor(args)
@@ -528,9 +598,11 @@ def _run(args: argparse.Namespace, claim) -> int:
         manifest, manifest_url = new_run(
             args.experiment_url, args.recipe, results_url,
             run_id=args.run_id, num_fovs=args.num_fovs, preflight=preflight, claim=claim,
+            only=args.fovs, sample=args.fovs_sample,
         )
-        say(f"run {manifest.run_id}: {len(manifest.fovs)} FOVs -> {manifest.run_root} "
-            f"(recipe sha256 {manifest.recipe_sha256[:16]})")
+        partial = partial_text(manifest)
+        say(f"run {manifest.run_id}: {len(manifest.fovs)} FOVs{f' ({partial})' if partial else ''} "
+            f"-> {manifest.run_root} (recipe sha256 {manifest.recipe_sha256[:16]})")
     if args.executor == "slurm":
         from starfish_batch.launcher.slurm.run import run_slurm
 
@@ -613,7 +685,7 @@ def _estimate(args: argparse.Namespace, claim) -> int:
     if failures:
         print_failures(failures)
         say(f"{PROG}: error: {failed_fovs_line(failures, len(sample.fovs))} of the sample: no estimate. "
-            f"Fix the recipe or data, then start a new estimate")
+            f"Fix the recipe or data, then start a new estimate:\n  {estimate_hint(manifest, args)}")
         return 1
     left = len(manifest.fovs) - len(completed_fovs(manifest))
     result = make_quote(len(manifest.fovs), left, quote.samples(manifest, seconds), capacity, hourly)

@@ -302,7 +302,7 @@ class LocalExecutor:
                         reason = printable.clip(_error_line(tail, child.fov, code, oom_killed,
                                                             child.phase, child.timed_out))
                         outcome.failed.append(Failure(
-                            fov=child.fov, index=child.index, reason=reason,
+                            fov=child.fov, index=manifest.run_index(child.fov), reason=reason,
                             exit_code=code, log=str(child.log_path), tail=tail,
                             out_of_memory=_is_out_of_memory(reason, oom_killed),
                             peak_memory_bytes=child.peak_memory_bytes))

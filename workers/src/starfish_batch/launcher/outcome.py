@@ -29,8 +29,15 @@ class Failure:
 
     @property
     def is_recipe_error(self) -> bool:
-        """The recipe failed on good data: resuming would run the same recipe and fail again."""
-        return any(f": {kind} " in self.reason for kind in (RECIPE_RAISED, RECIPE_RETURNED, RECIPE_EXITED))
+        """The recipe failed on good data: resuming would run the same recipe and fail again.
+
+        Said by the worker's error line: the reason locally; on Batch (whose reason is the
+        container's) the last such line of the log tail, when it was read."""
+        from starfish_batch.launcher.early_stop import error_line
+
+        line = error_line(self.tail) if self.tail else None
+        return any(f": {kind} " in text for kind in (RECIPE_RAISED, RECIPE_RETURNED, RECIPE_EXITED)
+                   for text in (self.reason, line or ""))
 
     @property
     def cause(self) -> str:

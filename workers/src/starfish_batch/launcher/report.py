@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -161,11 +162,22 @@ class BatchProgress:
             self.bar = None
 
 
-def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None = None) -> None:
-    """The figures a scientist looks at first, read back from what the merge wrote."""
+def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None = None,
+                  processed: int | None = None) -> None:
+    """The figures a scientist looks at first, read back from what the merge wrote.
+
+    ``processed``: the FOVs this pass processed, when fewer than the run's (a resume)."""
     summary_url = storage.join(manifest.run_root, SUMMARY_NAME)
     summary = Summary.from_json(storage.read_bytes(summary_url), summary_url)
-    print(f"\nrun {manifest.run_id}: {len(manifest.run_fovs)} FOVs in {seconds:.1f} s")
+    n_run = len(manifest.run_fovs)
+    if processed is not None and processed != n_run:
+        what = f"{processed} FOVs processed in {seconds:.1f} s, {n_run} in the run"
+    else:
+        what = f"{n_run} FOVs in {seconds:.1f} s"
+    print(f"\nrun {manifest.run_id}: {what}")
+    if manifest.subset_of:
+        print(f"  partial: {len(manifest.run_fovs)} of the experiment's {manifest.subset_of} FOVs "
+              "(--fovs); start a run without it for the whole experiment")
     undecoded = (f" ({summary.n_features_without_target} without a target)"
                  if summary.n_features_without_target else "")
     print(f"  features: {summary.n_features}{undecoded}, decoded spots: {summary.n_spots}")
@@ -190,7 +202,20 @@ def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None =
     optional = tuple(n for key, n in (("cells", CELLS_NAME), ("spatialdata", SPATIALDATA_NAME))
                      if key in summary.outputs)
     for name in OUTPUT_NAMES + optional:
-        print(f"    {storage.join(manifest.run_root, name)}")
+        print(f"    {shlex.quote(storage.join(manifest.run_root, name))}")
+    if CELLS_NAME in optional and not _importable("anndata"):
+        print(f"  {CELLS_NAME} opens with anndata, not installed here: "
+              f"{shlex.quote(sys.executable)} -m pip install {shlex.quote(ANNDATA_REQUIREMENT)}")
+
+
+ANNDATA_REQUIREMENT = "anndata>=0.10,<0.13"
+"""What reads cells.h5ad (the merge writes it with h5py; the worker images do not need anndata)."""
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def bill_lines(bill: dict) -> list[str]:
@@ -218,7 +243,10 @@ def _print_score(manifest: Manifest, ground_truth: str) -> None:
         with storage.local_copy(spots_url) as path:
             spots = pd.read_csv(path, dtype={"fov": str, "target": str}, keep_default_na=False, na_values=[""])
         with storage.local_copy(storage.absolute(ground_truth)) as path:
-            result = score(spots, path)
+            truth = pd.read_csv(path, dtype={"fov": str, "target": str})
+        if manifest.subset_of:  # a partial run is scored on its own FOVs' true spots
+            truth = truth[truth["fov"].isin(manifest.run_fovs)]
+        result = score(spots, truth)
     except (OSError, ValueError, KeyError) as exc:
         raise StarfishBatchError(f"cannot score against {ground_truth}: {exc}") from exc
     print(f"  against the ground truth {ground_truth}:")

@@ -15,9 +15,14 @@ from starfish_batch.manifest import Manifest
 from starfish_batch.report import FailureRow
 
 
-def failure_rows(failures: Sequence[Failure | None]) -> list[FailureRow]:
-    """The page's failures: the printer's headline, log location and tail, bounded as printed."""
-    return [FailureRow(fov=f.fov, headline=f.headline(), log=printable.line(f.log) if f.log else None,
+def failure_rows(failures: Sequence[Failure | None], run_root: str | None = None) -> list[FailureRow]:
+    """The page's failures: the printer's headline, log location and tail, bounded as printed; a
+    log inside the run folder (``logs/<fov>.log``) named relative to it, so a moved or shared
+    folder keeps it."""
+    from starfish_batch.manifest import relative_to_run
+
+    return [FailureRow(fov=f.fov, headline=f.headline(),
+                       log=printable.line(relative_to_run(run_root, f.log) if run_root else f.log) if f.log else None,
                        tail=printable.bounded_tail(f.tail) if f.tail else None, attempts=f.attempts)
             for f in failures if f is not None]
 
@@ -33,7 +38,7 @@ def write_page(manifest: Manifest, state: str, failures: Sequence[Failure | None
         # summary.json holds every merged FOV's figures: then one record suffices (its versions)
         records = run_report.read_records(manifest, limit=1 if summary else run_report.MAX_RECORD_READS)
         report = run_report.collect(manifest, summary=summary, records=records, state=state, source=source,
-                                    failures=failure_rows(failures), commands=commands)
+                                    failures=failure_rows(failures, manifest.run_root), commands=commands)
         url = run_report.write(manifest, report)
     except Exception as exc:  # noqa: BLE001 - the run's own outcome matters more than its page
         say(f"warning: report.html not written: {type(exc).__name__}: {exc}")

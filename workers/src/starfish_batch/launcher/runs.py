@@ -9,12 +9,13 @@ from __future__ import annotations
 from starfish_batch import fov_output, storage
 from starfish_batch.contract import MANIFEST_NAME, RECIPE_NAME
 from starfish_batch.errors import AlreadyExists, ExperimentError, StarfishBatchError
-from starfish_batch.experiment import plan_inputs
+from starfish_batch.experiment import image_types, plan_inputs
 from starfish_batch.launcher import pins
 from starfish_batch.launcher.claim import RunClaim
 from starfish_batch.launcher.report import say
 from starfish_batch.manifest import Manifest, check_run_id, new_run_id, resume_manifest_url, sha256_hex
 from starfish_batch.recipe import load_recipe
+from starfish_batch.recipe_images import check_images
 
 
 class NothingToDo(StarfishBatchError):
@@ -36,8 +37,13 @@ def new_run(
     num_fovs: int | None = None,
     preflight=None,
     claim: RunClaim | None = None,
+    only: list[str] | None = None,
+    sample: int | None = None,
 ) -> tuple[Manifest, str]:
     """Check everything, then claim the run and write ``manifest.json`` and the recipe.
+
+    ``only`` (FOV names) or ``sample`` (a count, spread over the experiment) make a partial
+    run: a recipe, or a fix, tried on a few FOVs before the whole experiment.
 
     ``preflight(manifest)`` runs after the local checks and before anything is written
     (the Batch executor checks its queue and outputs there). ``claim`` is taken before any
@@ -50,6 +56,9 @@ def new_run(
 
     recipe = load_recipe(recipe_url)
     fovs, inputs = plan_inputs(experiment_url)
+    check_images(recipe.source, recipe_url, image_types(experiment_url, inputs), experiment_url)
+    experiment_fovs = len(fovs)
+    fovs = choose_fovs(fovs, only, sample, experiment_url)
     if num_fovs is not None and num_fovs != len(fovs):
         raise StarfishBatchError(
             f"--num-fovs {num_fovs} disagrees with experiment {experiment_url}, "
@@ -63,6 +72,8 @@ def new_run(
         results_url=results_url,
         fovs=fovs,
         inputs_sha256=inputs,
+        subset_of=experiment_fovs if len(fovs) < experiment_fovs else None,
+        recipe_source=recipe_url,
     )
     manifest.keys  # noqa: B018 - every name gets a safe storage key, or the run stops here naming it
     manifest_url = storage.join(manifest.run_root, MANIFEST_NAME)
@@ -84,6 +95,32 @@ def new_run(
     if warning:
         say(f"warning: {warning}")
     return manifest, manifest_url
+
+
+def choose_fovs(fovs: list[str], only: list[str] | None, sample: int | None, experiment_url: str) -> list[str]:
+    """The FOVs of a partial run, in the experiment's order: ``only`` by name, or ``sample`` of them
+    spread over the experiment; all of them when neither is given."""
+    if only:
+        unknown = [name for name in only if name not in set(fovs)]
+        if unknown:
+            shown = ", ".join(fovs[:10]) + (f" ... ({len(fovs)} in all)" if len(fovs) > 10 else "")
+            raise StarfishBatchError(
+                f"--fovs: experiment {experiment_url} has no FOV named {', '.join(map(repr, unknown[:5]))}; "
+                f"its FOVs are {shown}")
+        wanted = set(only)
+        return [fov for fov in fovs if fov in wanted]
+    if sample:
+        from starfish_batch.launcher.estimate import spread
+
+        return spread(fovs, sample)
+    return fovs
+
+
+def partial_text(manifest: Manifest) -> str | None:
+    """How a partial run is marked wherever it is shown; None for a run of the whole experiment."""
+    if not manifest.subset_of:
+        return None
+    return f"a partial run: {len(manifest.run_fovs)} of the experiment's {manifest.subset_of} FOVs"
 
 
 def load_run(results_url: str, run_id: str) -> Manifest:
@@ -125,7 +162,7 @@ def progress(manifest: Manifest) -> dict:
     """How far a run got, from what it wrote: the part of `status` both executors share."""
     refused: dict[str, str] = {}
     done = completed_fovs(manifest, refused)
-    return {
+    state = {
         "run_id": manifest.run_id,
         "run_root": manifest.run_root,
         "fovs": len(manifest.run_fovs),
@@ -134,6 +171,28 @@ def progress(manifest: Manifest) -> dict:
         "fovs_refused": list(refused.values()),
         "merged": storage.exists(manifest.merged_url),
     }
+    if manifest.subset_of:  # a partial run (--fovs): the experiment has more
+        state["experiment_fovs"] = manifest.subset_of
+    if state["merged"]:
+        missing = merged_without(manifest)
+        if missing:  # merged with --allow-partial: the merge lacks these
+            state["merged_fovs_missing"] = missing
+    state["partial"] = bool(manifest.subset_of or state.get("merged_fovs_missing"))
+    return state
+
+
+def merged_without(manifest: Manifest) -> list[str]:
+    """The FOVs the run's merge left out (``missing_fovs`` of its summary.json)."""
+    import json
+
+    from starfish_batch.contract import SUMMARY_NAME
+
+    try:
+        summary = json.loads(storage.read_bytes(storage.join(manifest.run_root, SUMMARY_NAME)))
+    except (StarfishBatchError, ValueError):
+        return []
+    missing = summary.get("missing_fovs") if isinstance(summary, dict) else None
+    return [str(f) for f in missing] if isinstance(missing, list) else []
 
 
 def check_inputs(original: Manifest) -> None:
@@ -186,6 +245,8 @@ def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | 
         fovs=remaining,
         all_fovs=list(original.run_fovs),
         inputs_sha256=dict(original.inputs_sha256),
+        subset_of=original.subset_of,
+        recipe_source=original.recipe_source,
     )
     if preflight is not None:
         preflight(manifest)

@@ -6,9 +6,11 @@ cell, its FOV, the sums of its features' positions and the counts of its decoded
 target (a decoded spot as in ``summary``); the AnnData file is written at the end:
 
 - ``obs``: one row per cell, named ``<fov>:<cell>`` (a cell id is local to its FOV in
-  starfish; these are unique across FOVs and are the ``cell_id`` of transcripts.parquet),
-  with ``fov``, the recipe's ``cell_id``, ``n_spots`` (decoded spots) and ``n_features``
-  (every feature assigned to it);
+  starfish; these are unique across FOVs and are the ``cell_id`` of transcripts.parquet and
+  the CSV), with ``fov``, ``cell_id`` (that same name, to join on), ``label`` (the recipe's
+  own cell id, within its FOV), ``n_spots`` (decoded spots), ``n_features`` (every feature
+  assigned to it) and the centroid in the tables' vocabulary: ``xc``, ``yc`` (stage units), or
+  ``x``, ``y`` (pixels) where the tables have no stage position;
 - ``var``: the targets of the tables that have ``cell_id``, in order of first appearance;
 - ``X``: counts of decoded spots, sparse (CSR, float32 as scanpy expects);
 - ``uns``: ``spatial_coordinates`` (``physical`` or ``pixel``) and what ``X`` counts.
@@ -243,15 +245,19 @@ class CellCounter:
             x.create_dataset("data", data=data)
             x.create_dataset("indices", data=indices)
             x.create_dataset("indptr", data=indptr)
-            obs = _dataframe(f, "obs", "cell", names, ["fov", "cell_id", "n_spots", "n_features"])
+            xy = ["x", "y"] if self.kind == "pixel" else ["xc", "yc"]  # the tables' names (merge/columns.py)
+            obs = _dataframe(f, "obs", "cell", names, ["fov", "cell_id", "label", "n_spots", "n_features", *xy])
             fov = obs.create_group("fov")
             _encode(fov, "categorical", "0.2.0")
             fov.attrs["ordered"] = False
             _strings(fov, "categories", fovs)
             _array(fov, "codes", fov_codes.astype(np.int32))
-            _strings(obs, "cell_id", local)
+            _strings(obs, "cell_id", names)
+            _strings(obs, "label", local)
             _array(obs, "n_spots", n_spots.astype(np.int64))
             _array(obs, "n_features", sums[:, 2].astype(np.int64))
+            for j, column in enumerate(xy):
+                _array(obs, column, np.ascontiguousarray(centroid[:, j]))
             _dataframe(f, "var", "target", list(self.targets), [])
             obsm = _dict(f, "obsm")
             _array(obsm, "spatial", centroid)

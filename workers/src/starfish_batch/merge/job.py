@@ -241,7 +241,7 @@ class _Consumer:
                     arrays = block.view()
                     data = arrays.pop(block.data_name)
                     self.csv.write_block(
-                        spots.block_columns(arrays, data, block.factors, self.bool_names)
+                        spots.block_columns(arrays, data, block.factors, self.bool_names, self.csv.columns)
                     )
                     for sink in self.sinks:
                         sink.write_block(arrays, data, block.factors)
@@ -304,6 +304,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
                 notes: list[str]) -> MergeResult:
     from starfish_batch.merge import spatial, spots
     from starfish_batch.merge.cells import CellCounter
+    from starfish_batch.merge.columns import present as present_columns
     from starfish_batch.merge.parquet import TranscriptsParquetWriter
     from starfish_batch.merge.plot import render_qc_png
     from starfish_batch.merge.reader import Block, FovReader
@@ -336,10 +337,12 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         nc_path, csv_path, parquet_path, qc_path, summary_path = (
             staged.paths[key] for key in ("merged", "spots", "transcripts", "qc", "summary"))
         csv_file = stack.enter_context(open(csv_path, "wb", buffering=1 << 20))
-        csv_writer = spots.SpotsCsvWriter(csv_file)
+        csv_writer = None
 
         def start_writer(s):
-            nonlocal writer, consumer, block
+            nonlocal writer, consumer, block, csv_writer
+            # the CSV's columns are the Parquet file's: one vocabulary (merge/columns.py)
+            csv_writer = spots.SpotsCsvWriter(csv_file, columns=present_columns(s.coords))
             writer = MergedWriter(nc_path, s)
             stack.callback(writer.abort)  # a no-op once closed; see MergedWriter.abort
             bool_names = frozenset(n for n, v in s.coords.items() if v.attrs.get("dtype") == "bool")
@@ -408,7 +411,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         if spatial.available():
             outputs["spatialdata"] = storage.join(root, SPATIALDATA_NAME)
         summary = acc.summary(run_id=manifest.run_id, missing=missing, merge_seconds=seconds,
-                              n_features=total, outputs=outputs,
+                              n_features=total, outputs=relative_outputs(root, outputs),
                               notes=notes + ([no_cells] if no_cells else []))
         render_qc_png(qc_path, summary, acc.sample, acc.coordinate_kind)
         tissue_data = _tissue_payload(tissue, summary, cells)
@@ -447,6 +450,14 @@ def _tissue_payload(tissue, summary, cells) -> dict | None:
         print(f"{PROG}: warning: the report's tissue map not collected: {type(exc).__name__}: {exc}",
               file=sys.stderr)
         return None
+
+
+def relative_outputs(root: str, outputs: dict[str, str]) -> dict[str, str]:
+    """The outputs as summary.json and the report keep them: relative to the run folder, so a
+    folder moved or shared keeps working."""
+    from starfish_batch.manifest import relative_to_run
+
+    return {key: relative_to_run(root, url) for key, url in outputs.items()}
 
 
 def _write_report(manifest: Manifest, result: MergeResult) -> None:
@@ -492,6 +503,8 @@ def merge_run(manifest: Manifest, allow_partial: bool = False) -> MergeResult:
               f"{len(present)} others; missing: {_listing(missing)}", file=sys.stderr)
     schema = None
     notes: list[str] = []
+    if manifest.subset_of:  # --fovs: said in summary.json and the report, not only on the terminal
+        notes.append(f"a partial run: {len(fovs)} of the experiment's {manifest.subset_of} FOVs (--fovs)")
     for _ in range(MAX_SCHEMA_RESTARTS):
         try:
             result = _merge_pass(manifest, present, missing, schema, started, notes)

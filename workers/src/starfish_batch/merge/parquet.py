@@ -1,29 +1,10 @@
 """``transcripts.parquet``: one row per feature of the merged table, for pandas, pyarrow and scverse.
 
 Written by the merge's CSV thread in the same pass, one Parquet row group per block, so the
-merge's memory stays that of a block whatever the number of FOVs. Columns (``COLUMNS``; a
-coordinate that no table has gives no column):
-
-==================== ================================ =============================================
-column               from the table's                 meaning
-==================== ================================ =============================================
-``x``, ``y``, ``z``  ``xc``, ``yc``, ``zc``           global physical position (the experiment's
-                                                      unit, micrometres in SpaceTx), as Xenium's
-``x_pixel`` ...      ``x``, ``y``, ``z``              position in pixels within the FOV
-``target``           ``target``                       the decoded gene; starfish's ``nan`` where a
-                                                      feature did not decode (kept as is)
-``fov``              ``fov`` (or the FOV's name)      the FOV
-``spot_id``          ``spot_id``                      the spot finder's id within the FOV
-``distance``         ``distance``                     distance to the nearest codeword
-``passes_thresholds`` ``passes_thresholds``           the decoder's verdict
-``radius``           ``radius``                       spot radius, pixels
-``intensity``        ``intensity``                    the spot finder's intensity of the spot
-``max_intensity``    the intensities                  largest over rounds and channels (the CSV's
-                                                      ``intensity``)
-``cell_id``          ``cell_id`` (AssignTargets)      ``<fov>:<cell>``, unique across FOVs (the
-                                                      ``obs`` names of cells.h5ad); null where the
-                                                      feature is in no cell
-==================== ================================ =============================================
+merge's memory stays that of a block whatever the number of FOVs. Its columns are the CSV's,
+with the same names, units and meanings (:mod:`starfish_batch.merge.columns`): ``xc, yc, zc``
+the stage position in the experiment's unit, ``x, y, z`` pixels within the FOV, ``target``
+null where a feature did not decode, ``cell_id`` ``<fov>:<cell>`` (null outside cells).
 
 Values are the merged netCDF's, with its types (a coordinate that some FOVs lack is filled
 with NaN there, as in the merged table); ``fov``, ``target`` and ``cell_id`` are dictionary
@@ -36,16 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from starfish_batch.merge import columns as vocabulary
+from starfish_batch.merge.columns import MISSING_TARGETS
 from starfish_batch.merge.schema import Schema
-from starfish_batch.merge.spots import MISSING_TARGETS, row_intensity
+from starfish_batch.merge.spots import row_intensity
 
-COLUMNS = (
-    ("x", "xc"), ("y", "yc"), ("z", "zc"),
-    ("x_pixel", "x"), ("y_pixel", "y"), ("z_pixel", "z"),
-    ("target", "target"), ("fov", "fov"), ("spot_id", "spot_id"), ("distance", "distance"),
-    ("passes_thresholds", "passes_thresholds"), ("radius", "radius"), ("intensity", "intensity"),
-    ("max_intensity", None), ("cell_id", "cell_id"),
-)
+COLUMNS = tuple((name, None if name == vocabulary.MAX_INTENSITY else name) for name in vocabulary.COLUMNS)
 """(Parquet column, the merged table's coordinate it comes from); None: from the intensities."""
 STRING_COLUMNS = frozenset({"target", "fov", "cell_id"})
 NO_CELL = MISSING_TARGETS
@@ -160,6 +137,11 @@ class TranscriptsParquetWriter:
                 valid = index >= 0
                 out.append(self._strings(uniq, np.where(valid, index, 0),
                                          None if valid.all() else valid))
+            elif name == "target":  # undecoded: null, not starfish's "nan" string
+                uniq, codes = factors[name]
+                missing = vocabulary.undecoded(uniq)
+                valid = ~missing[codes] if missing.any() else None
+                out.append(self._strings(uniq, codes, valid))
             elif name in STRING_COLUMNS:
                 out.append(self._strings(*factors[name]))
             elif source in self.bool_names:

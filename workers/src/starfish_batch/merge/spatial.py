@@ -6,9 +6,11 @@ package is installed (``pip install 'starfish-batch[spatial]'``): it resolves be
 starfish 0.4.0's pins, but brings dask, numba, geopandas and ome-zarr, which most runs do not
 need. ``spatialdata.read_zarr`` opens it:
 
-- ``points["transcripts"]``: every column of transcripts.parquet, ``x``/``y`` (and ``z``
-  when the tables have it) as the coordinates, ``target`` the feature key, in the global
-  physical frame of the experiment (the ``global`` coordinate system);
+- ``points["transcripts"]``: every column of transcripts.parquet, its stage position
+  ``xc``/``yc`` (and ``zc``) as the coordinates, which spatialdata names ``x``/``y``/``z``
+  (the pixel columns ``x``/``y``/``z`` are then ``x_pixel``/``y_pixel``/``z_pixel``; pixels
+  are the coordinates only where the tables have no stage position), ``target`` the feature
+  key, in the global physical frame of the experiment (the ``global`` coordinate system);
 - ``tables["cells"]``: cells.h5ad's AnnData, when there is one.
 """
 
@@ -42,10 +44,11 @@ def write_spatialdata(dest: Path, transcripts: Path, cells: Path | None = None) 
         if name in frame.columns:
             frame[name] = frame[name].astype("string")
     frame["target"] = frame["target"].astype(str).astype("category").cat.as_known()
-    coordinates = {axis: axis for axis in ("x", "y", "z") if axis in frame.columns}
-    if "x" not in coordinates or "y" not in coordinates:  # no physical position: pixels
-        coordinates = {axis: f"{axis}_pixel" for axis in ("x", "y", "z")
-                       if f"{axis}_pixel" in frame.columns}
+    if "xc" in frame.columns and "yc" in frame.columns:  # the stage position is spatialdata's x, y
+        frame = frame.rename(columns={a: f"{a}_pixel" for a in ("x", "y", "z") if a in frame.columns})
+        coordinates = {a: f"{a}c" for a in ("x", "y", "z") if f"{a}c" in frame.columns}
+    else:  # no physical position: pixels
+        coordinates = {a: a for a in ("x", "y", "z") if a in frame.columns}
     points = PointsModel.parse(frame, coordinates=coordinates, feature_key="target")
     tables = {TABLE_NAME: TableModel.parse(ad.read_h5ad(cells))} if cells is not None else {}
     SpatialData(points={POINTS_NAME: points}, tables=tables).write(str(dest))

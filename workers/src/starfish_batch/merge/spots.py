@@ -1,13 +1,12 @@
 """``decoded_spots.csv.gz``: one row per feature of the merged table, written a block at a time.
 
-Columns: ``fov, target, distance, passes_thresholds, xc, yc, zc, x, y, z, radius, intensity``.
+Columns: those of ``transcripts.parquet``, with the same names and meanings
+(:mod:`starfish_batch.merge.columns`): ``xc, yc, zc`` physical (stage) coordinates, ``x, y, z``
+pixels, ``intensity`` the spot finder's, ``max_intensity`` the largest over rounds and channels.
 
-- ``xc, yc, zc`` are physical coordinates, ``x, y, z`` pixel coordinates, as in the table;
-- ``intensity`` is the feature's largest intensity over all rounds and channels (NaN where
-  every value is NaN); the table's own ``intensity`` coordinate, when it has one, is the spot
-  finder's measure in the reference image and is not this;
-- ``passes_thresholds`` is ``True``/``False``; a coordinate the table lacks gives empty
-  cells (``fov`` then comes from the FOV name);
+- ``passes_thresholds`` is ``True``/``False``; an undecoded ``target`` and a ``cell_id`` outside
+  any cell are empty cells (``pd.read_csv`` reads them as NaN); a coordinate no table has gives
+  no column (``fov`` comes from the FOV name when the table has none);
 - floating-point numbers are written in fixed point with 7 significant digits of the
   column's largest magnitude in the block (at most 10 decimals), trailing zeros dropped;
   NaN is an empty cell.
@@ -30,8 +29,8 @@ try:  # ISA-L's deflate: gzip level 1 in a third of zlib's time, and a smaller f
 except ImportError:  # pragma: no cover - a platform without isal wheels
     import zlib
 
-COLUMNS = ("fov", "target", "distance", "passes_thresholds", "xc", "yc", "zc",
-           "x", "y", "z", "radius", "intensity")
+from starfish_batch.merge.columns import COLUMNS, MAX_INTENSITY, MISSING_TARGETS, undecoded  # noqa: F401
+
 SIGNIFICANT = 7
 MAX_DECIMALS = 10
 GZIP_LEVEL = 1
@@ -188,10 +187,6 @@ def _quote(text: str) -> str:
     return text
 
 
-MISSING_TARGETS = frozenset({"", "nan", "none", "null"})
-"""Target values that mean "not decoded" (compared lower-case)."""
-
-
 def factorize(values: np.ndarray) -> tuple[list[str], np.ndarray]:
     """The distinct values of ``values`` as text (UTF-8 bytes decoded, others ``str``), in order
     of first appearance, and each value's index among them.
@@ -265,7 +260,8 @@ def row_intensity(data: np.ndarray) -> np.ndarray:
 
 
 def block_columns(arrays: dict, data: np.ndarray, factors: dict | None = None,
-                  bool_names: frozenset[str] | set[str] = frozenset()) -> list[np.ndarray]:
+                  bool_names: frozenset[str] | set[str] = frozenset(),
+                  columns: tuple[str, ...] | list[str] = COLUMNS) -> list[np.ndarray]:
     """The byte matrices of ``COLUMNS`` for one block (a float's as a list, see ``render``).
 
     ``arrays``: the block's coordinates by name (``fov`` must be there: the caller fills it
@@ -276,9 +272,17 @@ def block_columns(arrays: dict, data: np.ndarray, factors: dict | None = None,
     n = len(data)
     factors = factors or {}
     out = []
-    for name in COLUMNS:
-        if name == "intensity":
+    for name in columns:
+        if name == MAX_INTENSITY:
             out.append(_float_pieces(row_intensity(data)))
+        elif name == "cell_id" and "cell_id" in factors:
+            from starfish_batch.merge.parquet import global_cell_ids
+
+            uniq, index = global_cell_ids(factors["fov"], factors["cell_id"])
+            out.append(format_codes(["", *uniq], index + 1))  # -1 (in no cell): empty
+        elif name == "target" and name in factors:
+            uniq, codes = factors[name]
+            out.append(format_codes([("" if u else t) for t, u in zip(uniq, undecoded(uniq), strict=True)], codes))
         elif name in factors:
             out.append(format_codes(*factors[name]))
         elif name not in arrays:
@@ -299,11 +303,12 @@ def block_columns(arrays: dict, data: np.ndarray, factors: dict | None = None,
 class SpotsCsvWriter:
     """Gzip-compressed CSV written block by block to a binary file."""
 
-    def __init__(self, stream: BinaryIO, level: int = GZIP_LEVEL):
+    def __init__(self, stream: BinaryIO, level: int = GZIP_LEVEL, columns: tuple[str, ...] | list[str] = COLUMNS):
         self.stream = stream
         self.rows = 0
+        self.columns = tuple(columns)
         self._z = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip container
-        self.stream.write(self._z.compress((",".join(COLUMNS) + "\n").encode()))
+        self.stream.write(self._z.compress((",".join(self.columns) + "\n").encode()))
 
     def write_block(self, columns: list[np.ndarray]) -> None:
         first = columns[0][0] if isinstance(columns[0], list) else columns[0]

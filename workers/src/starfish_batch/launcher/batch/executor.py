@@ -206,7 +206,8 @@ class BatchExecutor:
             info = described.get(job.job_id, {})
             if not job.is_array:
                 if info.get("status") == "FAILED" and job.job_id not in known:
-                    found.append(watch.failure_of(info, manifest.fovs[job.offset], job.offset))
+                    found.append(watch.failure_of(info, manifest.fovs[job.offset],
+                                                  manifest.run_index(manifest.fovs[job.offset])))
                 continue
             if not watch.status_summary(info).get("FAILED"):
                 continue
@@ -214,7 +215,7 @@ class BatchExecutor:
             for child in self.describe(new).values():
                 index = job.offset + watch.child_index(child)
                 fov = manifest.fovs[index] if index < len(manifest.fovs) else f"#{index}"
-                found.append(watch.failure_of(child, fov, index))
+                found.append(watch.failure_of(child, fov, manifest.run_index(fov)))
         found.sort(key=lambda f: (f.index is None, f.index))
         return found
 

@@ -123,7 +123,7 @@ class Manifest:
         data["results_url"] = PARENT  # the folder holding the run's: wherever the run is now
         return json.dumps(data, indent=2) + "\n"
 
-    def _rebase(self, url: str) -> None:
+    def rebase(self, url: str) -> None:
         """Where the manifest was read from is where the run is now (a folder moved or shared
         since it was written): the run's own paths follow it."""
         folder, _, _name = url.rpartition("/")
@@ -181,7 +181,7 @@ class Manifest:
         except UnicodeDecodeError as exc:
             raise StarfishBatchError(f"{url} is not valid JSON: {exc}") from None
         manifest = cls.from_json(text, source=url)
-        manifest._rebase(url)
+        manifest.rebase(url)
         return manifest
 
     def save(self, url: str | None = None, exclusive: bool = False) -> str:

@@ -264,7 +264,8 @@ MAX_TRY_FOVS = 5
 def _try_fovs(failures) -> list[str] | None:
     """The failed FOVs to try a fixed recipe on first, or None when they cannot be named in --fovs."""
     names = [f.fov for f in failures if f.fov is not None and f.is_recipe_error][:MAX_TRY_FOVS]
-    if not names or any("," in n or n != n.strip() for n in names):
+    # a name a command line cannot carry as typed (a comma, spaces at its ends, control characters)
+    if not names or any("," in n or n != n.strip() or printable.escape(n) != n for n in names):
         return None
     return names
 

@@ -144,6 +144,7 @@ def _load_launched(results_url: str, run_id: str) -> tuple[Manifest, str, str]:
     data = storage.read_bytes(url)
     try:
         manifest = Manifest.from_json(data.decode("utf-8"), source=url)
+        manifest.rebase(url)  # its paths are relative to where it is stored (a moved folder)
     except UnicodeDecodeError as exc:
         raise StarfishBatchError(f"{url} is not valid JSON: {exc}") from None
     if manifest.run_root != root:

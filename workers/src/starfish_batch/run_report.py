@@ -141,8 +141,14 @@ def collect(
         cost=next((summary[k] for k in COST_KEYS if isinstance(summary.get(k), dict)), None),
         timings=dict(summary.get("timings") or {}),
         outputs=dict(summary.get("outputs") or {}),
-        notes=list(summary.get("notes") or []),
+        notes=list(summary.get("notes") or []) + _overlap_note(summary),
     )
+
+
+def _overlap_note(summary: Mapping) -> list[str]:
+    """The overlap rule's closing line, where it did something or the layout needs saying."""
+    overlap = summary.get("overlap") if isinstance(summary.get("overlap"), dict) else {}
+    return [str(overlap["closing_line"])] if overlap.get("say") and overlap.get("closing_line") else []
 
 
 def write(manifest: Manifest, report: RunReport) -> str:

@@ -42,3 +42,11 @@ def open_fov(url: str, name: str, expected: dict[str, str] | None = None) -> Fov
     ``expected`` (URL -> sha256, the run's manifest) refuses documents changed since the run started.
     """
     return _open_fov(ExperimentDocument.open(normalize(url), expected), name)
+
+
+def plan_layout(url: str, names: list[str]):
+    """The run's :class:`~starfish_batch.layout.FovLayout`: every FOV's primary tile set read
+    once (side by side) for its stage extent; see :mod:`.positions`."""
+    from starfish_batch.experiment.positions import read_layout
+
+    return read_layout(ExperimentDocument.open(normalize(url)), names)

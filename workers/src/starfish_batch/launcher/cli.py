@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-wait", action="store_true", help="batch: submit and return")
     run.add_argument("--resume", metavar="RUN_ID", help="process only the FOVs of RUN_ID without output, then merge")
     run.add_argument("--allow-partial", action="store_true", help="merge the FOVs that succeeded even if some failed")
+    run.add_argument("--overlap", choices=("nearest", "keep-all", "take-max"),
+                     help="where FOVs overlap: count each transcript once in the FOV whose centre is nearest "
+                     "(nearest, the default), keep every FOV's copy (keep-all), or starfish's take-max; "
+                     "recorded in the run, so a resume merges the same way")
     run.add_argument("--ground-truth", help="a ground_truth.csv to score the merged spots against")
     run.add_argument("--max-failures", type=_count, metavar="N", default=3,
                      help="stop the run when the first N FOVs to finish all fail with the same error "
@@ -446,7 +450,8 @@ def _run(args: argparse.Namespace, claim) -> int:
         if not results_url:
             _require(args, "results_url")
         try:
-            manifest, manifest_url = resume_run(results_url, args.resume, preflight=preflight, claim=claim)
+            manifest, manifest_url = resume_run(results_url, args.resume, preflight=preflight, claim=claim,
+                                                overlap=args.overlap)
         except NothingToDo as done:
             say(str(done))
             return 0
@@ -461,6 +466,7 @@ def _run(args: argparse.Namespace, claim) -> int:
         manifest, manifest_url = new_run(
             args.experiment_url, args.recipe, results_url,
             run_id=args.run_id, num_fovs=args.num_fovs, preflight=preflight, claim=claim,
+            overlap=args.overlap,
         )
         say(f"run {manifest.run_id}: {len(manifest.fovs)} FOVs -> {manifest.run_root}")
     if executor is not None:

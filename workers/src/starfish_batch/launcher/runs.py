@@ -7,11 +7,11 @@ cannot be read, a results location that cannot be written) costs seconds, not a 
 from __future__ import annotations
 
 from starfish_batch import fov_output, storage
-from starfish_batch.contract import MANIFEST_NAME, RECIPE_NAME
+from starfish_batch.contract import LAYOUT_NAME, MANIFEST_NAME, RECIPE_NAME
 from starfish_batch.errors import AlreadyExists, ExperimentError, StarfishBatchError
-from starfish_batch.experiment import plan_inputs
+from starfish_batch.experiment import plan_inputs, plan_layout
 from starfish_batch.launcher.claim import RunClaim
-from starfish_batch.manifest import Manifest, check_run_id, new_run_id, resume_manifest_url
+from starfish_batch.manifest import Manifest, check_run_id, new_run_id, resume_manifest_url, sha256_hex
 from starfish_batch.recipe import load_recipe
 
 
@@ -34,6 +34,7 @@ def new_run(
     num_fovs: int | None = None,
     preflight=None,
     claim: RunClaim | None = None,
+    overlap: str | None = None,
 ) -> tuple[Manifest, str]:
     """Check everything, then claim the run and write ``manifest.json`` and the recipe.
 
@@ -61,7 +62,10 @@ def new_run(
         results_url=results_url,
         fovs=fovs,
         inputs_sha256=inputs,
+        overlap=overlap,
     )
+    layout = plan_layout(experiment_url, fovs).to_json().encode("utf-8")  # for the merge's overlap rule
+    manifest.layout_sha256 = sha256_hex(layout)
     manifest.keys  # noqa: B018 - every name gets a safe storage key, or the run stops here naming it
     manifest_url = storage.join(manifest.run_root, MANIFEST_NAME)
     exists = StarfishBatchError(f"run {run_id} already exists at {manifest.run_root}; "
@@ -78,6 +82,7 @@ def new_run(
     except AlreadyExists:
         raise exists from None
     storage.write_bytes(manifest.recipe_url, recipe.source)  # pinned by the manifest's recipe_sha256
+    storage.write_bytes(storage.join(manifest.run_root, LAYOUT_NAME), layout)  # pinned by layout_sha256
     return manifest, manifest_url
 
 
@@ -128,7 +133,7 @@ def check_inputs(original: Manifest) -> None:
 
 
 def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | None = None,
-               only: list[str] | None = None) -> tuple[Manifest, str]:
+               only: list[str] | None = None, overlap: str | None = None) -> tuple[Manifest, str]:
     """A resume manifest over the FOVs of ``run_id`` that have no output yet (of ``only``, if
     given: the sample an estimate processes).
 
@@ -155,6 +160,8 @@ def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | 
         fovs=remaining,
         all_fovs=list(original.run_fovs),
         inputs_sha256=dict(original.inputs_sha256),
+        overlap=overlap or original.overlap,
+        layout_sha256=original.layout_sha256,
     )
     if preflight is not None:
         preflight(manifest)

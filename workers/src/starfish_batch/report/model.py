@@ -28,6 +28,8 @@ class FovRow:
     peak_memory_bytes: int | None = None
     attempts: int | None = None
     extent: tuple[float, float, float, float] | None = None  # x0, x1, y0, y1 in stage units
+    owned: list[tuple[float, float]] | None = None  # the polygon it owns where FOVs overlap
+    dropped: int | None = None  # its transcripts dropped as a neighbour's (merge/overlap.py)
 
 
 @dataclass
@@ -90,6 +92,13 @@ def _float(value) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _polygon(value) -> list[tuple[float, float]] | None:
+    try:
+        return [(float(x), float(y)) for x, y in value]
+    except (TypeError, ValueError):
+        return None
+
+
 def fov_rows(
     fovs: Sequence[str],
     summary: Mapping | None = None,
@@ -130,5 +139,6 @@ def fov_rows(
             peak_memory_bytes=_int(source.get("peak_memory_bytes", (record or {}).get("peak_memory_bytes"))),
             attempts=_int(source.get("attempts", (record or {}).get("attempts"))),
             extent=extent_of(entry) or extent_of(record) or positions.get(name),
+            owned=_polygon((entry or {}).get("owned")), dropped=_int((entry or {}).get("dropped")),
         ))
     return rows

@@ -54,9 +54,10 @@ class FovLayout:
         clean: dict[str, list[float]] = {}
         for fov in fovs:
             ext = extents.get(fov)
-            if ext is not None and len(ext) == 4 and all(math.isfinite(float(v)) for v in ext):
-                x0, x1, y0, y1 = (float(v) for v in ext)
-                clean[fov] = [min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)]
+            if ext is not None and len(ext) == 4:
+                x0, x1, y0, y1 = map(float, ext)
+                if math.isfinite(x0 + x1 + y0 + y1):
+                    clean[fov] = [min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)]
         layout = cls(list(fovs), clean, pixel_size)
         layout._find_neighbours()
         return layout
@@ -90,12 +91,27 @@ class FovLayout:
         ox = np.minimum(ext[i, 1], ext[j, 1]) - np.maximum(ext[i, 0], ext[j, 0])
         oy = np.minimum(ext[i, 3], ext[j, 3]) - np.maximum(ext[i, 2], ext[j, 2])
         real = (ox > 0) & (oy > 0)
-        for a, b in zip(i[real].tolist(), j[real].tolist(), strict=True):
-            self.neighbours.setdefault(names[a], []).append(names[b])
-            self.neighbours.setdefault(names[b], []).append(names[a])
-        order = {f: k for k, f in enumerate(self.fovs)}
-        for f in self.neighbours:
-            self.neighbours[f].sort(key=order.__getitem__)
+        i, j, ox, oy = i[real], j[real], ox[real], oy[real]
+        if not len(i):
+            return
+        # the widest strip (the narrower side of each overlap) and its share of that FOV's side
+        strip = np.minimum(ox, oy)
+        side = np.where(ox <= oy, ext[i, 1] - ext[i, 0], ext[i, 3] - ext[i, 2])
+        k = int(np.argmax(strip))
+        self._widest = (float(strip[k]), float(strip[k] / side[k]) if side[k] > 0 else 0.0)
+        # FOVs inside another FOV listed before them, at the same centre: they own nothing
+        a, b = np.concatenate([i, j]), np.concatenate([j, i])  # every pair both ways; names are in run order
+        inner = (b < a) & (centres[a] == centres[b]).all(axis=1) & (ext[b, 0] <= ext[a, 0]) & \
+            (ext[b, 1] >= ext[a, 1]) & (ext[b, 2] <= ext[a, 2]) & (ext[b, 3] >= ext[a, 3])
+        self._nothing = {names[x]: names[y] for x, y in zip(a[inner].tolist(), b[inner].tolist(), strict=True)}
+        order = np.lexsort((b, a))
+        a, b = a[order], b[order]
+        cuts = np.flatnonzero(np.diff(a)) + 1
+        starts = np.concatenate([[0], cuts]).tolist()
+        stops = np.concatenate([cuts, [len(a)]]).tolist()
+        nb = b.tolist()
+        for s0, s1, owner in zip(starts, stops, a[starts].tolist(), strict=True):
+            self.neighbours[names[owner]] = [names[x] for x in nb[s0:s1]]
 
     # -- what it says ----------------------------------------------------------------------
 
@@ -108,18 +124,8 @@ class FovLayout:
         return (x0 + x1) / 2, (y0 + y1) / 2
 
     def largest_overlap(self) -> tuple[float, float]:
-        """The widest overlap strip (stage units) and its share of the FOV's width there."""
-        widest, share = 0.0, 0.0
-        for f, nbs in self.neighbours.items():
-            a = self.extents[f]
-            for g in nbs:
-                b = self.extents[g]
-                ox = min(a[1], b[1]) - max(a[0], b[0])
-                oy = min(a[3], b[3]) - max(a[2], b[2])
-                strip, size = (ox, a[1] - a[0]) if ox <= oy else (oy, a[3] - a[2])
-                if strip > widest:
-                    widest, share = strip, strip / size if size > 0 else 0.0
-        return widest, share
+        """The widest overlap strip (stage units) and its share of the FOV's side there."""
+        return getattr(self, "_widest", (0.0, 0.0))
 
     def describe_overlap(self) -> str:
         widest, share = self.largest_overlap()
@@ -134,17 +140,7 @@ class FovLayout:
 
         A FOV always owns its own centre unless such a FOV exists (the only way, up to a
         boundary of no area, for it to own nothing)."""
-        out = {}
-        order = {f: k for k, f in enumerate(self.fovs)}
-        for f, nbs in self.neighbours.items():
-            a = self.extents[f]
-            for g in nbs:
-                b = self.extents[g]
-                if order[g] < order[f] and self.centre(g) == self.centre(f) and \
-                        b[0] <= a[0] and b[1] >= a[1] and b[2] <= a[2] and b[3] >= a[3]:
-                    out[f] = g
-                    break
-        return out
+        return dict(getattr(self, "_nothing", {}))
 
     # -- ownership -------------------------------------------------------------------------
 

@@ -57,11 +57,12 @@ def _cell_labels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if has.any():
             _, codes[has] = np.unique(values[has], return_inverse=True)
         return has, codes
-    text = np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values],
-                    dtype=object)
-    uniq, codes = np.unique(text.astype(str), return_inverse=True)
-    named = np.array([u.strip().lower() not in MISSING_CELLS for u in uniq], dtype=bool)
-    return named[codes] if len(uniq) else np.zeros(0, bool), codes
+    if values.dtype.kind == "O":  # HDF5 strings as bytes objects: made fixed-width in C
+        values = values.astype("S") if all(isinstance(v, bytes) for v in values[:1]) else values.astype(str)
+    uniq, codes = np.unique(values, return_inverse=True)
+    named = np.array([(u.decode("utf-8", "replace") if isinstance(u, bytes) else str(u)).strip().lower()
+                      not in MISSING_CELLS for u in uniq.tolist()], dtype=bool)
+    return named[codes] if len(uniq) else np.zeros(len(values), bool), codes.reshape(-1)
 
 
 class OverlapFilter:
@@ -116,32 +117,37 @@ class OverlapFilter:
 
     def keep(self, fov: str, h5, n: int) -> np.ndarray | None:
         """The rows of ``fov``'s table (``n`` features) the merge keeps; None: all of them."""
-        if not self.active or not n or not self.layout.neighbours.get(fov):
-            self._edge_cells(fov, h5, n)
+        if not self.active or not n:
             return None
         x, y = _column(h5, "xc"), _column(h5, "yc")
         if x is None or y is None or len(x) != n:
-            self.without_xy.append(fov)
+            if self.layout.neighbours.get(fov):
+                self.without_xy.append(fov)
             return None
         x = x.astype(np.float64, copy=False)
         y = y.astype(np.float64, copy=False)
-        if self.decision.rule == TAKE_MAX:
+        cells = _column(h5, "cell_id")
+        labels = _cell_labels(cells) if cells is not None and len(cells) == n else None
+        keep = None
+        if not self.layout.neighbours.get(fov):
+            pass
+        elif self.decision.rule == TAKE_MAX:
             keep = np.ones(n, dtype=bool)
             for r in self._take_max_losses.get(fov, ()):
                 keep &= ~_inside(r, x, y)
         else:
-            keep = self._nearest(fov, h5, x, y, n)
-        dropped = n - int(np.count_nonzero(keep))
+            keep = self._nearest(fov, x, y, labels)
+        dropped = 0 if keep is None else n - int(np.count_nonzero(keep))
         if dropped:
             self.dropped[fov] = dropped
-        self._edge_cells(fov, h5, n, keep, x, y)
+        if labels is not None:
+            self._edge_cells(fov, labels, keep, x, y)
         return keep if dropped else None
 
-    def _nearest(self, fov: str, h5, x: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
-        cells = _column(h5, "cell_id")
-        if cells is None or len(cells) != n:
+    def _nearest(self, fov: str, x: np.ndarray, y: np.ndarray, labels) -> np.ndarray:
+        if labels is None:
             return self.layout.owned_mask(fov, x, y)
-        has, codes = _cell_labels(cells)
+        has, codes = labels
         px, py = x.copy(), y.copy()
         if has.any():
             c = codes[has]
@@ -154,19 +160,12 @@ class OverlapFilter:
             self.cells_dropped += int(np.count_nonzero((count > 0) & ~owned))
         return self.layout.owned_mask(fov, px, py)
 
-    def _edge_cells(self, fov: str, h5, n: int, keep=None, x=None, y=None) -> None:
+    def _edge_cells(self, fov: str, labels, keep, x, y) -> None:
         """Count the kept cells with a feature within a pixel of their FOV's edge (may be cut)."""
-        layout = self.decision.layout
-        if not n or layout is None or fov not in layout.extents or "cell_id" not in h5.datasets:
+        layout = self.layout
+        if fov not in layout.extents:
             return
-        if x is None:
-            x, y = _column(h5, "xc"), _column(h5, "yc")
-            if x is None or y is None or len(x) != n:
-                return
-        cells = _column(h5, "cell_id")
-        if cells is None or len(cells) != n:
-            return
-        has, codes = _cell_labels(cells)
+        has, codes = labels
         if keep is not None:
             has = has & keep
         if not has.any():

@@ -222,6 +222,12 @@ class OverlapFilter:
             region = self.layout.owned_region(fov)
             if region is not None:
                 out["owned"] = region
+            order = {f: k for k, f in enumerate(self.layout.fovs)}
+            mine = self.layout.extents[fov]
+            later = [g for g in self.layout.neighbours[fov] if order[g] > order[fov]]
+            if later:  # each overlap once, with the FOV listed first: report.html shades them
+                out["overlaps"] = [[round(v, 6) for v in _intersection(mine, self.layout.extents[g])]
+                                   for g in later]
         return out
 
 

@@ -79,9 +79,22 @@ def fov_map(rows: Sequence[FovRow], max_marks: int = MAX_MARKS) -> tuple[str, di
         if not aggregated:
             for r in placed:
                 parts.append(_mark(*box(r), r, top))
-            for r in placed:  # where FOVs overlap: the part each one owns (merge/overlap.py)
+            def to_map(x, y):
+                return 10 + (x - x0) * scale, 4 + (y - y0) * scale
+
+            for r in placed:  # where FOVs overlap, shaded, and the part each one owns (merge/overlap.py)
+                for ox0, ox1, oy0, oy1 in r.overlaps or ():
+                    (ax, ay), (bx, by) = to_map(ox0, oy0), to_map(ox1, oy1)
+                    parts.append(f'<rect class="ovl" x="{_n(ax)}" y="{_n(ay)}" width="{_n(bx - ax)}" '
+                                 f'height="{_n(by - ay)}"><title>overlap of {escape(r.name)} with a neighbour'
+                                 f"</title></rect>")
+            for r in placed:
                 if r.owned is not None:
-                    parts.append(_owned(r, lambda x, y: (10 + (x - x0) * scale, 4 + (y - y0) * scale)))
+                    parts.append(_owned(r, to_map))
+            if any(r.owned is not None for r in placed):
+                parts.append(f'<text x="10" y="{_n(height + 6)}" class="ax">pale: where FOVs overlap; '
+                             "dashed: the part each FOV owns (its transcripts there are kept)</text>")
+                height += 14
             if len(placed) <= MAX_NAMED:
                 for r in placed:
                     bx, by, bw, bh = box(r)

@@ -184,3 +184,33 @@ def test_cells_are_kept_whole_by_the_fov_that_owns_their_centroid(tmp_path):
     assert summary["overlap"]["cells_dropped"] > 0
     assert summary["overlap"]["cells_touching_fov_edge"] > 0
     assert len(set(cells.obs_names)) == cells.n_obs
+
+
+def test_fovs_at_one_place_are_all_kept_and_said(tmp_path, capsys):
+    """Synthetic data often puts every FOV at the same stage position: nothing is dropped, and
+    the merge says which rule it applied and why."""
+    whole = whole_synthetic()
+    ext = grid_extents((1, 2), tile=330, overlap=60)
+    tables = cut(whole, ext, seed=1)
+    same = {fov: [0.0, 330.0, 0.0, 330.0] for fov in tables}
+    manifest = write_tiled_run(str(tmp_path / "r"), tables, same)
+    url = str(Path(manifest.run_root) / "manifest.json")
+    assert merge.main(["--manifest-url", url]) == 0
+    summary = json.loads((Path(manifest.run_root) / "summary.json").read_text())
+    assert summary["n_features"] == sum(int(t.sizes["features"]) for t in tables.values())
+    assert summary["overlap"]["say"] and summary["overlap"]["transcripts_dropped"] == 0
+    assert ("overlaps: all 2 FOVs are at the same stage position (no usable coordinates): every "
+            "transcript kept (keep-all)") in capsys.readouterr().err
+
+
+def test_a_fov_table_without_stage_coordinates_is_kept_whole_and_named(tmp_path, capsys):
+    whole = whole_synthetic()
+    ext = grid_extents((1, 2), tile=330, overlap=60)
+    tables = cut(whole, ext, seed=1)
+    tables["fov_0001"] = tables["fov_0001"].drop_vars(["xc", "yc"])
+    manifest = write_tiled_run(str(tmp_path / "r"), tables, ext)
+    assert merge.main(["--manifest-url", str(Path(manifest.run_root) / "manifest.json")]) == 0
+    summary = json.loads((Path(manifest.run_root) / "summary.json").read_text())
+    assert summary["overlap"]["fovs_without_xc_yc"] == ["fov_0001"]
+    assert summary["fovs"]["fov_0001"]["features"] == int(tables["fov_0001"].sizes["features"])
+    assert "1 FOV tables without xc/yc kept whole" in capsys.readouterr().err

@@ -37,6 +37,7 @@ SUMMARY_NAME = "summary.json"
 QC_NAME = "qc.png"
 JOBS_NAME = "jobs.json"
 LOCK_NAME = "launcher.lock"  # held by the one launcher starting or resuming the run
+LAYOUT_NAME = "fov_layout.json"  # the FOVs' stage extents, read at planning (layout.py)
 REPORT_NAME = "report.html"  # written by the merge, then by the launcher with what only it knows
 OUTPUT_NAMES = (MERGED_NAME, SPOTS_NAME, TRANSCRIPTS_NAME, SUMMARY_NAME, QC_NAME)
 """What every merge writes; ``CELLS_NAME`` too when the recipe assigned spots to cells, and

@@ -69,6 +69,11 @@ class Manifest:
     recipe_source: str | None = None
     """The recipe file the run was started with (``recipe_url`` is the run's own copy): the
     advice after a recipe error starts a new run from it, once fixed."""
+    overlap: str | None = None
+    """``--overlap`` as asked (``nearest``, ``keep-all``, ``take-max``; None: the default), so
+    a resume merges the same way (``starfish_batch.layout``)."""
+    layout_sha256: str | None = None
+    """sha256 of ``fov_layout.json`` (the FOVs' stage extents, read at planning); None: none recorded."""
 
     @property
     def run_root(self) -> str:
@@ -121,6 +126,9 @@ class Manifest:
         # paths inside the run are relative to its folder: a moved or shared folder still works
         data["recipe_url"] = relative_to_run(self.run_root, self.recipe_url)
         data["results_url"] = PARENT  # the folder holding the run's: wherever the run is now
+        for key in ("overlap", "layout_sha256"):
+            if data[key] is None:
+                del data[key]
         return json.dumps(data, indent=2) + "\n"
 
     def rebase(self, url: str) -> None:
@@ -161,6 +169,10 @@ class Manifest:
         if not isinstance(data["fovs"], list) or not all(isinstance(f, str) for f in data["fovs"]):
             raise StarfishBatchError(f"{source}: 'fovs' must be a list of FOV names")
         manifest = cls(**{k: v for k, v in data.items() if k in known})
+        from starfish_batch.layout import RULES
+
+        if manifest.overlap is not None and manifest.overlap not in RULES:
+            raise StarfishBatchError(f"{source}: 'overlap' is {manifest.overlap!r}, not one of {', '.join(RULES)}")
         try:
             manifest.keys  # noqa: B018 - refuses duplicate or empty FOV names now, naming them
         except StarfishBatchError as exc:
@@ -206,6 +218,25 @@ def _is_absolute(url: str) -> bool:
 def relative_to_run(run_root: str, url: str) -> str:
     """``url`` as stored in a file of the run: relative to the run folder when it is inside it."""
     return url[len(run_root) + 1:] if url.startswith(run_root.rstrip("/") + "/") else url
+
+
+def load_layout(manifest: Manifest):
+    """The run's ``fov_layout.json`` as a :class:`~starfish_batch.layout.FovLayout`, checked
+    against the manifest's digest; None when the run recorded none."""
+    from starfish_batch.contract import LAYOUT_NAME
+    from starfish_batch.layout import FovLayout
+
+    if not manifest.layout_sha256:
+        return None
+    url = storage.join(manifest.run_root, LAYOUT_NAME)
+    data = storage.read_bytes(url)
+    if sha256_hex(data) != manifest.layout_sha256:
+        raise StarfishBatchError(f"{url} changed after the run was planned (sha256 {sha256_hex(data)[:12]}..., "
+                                 f"the manifest records {manifest.layout_sha256[:12]}...)")
+    try:
+        return FovLayout.from_json(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StarfishBatchError(f"{url} is not a FOV layout: {exc}") from None
 
 
 def resume_manifest_url(run_root: str) -> str:

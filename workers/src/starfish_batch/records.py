@@ -93,6 +93,7 @@ class Summary(_JsonRecord):
     notes: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     bill: dict[str, object] = field(default_factory=dict)  # added by the launcher (launcher/bill.py)
+    overlap: dict[str, object] = field(default_factory=dict)  # the overlap rule and its counts (merge/overlap.py)
 
     INDENT = 1  # summary.json is large at 10,000 FOVs
     KIND = "summary"

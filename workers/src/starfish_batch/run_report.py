@@ -145,7 +145,7 @@ def collect(
         cost=next((summary[k] for k in COST_KEYS if isinstance(summary.get(k), dict)), None),
         timings=dict(summary.get("timings") or {}),
         outputs={k: relative_to(manifest.run_root, str(v)) for k, v in (summary.get("outputs") or {}).items()},
-        notes=list(summary.get("notes") or []),
+        notes=list(summary.get("notes") or []) + _overlap_note(summary),
         tissue=dict(tissue) if tissue is not None else read_tissue(manifest) if summary else None,
         codebook=codebook_targets(manifest.experiment_url),
     )
@@ -196,6 +196,12 @@ def codebook_targets(experiment_url: str) -> list[str] | None:
         return list(dict.fromkeys(str(m["target"]) for m in mappings))
     except Exception:  # noqa: BLE001 - the page says the codebook was not read
         return None
+
+
+def _overlap_note(summary: Mapping) -> list[str]:
+    """The overlap rule's closing line, where it did something or the layout needs saying."""
+    overlap = summary.get("overlap") if isinstance(summary.get("overlap"), dict) else {}
+    return [str(overlap["closing_line"])] if overlap.get("say") and overlap.get("closing_line") else []
 
 
 def write(manifest: Manifest, report: RunReport) -> str:

@@ -83,6 +83,46 @@ def _place_spots(rng, n: int, shape: tuple[int, int], margin: float, min_sep: fl
     return placed
 
 
+def _plan_overlapping_spots(rng, names, columns, shape, overlap, margin, min_sep, n_spots, empty_fovs,
+                            target_names, spot_amplitude) -> dict[int, tuple]:
+    """Each FOV's own spots (local x, y; targets; amplitudes), inside the part of the grid it owns."""
+    height, width = shape
+    gap = 2.0
+    planned = {}
+    for index, name in enumerate(names):
+        row, col = divmod(index, columns)
+        left, right = col > 0, col + 1 < columns and index + 1 < len(names)
+        up, down = row > 0, index + columns < len(names)
+        lo_x = max(margin, (overlap - 1) / 2 + gap) if left else margin
+        hi_x = min(width - 1 - margin, width - (overlap + 1) / 2 - gap) if right else width - 1 - margin
+        lo_y = max(margin, (overlap - 1) / 2 + gap) if up else margin
+        hi_y = min(height - 1 - margin, height - (overlap + 1) / 2 - gap) if down else height - 1 - margin
+        n = 0 if name in empty_fovs else int(n_spots)
+        box = (hi_y - lo_y + 1 + 2 * margin, hi_x - lo_x + 1 + 2 * margin)
+        positions = _place_spots(rng, n, box, margin, min_sep) + [lo_x - margin, lo_y - margin]
+        targets = rng.choice(target_names, size=n) if n else np.array([], dtype=str)
+        planned[index] = (positions, targets, spot_amplitude * rng.uniform(0.6, 1.4, size=n))
+    return planned
+
+
+def _seen_by(planned, index, columns, shape, overlap, reach) -> tuple:
+    """Every planned spot that FOV ``index`` images (its own first), in its own pixels."""
+    height, width = shape
+    row, col = divmod(index, columns)
+    xs, ys, targets, amps = [], [], [], []
+    for other, (positions, t, a) in sorted(planned.items(), key=lambda kv: kv[0] != index):
+        orow, ocol = divmod(other, columns)
+        x = positions[:, 0] + (ocol - col) * (width - overlap)
+        y = positions[:, 1] + (orow - row) * (height - overlap)
+        seen = (x > -reach) & (x < width - 1 + reach) & (y > -reach) & (y < height - 1 + reach)
+        xs.append(x[seen])
+        ys.append(y[seen])
+        targets.append(np.asarray(t)[seen])
+        amps.append(a[seen])
+    return (np.concatenate(xs), np.concatenate(ys), np.concatenate(targets).astype(str),
+            np.concatenate(amps))
+
+
 def _render(shape, xs, ys, amplitudes, sigma) -> np.ndarray:
     """Sum of isotropic Gaussians (peak = amplitude) on a float64 image, locally rendered."""
     height, width = shape
@@ -198,6 +238,7 @@ def write_demo_experiment(
     bleed_through: float = 0.05,
     pixel_size: float = 0.5,
     nuclei_per_fov: int = 6,
+    overlap: int = 0,
 ) -> Path:
     """Write a synthetic ISS-like SpaceTx experiment and its ground truth into ``out_dir``.
 
@@ -218,6 +259,10 @@ def write_demo_experiment(
         signal that leaks into the neighbouring channels.
     pixel_size : physical size of a pixel (the unit of ``xc``/``yc``, e.g. micrometres).
     nuclei_per_fov : nuclei drawn in each FOV's ``nuclei`` image.
+    overlap : pixels each FOV shares with its grid neighbours (0: FOVs side by side). Each
+        spot is placed in the part of the grid its FOV owns (nearer its centre than any other
+        FOV's, at least 2 px from that part's border) and drawn in every FOV that images it:
+        the ground truth lists it once, under the FOV that owns it.
 
     Returns the path of ``experiment.json``.
     """
@@ -251,8 +296,16 @@ def write_demo_experiment(
     }
     target_names = [entry["target"] for entry in code_array]
 
-    # FOVs on a non-overlapping grid, in the order given: row-major, square-ish.
+    # FOVs on a grid, in the order given: row-major, square-ish (overlapping by ``overlap`` px).
     columns = int(np.ceil(np.sqrt(len(fov_names))))
+    overlap = int(overlap)
+    if not 0 <= overlap < min(height, width) / 2:
+        raise ValueError(f"overlap {overlap} px: use 0 to less than half of {shape}")
+    planned = None
+    if overlap:
+        planned = _plan_overlapping_spots(np.random.default_rng([seed, 2]), fov_names, columns, (height, width),
+                                          overlap, margin, 4 * spot_sigma + 2, n_spots, empty_fovs,
+                                          target_names, spot_amplitude)
     primary: dict[tuple[int, int, int], np.ndarray] = {}
     dots: dict[int, np.ndarray] = {}
     nuclei: dict[int, np.ndarray] = {}
@@ -262,17 +315,20 @@ def write_demo_experiment(
     truth_rows: list[dict] = []
     for index, name in enumerate(fov_names):
         row, col = divmod(index, columns)
-        x_min = col * width * pixel_size
-        y_min = row * height * pixel_size
+        x_min = col * (width - overlap) * pixel_size
+        y_min = row * (height - overlap) * pixel_size
         coords[index] = {
             Coordinates.X: (x_min, x_min + (width - 1) * pixel_size),
             Coordinates.Y: (y_min, y_min + (height - 1) * pixel_size),
             Coordinates.Z: (0.0, 0.0),
         }
-        n = 0 if name in empty_fovs else int(n_spots)
-        positions = _place_spots(rng, n, (height, width), margin, min_sep=4 * spot_sigma + 2)
-        spot_targets = rng.choice(target_names, size=n) if n else np.array([], dtype=str)
-        amplitudes = spot_amplitude * rng.uniform(0.6, 1.4, size=n)
+        if planned is None:
+            n = 0 if name in empty_fovs else int(n_spots)
+            positions = _place_spots(rng, n, (height, width), margin, min_sep=4 * spot_sigma + 2)
+            spot_targets = rng.choice(target_names, size=n) if n else np.array([], dtype=str)
+            amplitudes = spot_amplitude * rng.uniform(0.6, 1.4, size=n)
+        else:
+            positions, spot_targets, amplitudes = planned[index]
         shifts = np.vstack(
             [[0.0, 0.0], rng.uniform(-max_shift, max_shift, size=(n_rounds - 1, 2))]
         ).round(2)
@@ -286,6 +342,10 @@ def write_demo_experiment(
                 "xc": round(x_min + float(x) * pixel_size, 4),
                 "yc": round(y_min + float(y) * pixel_size, 4),
             })
+        if planned is not None:  # this FOV also images its neighbours' spots in the overlaps
+            xs, ys, spot_targets, amplitudes = _seen_by(planned, index, columns, (height, width), overlap,
+                                                        max_shift + 4 * spot_sigma)
+            n = len(xs)
         bg = _background(rng, (height, width), background)
         dots[index] = _to_uint16(
             rng, bg + _render((height, width), xs, ys, amplitudes, spot_sigma), noise

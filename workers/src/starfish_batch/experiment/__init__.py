@@ -49,3 +49,17 @@ def open_fov(url: str, name: str, expected: dict[str, str] | None = None) -> Fov
     ``expected`` (URL -> sha256, the run's manifest) refuses documents changed since the run started.
     """
     return _open_fov(ExperimentDocument.open(normalize(url), expected), name)
+
+
+def plan_layout(url: str, names: list[str]):
+    """The run's :class:`~starfish_batch.layout.FovLayout`: every FOV's primary tile set read
+    once (side by side) for its stage extent; see :mod:`.positions`."""
+    from starfish_batch.errors import ExperimentError
+    from starfish_batch.experiment.positions import read_layout
+    from starfish_batch.layout import FovLayout
+
+    try:
+        experiment = ExperimentDocument.open(normalize(url))
+    except ExperimentError:  # planning read it a moment ago; without positions, nothing is dropped
+        return FovLayout.build(names, {})
+    return read_layout(experiment, names)

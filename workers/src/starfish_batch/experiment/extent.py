@@ -40,3 +40,21 @@ def stage_extent(documents: Mapping[str, Document]) -> dict[str, list[float]] | 
     if not xs:
         return None
     return {"xc": [min(xs), max(xs)], "yc": [min(ys), max(ys)]}
+
+
+def pixel_size(documents: Mapping[str, Document]) -> float | None:
+    """Stage units per pixel of the primary tiles (their extent over ``tile_shape``), or None."""
+    doc = documents.get(PRIMARY) or next(iter(documents.values()), None)
+    for tile in (doc.doc.get("tiles") or ()) if doc is not None else ():
+        coords = tile.get("coordinates") if isinstance(tile, dict) else None
+        shape = tile.get("tile_shape") or doc.doc.get("default_tile_shape")
+        if not isinstance(coords, dict) or not isinstance(shape, dict):
+            continue
+        x = _bounds(coords.get("xc"))
+        try:
+            width = float(shape.get("x"))
+        except (TypeError, ValueError):
+            continue
+        if x and width > 0 and x[1] > x[0]:
+            return (x[1] - x[0]) / width
+    return None

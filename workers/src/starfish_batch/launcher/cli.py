@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fovs-sample", type=_positive_int, metavar="K",
                      help="a partial run of K FOVs spread over the experiment")
     run.add_argument("--allow-partial", action="store_true", help="merge the FOVs that succeeded even if some failed")
+    run.add_argument("--overlap", choices=("nearest", "keep-all", "take-max"),
+                     help="where FOVs overlap: count each transcript once in the FOV whose centre is nearest "
+                     "(nearest, the default), keep every FOV's copy (keep-all), or starfish's take-max; "
+                     "recorded in the run, so a resume merges the same way")
     run.add_argument("--ground-truth", help="a ground_truth.csv to score the merged spots against")
     run.add_argument("--max-failures", type=_count, metavar="N", default=3,
                      help="stop the run when the first N FOVs to finish all fail with the same error "
@@ -582,7 +586,8 @@ def _run(args: argparse.Namespace, claim) -> int:
         refused: dict[str, str] = {}
         try:
             manifest, manifest_url = resume_run(results_url, args.resume, preflight=preflight, claim=claim,
-                                                refused=refused, recipe_sha256=args.recipe_sha256)
+                                                refused=refused, recipe_sha256=args.recipe_sha256,
+                                                overlap=args.overlap)
         except NothingToDo as done:
             say(str(done))
             return 0
@@ -600,6 +605,7 @@ def _run(args: argparse.Namespace, claim) -> int:
             args.experiment_url, args.recipe, results_url,
             run_id=args.run_id, num_fovs=args.num_fovs, preflight=preflight, claim=claim,
             only=args.fovs, sample=args.fovs_sample,
+            overlap=args.overlap,
         )
         partial = partial_text(manifest)
         say(f"run {manifest.run_id}: {len(manifest.fovs)} FOVs{f' ({partial})' if partial else ''} "

@@ -181,6 +181,8 @@ def print_summary(manifest: Manifest, seconds: float, ground_truth: str | None =
     undecoded = (f" ({summary.n_features_without_target} without a target)"
                  if summary.n_features_without_target else "")
     print(f"  features: {summary.n_features}{undecoded}, decoded spots: {summary.n_spots}")
+    if summary.overlap.get("say"):
+        print(f"  {summary.overlap.get('closing_line')}")
     empty = summary.fovs_without_spots
     if empty:
         print(f"  FOVs without spots: {', '.join(map(printable.line, empty[:10]))}{' ...' if len(empty) > 10 else ''}")

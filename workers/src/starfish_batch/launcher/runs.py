@@ -7,9 +7,9 @@ cannot be read, a results location that cannot be written) costs seconds, not a 
 from __future__ import annotations
 
 from starfish_batch import fov_output, storage
-from starfish_batch.contract import MANIFEST_NAME, RECIPE_NAME
+from starfish_batch.contract import LAYOUT_NAME, MANIFEST_NAME, RECIPE_NAME
 from starfish_batch.errors import AlreadyExists, ExperimentError, StarfishBatchError
-from starfish_batch.experiment import image_types, plan_inputs
+from starfish_batch.experiment import image_types, plan_inputs, plan_layout
 from starfish_batch.launcher import pins
 from starfish_batch.launcher.claim import RunClaim
 from starfish_batch.launcher.report import say
@@ -39,6 +39,7 @@ def new_run(
     claim: RunClaim | None = None,
     only: list[str] | None = None,
     sample: int | None = None,
+    overlap: str | None = None,
 ) -> tuple[Manifest, str]:
     """Check everything, then claim the run and write ``manifest.json`` and the recipe.
 
@@ -74,7 +75,10 @@ def new_run(
         inputs_sha256=inputs,
         subset_of=experiment_fovs if len(fovs) < experiment_fovs else None,
         recipe_source=recipe_url,
+        overlap=overlap,
     )
+    layout = plan_layout(experiment_url, fovs).to_json().encode("utf-8")  # for the merge's overlap rule
+    manifest.layout_sha256 = sha256_hex(layout)
     manifest.keys  # noqa: B018 - every name gets a safe storage key, or the run stops here naming it
     manifest_url = storage.join(manifest.run_root, MANIFEST_NAME)
     exists = StarfishBatchError(f"run {run_id} already exists at {manifest.run_root}; "
@@ -91,6 +95,7 @@ def new_run(
     except AlreadyExists:
         raise exists from None
     storage.write_bytes(manifest.recipe_url, recipe.source)  # pinned by the manifest's recipe_sha256
+    storage.write_bytes(storage.join(manifest.run_root, LAYOUT_NAME), layout)  # pinned by layout_sha256
     warning = pins.pin(manifest)  # what a resume will check the run's manifest against
     if warning:
         say(f"warning: {warning}")
@@ -215,7 +220,7 @@ def check_inputs(original: Manifest) -> None:
 
 def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | None = None,
                only: list[str] | None = None, refused: dict[str, str] | None = None,
-               recipe_sha256: str | None = None) -> tuple[Manifest, str]:
+               recipe_sha256: str | None = None, overlap: str | None = None) -> tuple[Manifest, str]:
     """A resume manifest over the FOVs of ``run_id`` that have no output yet (of ``only``, if
     given: the sample an estimate processes).
 
@@ -248,6 +253,8 @@ def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | 
         inputs_sha256=dict(original.inputs_sha256),
         subset_of=original.subset_of,
         recipe_source=original.recipe_source,
+        overlap=overlap or original.overlap,
+        layout_sha256=original.layout_sha256,
     )
     if preflight is not None:
         preflight(manifest)

@@ -301,10 +301,11 @@ def _count(acc, block, bool_names, cells=None, tissue=None) -> None:
 
 
 def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], schema, started: float,
-                notes: list[str]) -> MergeResult:
+                notes: list[str], overlap=None) -> MergeResult:
     from starfish_batch.merge import spatial, spots
     from starfish_batch.merge.cells import CellCounter
     from starfish_batch.merge.columns import present as present_columns
+    from starfish_batch.merge.overlap import OverlapFilter, compact
     from starfish_batch.merge.parquet import TranscriptsParquetWriter
     from starfish_batch.merge.plot import render_qc_png
     from starfish_batch.merge.reader import Block, FovReader
@@ -330,6 +331,8 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
     consumer = None
     block = None
     total = 0
+    overlap = overlap if overlap is not None else OverlapFilter.for_run(None, None)
+    _prepare_overlap(manifest, present, overlap)
 
     with contextlib.ExitStack() as stack:
         # one set: published together at the end, the merged table last (merge/publish.py)
@@ -371,7 +374,8 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
                     layout = reader.layout(h5, source, label)
                     n = reader.n_features(layout, h5)
                     _check_table_identity(manifest, fov, h5)
-                acc.add_fov(fov, n, record)
+                    keep = overlap.keep(fov, h5, n)  # None: every row (no overlap)
+                acc.add_fov(fov, n if keep is None else int(keep.sum()), record)
                 if n == 0:
                     if first_empty is None:
                         first_empty = (layout, fov)
@@ -388,11 +392,14 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
                     if not block.room:
                         flush()
                     k = min(block.room, n - start)
-                    block.fov_slices.append((fov, block.size, block.size + k))
+                    at = block.size
+                    block.fov_slices.append((fov, at, at + k))
                     with _reading(fov, label):
                         reader.read_into(block, schema, layout, how, h5, start, start + k)
+                    if keep is not None:  # a neighbour's transcripts: dropped as they arrive
+                        compact(block, at, keep[start: start + k])
                     start += k
-                total += n
+                total += n if keep is None else int(keep.sum())
             finally:
                 h5.close()
 
@@ -413,6 +420,10 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
         summary = acc.summary(run_id=manifest.run_id, missing=missing, merge_seconds=seconds,
                               n_features=total, outputs=relative_outputs(root, outputs),
                               notes=notes + ([no_cells] if no_cells else []))
+        summary.overlap = overlap.report()
+        summary.overlap["closing_line"] = overlap.closing_line()
+        for fov, entry in summary.fovs.items():
+            entry.update(overlap.entry(fov))
         render_qc_png(qc_path, summary, acc.sample, acc.coordinate_kind)
         tissue_data = _tissue_payload(tissue, summary, cells)
         consumer.finish()
@@ -460,6 +471,15 @@ def relative_outputs(root: str, outputs: dict[str, str]) -> dict[str, str]:
     return {key: relative_to_run(root, url) for key, url in outputs.items()}
 
 
+def _prepare_overlap(manifest: Manifest, present: list[str], overlap) -> None:
+    """take-max counts each pair's overlap before the pass: one read of every ``xc``/``yc``."""
+    from starfish_batch.layout import TAKE_MAX
+    from starfish_batch.merge.layout_pass import tables_for
+
+    if overlap.active and overlap.decision.rule == TAKE_MAX:
+        overlap.prepare(tables_for(manifest, present, _sources, _reading))
+
+
 def _write_report(manifest: Manifest, result: MergeResult) -> None:
     """report.html from what the merge has in hand; a page that cannot be written is a warning,
     never a failed merge (the launcher writes it again at the end of the run)."""
@@ -477,8 +497,12 @@ def _write_report(manifest: Manifest, result: MergeResult) -> None:
         print(f"{PROG}: warning: report.html not written: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def merge_run(manifest: Manifest, allow_partial: bool = False) -> MergeResult:
-    """Merge every FOV output of the run; raises StarfishBatchError (one line) on failure."""
+def merge_run(manifest: Manifest, allow_partial: bool = False, overlap: str | None = None) -> MergeResult:
+    """Merge every FOV output of the run; raises StarfishBatchError (one line) on failure.
+
+    ``overlap`` overrides the run's ``--overlap`` rule (the per-FOV outputs are unchanged)."""
+    from starfish_batch.manifest import load_layout
+    from starfish_batch.merge.overlap import OverlapFilter
     from starfish_batch.merge.schema import SchemaChange
 
     started = time.perf_counter()
@@ -505,9 +529,14 @@ def merge_run(manifest: Manifest, allow_partial: bool = False) -> MergeResult:
     notes: list[str] = []
     if manifest.subset_of:  # --fovs: said in summary.json and the report, not only on the terminal
         notes.append(f"a partial run: {len(fovs)} of the experiment's {manifest.subset_of} FOVs (--fovs)")
+    layout = load_layout(manifest)
+    if layout is not None and missing:  # a missing FOV owns nothing: its neighbours keep their copies
+        layout = type(layout).build([f for f in layout.fovs if f not in set(missing)], layout.extents,
+                                    layout.pixel_size)
     for _ in range(MAX_SCHEMA_RESTARTS):
         try:
-            result = _merge_pass(manifest, present, missing, schema, started, notes)
+            result = _merge_pass(manifest, present, missing, schema, started, notes,
+                                 OverlapFilter.for_run(overlap or manifest.overlap, layout))
             _write_report(manifest, result)
             return result
         except StarfishBatchError:
@@ -532,6 +561,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-partial", action="store_true",
                    help="merge the FOVs that have an output and list the others as missing "
                    "(also: MERGE_ALLOW_PARTIAL=1)")
+    p.add_argument("--overlap", choices=("nearest", "keep-all", "take-max"),
+                   help="merge again under another rule than the run's (see the launcher's --overlap)")
     return p
 
 
@@ -558,7 +589,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         allow_partial = args.allow_partial or env.get("MERGE_ALLOW_PARTIAL", "").lower() in (
             "1", "true", "yes")
         manifest = Manifest.load(storage.absolute(url), env.get(MANIFEST_SHA256_VAR))
-        result = merge_run(manifest, allow_partial=allow_partial)
+        result = merge_run(manifest, allow_partial=allow_partial, overlap=args.overlap)
     except StarfishBatchError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return _exit_if_abandoned(1)
@@ -571,6 +602,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     print(f"{PROG}: merged {result.n_fovs} FOVs{partial}: {result.n_features} features, "
           f"{result.n_spots} decoded spots in {result.seconds:.1f} s -> {result.merged_url}",
           file=sys.stderr)
+    print(f"{PROG}: {result.summary.overlap['closing_line']}", file=sys.stderr)
     return 0
 
 

@@ -28,6 +28,9 @@ class FovRow:
     peak_memory_bytes: int | None = None
     attempts: int | None = None
     extent: tuple[float, float, float, float] | None = None  # x0, x1, y0, y1 in stage units
+    owned: list[tuple[float, float]] | None = None  # the polygon it owns where FOVs overlap
+    dropped: int | None = None  # its transcripts dropped as a neighbour's (merge/overlap.py)
+    overlaps: list[tuple[float, float, float, float]] | None = None  # x0, x1, y0, y1 it shares
 
 
 @dataclass
@@ -92,6 +95,20 @@ def _float(value) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _polygon(value) -> list[tuple[float, float]] | None:
+    try:
+        return [(float(x), float(y)) for x, y in value]
+    except (TypeError, ValueError):
+        return None
+
+
+def _rects(value) -> list[tuple[float, float, float, float]] | None:
+    try:
+        return [(float(a), float(b), float(c), float(d)) for a, b, c, d in value]
+    except (TypeError, ValueError):
+        return None
+
+
 def fov_rows(
     fovs: Sequence[str],
     summary: Mapping | None = None,
@@ -132,5 +149,7 @@ def fov_rows(
             peak_memory_bytes=_int(source.get("peak_memory_bytes", (record or {}).get("peak_memory_bytes"))),
             attempts=_int(source.get("attempts", (record or {}).get("attempts"))),
             extent=extent_of(entry) or extent_of(record) or positions.get(name),
+            owned=_polygon((entry or {}).get("owned")), dropped=_int((entry or {}).get("dropped")),
+            overlaps=_rects((entry or {}).get("overlaps")),
         ))
     return rows

@@ -51,6 +51,7 @@ pre{background:#f5f5f5;padding:6px 8px;overflow-x:auto;white-space:pre-wrap;word
 .m{stroke:#fff;stroke-width:.3}.m.done{fill:#2e7d32}.m.d0{fill:#b7dfb9}.m.d1{fill:#81c784}.m.d2{fill:#4caf50}
 .m.d3{fill:#2e7d32}.m.d4{fill:#1b5e20}.m.empty{fill:#f9a825}.m.failed{fill:#d32f2f}.m.missing{fill:#9e9e9e}
 .m.hit{stroke:#000;stroke-width:2}.nm{font-size:12px;fill:#fff;stroke:#000;stroke-width:2.5px;paint-order:stroke;pointer-events:none}.ax{font-size:11px;fill:#555}.axl{stroke:#999}.bar{fill:#5c6bc0}
+.own{fill:none;stroke:#fff;stroke-width:1.6;stroke-dasharray:5 3}.ovl{fill:#fff;fill-opacity:.35;stroke:none}
 .sw{display:inline-block;width:11px;height:11px;margin:0 4px 0 12px;vertical-align:-1px}
 .sw.done{background:#2e7d32}.sw.empty{background:#f9a825}.sw.failed{background:#d32f2f}.sw.missing{background:#9e9e9e}
 .tb{display:inline-block;height:9px;background:#5c6bc0;vertical-align:0}

@@ -79,6 +79,22 @@ def fov_map(rows: Sequence[FovRow], max_marks: int = MAX_MARKS) -> tuple[str, di
         if not aggregated:
             for r in placed:
                 parts.append(_mark(*box(r), r, top))
+            def to_map(x, y):
+                return 10 + (x - x0) * scale, 4 + (y - y0) * scale
+
+            for r in placed:  # where FOVs overlap, shaded, and the part each one owns (merge/overlap.py)
+                for ox0, ox1, oy0, oy1 in r.overlaps or ():
+                    (ax, ay), (bx, by) = to_map(ox0, oy0), to_map(ox1, oy1)
+                    parts.append(f'<rect class="ovl" x="{_n(ax)}" y="{_n(ay)}" width="{_n(bx - ax)}" '
+                                 f'height="{_n(by - ay)}"><title>overlap of {escape(r.name)} with a neighbour'
+                                 f"</title></rect>")
+            for r in placed:
+                if r.owned is not None:
+                    parts.append(_owned(r, to_map))
+            if any(r.owned is not None for r in placed):
+                parts.append(f'<text x="10" y="{_n(height + 6)}" class="ax">pale: where FOVs overlap; '
+                             "dashed: the part each FOV owns (its transcripts there are kept)</text>")
+                height += 14
             if len(placed) <= MAX_NAMED:
                 for r in placed:
                     bx, by, bw, bh = box(r)
@@ -127,6 +143,15 @@ def _mark(x: float, y: float, w: float, h: float, row: FovRow, top) -> str:
     shade = f" d{shade_of(row.spots, top)}" if row.status == DONE else ""
     return (f'<rect class="m {row.status}{shade}" x="{_n(x)}" y="{_n(y)}" width="{_n(w)}" height="{_n(h)}">'
             f"<title>{escape(_label(row))}</title></rect>")
+
+
+def _owned(row: FovRow, to_map) -> str:
+    dropped = f"; {row.dropped:,} transcripts dropped as a neighbour's" if row.dropped else ""
+    if not row.owned:
+        return ""
+    points = " ".join(f"{_n(a)},{_n(b)}" for a, b in (to_map(x, y) for x, y in row.owned))
+    return (f'<polygon class="own" points="{points}"><title>{escape(row.name)} owns this region'
+            f"{escape(dropped)}</title></polygon>")
 
 
 def _cell(x: float, y: float, w: float, h: float, members: Sequence[FovRow], top) -> str:

@@ -6,6 +6,8 @@ cannot be read, a results location that cannot be written) costs seconds, not a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starfish_batch import fov_output, storage
 from starfish_batch.contract import MANIFEST_NAME, RECIPE_NAME
 from starfish_batch.errors import AlreadyExists, ExperimentError, StarfishBatchError
@@ -34,6 +36,7 @@ def new_run(
     num_fovs: int | None = None,
     preflight=None,
     claim: RunClaim | None = None,
+    fovs_per_job: int = 1,
 ) -> tuple[Manifest, str]:
     """Check everything, then claim the run and write ``manifest.json`` and the recipe.
 
@@ -61,6 +64,7 @@ def new_run(
         results_url=results_url,
         fovs=fovs,
         inputs_sha256=inputs,
+        fovs_per_job=fovs_per_job,
     )
     manifest.keys  # noqa: B018 - every name gets a safe storage key, or the run stops here naming it
     manifest_url = storage.join(manifest.run_root, MANIFEST_NAME)
@@ -128,7 +132,8 @@ def check_inputs(original: Manifest) -> None:
 
 
 def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | None = None,
-               only: list[str] | None = None) -> tuple[Manifest, str]:
+               only: list[str] | None = None,
+               fovs_per_job: int | Callable[[int], int] | None = None) -> tuple[Manifest, str]:
     """A resume manifest over the FOVs of ``run_id`` that have no output yet (of ``only``, if
     given: the sample an estimate processes).
 
@@ -136,6 +141,8 @@ def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | 
     resumed run can never mix two recipes; the experiment's documents are checked against the
     digests the run recorded, so it never mixes two experiments either. With nothing left to
     do the manifest lists no FOV and only the merge runs; a run already merged is left as is.
+    ``fovs_per_job`` packs its jobs (default: as the run's manifest did; a function of the
+    number of FOVs left).
     """
     original = load_run(results_url, run_id)
     if claim is not None:
@@ -155,6 +162,8 @@ def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | 
         fovs=remaining,
         all_fovs=list(original.run_fovs),
         inputs_sha256=dict(original.inputs_sha256),
+        fovs_per_job=(original.fovs_per_job if fovs_per_job is None
+                      else fovs_per_job(len(remaining)) if callable(fovs_per_job) else fovs_per_job),
     )
     if preflight is not None:
         preflight(manifest)

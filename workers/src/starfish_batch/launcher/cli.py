@@ -444,11 +444,15 @@ def run(args: argparse.Namespace) -> int:
                 "recipe on its own experiment; to run another recipe, start a new run (without --resume)"
             )
     check_ground_truth(args.ground_truth)
+    _check_packing(args)
+    with RunClaim() as claim:
+        return _run(args, claim)
+
+
+def _check_packing(args: argparse.Namespace) -> None:
     if args.fovs_per_job and args.fovs_per_job > 1 and args.executor != "batch":
         raise StarfishBatchError(f"--fovs-per-job {args.fovs_per_job} applies to --executor batch: a local run "
                                  "starts one worker process per FOV (--workers sets how many at once)")
-    with RunClaim() as claim:
-        return _run(args, claim)
 
 
 def packer(args: argparse.Namespace, results_url: str):
@@ -536,6 +540,7 @@ def estimate(args: argparse.Namespace) -> int:
     """Start a run with a sample of its FOVs, through the executor the run uses, and quote the rest."""
     from starfish_batch.launcher.claim import RunClaim
 
+    _check_packing(args)
     with RunClaim() as claim:  # the estimate is the start of a run: one launcher at a time
         return _estimate(args, claim)
 

@@ -75,12 +75,13 @@ lint: $(VENV)/.installed-test  ## ruff and terraform fmt
 	$(VENV)/bin/ruff check workers scripts tests examples
 	terraform fmt -check -recursive
 
-bench: $(VENV)/.installed-test  ## merge, worker, experiment-reading and report.html benchmarks; BENCH_FULL=1 adds 10,000 FOVs
+bench: $(VENV)/.installed-test  ## merge, worker, experiment-reading, report.html and packed-child benchmarks; BENCH_FULL=1 adds 10,000 FOVs
 	$(PY) scripts/bench/merge.py
 	$(PY) scripts/bench/process_fov.py
 	$(PY) scripts/bench/fov_io.py
 	$(PY) scripts/bench/report.py
 	$(PY) scripts/bench/estimate.py
+	$(PY) scripts/bench/packing.py
 
 clean:  ## remove what the build made (virtualenvs, the demo); never results
 	rm -rf "$(DEMO_DIR)" $(VENV) $(CHECKOV_VENV) $(LINT_VENV)

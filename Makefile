@@ -108,7 +108,7 @@ lint: $(VENV)/.installed-test  ## ruff, terraform fmt and the README's Terraform
 docs:  ## rewrite the README's Inputs/Outputs tables from variables.tf and outputs.tf
 	$(PYTHON) scripts/gen_tf_docs.py
 
-bench: $(VENV)/.installed-test  ## merge, worker, experiment-reading, report.html, claim-race and overlapping-FOV benchmarks; BENCH_FULL=1 adds 10,000 FOVs
+bench: $(VENV)/.installed-test  ## merge, worker, experiment-reading, report.html, claim-race, overlapping-FOV and packed-child benchmarks; BENCH_FULL=1 adds 10,000 FOVs
 	$(PY) scripts/bench/merge.py
 	$(PY) scripts/bench/process_fov.py
 	$(PY) scripts/bench/fov_io.py
@@ -116,6 +116,7 @@ bench: $(VENV)/.installed-test  ## merge, worker, experiment-reading, report.htm
 	$(PY) scripts/bench/estimate.py
 	$(PY) scripts/bench/claims.py
 	$(PY) scripts/bench/overlap.py
+	$(PY) scripts/bench/packing.py
 
 clean:  ## remove what the build made (virtualenvs, the demo); never results
 	rm -rf "$(DEMO_DIR)" $(VENV) $(CHECKOV_VENV) $(LINT_VENV)

@@ -2,7 +2,8 @@
 # Included from the top-level Makefile (`include mk/containers.mk`); every path is relative
 # to the repo root, where make runs.
 #
-#   make images                       build starfish-batch-{process-fov,merge-batch-job}:$(IMAGE_TAG)
+#   make images                       build starfish-batch-{process-fov,merge-batch-job}:$(IMAGE_TAG), print their sizes
+#   make image-sizes                  print both images' sizes (uncompressed, compressed layers)
 #   make push                         log in to ECR, tag and push both (Terraform outputs)
 #   make constraints                  regenerate workers/constraints.txt (and -test.txt) from .venv
 #   make lint-docker                  hadolint + checkov on workers/Dockerfile
@@ -39,13 +40,17 @@ CONTAINERS_PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 LINT_VENV ?= .venv-lint
 CHECKOV_VENV ?= .venv-checkov
 
-.PHONY: images push constraints lint-docker lint-venv e2e e2e-setup e2e-images e2e-service \
+.PHONY: images image-sizes push constraints lint-docker lint-venv e2e e2e-setup e2e-images e2e-service \
 	e2e-smoke e2e-teardown
 
 images:  ## build both worker images with $(CONTAINER_ENGINE) (IMAGE_TAG, BASE_IMAGE)
 	CONTAINER_ENGINE='$(CONTAINER_ENGINE)' IMAGE_TAG='$(IMAGE_TAG)' IMAGE_PREFIX='$(IMAGE_PREFIX)' \
 	BASE_IMAGE='$(BASE_IMAGE)' BUILD_CA_BUNDLE='$(BUILD_CA_BUNDLE)' \
 	scripts/containers/build_images.sh
+
+image-sizes:  ## print each worker image's size, uncompressed and as compressed layers (IMAGE_TAG, CONTAINER_ENGINE)
+	python3 scripts/containers/image_sizes.py --engine '$(CONTAINER_ENGINE)' \
+		'$(IMAGE_PREFIX)process-fov:$(IMAGE_TAG)' '$(IMAGE_PREFIX)merge-batch-job:$(IMAGE_TAG)'
 
 push:  ## log in to ECR, tag and push both images (terraform output, or TF_OUTPUTS=file)
 	$(CONTAINERS_PYTHON) scripts/containers/push_images.py --engine '$(CONTAINER_ENGINE)' \

@@ -99,4 +99,4 @@ podman image ls --filter reference="${prefix}*" >&2
 # The test writes its own phases (service start, apply, runs, checks) to $timings.pytest.
 phase "pytest (stack + terraform + runs + checks)" env E2E_BUILD=0 E2E_STATE="$state" \
     E2E_TIMINGS="$timings.pytest" "$python" -m pytest -m e2e -s -q -p no:cacheprovider -ra \
-    tests/e2e/test_e2e_batch_containers.py ${PYTEST_ARGS:-}
+    tests/e2e/test_e2e_batch_containers.py tests/e2e/test_e2e_packed.py ${PYTEST_ARGS:-}

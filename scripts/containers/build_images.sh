@@ -13,7 +13,7 @@
 #   PIP_INDEX_URL / PIP_EXTRA_INDEX_URL   passed as build args only when BUILD_PIP_INDEX=1
 #                     (the host's may be file:// paths that do not exist in the build)
 #   BUILD_ARGS        extra arguments for `$CONTAINER_ENGINE build`
-# Prints each image's build time on stderr.
+# Prints each image's build time on stderr, then each image's size (scripts/containers/image_sizes.py).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 engine=${CONTAINER_ENGINE:-docker}
@@ -38,9 +38,14 @@ fi
 # shellcheck disable=SC2206 # BUILD_ARGS is meant to be split
 [[ -n ${BUILD_ARGS:-} ]] && args+=(${BUILD_ARGS})
 
+built=()
 for target in "${targets[@]}"; do
     start=$(date +%s)
     echo "+ $engine ${args[*]} --target $target -t $prefix$target:$tag $repo/workers" >&2
     "$engine" "${args[@]}" --target "$target" -t "$prefix$target:$tag" "$repo/workers"
     echo "build_images.sh: $prefix$target:$tag built in $(($(date +%s) - start)) s" >&2
+    built+=("$prefix$target:$tag")
 done
+# Each image's size, uncompressed and as compressed layers (what a registry stores, Fargate pulls).
+python3 "$repo/scripts/containers/image_sizes.py" --engine "$engine" "${built[@]}" \
+    || echo "build_images.sh: image sizes not measured" >&2

@@ -118,9 +118,13 @@ def test_estimate_on_batch_submits_only_the_sample_and_prices_the_run(aws, capsy
     assert quote["sampled_fovs"] == ["fov_000", "fov_004", "fov_009"]
     assert quote["seconds_per_fov"] == 120.0  # median of 60, 120, 180
     assert quote["fovs_at_once"] == 16  # the environment's 16 vCPUs, 1 vCPU a job
-    assert quote["predicted_wall_seconds"] == 120.0  # 10 FOVs fit in one round
-    # 10 FOVs x 120 s at the job definition's 1 vCPU and 2 GB on Fargate in us-east-1
-    assert quote["predicted_cost_usd"] == pytest.approx(10 * 120 / 3600 * (0.04048 + 2 * 0.004445), abs=1e-4)
+    # 10 FOVs fit in one round: the attempts' 120 s (Python start and import 70 s: the attempts'
+    # median minus the records' 50 s) plus Fargate's container start (30 s), which attempts leave out
+    assert quote["startup_seconds_per_child"]["python_import"] == 70.0
+    assert quote["fovs_per_job"] == 1  # 10 children of 1 keep 16 slots busiest
+    assert quote["predicted_wall_seconds"] == 150.0
+    # 10 FOVs x 150 s at the job definition's 1 vCPU and 2 GB on Fargate in us-east-1
+    assert quote["predicted_cost_usd"] == pytest.approx(10 * 150 / 3600 * (0.04048 + 2 * 0.004445), abs=1e-4)
     assert quote["predicted_remaining_cost_usd"] == pytest.approx(7 / 10 * quote["predicted_cost_usd"], abs=1e-4)
     # 3 GB x 1.25 = 3576 MiB -> 4096, a valid Fargate pair with 1 vCPU
     assert (quote["recommended_vcpus"], quote["recommended_memory_mib"]) == (1, 4096)

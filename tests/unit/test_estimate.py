@@ -39,9 +39,13 @@ def test_batch_quote_prices_the_job_definition_and_picks_a_fargate_pair():
     cap = Capacity("batch", slots=16, job_vcpus=1, job_memory_mib=2048, compute_type="FARGATE")
     big = [FovSample("a", 36.0, 7_000_000_000, 1, 1)]
     q = estimate(1000, 999, big, cap, hourly=lambda vcpus, mib: vcpus * 1.0 + mib / 1024 * 0.5)
-    # $2 an hour for 36 s is $0.02 a FOV
-    assert q["predicted_cost_usd"] == pytest.approx(20.0) and q["predicted_remaining_cost_usd"] == pytest.approx(19.98)
-    assert q["predicted_wall_seconds"] == 63 * 36.0  # ceil(1000 / 16) rounds
+    # 36 s a FOV after Fargate's 30 s container start: children of 7 FOVs (about 5 min), 143 of
+    # them; $2 an hour for each child's start-up once and each FOV's 36 s
+    assert q["fovs_per_job"] == 7 and q["children"] == 143
+    assert q["predicted_cost_usd"] == pytest.approx(2 * (143 * 30 + 1000 * 36) / 3600, abs=1e-4)
+    assert q["predicted_remaining_cost_usd"] == pytest.approx(2 * (143 * 30 + 999 * 36) / 3600, abs=1e-4)
+    assert q["unpacked_cost_usd"] == pytest.approx(2 * 1000 * (30 + 36) / 3600, abs=1e-4)
+    assert q["predicted_wall_seconds"] == 9 * (30 + 7 * 36.0)  # ceil(143 / 16) rounds
     # 7 GB x 1.25 = 8345 MiB -> 12288, which Fargate offers from 2 vCPUs
     assert (q["recommended_vcpus"], q["recommended_memory_mib"]) == (2, 12288)
     assert q["merge_fits_memory"] is None  # unknown capacity is said, not guessed

@@ -74,6 +74,10 @@ class Manifest:
     a resume merges the same way (``starfish_batch.layout``)."""
     layout_sha256: str | None = None
     """sha256 of ``fov_layout.json`` (the FOVs' stage extents, read at planning); None: none recorded."""
+    fovs_per_job: int = 1
+    """How many FOVs one process-fov job (array index) runs: index i runs ``fovs[i*N:(i+1)*N]``
+    (:meth:`job_fovs`). Written only when above 1, so a manifest without it (every run before
+    packing) means one FOV per index and resumes as it was submitted."""
 
     @property
     def run_root(self) -> str:
@@ -112,6 +116,21 @@ class Manifest:
         return fov_output_url(self.run_root, self.keys[fov], suffix)
 
     @property
+    def n_jobs(self) -> int:
+        """How many process-fov jobs (array indexes) the manifest's FOVs need."""
+        return -(-len(self.fovs) // self.fovs_per_job)
+
+    def job_fovs(self, job_index: int) -> range:
+        """The indexes into ``fovs`` that job ``job_index`` runs (the worker's slice)."""
+        if not 0 <= job_index < self.n_jobs:
+            raise StarfishBatchError(
+                f"array index {job_index} is out of range: manifest of run {self.run_id} "
+                f"has {self.n_jobs} job(s) ({len(self.fovs)} FOVs, {self.fovs_per_job} per job)"
+            )
+        start = job_index * self.fovs_per_job
+        return range(start, min(len(self.fovs), start + self.fovs_per_job))
+
+    @property
     def sha256(self) -> str:
         """The digest the executors pass to every job, so no one can swap the manifest later."""
         return sha256_hex(self.to_json().encode("utf-8"))
@@ -129,6 +148,8 @@ class Manifest:
         for key in ("overlap", "layout_sha256"):
             if data[key] is None:
                 del data[key]
+        if data["fovs_per_job"] == 1:
+            del data["fovs_per_job"]
         return json.dumps(data, indent=2) + "\n"
 
     def rebase(self, url: str) -> None:
@@ -168,6 +189,10 @@ class Manifest:
             raise StarfishBatchError(f"{source} lacks {', '.join(missing)}")
         if not isinstance(data["fovs"], list) or not all(isinstance(f, str) for f in data["fovs"]):
             raise StarfishBatchError(f"{source}: 'fovs' must be a list of FOV names")
+        per_job = data.get("fovs_per_job", 1)
+        if isinstance(per_job, bool) or not isinstance(per_job, int) or per_job < 1:
+            raise StarfishBatchError(f"{source}: 'fovs_per_job' must be a whole number of at least 1, "
+                                     f"not {per_job!r}")
         manifest = cls(**{k: v for k, v in data.items() if k in known})
         from starfish_batch.layout import RULES
 

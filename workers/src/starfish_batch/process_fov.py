@@ -1,4 +1,5 @@
-"""The process-fov worker: one field of view, one recipe call, one table written whole.
+"""The process-fov worker: one field of view, one recipe call, one table written whole
+(or, when the manifest packs several FOVs per job, that job's slice: ``fov_slice``).
 
 On AWS Batch each array child runs this with ``AWS_BATCH_JOB_ARRAY_INDEX``; the local
 executor runs it as a subprocess with the same variables. See docs/design.md, "Worker environment".
@@ -226,8 +227,9 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Process one field of view of a run. Reads RUN_MANIFEST_URL and "
-        "AWS_BATCH_JOB_ARRAY_INDEX (+ FOV_INDEX_OFFSET) from the environment.",
+        description="Process one field of view of a run (or the FOVs of one job, when the manifest packs "
+        "several per job). Reads RUN_MANIFEST_URL and AWS_BATCH_JOB_ARRAY_INDEX (+ FOV_INDEX_OFFSET) "
+        "from the environment.",
     )
     parser.add_argument("--manifest-url", help="overrides RUN_MANIFEST_URL")
     args = parser.parse_args(argv)
@@ -240,6 +242,10 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         if not manifest_url:
             raise StarfishBatchError("RUN_MANIFEST_URL is not set: it must point at the run's manifest.json")
         manifest = Manifest.load(manifest_url, env.get(MANIFEST_SHA256_VAR))
+        if manifest.fovs_per_job > 1:  # a packed child: its slice of FOVs in this one process
+            from starfish_batch.fov_slice import run_slice
+
+            return run_slice(manifest, array_index(env), run_one, env.get(JOB_ID_VAR, "")).exit_code
         record = run_one(manifest, array_index(env))
     except Exception as exc:  # every failure becomes one line and exit 1
         return report(PROG, exc)

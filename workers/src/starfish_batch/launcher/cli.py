@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="batch and slurm: FOVs that run out of memory are resubmitted with twice the memory, "
                           "up to this many MiB (default 16384)")
     slurm_options.add_arguments(run)
+    _packing_flags(run)
     quote = commands.add_parser(
         "estimate", parents=[common],
         help="process a few FOVs as the start of a new run, then predict the whole run's time, "
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     quote.add_argument("--fov-timeout", type=_positive_int, metavar="SECONDS",
                        help="a sampled FOV still running after this many seconds fails as timed out")
     quote.add_argument("--json", action="store_true", help="the estimate as one JSON object on stdout")
+    _packing_flags(quote)
     status = commands.add_parser("status", parents=[common], help="how far a run got (JSON); exit 0 once merged")
     status.add_argument("run_id", metavar="RUN_ID")
     cancel = commands.add_parser("cancel", parents=[common],
@@ -138,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
                                       "running it (as Ctrl-C does: workers stopped, outputs kept)")
     cancel.add_argument("run_id", metavar="RUN_ID")
     return parser
+
+
+def _packing_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fovs-per-job", type=_positive_int, metavar="N",
+                        help="batch: FOVs each process-fov child runs in one process (default: from the run's "
+                             "estimate, children of about --child-minutes; 1 without one)")
+    parser.add_argument("--child-minutes", type=float, metavar="MIN", default=5.0,
+                        help="batch: the length of child the default --fovs-per-job aims at (default 5)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -477,7 +487,8 @@ def follow_escalating(executor, manifest: Manifest, run, observer, args: argpars
             say(f"{len(outcome.failures)} FOV(s) ran out of memory with {int(current['memory_mib'])} MiB "
                 f"({names}), the --max-memory cap of {args.max_memory} MiB: not resubmitted")
             break
-        manifest, url = resume_run(results_url, manifest.run_id, only=[f.fov for f in outcome.failures])
+        manifest, url = resume_run(results_url, manifest.run_id, only=[f.fov for f in outcome.failures],
+                                   fovs_per_job=manifest.fovs_per_job)
         run = executor.submit(manifest, url, observer, resources=size,
                               escalated_from={f.fov: f.job_id for f in outcome.failures})
         say(f"{len(outcome.failures)} FOV(s) ran out of memory with {int(current['memory_mib'])} MiB "
@@ -571,8 +582,42 @@ def run(args: argparse.Namespace) -> int:
     if args.fovs and args.fovs_sample:
         raise StarfishBatchError("--fovs and --fovs-sample cannot be used together: name the FOVs, or give a count")
     check_ground_truth(args.ground_truth)
+    _check_packing(args)
     with RunClaim() as claim:
         return _run(args, claim)
+
+
+def _check_packing(args: argparse.Namespace) -> None:
+    if args.fovs_per_job and args.fovs_per_job > 1 and args.executor != "batch":
+        raise StarfishBatchError(f"--fovs-per-job {args.fovs_per_job} applies to --executor batch: a local run "
+                                 "starts one worker process per FOV (--workers sets how many at once)")
+
+
+def packer(args: argparse.Namespace, results_url: str):
+    """A function of the FOVs to process giving (FOVs per child, a child's predicted seconds or
+    None): --fovs-per-job, else packed from the quote ``estimate`` left in the run (children of
+    about --child-minutes), else 1."""
+    from starfish_batch.contract import QUOTE_NAME
+    from starfish_batch.launcher import packing
+
+    quoted = None
+    if args.resume and args.executor == "batch":
+        url = storage.join(storage.absolute(results_url), args.resume, QUOTE_NAME)
+        try:
+            quoted = json.loads(storage.read_bytes(url)) if storage.exists(url) else None
+        except (StarfishBatchError, ValueError) as exc:
+            say(f"warning: the run's quote {url} cannot be read ({exc}): 1 FOV per child")
+
+    def pack(n_fovs: int) -> tuple[int, float | None]:
+        if args.executor != "batch":
+            return 1, None
+        if quoted is None:
+            return args.fovs_per_job or 1, None
+        work, start = quoted["seconds_per_fov_work"], quoted["startup_seconds_per_child"]["seconds"]
+        per = args.fovs_per_job or packing.choose(n_fovs, work, start, quoted["fovs_at_once"], args.child_minutes)
+        return per, start + per * work
+
+    return pack
 
 
 def _run(args: argparse.Namespace, claim) -> int:
@@ -585,9 +630,11 @@ def _run(args: argparse.Namespace, claim) -> int:
             _require(args, "results_url")
         refused: dict[str, str] = {}
         try:
+            pack = packer(args, results_url)
             manifest, manifest_url = resume_run(results_url, args.resume, preflight=preflight, claim=claim,
                                                 refused=refused, recipe_sha256=args.recipe_sha256,
-                                                overlap=args.overlap)
+                                                overlap=args.overlap, fovs_per_job=lambda n: pack(n)[0])
+            child_seconds = pack(len(manifest.fovs))[1]
         except NothingToDo as done:
             say(str(done))
             return 0
@@ -601,11 +648,13 @@ def _run(args: argparse.Namespace, claim) -> int:
             missing.append("results_url")
         if missing:
             _require(args, *missing)
+        per_job, child_seconds = packer(args, results_url)(0)
         manifest, manifest_url = new_run(
             args.experiment_url, args.recipe, results_url,
             run_id=args.run_id, num_fovs=args.num_fovs, preflight=preflight, claim=claim,
             only=args.fovs, sample=args.fovs_sample,
             overlap=args.overlap,
+            fovs_per_job=per_job,
         )
         partial = partial_text(manifest)
         say(f"run {manifest.run_id}: {len(manifest.fovs)} FOVs{f' ({partial})' if partial else ''} "
@@ -615,6 +664,10 @@ def _run(args: argparse.Namespace, claim) -> int:
 
         return run_slurm(executor, manifest, manifest_url, args, results_url, started)
     if executor is not None:
+        from starfish_batch.launcher.packing import launch_line
+
+        if manifest.fovs:
+            say(launch_line(len(manifest.fovs), manifest.fovs_per_job, child_seconds))
         return run_batch(executor, manifest, manifest_url, args, results_url)
     return run_local(manifest, manifest_url, args, started)
 
@@ -637,6 +690,7 @@ def estimate(args: argparse.Namespace) -> int:
     """Start a run with a sample of its FOVs, through the executor the run uses, and quote the rest."""
     from starfish_batch.launcher.claim import RunClaim
 
+    _check_packing(args)
     with RunClaim() as claim:  # the estimate is the start of a run: one launcher at a time
         return _estimate(args, claim)
 
@@ -695,8 +749,12 @@ def _estimate(args: argparse.Namespace, claim) -> int:
             f"Fix the recipe or data, then start a new estimate:\n  {estimate_hint(manifest, args)}")
         return 1
     left = len(manifest.fovs) - len(completed_fovs(manifest))
-    result = make_quote(len(manifest.fovs), left, quote.samples(manifest, seconds), capacity, hourly)
+    result = make_quote(len(manifest.fovs), left, quote.samples(manifest, seconds), capacity, hourly,
+                        fovs_per_job=args.fovs_per_job, child_minutes=args.child_minutes)
     result["run_id"] = manifest.run_id
+    from starfish_batch.contract import QUOTE_NAME
+
+    storage.write_text(storage.join(manifest.run_root, QUOTE_NAME), json.dumps(result, indent=2) + "\n")
     if args.json:
         print(json.dumps(result, indent=2), flush=True)
     else:

@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from starfish_batch.launcher import packing
 from starfish_batch.pricing import fargate_pair, recommend_memory_mib
 
 DEFAULT_SAMPLE = 3
@@ -34,6 +35,7 @@ class FovSample:
     peak_memory_bytes: int
     cpus: float
     output_bytes: int
+    work_seconds: float | None = None  # the record's own seconds (load, recipe, write): no start-up
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Capacity:
     compute_type: str | None = None  # batch: EC2, SPOT, FARGATE or FARGATE_SPOT
     merge_memory_bytes: int | None = None  # None: unknown
     merge_disk_bytes: int | None = None
+    image_bytes: int | None = None  # batch: the process-fov image's compressed size (ECR), if found
 
 
 def spread(fovs: list[str], n: int) -> list[str]:
@@ -59,13 +62,26 @@ def spread(fovs: list[str], n: int) -> list[str]:
 
 
 def estimate(n_fovs: int, n_remaining: int, samples: list[FovSample], capacity: Capacity,
-             hourly: Callable[[float, float], float] | None = None) -> dict:
+             hourly: Callable[[float, float], float] | None = None, fovs_per_job: int | None = None,
+             child_minutes: float = packing.DEFAULT_CHILD_MINUTES) -> dict:
     """The quote as one JSON-ready object (README, "Estimate before a run", names each key).
 
-    ``hourly(vcpus, memory_mib)`` prices one job an hour on Batch (None locally).
+    ``hourly(vcpus, memory_mib)`` prices one job an hour on Batch (None locally). Each child
+    pays its start-up once (``packing``), then its FOVs' own seconds: ``fovs_per_job`` FOVs
+    (None: chosen for children of about ``child_minutes``).
     """
     seconds = [s.seconds for s in samples]
     median = statistics.median(seconds)
+    work = statistics.median(s.work_seconds if s.work_seconds is not None else s.seconds for s in samples)
+    imports = statistics.median(max(0.0, s.seconds - s.work_seconds) if s.work_seconds is not None else 0.0
+                                for s in samples)
+    start = packing.startup(capacity.compute_type if capacity.executor == "batch" else None, imports,
+                            capacity.image_bytes)
+    if fovs_per_job or capacity.executor != "batch":  # a local run starts one process per FOV
+        per_job = fovs_per_job or 1
+    else:
+        per_job = packing.choose(n_remaining or n_fovs, work, start.seconds, capacity.slots, child_minutes)
+    child_seconds = start.seconds + per_job * work
     peak = max(s.peak_memory_bytes for s in samples)
     memory = recommend_memory_mib(peak)
     vcpus = capacity.job_vcpus or statistics.median(s.cpus for s in samples) or 1
@@ -73,11 +89,19 @@ def estimate(n_fovs: int, n_remaining: int, samples: list[FovSample], capacity: 
     if fargate:
         vcpus, memory = fargate_pair(vcpus, memory)
     slots = max(1, capacity.slots)
-    cost = remaining_cost = None
+    cost = remaining_cost = unpacked_cost = None
+
+    def wall(n: int, per: int) -> float:  # children in waves of `slots`, each start-up + its FOVs
+        return math.ceil(packing.children(n, per) / slots) * (start.seconds + per * work)
+
+    def busy(n: int, per: int) -> float:  # every child's seconds, each start-up counted once
+        return packing.children(n, per) * start.seconds + n * work
+
     if hourly is not None:
-        job_memory = capacity.job_memory_mib or memory
-        per_fov = hourly(capacity.job_vcpus or vcpus, job_memory) * median / 3600
-        cost, remaining_cost = round(per_fov * n_fovs, 4), round(per_fov * n_remaining, 4)
+        per_second = hourly(capacity.job_vcpus or vcpus, capacity.job_memory_mib or memory) / 3600
+        cost, remaining_cost = round(per_second * busy(n_fovs, per_job), 4), round(
+            per_second * busy(n_remaining, per_job), 4)
+        unpacked_cost = round(per_second * busy(n_fovs, 1), 4)
     table = statistics.mean(s.output_bytes for s in samples)
     merged = table * n_fovs * MERGED_OVER_FOV_TABLES + MERGED_OVERHEAD_BYTES
     csv = table * n_fovs * SPOTS_CSV_OVER_TABLES
@@ -85,6 +109,7 @@ def estimate(n_fovs: int, n_remaining: int, samples: list[FovSample], capacity: 
     merge_disk = int(merged + csv)  # staged on local disk before upload
     return {
         "executor": capacity.executor,
+        "compute_type": capacity.compute_type,
         "fovs": n_fovs,
         "sampled_fovs": [s.fov for s in samples],
         "fovs_remaining": n_remaining,
@@ -95,10 +120,17 @@ def estimate(n_fovs: int, n_remaining: int, samples: list[FovSample], capacity: 
         "recommended_memory_mib": int(memory),
         "recommended_vcpus": int(vcpus) if float(vcpus).is_integer() else vcpus,
         "fovs_at_once": slots,
-        "predicted_wall_seconds": round(math.ceil(n_fovs / slots) * median, 1),
-        "predicted_remaining_wall_seconds": round(math.ceil(n_remaining / slots) * median, 1),
+        "seconds_per_fov_work": round(work, 3),
+        "startup_seconds_per_child": start.to_dict(),
+        "fovs_per_job": per_job,
+        "children": packing.children(n_remaining or n_fovs, per_job),
+        "seconds_per_child": round(child_seconds, 1),
+        "predicted_wall_seconds": round(wall(n_fovs, per_job), 1),
+        "predicted_remaining_wall_seconds": round(wall(n_remaining, per_job), 1),
         "predicted_cost_usd": cost,
         "predicted_remaining_cost_usd": remaining_cost,
+        "unpacked_wall_seconds": round(wall(n_fovs, 1), 1),
+        "unpacked_cost_usd": unpacked_cost,
         "predicted_results_bytes": int(table * n_fovs + merged + csv),
         "merge_memory_bytes_needed": merge_memory,
         "merge_disk_bytes_needed": merge_disk,
@@ -140,6 +172,24 @@ def quote_lines(quote: dict) -> list[str]:
         f"from scratch, {_duration(quote['predicted_remaining_wall_seconds'])} for the "
         f"{quote['fovs_remaining']} FOVs left (plus the merge)",
     ]
+    start = quote["startup_seconds_per_child"]
+    if quote["executor"] != "batch":
+        lines.append(f"  start-up per worker: Python and starfish import {start['python_import']:.1f} s (measured); "
+                     f"each FOV's own work: {quote['seconds_per_fov_work']:.1f} s")
+    else:
+        pull = (f"image pull {start['image_pull']:.0f} s ({_size(start['image_bytes'])} at "
+                f"{_size(start['pull_bytes_per_second'])}/s)" if start["image_pull"] else
+                "image pull 0 s (" + ("cached on the host" if start["image_bytes"] or
+                                      not str(quote.get("compute_type", "")).startswith("FARGATE")
+                                      else "image size unknown") + ")")
+        lines.append(f"  start-up per child: {start['seconds']:.1f} s = container start "
+                     f"{start['container_start']:.0f} s + {pull} + Python and starfish import "
+                     f"{start['python_import']:.1f} s (measured); "
+                     f"each FOV's own work: {quote['seconds_per_fov_work']:.1f} s")
+        unpacked = _duration(quote["unpacked_wall_seconds"]) + (
+            f", ${quote['unpacked_cost_usd']:.2f}" if quote["unpacked_cost_usd"] is not None else "")
+        packed = packing.launch_line(quote["fovs"], quote["fovs_per_job"], quote["seconds_per_child"])
+        lines.append(f"  packing: {packed}; with 1 FOV per child: {unpacked}")
     if quote["executor"] == "batch":
         lines.append(f"  to use that size: process_fov_vcpus = {quote['recommended_vcpus']} and "
                      f"process_fov_memory = {quote['recommended_memory_mib']} in the Terraform module")

@@ -43,7 +43,26 @@ def batch_capacity(executor) -> Capacity:
         job_vcpus=job["vcpus"], job_memory_mib=job["memory_mib"], compute_type=env["type"],
         merge_memory_bytes=int(merge["memory_mib"] * 2**20) if merge["memory_mib"] else None,
         merge_disk_bytes=int(disk_gib * 2**30) if disk_gib else None,  # EC2: the instance's volume
+        image_bytes=image_bytes(executor, job.get("image")),
     )
+
+
+def image_bytes(executor, image: str | None) -> int | None:
+    """The compressed size of an ECR image (``describe_images``' imageSizeInBytes), or None
+    when it is not in ECR or cannot be described (the quote then prices no pull)."""
+    import re
+
+    match = re.fullmatch(r"\d+\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com[^/]*/([^:@]+)(?::([^@]+))?(?:@(.+))?",
+                         image or "")
+    if not match:
+        return None
+    repo, tag, digest = match.groups()
+    image_id = {"imageDigest": digest} if digest else {"imageTag": tag or "latest"}
+    try:
+        found = executor.client("ecr").describe_images(repositoryName=repo, imageIds=[image_id])
+        return int(found["imageDetails"][0]["imageSizeInBytes"])
+    except Exception:  # noqa: BLE001 - a quote without a pull figure says so
+        return None
 
 
 def samples(manifest: Manifest, seconds: dict[str, float]) -> list[FovSample]:
@@ -51,7 +70,7 @@ def samples(manifest: Manifest, seconds: dict[str, float]) -> list[FovSample]:
     records = fov_records(manifest, [f for f in manifest.run_fovs if f in seconds])  # run order
     sizes = storage.list_sizes(storage.join(manifest.run_root, FOVS_DIR))
     found = [FovSample(fov=fov, seconds=seconds[fov], peak_memory_bytes=int(r.peak_memory_bytes or 0),
-                       cpus=float(r.cpus or 1),
+                       cpus=float(r.cpus or 1), work_seconds=r.seconds,
                        output_bytes=sizes.get(f"{manifest.keys[fov]}.nc", 0)
                        + sizes.get(f"{manifest.keys[fov]}.json", 0))
              for fov, r in records.items()]

@@ -119,7 +119,12 @@ def stopped_early_line(error: str, failures: Sequence[Failure], then: str) -> st
 def submitted_text(run) -> str:
     """What a Batch submission put on the queue, and where its job ids are kept."""
     lines = [f"submitted run {run.run_id} to {run.job_queue}:"]
+    per = getattr(run, "fovs_per_job", 1)
     for job in run.process_jobs:
+        if per > 1:  # packed: children of `per` FOVs; FOV indexes from the first child's
+            kind = f"array of {job.size} children of up to {per} FOVs" if job.is_array else f"up to {per} FOVs"
+            lines.append(f"  {PROCESS_FOV} {job.job_id} ({kind}, FOV indexes from {job.offset * per})")
+            continue
         kind = f"array of {job.size}" if job.is_array else "1 FOV"
         lines.append(f"  {PROCESS_FOV} {job.job_id} ({kind}, FOVs {job.offset} to {job.offset + job.size - 1})")
     if run.merge_job_id:

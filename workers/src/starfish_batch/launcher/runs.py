@@ -6,6 +6,8 @@ cannot be read, a results location that cannot be written) costs seconds, not a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starfish_batch import fov_output, storage
 from starfish_batch.contract import LAYOUT_NAME, MANIFEST_NAME, RECIPE_NAME
 from starfish_batch.errors import AlreadyExists, ExperimentError, StarfishBatchError
@@ -40,6 +42,7 @@ def new_run(
     only: list[str] | None = None,
     sample: int | None = None,
     overlap: str | None = None,
+    fovs_per_job: int = 1,
 ) -> tuple[Manifest, str]:
     """Check everything, then claim the run and write ``manifest.json`` and the recipe.
 
@@ -76,6 +79,7 @@ def new_run(
         subset_of=experiment_fovs if len(fovs) < experiment_fovs else None,
         recipe_source=recipe_url,
         overlap=overlap,
+        fovs_per_job=fovs_per_job,
     )
     layout = plan_layout(experiment_url, fovs).to_json().encode("utf-8")  # for the merge's overlap rule
     manifest.layout_sha256 = sha256_hex(layout)
@@ -220,7 +224,8 @@ def check_inputs(original: Manifest) -> None:
 
 def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | None = None,
                only: list[str] | None = None, refused: dict[str, str] | None = None,
-               recipe_sha256: str | None = None, overlap: str | None = None) -> tuple[Manifest, str]:
+               recipe_sha256: str | None = None, overlap: str | None = None,
+               fovs_per_job: int | Callable[[int], int] | None = None) -> tuple[Manifest, str]:
     """A resume manifest over the FOVs of ``run_id`` that have no output yet (of ``only``, if
     given: the sample an estimate processes).
 
@@ -231,6 +236,8 @@ def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | 
     mixes two experiments either. With nothing left to
     do the manifest lists no FOV and only the merge runs; a run already merged is left as is.
     FOVs whose slot holds another FOV's output are redone, and said in ``refused``.
+    ``fovs_per_job`` packs its jobs (default: as the run's manifest did; a function of the
+    number of FOVs left).
     """
     original, url, digest = _load_launched(results_url, run_id)
     if claim is not None:
@@ -255,6 +262,8 @@ def resume_run(results_url: str, run_id: str, preflight=None, claim: RunClaim | 
         recipe_source=original.recipe_source,
         overlap=overlap or original.overlap,
         layout_sha256=original.layout_sha256,
+        fovs_per_job=(original.fovs_per_job if fovs_per_job is None
+                      else fovs_per_job(len(remaining)) if callable(fovs_per_job) else fovs_per_job),
     )
     if preflight is not None:
         preflight(manifest)

@@ -7,6 +7,7 @@ scientist reads and which exit code a run ends with.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -144,8 +145,10 @@ class BatchExecutor:
         submitted: list[str] = []
         process_jobs: list[ProcessJob] = []
         try:
-            requests = process_requests(manifest, manifest_url, self.target, label, resources)
-            for (offset, size), request in zip(chunks(len(manifest.fovs)), requests, strict=True):
+            fov_timeout = (self.job_size(self.outputs.process_fov_job_definition_arn)["timeout_seconds"]
+                           if manifest.fovs_per_job > 1 else None)
+            requests = process_requests(manifest, manifest_url, self.target, label, resources, fov_timeout)
+            for (offset, size), request in zip(chunks(manifest.n_jobs), requests, strict=True):
                 job_id = self._submit(request)
                 submitted.append(job_id)
                 process_jobs.append(ProcessJob(job_id, request["jobName"], offset, size))
@@ -166,6 +169,7 @@ class BatchExecutor:
             region=self.outputs.region, job_queue=self.job_queue, process_jobs=process_jobs,
             merge_job_id=merge_id, merge_job_name=merge_name,
             resources=resources, escalated_from=dict(escalated_from or {}),
+            fovs_per_job=manifest.fovs_per_job,
         )
         try:
             storage.write_text(jobs_url, run.to_json())
@@ -199,24 +203,66 @@ class BatchExecutor:
 
     def failures(self, manifest: Manifest, run: SubmittedRun, described: dict[str, dict],
                  known: set[str] | None = None) -> list[Failure]:
-        """Failed process-fov children (or plain jobs) of ``run`` not in ``known``, by FOV."""
+        """Failed process-fov children (or plain jobs) of ``run`` not in ``known``, by FOV (a
+        packed child: each FOV of its slice left without a whole output)."""
         known = known if known is not None else set()
         found: list[Failure] = []
         for job in run.process_jobs:
             info = described.get(job.job_id, {})
             if not job.is_array:
                 if info.get("status") == "FAILED" and job.job_id not in known:
-                    found.append(watch.failure_of(info, manifest.fovs[job.offset],
-                                                  manifest.run_index(manifest.fovs[job.offset])))
+                    found.extend(self._by_fov(manifest, watch.failure_of(info, None, None), job.offset))
                 continue
             if not watch.status_summary(info).get("FAILED"):
                 continue
             new = [i for i in self.failed_children(job.job_id) if i not in known]
             for child in self.describe(new).values():
-                index = job.offset + watch.child_index(child)
-                fov = manifest.fovs[index] if index < len(manifest.fovs) else f"#{index}"
-                found.append(watch.failure_of(child, fov, manifest.run_index(fov)))
+                found.extend(self._by_fov(manifest, watch.failure_of(child, None, None),
+                                          job.offset + watch.child_index(child)))
         found.sort(key=lambda f: (f.index is None, f.index))
+        return found
+
+    @staticmethod
+    def _by_fov(manifest: Manifest, failure: Failure, job_index: int) -> list[Failure]:
+        """A failed child's failure, once per FOV it left undone (its slice's recorded reasons first)."""
+        if manifest.fovs_per_job == 1:
+            fov = manifest.fovs[job_index] if job_index < len(manifest.fovs) else f"#{job_index}"
+            return [dataclasses.replace(failure, fov=fov, index=manifest.run_index(fov))]
+        from starfish_batch import fov_output
+        from starfish_batch.fov_slice import recorded_failures
+
+        try:
+            indexes = manifest.job_fovs(job_index)
+        except StarfishBatchError:
+            return [dataclasses.replace(failure, fov=f"job #{job_index}", index=None)]
+        left = [i for i in indexes if fov_output.done_record(manifest, manifest.fovs[i]) is None]
+        recorded = recorded_failures(manifest, [manifest.fovs[i] for i in left])
+        found = []
+        for i in left:
+            fov = manifest.fovs[i]
+            own = recorded.get(fov)
+            found.append(dataclasses.replace(
+                failure, fov=fov, index=manifest.run_index(fov), reason=own.reason if own else failure.reason,
+                out_of_memory=failure.out_of_memory or bool(own and own.out_of_memory)))
+        return found
+
+    def slice_failures(self, manifest: Manifest, seen: set[str]) -> list[Failure]:
+        """FOVs of packed children recorded failed in ``failures/`` (children that went on, and
+        may have succeeded) and not in ``seen``; a FOV whose output is whole since is left out."""
+        if manifest.fovs_per_job == 1:
+            return []
+        from starfish_batch import fov_output
+        from starfish_batch.fov_slice import recorded_failures
+
+        found = []
+        for fov, own in recorded_failures(manifest).items():
+            if fov in seen or fov_output.done_record(manifest, fov) is not None:
+                continue
+            found.append(Failure(fov=fov, index=own.index, reason=own.reason, exit_code=None,
+                                 job_id=own.job_id or None, out_of_memory=own.out_of_memory,
+                                 tail=[f"(recorded in {storage.join(manifest.run_root, 'failures')}; the "
+                                       f"child went on with its other FOVs: its log has the traceback)"]))
+        found.sort(key=lambda f: f.index)
         return found
 
     def log_tail(self, stream: str | None, lines: int = LOG_TAIL_LINES) -> list[str]:
@@ -243,6 +289,8 @@ class BatchExecutor:
         read = 0
         for failure in failures:
             stream = failure.log
+            if failure.tail is not None:  # told already (a slice's recorded failure)
+                continue
             if read < budget:
                 failure.tail = self.log_tail(stream)
                 read += 1
@@ -261,8 +309,9 @@ class BatchExecutor:
         estimated cost of its attempts so far (priced with ``prices``) passes ``max_cost``
         (checked at most every ``COST_CHECK_S`` seconds): ``over_budget``."""
         observer = observer or SilentObserver()
-        total = len(manifest.fovs)
+        total = manifest.n_jobs  # children: a packed child runs several FOVs
         known: set[str] = set()
+        slice_failed = 0
         failures: list[Failure] = []
         tails = max(MAX_LOG_TAILS, max_failures or 0)
         broken = BrokenRecipeWatch(max_failures)
@@ -277,9 +326,17 @@ class BatchExecutor:
                 warning = stuck.update(counts, self.clock())
                 if warning:
                     observer.warn(warning)
-                if counts["FAILED"] > len(failures):
+                new = []
+                if counts["FAILED"] > len(known):
                     new = self.failures(manifest, run, described, known)
                     known.update(f.job_id for f in new)
+                    told = {f.fov for f in failures}  # a slice may have recorded the FOV already
+                    new = [f for f in new if f.fov not in told]
+                if manifest.fovs_per_job > 1:  # FOVs a packed child recorded failed and went on
+                    recorded = self.slice_failures(manifest, {f.fov for f in failures + new})
+                    slice_failed += len(recorded)
+                    new += recorded
+                if new:
                     tails -= self.with_tails(new, tails)
                     failures.extend(new)
                     observer.failed(new)
@@ -287,6 +344,8 @@ class BatchExecutor:
                         broken.add(failure.fov, False,
                                    signature(error_line(failure.tail) or failure.reason, failure.fov))
                 broken.succeeded = counts["SUCCEEDED"]
+                if manifest.fovs_per_job > 1:  # FOVs of succeeded children, less those they recorded failed
+                    broken.succeeded = max(0, counts["SUCCEEDED"] * manifest.fovs_per_job - slice_failed)
                 if broken.error and counts["SUCCEEDED"] + counts["FAILED"] < total:
                     terminated, cancelled = self.cancel(
                         run.run_id, [run], reason=f"starfish-batch: the first {len(broken.fovs)} FOVs "
@@ -314,6 +373,10 @@ class BatchExecutor:
                     self.with_tails([merge_failure])
                     return FollowOutcome("merge_failed", failures, merge_failure)
                 if failures and counts["SUCCEEDED"] + counts["FAILED"] >= total:
+                    if run.fovs_per_job > 1 and run.merge_job_id and merge.get("status") not in watch.TERMINAL:
+                        # a packed child that recorded a FOV failed and went on succeeds: the merge would start
+                        self.cancel(run.run_id, [dataclasses.replace(run, process_jobs=[])],
+                                    reason="starfish-batch: FOVs failed; nothing to merge")
                     return FollowOutcome("fovs_failed", failures)
                 if not run.merge_job_id and counts["SUCCEEDED"] >= total:
                     return FollowOutcome("processed", failures)
@@ -359,7 +422,9 @@ class BatchExecutor:
         container = (found[0].get("containerProperties") or {}) if found else {}
         vcpus, memory = usage.resources({"container": container})
         disk = (container.get("ephemeralStorage") or {}).get("sizeInGiB")
-        return {"vcpus": vcpus, "memory_mib": memory, "disk_gib": disk}
+        timeout = ((found[0].get("timeout") or {}).get("attemptDurationSeconds") if found else None)
+        return {"vcpus": vcpus, "memory_mib": memory, "disk_gib": disk, "timeout_seconds": timeout,
+                "image": container.get("image")}
 
     def attempts(self, runs: list[SubmittedRun]) -> list[dict]:
         """``describe_jobs`` of every job that can have run: array children (``<parent>:<i>``,
@@ -385,8 +450,10 @@ class BatchExecutor:
             offset = next(p.offset for p in run.process_jobs if job["jobId"].split(":")[0] == p.job_id)
             index = offset + (watch.child_index(job) if ":" in job["jobId"] else 0)
             attempts = usage.usages(job, now_ms)
-            if attempts and index < len(manifest.fovs):
-                found[manifest.fovs[index]] = attempts[-1].seconds
+            if attempts and index < manifest.n_jobs:
+                fovs = manifest.job_fovs(index)  # a packed child's seconds, shared by its FOVs
+                for i in fovs:
+                    found[manifest.fovs[i]] = attempts[-1].seconds / len(fovs)
         return found
 
     def bill(self, runs: list[SubmittedRun], prices) -> Bill:
@@ -431,6 +498,7 @@ class BatchExecutor:
         latest_manifest = (manifest if latest.manifest_url.endswith(f"/{MANIFEST_NAME}")
                            else Manifest.load(latest.manifest_url))
         failures = self.failures(latest_manifest, latest, described)
+        failures += self.slice_failures(latest_manifest, {f.fov for f in failures})
         self.with_tails(failures)
         state = {
             "latest_submission": latest.jobs_url,

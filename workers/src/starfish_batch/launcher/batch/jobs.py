@@ -24,7 +24,8 @@ JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 @dataclass
 class ProcessJob:
-    """One submitted process-fov job: an array of ``size`` children, or a plain job (size 1)."""
+    """One submitted process-fov job: an array of ``size`` children, or a plain job (size 1);
+    ``offset`` is its first child's job index (a FOV index when each child runs one FOV)."""
 
     job_id: str
     job_name: str
@@ -56,6 +57,8 @@ class SubmittedRun:
     containerOverrides; None: the job definition's."""
     escalated_from: dict[str, str] = field(default_factory=dict)
     """For an escalation: each FOV resubmitted -> the job id that ran out of memory."""
+    fovs_per_job: int = 1
+    """FOVs each child runs (its manifest's): the offsets and sizes above count children."""
 
     @property
     def job_ids(self) -> list[str]:

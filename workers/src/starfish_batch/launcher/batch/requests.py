@@ -40,12 +40,15 @@ def _environment(manifest: Manifest, manifest_url: str, offset: int) -> list[dic
 
 
 def process_requests(manifest: Manifest, manifest_url: str, target: JobTarget, label: str = "",
-                     resources: dict[str, float] | None = None) -> list[dict]:
-    """The process-fov jobs of ``manifest``: arrays of at most 10,000 (none if no FOV is left).
+                     resources: dict[str, float] | None = None,
+                     fov_timeout_seconds: int | None = None) -> list[dict]:
+    """The process-fov jobs of ``manifest``: arrays of at most 10,000 children (none if no FOV
+    is left), each child running ``manifest.fovs_per_job`` FOVs.
 
     ``resources`` ({"vcpus", "memory_mib"}) override the job definition's size (an
-    out-of-memory escalation)."""
-    parts = chunks(len(manifest.fovs))
+    out-of-memory escalation). ``fov_timeout_seconds`` (the job definition's timeout, meant for
+    one FOV) becomes each packed child's attemptDurationSeconds times its FOVs."""
+    parts = chunks(manifest.n_jobs)
     requests = []
     for k, (offset, size) in enumerate(parts):
         suffix = f"-part{k + 1}" if len(parts) > 1 else ""
@@ -61,6 +64,8 @@ def process_requests(manifest: Manifest, manifest_url: str, target: JobTarget, l
             request["timeout"] = {"attemptDurationSeconds": int(target.attempt_seconds)}
         if size > 1:
             request["arrayProperties"] = {"size": size}
+        if fov_timeout_seconds and manifest.fovs_per_job > 1:
+            request["timeout"] = {"attemptDurationSeconds": int(fov_timeout_seconds) * manifest.fovs_per_job}
         requests.append(request)
     return requests
 

@@ -589,8 +589,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_packing(args: argparse.Namespace) -> None:
     if args.fovs_per_job and args.fovs_per_job > 1 and args.executor != "batch":
-        raise StarfishBatchError(f"--fovs-per-job {args.fovs_per_job} applies to --executor batch: a local run "
-                                 "starts one worker process per FOV (--workers sets how many at once)")
+        raise StarfishBatchError(f"--fovs-per-job {args.fovs_per_job} applies to --executor batch: "
+                                 "local and Slurm runs start one worker process per FOV")
 
 
 def packer(args: argparse.Namespace, results_url: str):

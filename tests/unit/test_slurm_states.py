@@ -89,6 +89,17 @@ def test_flags_make_sbatch_options_and_refuse_what_the_launcher_sets():
         _args(time="two hours")
 
 
+def test_fov_timeout_is_each_jobs_time_limit_in_whole_minutes():
+    """--fov-timeout applies on every executor: on Slurm it is the job's --time, rounded up."""
+    args = _args(partition="gpu")
+    args.fov_timeout = 90
+    assert options.from_args(args).sbatch_options() == ["--partition=gpu", "--time=2"]
+    args = _args(time="10")
+    args.fov_timeout = 90
+    with pytest.raises(StarfishBatchError, match="--fov-timeout 90 and --time 10 both set"):
+        options.from_args(args)
+
+
 def test_defaults_from_the_runs_estimate():
     from starfish_batch.records import FovRecord
 

@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fov-timeout", type=_positive_int, metavar="SECONDS",
                      help="a FOV still running after this many seconds is stopped and fails as timed out "
                           "(local: its worker and what it started are killed; batch: the job's attempt "
-                          "timeout, at least 60)")
+                          "timeout, at least 60; slurm: each job's --time, in whole minutes)")
     run.add_argument("--max-memory", type=_positive_int, metavar="MIB", default=16384,
                      help="batch and slurm: FOVs that run out of memory are resubmitted with twice the memory, "
                           "up to this many MiB (default 16384)")

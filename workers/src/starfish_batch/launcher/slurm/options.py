@@ -121,9 +121,16 @@ def from_args(args: argparse.Namespace) -> SlurmOptions:
         if arg.split("=", 1)[0] in ("--array", "-a", "--dependency", "-d", "--output", "-o", "--error", "-e",
                                     "--parsable", "--wrap", "--export"):
             raise StarfishBatchError(f"--sbatch-args {arg}: the launcher sets {arg.split('=', 1)[0]} itself")
+    time = getattr(args, "time", None)
+    fov_timeout = getattr(args, "fov_timeout", None)
+    if fov_timeout is not None:  # the same flag on every executor: here each job's time limit
+        if time is not None:
+            raise StarfishBatchError(f"--fov-timeout {fov_timeout} and --time {time} both set each job's "
+                                     "time limit on Slurm: give one of them")
+        time = str(math.ceil(fov_timeout / 60))  # Slurm counts whole minutes
     return SlurmOptions(
         partition=getattr(args, "partition", None), account=getattr(args, "account", None),
-        qos=getattr(args, "qos", None), time=getattr(args, "time", None),
+        qos=getattr(args, "qos", None), time=time,
         memory_mib=getattr(args, "mem", None), cpus=getattr(args, "cpus_per_task", None),
         max_running=getattr(args, "max_running", None), extra=extra,
         log_dir=getattr(args, "slurm_log_dir", None), image=getattr(args, "apptainer_image", None),

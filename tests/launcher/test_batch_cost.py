@@ -98,7 +98,8 @@ def test_estimate_on_batch_submits_only_the_sample_and_prices_the_run(aws, capsy
         for i, fov in enumerate(manifest.fovs):
             _attempts(f"{parent}:{i}", 60 * (i + 1))
             # a record that proves its table whole, as process-fov writes it
-            record = {"fov": fov, "recipe_sha256": manifest.recipe_sha256, "n_features": 1, "seconds": 50,
+            record = {"fov": fov, "run_id": manifest.run_id, "index": manifest.run_index(fov),
+                      "recipe_sha256": manifest.recipe_sha256, "n_features": 1, "seconds": 50,
                       "peak_memory_bytes": 3_000_000_000, "cpus": 1, "nc_bytes": len(table),
                       "nc_sha256": hashlib.sha256(table).hexdigest()}
             for name, body in ((f"{fov}.json", json.dumps(record)), (f"{fov}.nc", table)):

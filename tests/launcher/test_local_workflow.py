@@ -69,7 +69,7 @@ def test_run_folder_has_every_contract_output(local_run):
     root, proc = local_run
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["fovs"] == EXPERIMENT_ORDER  # names from the experiment, in its order
-    assert manifest["recipe_url"] == str(root / "recipe.py")
+    assert manifest["recipe_url"] == "recipe.py"  # relative to the run folder (a moved folder keeps it)
     assert (root / "recipe.py").read_bytes() == ISS_RECIPE.read_bytes()
     for fov in FOV_NAMES:
         record = json.loads((root / "fovs" / f"{fov}.json").read_text())

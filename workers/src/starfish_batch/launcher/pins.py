@@ -41,16 +41,22 @@ def _pin_path(run_root: str) -> Path:
     return state_dir() / "runs" / f"{hashlib.sha256(run_root.encode()).hexdigest()[:32]}.json"
 
 
+def _launched_path(manifest_sha256: str) -> Path:
+    """The same pin found by the manifest's digest: a manifest holds no path of its folder
+    (manifest.py), so a run folder moved or shared since launch keeps it."""
+    return state_dir() / "manifests" / f"{manifest_sha256}.json"
+
+
 def pin(manifest: Manifest) -> str | None:
     """Remember the launched manifest's digest; returns a warning when it cannot be written."""
-    path = _pin_path(manifest.run_root)
     body = {"run_root": manifest.run_root, "manifest_sha256": manifest.sha256,
             "recipe_sha256": manifest.recipe_sha256}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(body) + "\n")
-        os.replace(tmp, path)
+        for path in (_pin_path(manifest.run_root), _launched_path(manifest.sha256)):
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(body) + "\n")
+            os.replace(tmp, path)
     except OSError as exc:
         return (f"cannot remember run {manifest.run_id} in {path.parent} ({exc.strerror or exc}): "
                 f"a resume will ask for --recipe-sha256 {manifest.recipe_sha256[:16]}")
@@ -85,6 +91,8 @@ def check(manifest: Manifest, manifest_url: str, manifest_sha256: str, expected_
             )
         return
     launched = pinned(manifest.run_root)
+    if launched is None and _launched_path(manifest_sha256).is_file():
+        return  # this very manifest was launched here, from a folder that has moved since
     if launched is None:
         raise StarfishBatchError(
             f"cannot resume run {manifest.run_id}: it was not launched from this account on this machine, so its "

@@ -29,8 +29,9 @@ def demo_run(tmp_path_factory):
 
 
 def _decoded(root) -> pd.DataFrame:
-    frame = pd.read_parquet(root / "transcripts.parquet")  # x, y: the stage position (the table's xc, yc)
-    keep = frame["passes_thresholds"].astype(bool) & ~frame["target"].astype(str).str.strip().str.lower().isin(MISSING)
+    frame = pd.read_parquet(root / "transcripts.parquet")  # xc, yc: the stage position (x, y: pixels)
+    named = frame["target"].notna() & ~frame["target"].astype(str).str.strip().str.lower().isin(MISSING)
+    keep = frame["passes_thresholds"].astype(bool) & named
     return frame[keep]
 
 
@@ -61,7 +62,7 @@ def test_every_spot_on_the_map_and_gene_picking(demo_run, tmp_path):
         step = max(box[1] - box[0], box[3] - box[2]) / 65535  # the payload's resolution
         # every decoded transcript, once, at its position, with its gene
         assert len(drawn) == len(decoded) > 0
-        want = sorted(zip(decoded["target"].astype(str), decoded["x"], decoded["y"], strict=True))
+        want = sorted(zip(decoded["target"].astype(str), decoded["xc"], decoded["yc"], strict=True))
         got = sorted((g, x, y) for x, y, g in drawn)
         for (g, x, y), (dg, dx, dy) in zip(want, got, strict=True):
             assert g == dg and abs(x - dx) <= step and abs(y - dy) <= step, ((g, x, y), (dg, dx, dy))

@@ -280,8 +280,10 @@ def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_pat
         # awslogs-group: the launcher reads a saved copy of the outputs that names that group.
         assert outputs["log_group_name"].startswith("/aws/batch/")
         tf_outputs = tmp_path / "tf-outputs.json"
-        tf_outputs.write_text(json.dumps(
-            {k: {"value": v} for k, v in (outputs | {"log_group_name": MOTO_LOG_GROUP}).items()}))
+        saved = outputs | {"log_group_name": MOTO_LOG_GROUP}
+        if isinstance(saved.get("launcher_config"), dict):  # the one object the launcher reads first
+            saved["launcher_config"] = saved["launcher_config"] | {"log_group_name": MOTO_LOG_GROUP}
+        tf_outputs.write_text(json.dumps({k: {"value": v} for k, v in saved.items()}))
         batch = moto.client("batch")
         jobdefs = batch.describe_job_definitions(jobDefinitions=[
             outputs["process_fov_job_definition_arn"], outputs["merge_job_definition_arn"]])["jobDefinitions"]

@@ -80,7 +80,7 @@ def test_nearest_counts_each_transcript_once(tmp_path, source):
     assert int(table.sizes["features"]) == len(got)
     parquet = pd.read_parquet(root / "transcripts.parquet")
     assert len(parquet) == len(got)
-    np.testing.assert_allclose(np.sort(parquet["x"].to_numpy()), np.sort(table.coords["xc"].values))  # xc
+    np.testing.assert_allclose(np.sort(parquet["xc"].to_numpy()), np.sort(table.coords["xc"].values))
     # the per-FOV outputs are as the recipe wrote them
     for fov, t in tables.items():
         assert int(open_table(manifest.fov_url(fov)).sizes["features"]) == int(t.sizes["features"])
@@ -162,7 +162,7 @@ def test_cells_are_kept_whole_by_the_fov_that_owns_their_centroid(tmp_path):
     manifest, result, tables = _run(tmp_path, whole, edge=0.0)
     root = Path(manifest.run_root)
     cells = anndata.read_h5ad(root / "cells.h5ad")
-    labels = cells.obs["cell_id"].astype(str)
+    labels = cells.obs["label"].astype(str)  # the recipe's own id (cell_id is "<fov>:<label>")
     # a cell (a 20 px square) that lies wholly inside two FOVs is kept by exactly one
     sq_x = np.array([int(v) // 1000 for v in labels]) * 20
     sq_y = np.array([int(v) % 1000 for v in labels]) * 20

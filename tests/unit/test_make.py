@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import subprocess
@@ -26,8 +27,11 @@ def _make_tree(tmp_path):
 
 
 def _dry_run(cwd, *args: str) -> str:
-    """The commands `make` would run (``-n``), without running them."""
-    done = subprocess.run(["make", "-n", *args], cwd=cwd, capture_output=True, text=True)
+    """The commands `make` would run (``-n``), without running them; as typed in a shell, not
+    under the `make test` that runs these tests (whose MAKEFLAGS/MAKELEVEL would add lines)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    done = subprocess.run(["make", "-n", "--no-print-directory", *args], cwd=cwd, capture_output=True,
+                          text=True, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shlex
-import subprocess
 
-from tests.support import REPO_ROOT
+from tests.support.shell import typed
 from tests.support.workflow import FAILING_WRAPPER, recipe_with, write_experiment
-
-
-def _make(command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """A command line typed in a shell at the repository's root (where the README says to type it)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MAKE") and k != "MFLAGS"}
-    return subprocess.run(command, shell=True, cwd=REPO_ROOT, env={**clean, **(env or {})},
-                          capture_output=True, text=True, timeout=900)
 
 
 def _printed(stderr: str, after: str) -> str:
@@ -25,7 +16,7 @@ def test_make_run_failure_prints_make_commands_that_work_as_printed(tmp_path):
     experiment = write_experiment(tmp_path / "my data")  # a space in every path
     recipe = recipe_with(tmp_path, FAILING_WRAPPER, name="my recipe.py")
     results = tmp_path / "my results"
-    first = _make(f"make run EXPERIMENT={shlex.quote(str(experiment))} RECIPE={shlex.quote(str(recipe))} "
+    first = typed(f"make run EXPERIMENT={shlex.quote(str(experiment))} RECIPE={shlex.quote(str(recipe))} "
                   f"RESULTS={shlex.quote(str(results))} RUN_ARGS='--run-id mk --quiet'", {"FAIL_FOVS": "b_2"})
     assert first.returncode != 0
     assert "recipe raised RuntimeError: synthetic failure in b_2" in first.stderr
@@ -36,11 +27,11 @@ def test_make_run_failure_prints_make_commands_that_work_as_printed(tmp_path):
     assert "RESUME=" not in first.stderr
     assert try_fix == f"{new_run} FOVS=b_2" and new_run.startswith("make run EXPERIMENT=")
 
-    tried = _make(try_fix)  # the cause is gone (FAIL_FOVS unset): the fix, tried on b_2 alone, works
+    tried = typed(try_fix)  # the cause is gone (FAIL_FOVS unset): the fix, tried on b_2 alone, works
     assert tried.returncode == 0, tried.stderr[-3000:]
     assert "1 FOVs (a partial run: 1 of the experiment's 4 FOVs)" in tried.stderr
 
-    rerun = _make(new_run)  # and the new run of the (now working) recipe works as printed too
+    rerun = typed(new_run)  # and the new run of the (now working) recipe works as printed too
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     runs = sorted(p.name for p in results.iterdir() if (p / "merged_decoded_fovs.nc").exists())
     assert len(runs) == 2 and "mk" not in runs

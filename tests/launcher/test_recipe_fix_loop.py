@@ -5,12 +5,10 @@ fix tried on the failed FOVs alone (a partial run) succeeds; the results folder 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
-import subprocess
 
-from tests.support import REPO_ROOT
+from tests.support.shell import typed
 from tests.support.workflow import ISS_RECIPE, write_experiment
 
 BROKEN = '''
@@ -24,13 +22,6 @@ def process_fov(fov, codebook):
 '''
 
 
-def _shell(command: str) -> subprocess.CompletedProcess:
-    """A command line typed in a shell at the repository's root, as pasted from the terminal."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MAKE") and k != "MFLAGS"}
-    return subprocess.run(command, shell=True, cwd=REPO_ROOT, env=clean, capture_output=True, text=True,
-                          timeout=900)
-
-
 def _printed(stderr: str, after: str) -> str:
     """The command printed on the line after ``after``."""
     return stderr.split(after, 1)[1].split(":\n", 1)[1].splitlines()[0].strip()
@@ -41,7 +32,7 @@ def test_a_recipe_failing_everywhere_fixed_in_place_and_the_advice_pasted_succee
     recipe = tmp_path / "my recipe.py"
     recipe.write_text(ISS_RECIPE.read_text() + BROKEN)
     results = tmp_path / "my results"
-    first = _shell(f"make run EXPERIMENT={shlex.quote(str(experiment))} RECIPE={shlex.quote(str(recipe))} "
+    first = typed(f"make run EXPERIMENT={shlex.quote(str(experiment))} RECIPE={shlex.quote(str(recipe))} "
                    f"RESULTS={shlex.quote(str(results))} RUN_ARGS='--run-id broken --quiet --workers 1 "
                    "--max-failures 2'")
     assert first.returncode != 0, first.stderr[-3000:]
@@ -53,7 +44,7 @@ def test_a_recipe_failing_everywhere_fixed_in_place_and_the_advice_pasted_succee
 
     recipe.write_text(recipe.read_text().replace(
         '    raise ValueError("spot threshold not tuned yet")  # the bug\n', ""))  # fixed in place
-    tried = _shell(try_fix)
+    tried = typed(try_fix)
     assert tried.returncode == 0, tried.stderr[-3000:]
     assert "a partial run: 2 of the experiment's 4 FOVs" in tried.stderr
     assert "partial: 2 of the experiment's 4 FOVs" in tried.stdout
@@ -68,7 +59,7 @@ def test_a_recipe_failing_everywhere_fixed_in_place_and_the_advice_pasted_succee
     moved.parent.mkdir()
     shutil.move(str(results), str(moved))
     for run_id in merged:
-        status = _shell(f".venv/bin/python scripts/starfish_workflow.py status {run_id} "
+        status = typed(f".venv/bin/python scripts/starfish_workflow.py status {run_id} "
                         f"--results-url {shlex.quote(str(moved))}")
         state = json.loads(status.stdout)
         assert status.returncode == 0 and state["run_root"] == str(moved / run_id)

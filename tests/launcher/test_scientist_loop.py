@@ -7,7 +7,6 @@ import dataclasses
 import gzip
 import io
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from starfish_batch.launcher.outcome import Failure
 from starfish_batch.manifest import Manifest
 from starfish_batch.merge import job as merge
 from tests.support import REPO_ROOT
+from tests.support.shell import make_dry_run, typed
 from tests.support.workflow import ISS_RECIPE, write_experiment
 
 
@@ -69,15 +69,9 @@ def test_after_a_recipe_error_the_advice_is_a_new_run_tried_on_the_failed_fovs_f
     assert len(only_data) == 1 and ("RESUME=r1" if via_make else "--resume r1") in only_data[0][1]
 
 
-def _make(command: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MAKE") and k != "MFLAGS"}
-    return subprocess.run(command, shell=True, cwd=REPO_ROOT, env=clean, capture_output=True, text=True,
-                          timeout=300)
-
-
 def test_make_run_resume_with_a_recipe_refuses_as_the_script_does(tmp_path):
     results = shlex.quote(str(tmp_path / "results"))
-    made = _make(f"make run RESUME=r1 RECIPE=fixed.py RESULTS={results}")
+    made = typed(f"make run RESUME=r1 RECIPE=fixed.py RESULTS={results}")
     assert made.returncode != 0
     assert "RECIPE= cannot be used with RESUME=: a resume reruns run r1's own recipe" in made.stderr
     script = subprocess.run([sys.executable, "scripts/starfish_workflow.py", "--resume", "r1", "--recipe",
@@ -260,9 +254,8 @@ def test_a_failed_estimate_prints_the_estimate_to_start_again(tmp_path, monkeypa
     assert words[2] == "estimate" and words[words.index("--recipe") + 1] == "/home/me/my recipe.py"
     monkeypatch.setenv(cli.VIA_MAKE_VAR, "1")
     printed = cli.estimate_hint(manifest, args)
-    dry = subprocess.run(f"make -n {printed[len('make '):]}", shell=True, cwd=REPO_ROOT, capture_output=True,
-                         text=True, timeout=60)
-    launched = shlex.split(dry.stdout.splitlines()[-1])
+    dry = make_dry_run(REPO_ROOT, *shlex.split(printed)[1:])
+    launched = shlex.split(dry.splitlines()[-1])
     assert launched[launched.index("scripts/starfish_workflow.py") + 1] == "estimate"
     assert [launched[launched.index(f) + 1] for f in ("--experiment-url", "--recipe", "--sample")] == [
         "/data/my exp/experiment.json", "/home/me/my recipe.py", "2"]

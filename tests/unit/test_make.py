@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import shutil
-import subprocess
 
 from starfish_batch.launcher import cli
 from starfish_batch.manifest import Manifest
 from tests.support import REPO_ROOT
+from tests.support.shell import make_dry_run, typed
 
 
 def _make_tree(tmp_path):
@@ -26,29 +25,19 @@ def _make_tree(tmp_path):
     return tmp_path
 
 
-def _dry_run(cwd, *args: str) -> str:
-    """The commands `make` would run (``-n``), without running them; as typed in a shell, not
-    under the `make test` that runs these tests (whose MAKEFLAGS/MAKELEVEL would add lines)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
-    done = subprocess.run(["make", "-n", "--no-print-directory", *args], cwd=cwd, capture_output=True,
-                          text=True, env=env)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_make_clean_keeps_results(tmp_path):
     tree = _make_tree(tmp_path)
     for folder in ("results/run-1", "demo", ".venv"):
         (tree / folder).mkdir(parents=True, exist_ok=True)
         (tree / folder / "file").write_text("x")
-    subprocess.run(["make", "clean"], cwd=tree, check=True, capture_output=True)
+    assert typed("make clean", cwd=tree).returncode == 0
     assert (tree / "results" / "run-1" / "file").exists()
     assert not (tree / "demo").exists() and not (tree / ".venv").exists()
 
 
 def test_make_run_passes_paths_with_spaces_whole(tmp_path):
     tree = _make_tree(tmp_path)
-    commands = _dry_run(tree, "run", "EXPERIMENT=my data/experiment.json", "RECIPE=my recipe.py",
+    commands = make_dry_run(tree, "run", "EXPERIMENT=my data/experiment.json", "RECIPE=my recipe.py",
                         "RESULTS=my results")
     line = next(c for c in commands.splitlines() if "starfish_workflow.py" in c)
     argv = shlex.split(line)
@@ -64,7 +53,7 @@ def test_the_resume_the_launcher_suggests_under_make_runs_as_printed(tmp_path, m
     args = argparse.Namespace(executor="local", tf_outputs=None, tf_dir=None, invocation="x", recipe=None)
     hint = cli.resume_hint(manifest, args)
     assert hint == "make run RESUME=r-1 RESULTS='/my results'"
-    commands = _dry_run(_make_tree(tmp_path), *shlex.split(hint)[1:])
+    commands = make_dry_run(_make_tree(tmp_path), *shlex.split(hint)[1:])
     argv = shlex.split(next(c for c in commands.splitlines() if "starfish_workflow.py" in c))
     # only the run and where it is: no demo experiment, recipe or ground truth mixed into a resume
     assert argv[argv.index("--resume") + 1] == "r-1"
@@ -76,14 +65,15 @@ def test_make_run_fovs_and_make_estimate_pass_what_was_typed(tmp_path):
     tree = _make_tree(tmp_path)
     (tree / "demo").mkdir()
     (tree / "demo" / "experiment.json").write_text("{}")
-    run = shlex.split(_dry_run(tree, "run", "EXPERIMENT=my exp.json", "RECIPE=fix.py", "FOVS=A1,b 2").splitlines()[-1])
+    run = shlex.split(
+        make_dry_run(tree, "run", "EXPERIMENT=my exp.json", "RECIPE=fix.py", "FOVS=A1,b 2").splitlines()[-1])
     assert run[run.index("--fovs") + 1] == "A1,b 2" and run[run.index("--recipe") + 1] == "fix.py"
-    estimate = shlex.split(_dry_run(tree, "estimate", "EXPERIMENT=my exp.json", "RECIPE=r.py", "RESULTS=out",
+    estimate = shlex.split(make_dry_run(tree, "estimate", "EXPERIMENT=my exp.json", "RECIPE=r.py", "RESULTS=out",
                                     "SAMPLE=2").splitlines()[-1])
     assert estimate[estimate.index("scripts/starfish_workflow.py") + 1] == "estimate"
     assert [estimate[estimate.index(f) + 1] for f in ("--experiment-url", "--recipe", "--results-url", "--sample")] \
         == ["my exp.json", "r.py", "out", "2"]
-    demo = shlex.split(_dry_run(tree, "estimate").splitlines()[-1])
+    demo = shlex.split(make_dry_run(tree, "estimate").splitlines()[-1])
     assert demo[demo.index("--experiment-url") + 1] == "demo/experiment.json"
 
 
@@ -91,7 +81,7 @@ def test_make_run_resume_passes_a_typed_recipe_on_to_be_refused(tmp_path):
     """RECIPE= beside RESUME= reaches the launcher (which refuses it, naming why), never dropped;
     the RECIPE default alone is not passed."""
     tree = _make_tree(tmp_path)
-    typed = shlex.split(_dry_run(tree, "run", "RESUME=r1", "RECIPE=fixed.py").splitlines()[-1])
+    typed = shlex.split(make_dry_run(tree, "run", "RESUME=r1", "RECIPE=fixed.py").splitlines()[-1])
     assert typed[typed.index("--resume") + 1] == "r1" and typed[typed.index("--recipe") + 1] == "fixed.py"
-    plain = shlex.split(_dry_run(tree, "run", "RESUME=r1").splitlines()[-1])
+    plain = shlex.split(make_dry_run(tree, "run", "RESUME=r1").splitlines()[-1])
     assert "--recipe" not in plain and "--fovs" not in plain

@@ -92,7 +92,7 @@ test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadoli
 	scripts/ci/install_chromium.sh
 	$(VENV)/bin/ruff check workers scripts tests examples
 	$(PY) scripts/gen_tf_docs.py --check
-	$(PY) -m pytest -q -ra tests
+	$(PY) -m pytest -q -ra --durations=25 tests
 
 test-fast: $(VENV)/.installed-test  ## the Python tests without Terraform
 	$(PY) -m pytest -q -ra tests -m "not terraform and not e2e"

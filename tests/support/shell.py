@@ -8,6 +8,7 @@ under the suite than in a terminal. Every test that runs `make` or a printed com
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -33,3 +34,17 @@ def make_dry_run(cwd: Path | str, *args: str) -> str:
                           text=True, env=user_env(), timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def makefile_tree(tmp_path: Path) -> Path:
+    """The Makefile in a scratch folder, with a virtualenv that looks built (make need not build it),
+    so a dry run never touches the real checkout."""
+    for name in ("Makefile", "mk"):
+        src = REPO_ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    (tmp_path / "workers").mkdir()
+    for name in ("pyproject.toml", "constraints.txt"):
+        (tmp_path / "workers" / name).write_text("")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / ".installed").write_text("")
+    return tmp_path

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 
 from starfish_batch.launcher import cli
 from starfish_batch.manifest import Manifest
-from tests.support import REPO_ROOT
-from tests.support.shell import make_dry_run, typed
-
-
-def _make_tree(tmp_path):
-    """The Makefile in a scratch folder, with a virtualenv that looks built (make need not build it)."""
-    for name in ("Makefile", "mk"):
-        src = REPO_ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
-    (tmp_path / "workers").mkdir()
-    for name in ("pyproject.toml", "constraints.txt"):
-        (tmp_path / "workers" / name).write_text("")
-    (tmp_path / ".venv").mkdir()
-    (tmp_path / ".venv" / ".installed").write_text("")
-    return tmp_path
+from tests.support.shell import make_dry_run, makefile_tree, typed
 
 
 def test_make_clean_keeps_results(tmp_path):
-    tree = _make_tree(tmp_path)
+    tree = makefile_tree(tmp_path)
     for folder in ("results/run-1", "demo", ".venv"):
         (tree / folder).mkdir(parents=True, exist_ok=True)
         (tree / folder / "file").write_text("x")
@@ -36,7 +21,7 @@ def test_make_clean_keeps_results(tmp_path):
 
 
 def test_make_run_passes_paths_with_spaces_whole(tmp_path):
-    tree = _make_tree(tmp_path)
+    tree = makefile_tree(tmp_path)
     commands = make_dry_run(tree, "run", "EXPERIMENT=my data/experiment.json", "RECIPE=my recipe.py",
                         "RESULTS=my results")
     line = next(c for c in commands.splitlines() if "starfish_workflow.py" in c)
@@ -53,7 +38,7 @@ def test_the_resume_the_launcher_suggests_under_make_runs_as_printed(tmp_path, m
     args = argparse.Namespace(executor="local", tf_outputs=None, tf_dir=None, invocation="x", recipe=None)
     hint = cli.resume_hint(manifest, args)
     assert hint == "make run RESUME=r-1 RESULTS='/my results'"
-    commands = make_dry_run(_make_tree(tmp_path), *shlex.split(hint)[1:])
+    commands = make_dry_run(makefile_tree(tmp_path), *shlex.split(hint)[1:])
     argv = shlex.split(next(c for c in commands.splitlines() if "starfish_workflow.py" in c))
     # only the run and where it is: no demo experiment, recipe or ground truth mixed into a resume
     assert argv[argv.index("--resume") + 1] == "r-1"
@@ -62,7 +47,7 @@ def test_the_resume_the_launcher_suggests_under_make_runs_as_printed(tmp_path, m
 
 
 def test_make_run_fovs_and_make_estimate_pass_what_was_typed(tmp_path):
-    tree = _make_tree(tmp_path)
+    tree = makefile_tree(tmp_path)
     (tree / "demo").mkdir()
     (tree / "demo" / "experiment.json").write_text("{}")
     run = shlex.split(
@@ -80,7 +65,7 @@ def test_make_run_fovs_and_make_estimate_pass_what_was_typed(tmp_path):
 def test_make_run_resume_passes_a_typed_recipe_on_to_be_refused(tmp_path):
     """RECIPE= beside RESUME= reaches the launcher (which refuses it, naming why), never dropped;
     the RECIPE default alone is not passed."""
-    tree = _make_tree(tmp_path)
+    tree = makefile_tree(tmp_path)
     typed = shlex.split(make_dry_run(tree, "run", "RESUME=r1", "RECIPE=fixed.py").splitlines()[-1])
     assert typed[typed.index("--resume") + 1] == "r1" and typed[typed.index("--recipe") + 1] == "fixed.py"
     plain = shlex.split(make_dry_run(tree, "run", "RESUME=r1").splitlines()[-1])

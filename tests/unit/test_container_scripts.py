@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -90,11 +91,41 @@ def test_shell_scripts_parse(script):
     assert subprocess.run(["bash", "-n", str(SCRIPTS / script)], check=False).returncode == 0
 
 
-def test_apt_mirror_reads_the_machines_sources():
-    proc = subprocess.run([str(SCRIPTS / "apt_mirror.sh")], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        pytest.skip(f"no Debian bookworm apt source on this machine: {proc.stderr.strip()}")
-    assert proc.stdout.strip().startswith(("http://", "https://", "file://"))
+def _apt_mirror(etc, suite: str = "bookworm") -> subprocess.CompletedProcess:
+    return subprocess.run([str(SCRIPTS / "apt_mirror.sh"), suite], capture_output=True, text=True, check=False,
+                          env={**os.environ, "APT_ETC": str(etc)})
+
+
+def test_apt_mirror_reads_one_line_sources(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text(
+        "# deb http://commented.example/debian bookworm main\n"
+        "deb-src http://src.example/debian bookworm main\n"
+        "deb http://sec.example/debian-security bookworm-security main\n"
+        "deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main contrib\n")
+    done = _apt_mirror(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "http://mirror.example/debian"
+    assert _apt_mirror(tmp_path, "trixie").returncode == 1
+
+
+def test_apt_mirror_reads_deb822_sources_and_skips_disabled_ones(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://off.example/debian\nSuites: bookworm\nEnabled: no\n\n"
+        "# a comment between paragraphs\n\n"
+        "Types: deb deb-src\nURIs: https://on.example/debian\nSuites: bookworm bookworm-updates\n"
+        "Components: main\n")
+    done = _apt_mirror(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "https://on.example/debian"
+
+
+def test_apt_mirror_without_a_source_names_the_suite_and_the_folder(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    done = _apt_mirror(tmp_path, "bookworm")
+    assert done.returncode == 1 and not done.stdout
+    assert done.stderr.strip() == f"apt_mirror.sh: no enabled 'deb' source for suite bookworm in {tmp_path}"
 
 
 def test_podman_env_writes_configs(tmp_path):

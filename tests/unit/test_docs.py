@@ -18,7 +18,10 @@ What counts as a reference to the code (anything else in backticks is prose, a f
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import re
+import shlex
 from functools import cache
 from pathlib import Path
 
@@ -222,3 +225,76 @@ def test_no_table_is_cut_by_a_paragraph(page):
 def test_a_cut_table_is_found():
     page = "| a | b |\n|---|---|\n| 1 | 2 |\nA paragraph in the middle.\n| 3 | 4 |\n\n| c |\n|---|\n"
     assert cut_tables(page) == [5]
+
+
+SHELL_BLOCK = re.compile(r"^```(?:sh|bash|shell)\n(.*?)^```", re.M | re.S)
+
+
+def shell_commands(text: str) -> list[str]:
+    """The commands of a page's sh/bash blocks, continuation lines joined, comments dropped."""
+    commands = []
+    for block in SHELL_BLOCK.findall(text):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = re.sub(r"(^|\s)#.*$", "", line).strip()
+            if line:
+                commands.append(line)
+    return commands
+
+
+def _make_names() -> tuple[set[str], set[str]]:
+    """The targets and the variables the Makefile (and what it includes) knows."""
+    text = "\n".join(p.read_text() for p in [REPO_ROOT / "Makefile", *sorted((REPO_ROOT / "mk").glob("*.mk"))])
+    targets = set(re.findall(r"^([a-z0-9][a-z0-9-]*):", text, re.M))
+    variables = set(re.findall(r"\$\(([A-Z_][A-Z0-9_]*)\)", text)) | set(re.findall(r"^([A-Z_]+)\s*\??=", text, re.M))
+    return targets, variables
+
+
+def bad_make_commands(commands: list[str]) -> list[str]:
+    targets, variables = _make_names()
+    bad = []
+    for command in commands:
+        for match in re.finditer(r"(?:^|&&\s*|;\s*)make\s+(.*?)(?=&&|;|\||$)", command):
+            optional_parts_kept = match.group(1).replace("[", "").replace("]", "")
+            words = [w for w in shlex.split(optional_parts_kept) if w != "-C" and not w.startswith("../")]
+            for word in words:
+                name = word.split("=", 1)[0]
+                if "=" in word and name not in variables or "=" not in word and word not in targets:
+                    bad.append(f"{command}: {word}")
+    return bad
+
+
+def bad_launcher_commands(commands: list[str]) -> list[str]:
+    """Launcher command lines the launcher's own parser refuses (``[...]`` optional parts kept)."""
+    from starfish_batch.launcher.cli import parse_args
+
+    bad = []
+    for command in commands:
+        words = shlex.split(command.replace("[", "").replace("]", ""))
+        at = [i for i, w in enumerate(words) if w.endswith(("starfish_workflow.py", "starfish-workflow"))]
+        if not at:
+            continue
+        argv = words[at[0] + 1:]
+        try:
+            with contextlib.redirect_stderr(io.StringIO()) as err:
+                parse_args(argv)
+        except SystemExit:
+            bad.append(f"{command}: {err.getvalue().strip().splitlines()[-1]}")
+    return bad
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda p: p.name)
+def test_every_make_and_launcher_command_shown_is_accepted(page):
+    """Each `make` target and variable exists, and each launcher command line parses."""
+    commands = shell_commands(page.read_text(encoding="utf-8"))
+    assert not bad_make_commands(commands), bad_make_commands(commands)
+    assert not bad_launcher_commands(commands), bad_launcher_commands(commands)
+
+
+def test_a_stale_command_is_found():
+    page = ("```sh\nmake run NO_SUCH_VAR=1\nmake no-such-target\nmake run EXPERIMENT=e.json  # fine\n"
+            ".venv/bin/python scripts/starfish_workflow.py --no-such-flag \\\n    --results-url r\n"
+            ".venv/bin/python scripts/starfish_workflow.py status RUN_ID --results-url r\n```\n")
+    commands = shell_commands(page)
+    assert len(commands) == 5
+    assert [b.rsplit(": ", 1)[-1] for b in bad_make_commands(commands)] == ["NO_SUCH_VAR=1", "no-such-target"]
+    assert len(bad_launcher_commands(commands)) == 1 and "--no-such-flag" in bad_launcher_commands(commands)[0]

@@ -100,12 +100,12 @@ test-fast: $(VENV)/.installed-test  ## the Python tests without Terraform
 test-slurm: $(VENV)/.installed-test  ## the Slurm executor's tests on a one-node Slurm (as root), the long cases too
 	SLURM_LONG_TESTS=1 $(PY) -m pytest -q -ra -m slurm tests
 
-lint: $(VENV)/.installed-test  ## ruff, terraform fmt and the README's Terraform tables
+lint: $(VENV)/.installed-test  ## ruff, terraform fmt and docs/terraform.md's Inputs/Outputs tables
 	$(VENV)/bin/ruff check workers scripts tests examples
 	terraform fmt -check -recursive
 	$(PY) scripts/gen_tf_docs.py --check
 
-docs:  ## rewrite the README's Inputs/Outputs tables from variables.tf and outputs.tf
+docs:  ## rewrite docs/terraform.md's Inputs/Outputs tables from the module's *.tf files
 	$(PYTHON) scripts/gen_tf_docs.py
 
 bench: $(VENV)/.installed-test  ## merge, worker, experiment-reading, report.html, claim-race, overlapping-FOV and packed-child benchmarks; BENCH_FULL=1 adds 10,000 FOVs

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Write the README's Inputs and Outputs tables from variables.tf and outputs.tf.
+"""Write docs/terraform.md's Inputs and Outputs tables from the module's *.tf files.
 
-    python scripts/gen_tf_docs.py            # rewrite the tables in README.md (make docs)
-    python scripts/gen_tf_docs.py --check    # exit 1 if they are stale (make test runs it)
+    python scripts/gen_tf_docs.py            # rewrite the tables in docs/terraform.md (make docs)
+    python scripts/gen_tf_docs.py --check    # exit 1 if they are stale (make lint, make test)
 
-The tables sit between ``<!-- BEGIN_TF_DOCS -->`` and ``<!-- END_TF_DOCS -->`` in README.md.
+The tables sit between ``<!-- BEGIN_TF_DOCS -->`` and ``<!-- END_TF_DOCS -->`` in docs/terraform.md.
+Every ``variable`` and ``output`` block of every *.tf at the module's root is listed, whichever
+file holds it.
 They have terraform-docs' columns (no terraform-docs needed: it is not on PyPI). The files are
 read as `terraform fmt` writes them: each ``variable``/``output`` block starts at column 0 and
 ends with a ``}`` at column 0, its attributes indented by two spaces.
@@ -140,46 +142,46 @@ def render(root: Path) -> str:
     if not variables or not outputs:
         raise DocsError(f"no variable or no output block in {root}/*.tf")
     return "\n".join([
-        "", "### Inputs", "",
+        "", "## Inputs", "",
         *inputs_table(variables, str(root)),
-        "", "### Outputs", "",
+        "", "## Outputs", "",
         *outputs_table(outputs, str(root)),
         "",
     ])
 
 
-def updated(readme_text: str, tables: str, readme: Path) -> str:
-    start, end = readme_text.find(BEGIN), readme_text.find(END)
+def updated(doc_text: str, tables: str, doc: Path) -> str:
+    start, end = doc_text.find(BEGIN), doc_text.find(END)
     if start < 0 or end < start:
-        raise DocsError(f"{readme} has no {BEGIN} ... {END} section for the tables")
-    return readme_text[:start + len(BEGIN)] + "\n" + tables + "\n" + readme_text[end:]
+        raise DocsError(f"{doc} has no {BEGIN} ... {END} section for the tables")
+    return doc_text[:start + len(BEGIN)] + "\n" + tables + "\n" + doc_text[end:]
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--root", type=Path, default=REPO_ROOT, help="the module (variables.tf, outputs.tf)")
-    p.add_argument("--readme", type=Path, help="default: ROOT/README.md")
-    p.add_argument("--check", action="store_true", help="exit 1 if the README's tables are stale")
+    p.add_argument("--root", type=Path, default=REPO_ROOT, help="the module's folder (its *.tf files)")
+    p.add_argument("--doc", type=Path, help="the page holding the tables (default: ROOT/docs/terraform.md)")
+    p.add_argument("--check", action="store_true", help="exit 1 if the page's tables are stale")
     args = p.parse_args(argv)
-    readme = args.readme or args.root / "README.md"
+    doc = args.doc or args.root / "docs" / "terraform.md"
     try:
-        text = readme.read_text(encoding="utf-8")
-        new = updated(text, render(args.root), readme)
+        text = doc.read_text(encoding="utf-8")
+        new = updated(text, render(args.root), doc)
     except OSError as exc:
-        print(f"gen_tf_docs: error: cannot read {readme}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"gen_tf_docs: error: cannot read {doc}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except DocsError as exc:
         print(f"gen_tf_docs: error: {exc}", file=sys.stderr)
         return 1
     if args.check:
         if new != text:
-            print(f"gen_tf_docs: {readme}'s Inputs/Outputs tables do not match the module's "
-                  "variables.tf/outputs.tf: run `make docs` and commit README.md", file=sys.stderr)
+            print(f"gen_tf_docs: {doc}'s Inputs/Outputs tables do not match the module's "
+                  f"*.tf files: run `make docs` and commit {doc.name}", file=sys.stderr)
             return 1
         return 0
     if new != text:
-        readme.write_text(new, encoding="utf-8")
-        print(f"gen_tf_docs: wrote the tables in {readme}", file=sys.stderr)
+        doc.write_text(new, encoding="utf-8")
+        print(f"gen_tf_docs: wrote the tables in {doc}", file=sys.stderr)
     return 0
 
 

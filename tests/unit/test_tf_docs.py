@@ -1,5 +1,5 @@
-"""The README's Inputs/Outputs tables are generated from variables.tf/outputs.tf (make docs) and
-checked (make test): a stale table fails."""
+"""docs/terraform.md's Inputs/Outputs tables are generated from the module's *.tf files (make docs)
+and checked (make lint, make test): a stale table fails."""
 
 from __future__ import annotations
 
@@ -8,21 +8,24 @@ import shutil
 from tests.support import REPO_ROOT, load_script
 
 GEN = REPO_ROOT / "scripts" / "gen_tf_docs.py"
+DOC = REPO_ROOT / "docs" / "terraform.md"
 
 
 def _copy(tmp_path):
     for tf in REPO_ROOT.glob("*.tf"):
         shutil.copy2(tf, tmp_path / tf.name)
-    shutil.copy2(REPO_ROOT / "README.md", tmp_path / "README.md")
+    (tmp_path / "docs").mkdir()
+    shutil.copy2(DOC, tmp_path / "docs" / "terraform.md")
     return tmp_path
 
 
-def test_readme_tables_match_the_module():
+def test_the_tables_match_the_module():
     gen = load_script(GEN)
-    assert gen.main(["--check"]) == 0, "README.md's Terraform tables are stale: run `make docs`"
-    text = (REPO_ROOT / "README.md").read_text()
-    variables = [b.name for b in gen.blocks(REPO_ROOT / "variables.tf", "variable")]
-    outputs = [b.name for b in gen.blocks(REPO_ROOT / "outputs.tf", "output")]
+    assert gen.main(["--check"]) == 0, "docs/terraform.md's Terraform tables are stale: run `make docs`"
+    text = DOC.read_text()
+    module = sorted(REPO_ROOT.glob("*.tf"))  # whichever file of the module holds a block
+    variables = [b.name for tf in module for b in gen.blocks(tf, "variable")]
+    outputs = [b.name for tf in module for b in gen.blocks(tf, "output")]
     assert len(variables) > 40 and "launcher_config" in outputs
     for name in variables + outputs:  # every one of them, in the tables
         assert f"| `{name}` |" in text, name
@@ -39,12 +42,12 @@ def test_a_stale_table_fails_the_check_and_make_docs_fixes_it(tmp_path, capsys):
     assert gen.main(["--root", str(work)]) == 0
     assert gen.main(["--root", str(work), "--check"]) == 0
     row = "| `new_knob` | A knob \\| with &lt;brackets&gt;. | `object` | n/a | yes |"
-    assert row in (work / "README.md").read_text()
+    assert row in (work / "docs" / "terraform.md").read_text()
 
 
-def test_a_readme_without_the_markers_is_an_error(tmp_path, capsys):
+def test_a_page_without_the_markers_is_an_error(tmp_path, capsys):
     gen = load_script(GEN)
     work = _copy(tmp_path)
-    (work / "README.md").write_text("# no tables here\n")
+    (work / "docs" / "terraform.md").write_text("# no tables here\n")
     assert gen.main(["--root", str(work), "--check"]) == 1
     assert "BEGIN_TF_DOCS" in capsys.readouterr().err

@@ -64,7 +64,7 @@ def spread(fovs: list[str], n: int) -> list[str]:
 def estimate(n_fovs: int, n_remaining: int, samples: list[FovSample], capacity: Capacity,
              hourly: Callable[[float, float], float] | None = None, fovs_per_job: int | None = None,
              child_minutes: float = packing.DEFAULT_CHILD_MINUTES) -> dict:
-    """The quote as one JSON-ready object (README, "Estimate before a run", names each key).
+    """The quote as one JSON-ready object (docs/costs.md names each key).
 
     ``hourly(vcpus, memory_mib)`` prices one job an hour on Batch (None locally). Each child
     pays its start-up once (``packing``), then its FOVs' own seconds: ``fovs_per_job`` FOVs

@@ -21,6 +21,7 @@ locals {
     process_fov_job_definition_arn = aws_batch_job_definition.this["process-fov"].arn
     merge_job_definition_arn       = aws_batch_job_definition.this["merge-batch-job"].arn
     results_bucket                 = var.create_results_bucket ? aws_s3_bucket.results[0].id : local.results_bucket_name
+    results_caller_prefix          = local.results_caller_prefix
     log_group_name                 = aws_cloudwatch_log_group.this.name
     process_fov_image              = local.images["process-fov"]
     merge_image                    = local.images["merge-batch-job"]

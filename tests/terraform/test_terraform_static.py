@@ -238,3 +238,31 @@ def test_every_checkov_skip_has_a_reason():
                 assert re.search(r"checkov:skip=CKV2?_[A-Z0-9_]+:\S.{10,}", line), (
                     f"{tf.name}: checkov skip without a reason: {line.strip()}"
                 )
+
+
+def _launcher_reads() -> set[str]:
+    """Every output name the launcher reads: the required ones and each ``extra.get("name")``."""
+    import ast
+
+    names = set(REQUIRED)
+    for path in (REPO_ROOT / "workers" / "src" / "starfish_batch" / "launcher").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "extra"
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                names.add(node.args[0].value)
+    return names
+
+
+def test_launcher_config_holds_every_output_the_launcher_reads():
+    """A run configured by --deployment (the SSM parameter) or by a stack that re-exports only
+    launcher_config sees only that object: whatever the launcher reads must be in it."""
+    source = (REPO_ROOT / "launcher_config.tf").read_text()
+    body = source[source.index("launcher_config = {"):]
+    body = body[:body.index("\n  }\n")]
+    keys = set(re.findall(r"^\s+([a-z_]+)\s+=", body, flags=re.M))
+    outputs = set(re.findall(r'^output "([a-z_]+)"', (REPO_ROOT / "outputs.tf").read_text(), flags=re.M))
+    read = _launcher_reads()
+    assert "results_caller_prefix" in read and "compute_type" in read  # the walk finds the optional ones
+    assert sorted(read - keys) == []
+    assert sorted(read - outputs) == []  # and each is a separate output too, for stacks that use them

@@ -10,6 +10,11 @@ import pytest
 
 from tests.support import REPO_ROOT
 
+# Fixtures of the support layer, offered to every test by name: `aws` (moto's Batch, S3 and logs
+# in process, and the module's outputs for them) and `moto_server` (one moto server process for the
+# session, reset by the tests that share it).
+pytest_plugins = ["tests.support.batch", "tests.support.moto"]
+
 
 @pytest.fixture(autouse=True)
 def _dummy_aws_env(monkeypatch):

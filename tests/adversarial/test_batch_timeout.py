@@ -11,9 +11,7 @@ from starfish_batch.launcher.outcome import FollowOutcome
 from starfish_batch.launcher.report import print_failures
 from starfish_batch.launcher.runs import new_run
 from starfish_batch.launcher.tf_outputs import read_outputs
-from tests.launcher import test_batch as tb
-
-aws = tb.aws  # the fixture: moto's Batch, S3 and logs, and the module's outputs for them
+from tests.support import batch as tb
 
 # AWS Batch's statusReason for an attempt it ended at its timeout (moto words it otherwise).
 AWS_TIMEOUT_REASON = "Job attempt duration exceeded timeout"

@@ -12,12 +12,10 @@ import json
 import shutil
 import subprocess
 import time
-from types import SimpleNamespace
 
 import boto3
 import pytest
 
-from starfish_batch import storage
 from starfish_batch.errors import StarfishBatchError
 from starfish_batch.launcher import cli, runs
 from starfish_batch.launcher.batch import BatchExecutor, chunks, job_name, jobs_url_for
@@ -25,161 +23,24 @@ from starfish_batch.launcher.batch import jobs as batch_jobs
 from starfish_batch.launcher.batch.watch import counts
 from starfish_batch.launcher.tf_outputs import REQUIRED, parse_outputs, read_outputs
 from starfish_batch.manifest import Manifest
-
-REGION = "us-east-1"
-RESULTS_BUCKET = "sfb-results"
-DATA_BUCKET = "sfb-data"
-LOG_GROUP = "/aws/batch/sfb"
-EXPERIMENT = f"s3://{DATA_BUCKET}/exp/experiment.json"
-RESULTS = f"s3://{RESULTS_BUCKET}/runs"
-RECIPE = """\
-def process_fov(fov, codebook):
-    raise NotImplementedError("never called by these tests")
-"""
-
-
-def tf_json(values: dict) -> dict:
-    """The shape of `terraform output -json`."""
-    return {k: {"sensitive": False, "type": "string", "value": v} for k, v in values.items()}
-
-
-@pytest.fixture
-def aws(tmp_path, monkeypatch):
-    """Queue, compute environment, job definitions, buckets and log group in moto; the outputs
-    of the Terraform module for them in a file; a recipe; and a cheap experiment listing."""
-    from moto import mock_aws
-
-    with mock_aws(config={"batch": {"use_docker": False}}):
-        storage.s3_client.cache_clear()
-        iam = boto3.client("iam", region_name=REGION)
-        ec2 = boto3.client("ec2", region_name=REGION)
-        bat = boto3.client("batch", region_name=REGION)
-        s3 = boto3.client("s3", region_name=REGION)
-        logs = boto3.client("logs", region_name=REGION)
-        role = iam.create_role(RoleName="sfb-batch-service",
-                               AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-        subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]]
-        sg = ec2.create_security_group(GroupName="sfb", Description="sfb", VpcId=vpc)["GroupId"]
-        ce = bat.create_compute_environment(
-            computeEnvironmentName="sfb-ce", type="MANAGED", state="ENABLED", serviceRole=role,
-            computeResources={"type": "FARGATE", "maxvCpus": 16, "subnets": subnets,
-                              "securityGroupIds": [sg]},
-        )["computeEnvironmentArn"]
-        queue = bat.create_job_queue(
-            jobQueueName="sfb-queue", state="ENABLED", priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
-        )["jobQueueArn"]
-        jds = {}
-        for worker in ("process-fov", "merge-batch-job"):
-            jds[worker] = bat.register_job_definition(
-                jobDefinitionName=f"sfb-{worker}", type="container",
-                containerProperties={
-                    "image": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/sfb-{worker}:latest",
-                    "command": [worker],
-                    "resourceRequirements": [{"type": "VCPU", "value": "1"},
-                                             {"type": "MEMORY", "value": "2048"}],
-                    "environment": [{"name": "AWS_DEFAULT_REGION", "value": REGION},
-                                    {"name": "FOV_INDEX_OFFSET", "value": "0"}],
-                },
-            )["jobDefinitionArn"]
-        for bucket in (RESULTS_BUCKET, DATA_BUCKET):
-            s3.create_bucket(Bucket=bucket)
-        logs.create_log_group(logGroupName=LOG_GROUP)
-        values = {
-            "region": REGION,
-            "job_queue_arn": queue,
-            "process_fov_job_definition_arn": jds["process-fov"],
-            "merge_job_definition_arn": jds["merge-batch-job"],
-            "results_bucket": RESULTS_BUCKET,
-            "log_group_name": LOG_GROUP,
-            "process_fov_repository_url": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/sfb-pf",
-            "merge_repository_url": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/sfb-merge",
-            "submitter_policy_arn": "arn:aws:iam::123456789012:policy/sfb-submitter",
-            "job_queue_name": "sfb-queue",
-        }
-        outputs_file = tmp_path / "outputs.json"
-        outputs_file.write_text(json.dumps(tf_json(values)))
-        recipe = tmp_path / "recipe.py"
-        recipe.write_text(RECIPE)
-        fovs: list[str] = []
-        real_plan = runs.plan_inputs
-
-        def plan(url, expected=None):
-            if url == EXPERIMENT and fovs:
-                return list(fovs), {}
-            return real_plan(url, expected)
-
-        monkeypatch.setattr(runs, "plan_inputs", plan)
-        real_images = runs.image_types
-        monkeypatch.setattr(runs, "image_types", lambda url, expected=None: (
-            ["primary"] if url == EXPERIMENT and fovs else real_images(url, expected)))
-        yield SimpleNamespace(
-            batch=bat, s3=s3, logs=logs, queue=queue, jds=jds, values=values,
-            outputs_file=outputs_file, recipe=recipe, fovs=fovs, tmp_path=tmp_path,
-        )
-        storage.s3_client.cache_clear()
-
-
-def launch(aws, *extra: str, fovs: list[str] | None = None) -> int:
-    if fovs is not None:
-        aws.fovs[:] = fovs
-    return cli.main([
-        "--executor", "batch", "--tf-outputs", str(aws.outputs_file),
-        "--experiment-url", EXPERIMENT, "--recipe", str(aws.recipe), "--results-url", RESULTS,
-        "--quiet", *extra,
-    ])
-
-
-def all_jobs(aws) -> list[dict]:
-    """The jobs submitted to the queue (moto's list_jobs also lists array children; AWS does not)."""
-    ids = [j["jobId"] for j in aws.batch.list_jobs(jobQueue=aws.queue)["jobSummaryList"]
-           if ":" not in j["jobId"]]
-    return aws.batch.describe_jobs(jobs=ids)["jobs"] if ids else []
-
-
-def env_of(job: dict) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in job["container"]["environment"]}
-
-
-def results_keys(aws) -> list[str]:
-    return [o["Key"] for o in aws.s3.list_objects_v2(Bucket=RESULTS_BUCKET).get("Contents", [])]
-
-
-def read_jobs_file(aws, run_id: str, name: str = "jobs.json") -> dict:
-    body = aws.s3.get_object(Bucket=RESULTS_BUCKET, Key=f"runs/{run_id}/{name}")["Body"].read()
-    return json.loads(body)
-
-
-def moto_job(job_id: str):
-    """moto's own object for a job, to hold it in a state that use_docker=False skips."""
-    from moto.batch.models import batch_backends
-    from moto.core import DEFAULT_ACCOUNT_ID
-
-    return batch_backends[DEFAULT_ACCOUNT_ID][REGION]._jobs[job_id]
-
-
-def set_state(job_id: str, status: str) -> None:
-    job = moto_job(job_id)
-    job.status = status
-    job.job_stopped = status in ("SUCCEEDED", "FAILED")
-
-
-def fov_names(n: int) -> list[str]:
-    return [f"fov_{i:03d}" for i in range(n)]
-
-
-def put_done(aws, run_id: str, fov: str, table: bytes = b"x") -> None:
-    """A FOV as its worker leaves it: the table, then the record that proves it whole."""
-    from starfish_batch.records import FovRecord
-
-    manifest = read_jobs_file(aws, run_id, "manifest.json")
-    record = FovRecord(fov=fov, recipe_sha256=manifest["recipe_sha256"], n_features=0, run_id=run_id,
-                       index=manifest["fovs"].index(fov), nc_bytes=len(table),
-                       nc_sha256=hashlib.sha256(table).hexdigest())
-    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"runs/{run_id}/fovs/{fov}.nc", Body=table)
-    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"runs/{run_id}/fovs/{fov}.json", Body=record.to_json())
-
+from tests.support.batch import (
+    EXPERIMENT,
+    LOG_GROUP,
+    REGION,
+    RESULTS,
+    RESULTS_BUCKET,
+    all_jobs,
+    env_of,
+    fov_names,
+    launch,
+    moto_job,
+    put_done,
+    read_jobs_file,
+    results_keys,
+    set_state,
+    submitted,
+    tf_json,
+)
 
 # ------------------------------------------------------------------------------------------
 # Terraform outputs
@@ -332,13 +193,6 @@ def test_results_default_to_the_module_bucket(aws, capsys):
 # Following
 # ------------------------------------------------------------------------------------------
 
-def _submitted(aws, n: int, run_id: str = "r1"):
-    aws.fovs[:] = fov_names(n)
-    manifest, manifest_url = runs.new_run(EXPERIMENT, str(aws.recipe), RESULTS, run_id=run_id)
-    executor = BatchExecutor(read_outputs(tf_outputs=aws.outputs_file))
-    return executor, manifest, executor.submit(manifest, manifest_url)
-
-
 def _finish(aws, executor, manifest, run, capsys) -> tuple[int, str]:
     """Follow ``run`` to its end and say it as the launcher does: (exit code, all it printed)."""
     args = cli.parse_args(["--executor", "batch", "--tf-outputs", str(aws.outputs_file), "--results-url", RESULTS])
@@ -348,7 +202,7 @@ def _finish(aws, executor, manifest, run, capsys) -> tuple[int, str]:
 
 
 def test_follow_until_merged_with_backoff(aws, capsys):
-    executor, manifest, run = _submitted(aws, 4)
+    executor, manifest, run = submitted(aws, 4)
     parent = run.process_jobs[0].job_id
     # Hold the jobs back: two children running, two queued, the merge waiting.
     for i in range(4):
@@ -385,7 +239,7 @@ def test_follow_until_merged_with_backoff(aws, capsys):
 
 
 def test_backoff_is_capped(aws):
-    executor, manifest, run = _submitted(aws, 2)
+    executor, manifest, run = submitted(aws, 2)
     set_state(run.merge_job_id, "PENDING")
     for i in range(2):
         set_state(f"{run.process_jobs[0].job_id}:{i}", "RUNNING")
@@ -402,7 +256,7 @@ def test_backoff_is_capped(aws):
 
 
 def test_describe_batches_100_ids(aws):
-    executor, manifest, run = _submitted(aws, 150)
+    executor, manifest, run = submitted(aws, 150)
     calls = []
     real = executor.batch.describe_jobs
 
@@ -441,7 +295,7 @@ def test_failures_named_by_fov(aws, capsys, monkeypatch):
 
 def test_failure_shows_reason_exit_code_and_log_tail(aws, monkeypatch, capsys):
     monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
-    executor, manifest, run = _submitted(aws, 3, run_id="tail")
+    executor, manifest, run = submitted(aws, 3, run_id="tail")
     parent = run.process_jobs[0].job_id
     child = aws.batch.describe_jobs(jobs=[f"{parent}:1"])["jobs"][0]
     stream = child["attempts"][-1]["container"]["logStreamName"]
@@ -468,7 +322,7 @@ def test_failure_shows_reason_exit_code_and_log_tail(aws, monkeypatch, capsys):
 
 
 def test_ctrl_c_leaves_jobs_running(aws, capsys):
-    executor, manifest, run = _submitted(aws, 2, run_id="intr")
+    executor, manifest, run = submitted(aws, 2, run_id="intr")
     set_state(run.merge_job_id, "PENDING")
 
     def sleep(_seconds: float) -> None:
@@ -557,7 +411,7 @@ def test_status(aws, capsys, monkeypatch):
     assert json.loads(capsys.readouterr().out)["merged"] is True
 
 
-def test_status_of_a_run_never_submitted(aws, capsys):
+def test_status_of_a_run_neversubmitted(aws, capsys):
     aws.fovs[:] = fov_names(2)
     runs.new_run(EXPERIMENT, str(aws.recipe), RESULTS, run_id="local")
     assert cli.main(["status", "local", "--executor", "batch", "--tf-outputs",

@@ -12,13 +12,12 @@ import json
 
 import pytest
 
+from starfish_batch.launcher import cli
 from starfish_batch.launcher.batch import BatchExecutor
 from starfish_batch.launcher.tf_outputs import read_outputs
 from starfish_batch.pricing import PriceTable
-from tests.launcher import test_batch as tb
-from tests.launcher.test_batch import RESULTS_BUCKET, _submitted, fov_names, launch, moto_job
-
-aws = tb.aws  # the fixture: moto's Batch, S3 and logs, and the module's outputs for them
+from tests.support import batch as tb
+from tests.support.batch import RESULTS_BUCKET, fov_names, launch, moto_job, submitted
 
 T0 = 1_800_000_000_000  # epoch ms
 
@@ -35,7 +34,7 @@ def _attempts(job_id: str, *seconds: float, reason: str | None = None) -> None:
 
 
 def test_bill_from_described_attempts(aws):
-    executor, manifest, run = _submitted(aws, 3, run_id="bill")
+    executor, manifest, run = submitted(aws, 3, run_id="bill")
     parent = run.process_jobs[0].job_id
     _attempts(f"{parent}:0", 600)
     _attempts(f"{parent}:1", 300, 900)  # a Spot reclaim, then the retry
@@ -108,7 +107,7 @@ def test_estimate_on_batch_submits_only_the_sample_and_prices_the_run(aws, capsy
 
     monkeypatch.setattr(BatchExecutor, "follow", follow)
     aws.fovs[:] = fov_names(10)
-    code = tb.cli.main(["estimate", "--executor", "batch", "--tf-outputs", str(aws.outputs_file),
+    code = cli.main(["estimate", "--executor", "batch", "--tf-outputs", str(aws.outputs_file),
                         "--experiment-url", tb.EXPERIMENT, "--recipe", str(aws.recipe),
                         "--results-url", tb.RESULTS, "--run-id", "q", "--sample", "3", "--json", "--quiet"])
     out, err = capsys.readouterr()
@@ -131,7 +130,7 @@ def test_estimate_on_batch_submits_only_the_sample_and_prices_the_run(aws, capsy
     assert (quote["recommended_vcpus"], quote["recommended_memory_mib"]) == (1, 4096)
     assert quote["merge_fits_memory"] is True and quote["merge_fits_disk"] is True
     monkeypatch.setattr(BatchExecutor, "follow", real_follow)
-    assert tb.cli.main(["--executor", "batch", "--tf-outputs", str(aws.outputs_file), "--resume", "q",
+    assert cli.main(["--executor", "batch", "--tf-outputs", str(aws.outputs_file), "--resume", "q",
                         "--results-url", tb.RESULTS, "--no-wait", "--quiet"]) == 0
     assert "7 of 10 FOVs left to process" in capsys.readouterr().err
 
@@ -229,7 +228,7 @@ def test_status_of_a_merged_run_adds_its_bill(aws, capsys):
     aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/later/summary.json", Body=json.dumps(summary))
     aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="runs/later/merged_decoded_fovs.nc", Body=b"x")
     capsys.readouterr()
-    assert tb.cli.main(["status", "later", "--executor", "batch", "--tf-outputs", str(aws.outputs_file),
+    assert cli.main(["status", "later", "--executor", "batch", "--tf-outputs", str(aws.outputs_file),
                         "--results-url", tb.RESULTS]) == 0
     assert "estimated cost: $" in capsys.readouterr().err
     doc = json.loads(aws.s3.get_object(Bucket=RESULTS_BUCKET, Key="runs/later/summary.json")["Body"].read())

@@ -43,13 +43,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def moto_server(tmp_path_factory):
-    """A moto server on 127.0.0.1, Batch without Docker; stopped by its PID."""
-    with MotoServer(tmp_path_factory.mktemp("moto")) as server:
-        yield server.url
-
-
 def _client(service: str, endpoint: str):
     return boto3.client(service, region_name=REGION, endpoint_url=endpoint,
                         aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -112,15 +105,17 @@ def _open(path: Path) -> xr.DataArray:
 
 
 def test_terraform_outputs_to_merged_result(moto_server, tmp_path):
+    moto_server.reset()
+    endpoint = moto_server.url
     home = tmp_path / "home"
     (home / "mpl").mkdir(parents=True)
-    env = _base_env(moto_server, home)
+    env = _base_env(endpoint, home)
     env["TF_DATA_DIR"] = str(tmp_path / "tf-data")
-    s3 = _client("s3", moto_server)
+    s3 = _client("s3", endpoint)
     experiment = demo_experiment_in_s3(s3, tmp_path / "experiment", FOVS, DATA_BUCKET, RESULTS_BUCKET)
 
     tf_dir = tmp_path / "module"
-    _apply_module(tf_dir, moto_server, env)
+    _apply_module(tf_dir, endpoint, env)
 
     # The launcher, as a scientist runs it, with the real `terraform output -json`.
     launched = subprocess.run([
@@ -136,7 +131,7 @@ def test_terraform_outputs_to_merged_result(moto_server, tmp_path):
 
     outputs = json.loads(subprocess.run(["terraform", "output", "-json"], cwd=tf_dir, env=env,
                                         capture_output=True, text=True, check=True).stdout)
-    batch = _client("batch", moto_server)
+    batch = _client("batch", endpoint)
     process, merge = batch.describe_jobs(jobs=[process_id, merge_id])["jobs"]
     assert process["jobDefinition"] == outputs["process_fov_job_definition_arn"]["value"]
     assert merge["jobDefinition"] == outputs["merge_job_definition_arn"]["value"]

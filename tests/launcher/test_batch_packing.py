@@ -15,8 +15,7 @@ from starfish_batch.launcher.batch.requests import JobTarget, process_requests
 from starfish_batch.launcher.estimate import Capacity, FovSample, estimate
 from starfish_batch.launcher.tf_outputs import read_outputs
 from starfish_batch.manifest import Manifest
-from tests.launcher import test_batch
-from tests.launcher.test_batch import (
+from tests.support.batch import (
     EXPERIMENT,
     RESULTS,
     all_jobs,
@@ -27,8 +26,6 @@ from tests.launcher.test_batch import (
     read_jobs_file,
     set_state,
 )
-
-aws = test_batch.aws  # the fixture: moto's Batch, S3 and logs, and the module's outputs
 
 
 def _packed(aws, n: int, per_job: int, run_id: str = "p1"):

@@ -7,10 +7,8 @@ import time
 
 from starfish_batch.launcher import cli
 from starfish_batch.launcher.early_stop import BrokenRecipeWatch, signature
-from tests.launcher import test_batch as tb
+from tests.support import batch as tb
 from tests.support.workflow import launch
-
-aws = tb.aws  # the fixture: moto's Batch, S3 and logs, and the module's outputs for them
 
 BROKEN = "def process_fov(fov, codebook):\n    raise ValueError('broken recipe')\n"
 ERROR = "recipe raised ValueError: broken recipe"
@@ -55,7 +53,7 @@ def test_local_run_stops_after_max_failures(tmp_path):
 
 
 def test_batch_run_cancels_the_rest_and_the_merge(aws, capsys):
-    executor, manifest, run = tb._submitted(aws, 6, run_id="brk")
+    executor, manifest, run = tb.submitted(aws, 6, run_id="brk")
     parent = run.process_jobs[0].job_id
     now = int(time.time() * 1000)
     for i in range(6):
@@ -86,7 +84,7 @@ def test_batch_run_over_its_max_cost_is_cancelled(aws, capsys):
     and 2 GB on Fargate: 4 x $0.04937 = $0.197 so far, past a $0.10 cap."""
     from starfish_batch.pricing import PriceTable
 
-    executor, manifest, run = tb._submitted(aws, 4, run_id="dear")
+    executor, manifest, run = tb.submitted(aws, 4, run_id="dear")
     parent = run.process_jobs[0].job_id
     hour_ago = int(time.time() * 1000) - 3_600_000
     for i in range(4):
@@ -107,7 +105,7 @@ def test_batch_run_over_its_max_cost_is_cancelled(aws, capsys):
 def test_batch_run_under_its_max_cost_is_followed(aws):
     from starfish_batch.pricing import PriceTable
 
-    executor, manifest, run = tb._submitted(aws, 2, run_id="cheap")
+    executor, manifest, run = tb.submitted(aws, 2, run_id="cheap")
     parent = run.process_jobs[0].job_id
     tb.set_state(f"{parent}:0", "RUNNING")
     tb.set_state(run.merge_job_id, "PENDING")

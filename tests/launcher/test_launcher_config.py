@@ -12,10 +12,7 @@ import pytest
 from starfish_batch.errors import StarfishBatchError
 from starfish_batch.launcher import cli
 from starfish_batch.launcher.tf_outputs import parameter_name, parse_outputs, read_outputs
-from tests.launcher import test_batch
-from tests.launcher.test_batch import EXPERIMENT, REGION, RESULTS, tf_json
-
-aws = test_batch.aws  # the fixture: queue, job definitions, buckets in moto
+from tests.support.batch import EXPERIMENT, REGION, RESULTS, tf_json
 
 PARAMETER = "/starfish-batch/sfb/launcher-config"
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from starfish_batch.launcher import cli
 from starfish_batch.merge import job as merge
-from tests.launcher import test_batch as tb
-from tests.launcher.test_batch import aws  # noqa: F401 - the in-process moto fixture
+from tests.support import batch as tb
+from tests.support.batch import aws  # noqa: F401 - the in-process moto fixture
 from tests.support.workflow import ISS_RECIPE, launch
 
 PIXEL = 0.5  # the demo's stage units per pixel
@@ -97,7 +98,7 @@ def test_the_batch_executor_carries_the_rule_to_the_merge(aws, tmp_path):  # noq
     assert summary["overlap"]["rule"] == "take-max" and summary["overlap"]["transcripts_dropped"] > 0
     # a resume (of a FOV whose record was lost) merges the same way
     aws.s3.delete_object(Bucket=tb.RESULTS_BUCKET, Key="runs/ovl/fovs/A2.json")
-    code = tb.cli.main(["--executor", "batch", "--tf-outputs", str(aws.outputs_file), "--resume", "ovl",
+    code = cli.main(["--executor", "batch", "--tf-outputs", str(aws.outputs_file), "--resume", "ovl",
                         "--results-url", tb.RESULTS, "--no-wait", "--quiet"])
     assert code == 0
     assert tb.read_jobs_file(aws, "ovl", "manifest-resume-1.json")["overlap"] == "take-max"

@@ -25,6 +25,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
+
 from tests.support import DUMMY_AWS, free_port
 
 
@@ -195,3 +197,24 @@ def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Pa
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_path, key_path
+
+
+# The one moto server fixture (offered to every test by tests/conftest.py).
+@pytest.fixture(scope="session")
+def moto_available() -> None:
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        pytest.skip("boto3 is not installed: moto-backed Terraform tests skipped")
+    if MotoServer.command() is None:
+        pytest.skip("moto_server (PyPI moto[server]) is not installed: moto-backed Terraform tests skipped")
+
+
+@pytest.fixture(scope="session")
+def moto_server(moto_available, tmp_path_factory):
+    """A moto server for the session; call .reset() between tests that share it."""
+    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

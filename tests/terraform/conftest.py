@@ -7,7 +7,6 @@ import shutil
 import pytest
 
 from tests.support import AWS_PROVIDER_MIRROR
-from tests.support.moto import MotoServer
 
 
 @pytest.fixture(scope="session")
@@ -22,23 +21,3 @@ def terraform_available() -> str:
             "(set TF_PLUGIN_DIR): Terraform tests skipped"
         )
     return binary
-
-
-@pytest.fixture(scope="session")
-def moto_available() -> None:
-    try:
-        import boto3  # noqa: F401
-    except ImportError:
-        pytest.skip("boto3 is not installed: moto-backed Terraform tests skipped")
-    if MotoServer.command() is None:
-        pytest.skip("moto_server (PyPI moto[server]) is not installed: moto-backed Terraform tests skipped")
-
-
-@pytest.fixture(scope="session")
-def moto_server(moto_available, tmp_path_factory):
-    """A moto server for the session; call .reset() between tests that share it."""
-    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
-    try:
-        yield server
-    finally:
-        server.stop()

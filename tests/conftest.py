@@ -69,6 +69,14 @@ def pytest_unconfigure(config):
         os.environ.pop("STARFISH_BATCH_STATE_DIR", None)
 
 
+def _uses_terraform(item) -> bool:
+    """Whether the test's module runs Terraform through the support layer (tests/support/terraform.py)."""
+    module = getattr(item, "module", None)
+    return any(getattr(value, "__name__", None) == "tests.support.terraform"
+               or getattr(value, "__module__", None) == "tests.support.terraform"
+               for value in vars(module).values()) if module is not None else False
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark every test with its layer (declared in pyproject.toml), so that -m selects one.
 
@@ -80,5 +88,7 @@ def pytest_collection_modifyitems(config, items):
         parts = Path(str(item.fspath)).relative_to(REPO_ROOT / "tests").parts
         if parts and parts[0] in LAYERS:
             item.add_marker(getattr(pytest.mark, parts[0]))
+        if parts and parts[0] != "terraform" and _uses_terraform(item):
+            item.add_marker(pytest.mark.terraform)  # so that -m "not terraform" (make test-fast) applies nothing
             if parts[0] == "e2e" and not e2e_asked:
                 item.add_marker(pytest.mark.skip(reason="container e2e tests run with -m e2e (make e2e)"))

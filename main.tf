@@ -1,8 +1,10 @@
 ################################################################################
-# starfish-batch: an AWS Batch queue, its compute environments and the two job
+# starfish-batch: an AWS Batch queue, its compute environments, the two job
 # definitions (process-fov, merge-batch-job) that run a starfish recipe over
-# every field of view. Called as a child module (see examples/) or applied at
-# the repository root; it configures no provider of its own.
+# every field of view, and their log group. Called as a child module (see
+# examples/) or applied at the repository root; it configures no provider of
+# its own. Beside it: iam.tf, network.tf, ecr.tf, results.tf, launcher_config.tf
+# and migrations.tf (moved blocks).
 ################################################################################
 
 data "aws_partition" "current" {}
@@ -314,6 +316,24 @@ resource "aws_batch_job_queue" "this" {
       reason           = job_state_time_limit_action.value
     }
   }
+
+  tags = local.tags
+}
+
+################################################################################
+# CloudWatch log group of the jobs
+################################################################################
+
+locals {
+  log_group_name = "/aws/batch/${local.name}"
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  #checkov:skip=CKV_AWS_158:A customer-managed key is optional (var.kms_key_arn); CloudWatch Logs encrypts log data at rest by default.
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (default 90 days): job logs are for debugging runs, not an audit trail.
+  name              = local.log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
 
   tags = local.tags
 }

@@ -30,7 +30,7 @@ locals {
     image_tag                      = var.image_tag
     submitter_policy_arn           = aws_iam_policy.submitter.arn
     compute_type                   = var.compute_type
-    compute_environment_arn        = aws_batch_compute_environment.this.arn
+    compute_environment_arn        = aws_batch_compute_environment.this["primary"].arn
     compute_environment_arns       = local.compute_environment_arns
     share_identifier               = var.fair_share_policy == null ? null : var.fair_share_policy.share_identifier
     submitter_tag                  = local.submitter_tag

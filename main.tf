@@ -1,8 +1,10 @@
 ################################################################################
-# starfish-batch: an AWS Batch queue, its compute environments and the two job
+# starfish-batch: an AWS Batch queue, its compute environments, the two job
 # definitions (process-fov, merge-batch-job) that run a starfish recipe over
-# every field of view. Called as a child module (see examples/) or applied at
-# the repository root; it configures no provider of its own.
+# every field of view, and their log group. Called as a child module (see
+# examples/) or applied at the repository root; it configures no provider of
+# its own. Beside it: iam.tf, network.tf, ecr.tf, results.tf, launcher_config.tf
+# and migrations.tf (moved blocks).
 ################################################################################
 
 data "aws_partition" "current" {}
@@ -86,16 +88,6 @@ locals {
     { action = "EXIT", on_status_reason = null, on_reason = "*" },
   ]
 
-  # Spot with a safety net: an On-Demand environment of the same platform,
-  # second in the queue's order, takes the jobs Spot capacity cannot.
-  fallback_type   = lookup({ SPOT = "EC2", FARGATE_SPOT = "FARGATE" }, var.compute_type, null)
-  create_fallback = local.fallback_type != null && var.on_demand_fallback
-
-  compute_environment_arns = concat(
-    [aws_batch_compute_environment.this.arn],
-    aws_batch_compute_environment.on_demand[*].arn,
-  )
-
   # What AWS Batch reports for a job that blocks the head of the queue in
   # RUNNABLE; each gets the same time limit. After it, Batch cancels the job
   # with "Canceled by JobStateTimeLimit action due to reason: <reason>".
@@ -152,32 +144,71 @@ resource "aws_launch_template" "this" {
 # Compute environments: the chosen type, then (Spot) its On-Demand fallback
 ################################################################################
 
+locals {
+  # Spot with a safety net: an On-Demand environment of the same platform,
+  # second in the queue's order, takes the jobs Spot capacity cannot.
+  fallback_type   = lookup({ SPOT = "EC2", FARGATE_SPOT = "FARGATE" }, var.compute_type, null)
+  create_fallback = local.fallback_type != null && var.on_demand_fallback
+
+  # In the queue's order. The keys are the resource's instance keys: renaming
+  # one replaces that environment (migrations.tf moves the older addresses).
+  compute_environment_list = [
+    {
+      key       = "primary"
+      enabled   = true
+      type      = var.compute_type
+      min_vcpus = var.min_vcpus
+      # EC2 / SPOT only (ignored on Fargate)
+      allocation_strategy = var.compute_type == "SPOT" ? var.spot_allocation_strategy : "BEST_FIT_PROGRESSIVE"
+      bid_percentage      = var.compute_type == "SPOT" ? var.spot_bid_percentage : null
+      instance_name       = "${local.name}-batch"
+    },
+    {
+      key     = "on_demand"
+      enabled = local.create_fallback
+      type    = local.fallback_type
+      # Scales from zero: it only starts instances for jobs Spot cannot place.
+      min_vcpus           = 0
+      allocation_strategy = "BEST_FIT_PROGRESSIVE"
+      bid_percentage      = null
+      instance_name       = "${local.name}-batch-on-demand"
+    },
+  ]
+  compute_environments = { for ce in local.compute_environment_list : ce.key => ce if ce.enabled }
+
+  compute_environment_arns = [
+    for ce in local.compute_environment_list : aws_batch_compute_environment.this[ce.key].arn if ce.enabled
+  ]
+}
+
 resource "aws_batch_compute_environment" "this" {
+  for_each = local.compute_environments
+
   # A name from the deployment's, unique (create_before_destroy needs a new
   # name for a replacement). Provider 6.0 renamed this argument to name_prefix:
   # hence the provider's < 6.0 in versions.tf.
-  compute_environment_name_prefix = "${local.name}-${lower(var.compute_type)}-"
+  compute_environment_name_prefix = "${local.name}-${lower(each.value.type)}-"
 
   type         = "MANAGED"
   state        = "ENABLED"
   service_role = local.batch_service_role_arn
 
   compute_resources {
-    type      = var.compute_type
+    type      = each.value.type
     max_vcpus = var.max_vcpus
 
     subnets            = local.subnet_ids
     security_group_ids = local.security_group_ids
 
     # EC2 / SPOT only
-    min_vcpus           = local.is_ec2 ? var.min_vcpus : null
+    min_vcpus           = local.is_ec2 ? each.value.min_vcpus : null
     instance_type       = local.is_ec2 ? var.instance_types : null
     instance_role       = local.is_ec2 ? aws_iam_instance_profile.instance[0].arn : null
-    allocation_strategy = local.is_ec2 ? (var.compute_type == "SPOT" ? var.spot_allocation_strategy : "BEST_FIT_PROGRESSIVE") : null
-    bid_percentage      = var.compute_type == "SPOT" ? var.spot_bid_percentage : null
+    allocation_strategy = local.is_ec2 ? each.value.allocation_strategy : null
+    bid_percentage      = each.value.bid_percentage
     # Only what names the instances: any change here replaces the environment,
     # so the module's tags (which change) stay on the environment itself.
-    tags = local.is_ec2 ? { Name = "${local.name}-batch" } : null
+    tags = local.is_ec2 ? { Name = each.value.instance_name } : null
 
     dynamic "launch_template" {
       for_each = local.is_ec2 ? [aws_launch_template.this[0]] : []
@@ -202,7 +233,7 @@ resource "aws_batch_compute_environment" "this" {
     ignore_changes = [compute_resources[0].desired_vcpus]
 
     precondition {
-      condition     = local.is_fargate || var.max_vcpus >= var.min_vcpus
+      condition     = local.is_fargate || var.max_vcpus >= each.value.min_vcpus
       error_message = "max_vcpus must be >= min_vcpus."
     }
 
@@ -210,52 +241,6 @@ resource "aws_batch_compute_environment" "this" {
       condition     = local.network_ok
       error_message = local.network_error
     }
-  }
-}
-
-resource "aws_batch_compute_environment" "on_demand" {
-  count = local.create_fallback ? 1 : 0
-
-  compute_environment_name_prefix = "${local.name}-${lower(coalesce(local.fallback_type, "none"))}-"
-
-  type         = "MANAGED"
-  state        = "ENABLED"
-  service_role = local.batch_service_role_arn
-
-  compute_resources {
-    type      = local.fallback_type
-    max_vcpus = var.max_vcpus
-
-    subnets            = local.subnet_ids
-    security_group_ids = local.security_group_ids
-
-    # Scales from zero: it only starts instances for jobs Spot cannot place.
-    min_vcpus           = local.is_ec2 ? 0 : null
-    instance_type       = local.is_ec2 ? var.instance_types : null
-    instance_role       = local.is_ec2 ? aws_iam_instance_profile.instance[0].arn : null
-    allocation_strategy = local.is_ec2 ? "BEST_FIT_PROGRESSIVE" : null
-    tags                = local.is_ec2 ? { Name = "${local.name}-batch-on-demand" } : null
-
-    dynamic "launch_template" {
-      for_each = local.is_ec2 ? [aws_launch_template.this[0]] : []
-
-      content {
-        launch_template_id = launch_template.value.id
-        version            = launch_template.value.latest_version
-      }
-    }
-  }
-
-  tags = local.tags
-
-  depends_on = [
-    aws_iam_role_policy_attachment.instance_ecs,
-    aws_iam_service_linked_role.batch,
-  ]
-
-  lifecycle {
-    create_before_destroy = true
-    ignore_changes        = [compute_resources[0].desired_vcpus]
   }
 }
 
@@ -314,6 +299,24 @@ resource "aws_batch_job_queue" "this" {
       reason           = job_state_time_limit_action.value
     }
   }
+
+  tags = local.tags
+}
+
+################################################################################
+# CloudWatch log group of the jobs
+################################################################################
+
+locals {
+  log_group_name = "/aws/batch/${local.name}"
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  #checkov:skip=CKV_AWS_158:A customer-managed key is optional (var.kms_key_arn); CloudWatch Logs encrypts log data at rest by default.
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (default 90 days): job logs are for debugging runs, not an audit trail.
+  name              = local.log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
 
   tags = local.tags
 }

@@ -98,7 +98,7 @@ output "image_tag" {
 
 output "compute_environment_arn" {
   description = "ARN of the Batch compute environment of compute_type (the first in the queue's order)."
-  value       = aws_batch_compute_environment.this.arn
+  value       = aws_batch_compute_environment.this["primary"].arn
 }
 
 output "compute_type" {

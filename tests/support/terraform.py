@@ -60,6 +60,26 @@ def copy_module(dest: Path) -> Path:
     return dest
 
 
+def module_at_commit(commit: str, dest: Path) -> Path | None:
+    """The module's root *.tf files as they were at ``commit`` (read from git, the checkout
+    untouched), in dest; None where that commit is not in this clone (a shallow clone) or git
+    is missing."""
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+
+    if shutil.which("git") is None or git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        return None
+    listed = git("ls-tree", "--name-only", commit)
+    assert listed.returncode == 0, listed.stderr
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in listed.stdout.split():
+        if name.endswith(".tf"):
+            shown = git("show", f"{commit}:{name}")
+            assert shown.returncode == 0, shown.stderr
+            (dest / name).write_text(shown.stdout)
+    return dest
+
+
 def terraform_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a Terraform run: its own data dir, no prompts, no real credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_VAR_", "TF_CLI_ARGS"))}

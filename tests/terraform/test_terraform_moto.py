@@ -449,8 +449,9 @@ def test_a_tag_change_replaces_no_compute_environment(cycles):
     assert "error" not in record, record["error"]
     plan = record["retag"]
     assert plan.returncode == 0, _log(plan)
-    for name in ("this", "on_demand[0]"):
-        assert f"module.starfish_batch[0].aws_batch_compute_environment.{name} will be updated in-place" in plan.stdout
+    for key in ("primary", "on_demand"):
+        assert (f'module.starfish_batch[0].aws_batch_compute_environment.this["{key}"] will be updated in-place'
+                in plan.stdout)
     assert "must be replaced" not in plan.stdout and "will be destroyed" not in plan.stdout, plan.stdout[-4000:]
     assert "Plan: 0 to add" in plan.stdout, plan.stdout[-2000:]
 

@@ -1,84 +1,14 @@
-locals {
-  log_group_name = "/aws/batch/${local.name}"
+################################################################################
+# Results bucket (created unless create_results_bucket = false)
+################################################################################
 
+locals {
   results_bucket_name = (
     var.results_bucket_name != null ? var.results_bucket_name :
     "${local.name}-results-${local.account_id}-${local.region}"
   )
   results_bucket_arn = "arn:${local.partition}:s3:::${local.results_bucket_name}"
 }
-
-################################################################################
-# ECR repositories: one per worker image
-################################################################################
-
-resource "aws_ecr_repository" "this" {
-  for_each = var.create_repositories ? local.workers : {}
-
-  #checkov:skip=CKV_AWS_51:Mutability is var.ecr_image_tag_mutability; MUTABLE by default so `make push` can move a tag such as "latest".
-  name                 = "${local.name}/${each.key}"
-  image_tag_mutability = var.ecr_image_tag_mutability
-  force_delete         = var.ecr_force_delete
-
-  image_scanning_configuration {
-    scan_on_push = true
-  }
-
-  encryption_configuration {
-    encryption_type = "KMS"
-  }
-
-  tags = local.tags
-}
-
-resource "aws_ecr_lifecycle_policy" "this" {
-  for_each = aws_ecr_repository.this
-
-  repository = each.value.name
-  policy = jsonencode({
-    rules = [
-      {
-        rulePriority = 1
-        description  = "Expire untagged images after 7 days"
-        selection = {
-          tagStatus   = "untagged"
-          countType   = "sinceImagePushed"
-          countUnit   = "days"
-          countNumber = 7
-        }
-        action = { type = "expire" }
-      },
-      {
-        rulePriority = 2
-        description  = "Keep the ${var.ecr_keep_images} newest images"
-        selection = {
-          tagStatus   = "any"
-          countType   = "imageCountMoreThan"
-          countNumber = var.ecr_keep_images
-        }
-        action = { type = "expire" }
-      },
-    ]
-  })
-}
-
-################################################################################
-# CloudWatch log group of the jobs
-################################################################################
-
-resource "aws_cloudwatch_log_group" "this" {
-  #checkov:skip=CKV_AWS_158:A customer-managed key is optional (var.kms_key_arn); CloudWatch Logs encrypts log data at rest by default.
-  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (default 90 days): job logs are for debugging runs, not an audit trail.
-  name              = local.log_group_name
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-
-  tags = local.tags
-}
-
-################################################################################
-# Results bucket (created unless create_results_bucket = false)
-################################################################################
 
 resource "aws_s3_bucket" "results" {
   count = var.create_results_bucket ? 1 : 0

@@ -100,8 +100,9 @@ test-fast: $(VENV)/.installed-test  ## the Python tests without Terraform
 test-slurm: $(VENV)/.installed-test  ## the Slurm executor's tests on a one-node Slurm (as root), the long cases too
 	SLURM_LONG_TESTS=1 $(PY) -m pytest -q -ra -m slurm tests
 
-lint: $(VENV)/.installed-test  ## ruff, terraform fmt and docs/terraform.md's Inputs/Outputs tables
+lint: $(VENV)/.installed-test  ## ruff, the largest modules/classes/functions, terraform fmt, docs/terraform.md's Inputs/Outputs tables
 	$(VENV)/bin/ruff check workers scripts tests examples
+	$(PY) scripts/code_size.py --check
 	terraform fmt -check -recursive
 	$(PY) scripts/gen_tf_docs.py --check
 

@@ -1,7 +1,7 @@
 """The launcher's commands on Slurm: run (submit, follow, resubmit FOVs out of memory or off a
 failed node, the closing lines), status and cancel. ``launcher.cli`` hands ``--executor slurm``
 here; failures print through the one printer (``report.print_failures``) and the closing lines
-of a failed run are the Batch executor's (``cli.finish_batch``)."""
+of a failed run are the Batch executor's (``commands.follow.finish_batch``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ import json
 import time
 
 from starfish_batch import storage
+from starfish_batch.contract import LAUNCHER as PROG
 from starfish_batch.contract import MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.errors import StarfishBatchError
+from starfish_batch.launcher.commands.bills import attach_bill
+from starfish_batch.launcher.commands.follow import finish_batch
+from starfish_batch.launcher.hints import next_step_commands, next_steps, resume_hint
+from starfish_batch.launcher.options import require
 from starfish_batch.launcher.report import BatchProgress, print_failures, say
 from starfish_batch.launcher.run_page import write_page
 from starfish_batch.launcher.slurm import options as slurm_options
@@ -127,58 +132,55 @@ def slurm_bill(manifest: Manifest) -> Bill:
 def finish(outcome, manifest: Manifest, sub: SlurmSubmission, args: argparse.Namespace, results_url: str,
            started: float) -> int:
     """What the end of following a Slurm run says, and its exit code."""
-    from starfish_batch.launcher import cli
     from starfish_batch.launcher.report import print_summary
 
     if outcome.state == "merged":
-        cli._attach_bill(manifest, lambda: slurm_bill(manifest))
+        attach_bill(manifest, lambda: slurm_bill(manifest))
         print_summary(manifest, time.perf_counter() - started, args.ground_truth)
         write_page(manifest, "merged")
         return 0
     if outcome.state == "interrupted":
         say(f"\ninterrupted: the Slurm jobs of run {sub.run_id} are cancelled "
             f"({' '.join(outcome.cancelled) or 'none was left'}); outputs written so far are kept under "
-            f"{manifest.run_root}\ncontinue with: {cli.resume_hint(manifest, args)}")
-        write_page(manifest, "interrupted", outcome.failures, {"continue the run": cli.resume_hint(manifest, args)})
+            f"{manifest.run_root}\ncontinue with: {resume_hint(manifest, args)}")
+        write_page(manifest, "interrupted", outcome.failures, {"continue the run": resume_hint(manifest, args)})
         return 130
     if outcome.state == "over_budget":
-        say(f"{cli.PROG}: error: stopped: submission {sub.jobs_url.rsplit('/', 1)[-1]} of run {sub.run_id} used "
+        say(f"{PROG}: error: stopped: submission {sub.jobs_url.rsplit('/', 1)[-1]} of run {sub.run_id} used "
             f"{outcome.cost_usd:.3f} core-hours, past --max-cost {args.max_cost:g} core-hours; the rest of the run "
             f"and its merge were cancelled ({len(outcome.cancelled)} job(s)); outputs written are kept under "
-            f"{manifest.run_root}\ncontinue with: {cli.resume_hint(manifest, args)}")
+            f"{manifest.run_root}\ncontinue with: {resume_hint(manifest, args)}")
         return 1
     if outcome.state == "merged_file_missing":
-        say(f"{cli.PROG}: error: the merge job {sub.merge_job_id} completed but "
+        say(f"{PROG}: error: the merge job {sub.merge_job_id} completed but "
             f"{storage.join(manifest.run_root, MERGED_NAME)} does not exist (see {sub.merge_log()})")
         write_page(manifest, "failed")
         return 1
-    return cli.finish_batch(outcome, manifest, sub, args, results_url)
+    return finish_batch(outcome, manifest, sub, args, results_url)
 
 
 def status(args: argparse.Namespace) -> int:
-    from starfish_batch.launcher import cli
     from starfish_batch.launcher.runs import load_run, progress
 
-    cli._require(args, "results_url")
+    require(args, "results_url")
     manifest = load_run(args.results_url, args.run_id)
     jobs_state, failures = SlurmExecutor().status(manifest, submissions(manifest.run_root, manifest.run_id))
     state = {**progress(manifest), **jobs_state}
     print(json.dumps(state, indent=2), flush=True)
     if failures:
         print_failures(failures)
-        say(cli.next_steps(failures, manifest, args))
+        say(next_steps(failures, manifest, args))
     if state["merged"]:
         say(f"merged: {manifest.merged_url}")
     write_page(manifest, "merged" if state["merged"] else ("failed" if failures else "running"), failures,
-               dict(cli.next_step_commands(failures, manifest, args)) if failures else None, source="status")
+               dict(next_step_commands(failures, manifest, args)) if failures else None, source="status")
     return 0 if state["merged"] else 1
 
 
 def cancel(args: argparse.Namespace) -> int:
-    from starfish_batch.launcher import cli
     from starfish_batch.launcher.runs import load_run
 
-    cli._require(args, "results_url")
+    require(args, "results_url")
     manifest = load_run(args.results_url, args.run_id)
     ids = [i for s in submissions(manifest.run_root, manifest.run_id) for i in s.job_ids]
     cancelled = SlurmExecutor().cancel_jobs(ids)

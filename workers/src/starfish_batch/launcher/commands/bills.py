@@ -1,0 +1,35 @@
+"""A run's bill attached to its summary, and printed for a Batch run."""
+
+from __future__ import annotations
+
+import argparse
+
+from starfish_batch.errors import StarfishBatchError
+from starfish_batch.launcher.report import say
+from starfish_batch.manifest import Manifest
+
+
+def attach_bill(manifest: Manifest, make_bill) -> dict | None:
+    """Add the run's bill to its summary.json; a bill that cannot be made is a warning, not a
+    failed run (the results are there)."""
+    from starfish_batch.launcher.bill import attach_bill as attach
+
+    try:
+        bill = make_bill()
+        attach(manifest, bill)
+        return bill.to_dict()
+    except StarfishBatchError as exc:
+        say(f"warning: no bill for run {manifest.run_id}: {exc}")
+        return None
+
+
+def print_batch_bill(executor, manifest: Manifest, args: argparse.Namespace) -> None:
+    """The bill of every submission of the run, from AWS Batch's job attempts."""
+    from starfish_batch.launcher.batch.jobs import submissions
+    from starfish_batch.launcher.report import bill_lines
+    from starfish_batch.pricing import PriceTable
+
+    bill = attach_bill(manifest, lambda: executor.bill(
+        submissions(manifest.run_root, manifest.run_id), PriceTable.load(args.prices)))
+    for line in bill_lines(bill) if bill else []:
+        say(line)

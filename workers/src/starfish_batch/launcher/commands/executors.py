@@ -1,0 +1,57 @@
+"""The executor a command's flags choose (local, AWS Batch from the Terraform outputs, Slurm),
+with the results URL and the preflight a new run passes before anything is written."""
+
+from __future__ import annotations
+
+import argparse
+
+from starfish_batch import storage
+from starfish_batch.errors import StarfishBatchError
+from starfish_batch.launcher.report import say
+from starfish_batch.manifest import Manifest
+
+BATCH_MIN_TIMEOUT = 60  # AWS Batch refuses an attemptDurationSeconds below 60
+
+
+def batch_executor(args: argparse.Namespace):
+    """The Batch executor and the results URL (default: the module's bucket), from the flags and
+    the Terraform outputs (read now: a clear error if absent)."""
+    from starfish_batch.launcher.batch import BatchExecutor
+    from starfish_batch.launcher.tf_outputs import read_outputs
+
+    outputs = read_outputs(args.tf_dir, args.tf_outputs, args.config_parameter, args.deployment)
+    if getattr(args, "allow_partial", False):
+        raise StarfishBatchError(
+            "--allow-partial applies to the local executor; on AWS Batch a failed FOV stops "
+            "the merge: fix the recipe or data, then --resume RUN_ID"
+        )
+    storage.use_region(outputs.region)  # for a machine with no AWS region configured
+    timeout = getattr(args, "fov_timeout", None)
+    if timeout is not None and timeout < BATCH_MIN_TIMEOUT:
+        raise StarfishBatchError(f"--fov-timeout {timeout}: AWS Batch's attempt timeout is at least "
+                                 f"{BATCH_MIN_TIMEOUT} seconds; give {BATCH_MIN_TIMEOUT} or more")
+    executor = BatchExecutor(outputs, getattr(args, "job_queue", None), fov_timeout=timeout)
+    if args.results_url:
+        return executor, args.results_url
+    from starfish_batch.launcher.results_home import default_results_url
+
+    return executor, default_results_url(executor)  # the caller's own folder, when the module scopes writes
+
+
+def chosen_executor(args: argparse.Namespace):
+    """(Batch or Slurm executor, or None for local; results URL; preflight or None) for starting
+    a run: the preflight checks the queue and outputs before anything is written."""
+    if args.executor == "slurm":
+        from starfish_batch.launcher.slurm.run import executor_from
+
+        executor, results_url = executor_from(args), args.results_url
+    elif args.executor == "batch":
+        executor, results_url = batch_executor(args)
+    else:
+        return None, args.results_url, None
+
+    def preflight(manifest: Manifest) -> None:
+        for warning in executor.preflight(manifest):
+            say(warning)
+
+    return executor, results_url, preflight

@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,7 +48,7 @@ SCRIPTS = REPO_ROOT / "scripts" / "containers"
 DEFAULT_STATE = REPO_ROOT / "build" / "e2e-containers"
 BASE_IMAGE = "localhost/starfish-batch-base:bookworm"
 IMAGE_PREFIX = "localhost/starfish-batch-"
-IMAGE_TAG = "e2e"
+IMAGE_TAG = os.environ.get("E2E_IMAGE_TAG", "e2e")  # `make e2e-setup` tags e2e
 TARGETS = ("process-fov", "merge-batch-job")
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -257,3 +259,51 @@ def log_messages(logs_client, group: str = "/aws/batch/job") -> dict[str, list[s
         events = logs_client.get_log_events(logGroupName=group, logStreamName=name)["events"]
         out[name] = [e["message"] for e in events]
     return out
+
+
+# --- the local launcher with its workers in the images ------------------------------------
+
+def image_worker_venv(root: Path, state: Path, mounts: list[Path], tag: str = IMAGE_TAG) -> Path:
+    """A virtualenv at ``root`` whose ``process-fov`` and ``merge-batch-job`` run the worker
+    images (podman, storage of ``state``) with the job's environment; its python runs the
+    launcher from this checkout. Returns that python.
+
+    The local executor starts the console scripts found beside its interpreter, with the same
+    variables Batch gives (contract.worker_env): so `python scripts/starfish_workflow.py run`
+    with this python runs every FOV, and the merge, in the images. ``mounts`` (experiment,
+    recipe, results) are bind-mounted at the same paths; the workers run as root here so they
+    can write into the launcher's run folder.
+    """
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    site = Path(subprocess.run([str(root / "bin" / "python"), "-c",
+                                "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / "host_venv.pth").write_text(f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
+    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in podman_env(state).items()
+                      if k.startswith("CONTAINERS_"))
+    volumes = " ".join(f"-v {shlex.quote(str(m))}:{shlex.quote(str(m))}" for m in mounts)
+    for target in TARGETS:
+        script = root / "bin" / target
+        script.write_text(
+            "#!/bin/bash\n" + exports
+            # The local executor's phase pipe (contract.PHASE_FD_VAR) goes in as fd 3.
+            + 'fds=()\nif [[ -n ${STARFISH_BATCH_PHASE_FD:-} ]]; then\n'
+            + '    exec 3>&"$STARFISH_BATCH_PHASE_FD"; fds=(--preserve-fds 1 --env STARFISH_BATCH_PHASE_FD=3)\nfi\n'
+            + 'exec podman run --rm --network none --user 0:0 "${fds[@]}"'
+            + " --env RUN_MANIFEST_URL --env RUN_MANIFEST_SHA256 --env FOV_INDEX_OFFSET"
+            + " --env AWS_BATCH_JOB_ARRAY_INDEX --env AWS_BATCH_JOB_ID"
+            + f" {volumes} {shlex.quote(image_name(target, tag))} {target} \"$@\"\n"
+        )
+        script.chmod(0o755)
+    return root / "bin" / "python"
+
+
+def image_files(state: Path, image: str) -> list[str]:
+    """Every path under /opt/venv of ``image`` (directories end with /)."""
+    walk = ("import os\nfor d, dirs, files in os.walk('/opt/venv'):\n"
+            "    print(d + '/')\n    [print(os.path.join(d, f)) for f in files]")
+    out = podman(state, "run", "--rm", "--network", "none", image, "python3", "-c", walk,
+                 capture_output=True).stdout
+    return out.splitlines()

@@ -46,16 +46,35 @@ def _stage(text: str, name: str) -> str:
     return text[start.start(): start.end() + (end.start() if end else len(text))]
 
 
-def test_process_fov_carries_neither_the_merge_libraries_nor_the_launcher():
+def _branch(script: str, target: str) -> str:
+    """The ``case`` branch of workers/docker/build_venv.sh for ``target``."""
+    start = re.search(rf"^{re.escape(target)}\)$", script, re.MULTILINE)
+    return script[start.end(): script.index("\n    ;;", start.end())]
+
+
+def test_one_builder_makes_both_venvs_and_each_image_copies_only_its_own():
     text = (REPO_ROOT / "workers" / "Dockerfile").read_text()
-    final = _stage(text, "process-fov")
-    assert final.startswith("FROM ${BASE_IMAGE} AS process-fov")  # not FROM runtime: no merge venv
-    assert "--from=venv-process-fov" in final and "--from=venv " not in final
-    trimmed = _stage(text, "venv-process-fov")
+    for target in ("process-fov", "merge-batch-job"):
+        final = _stage(text, target)
+        assert final.startswith(f"FROM runtime AS {target}")  # user, environment: shared, cached
+        copies = re.findall(r"^COPY .*$", final, re.MULTILINE)
+        assert copies == [f"COPY --from=venv-{target} /opt/venv/ /opt/venv/"], copies
+        assert final.rstrip().endswith(copies[0])  # the big tree is the last layer (vfs builds)
+        assert re.search(rf"^RUN build_venv.sh {target}$", _stage(text, f"venv-{target}"), re.MULTILINE)
+    assert "RUN build_venv.sh deps" in _stage(text, "venv")
+    assert "pip install" not in text.split("AS venv", 1)[1]  # one script installs every venv
+
+
+def test_process_fov_carries_neither_the_merge_libraries_nor_the_launcher():
+    script = (REPO_ROOT / "workers" / "docker" / "build_venv.sh").read_text()
+    trimmed = _branch(script, "process-fov")
     for package in ("pyarrow", "matplotlib", "isal"):
-        assert re.search(rf"pip uninstall[^&]*\b{package}\b", trimmed), package
+        assert re.search(rf"uninstall --yes(?:[^\n]|\\\n)*\b{package}\b", trimmed), package
     for module in ("launcher", "demo", "merge", "report"):
         assert f'"$site/starfish_batch/{module}"' in trimmed, module
-    assert "uninstall --yes --no-input --disable-pip-version-check pip" in trimmed
-    merge = _stage(text, "runtime")
+    assert 'uninstall --yes setuptools pip' in trimmed
+    merge = _branch(script, "merge-batch-job")
     assert '"$site/starfish_batch/launcher" "$site/starfish_batch/demo"' in merge
+    assert re.search(r"uninstall --yes starfish scikit-image", merge)
+    deps = _branch(script, "deps")
+    assert "-name tests" in deps and "strip --strip-unneeded" in deps

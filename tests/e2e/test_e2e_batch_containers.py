@@ -28,35 +28,33 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-from tests.support import DUMMY_AWS, PLUGIN_DIR
-from tests.support import terraform as tfh
-from tests.support.containers import PodmanService, image_name
+from tests.support.containers import PodmanService
+from tests.support.e2e_stack import (
+    DATA_BUCKET,
+    MOTO_LOG_GROUP,
+    NEEDS_TERRAFORM,
+    RESULTS_BUCKET,
+    RESULTS_URL,
+    Timings,
+    apply_module,
+    finish,
+    launcher_env,
+    log_lines,
+    open_table,
+)
 from tests.support.moto import MotoServer
 from tests.support.workflow import ISS_RECIPE, LAUNCHER, demo_experiment_in_s3
 
-VENV_BIN = Path(sys.executable).parent
-REGION = DUMMY_AWS["AWS_DEFAULT_REGION"]
-DATA_BUCKET = "sfb-e2e-data"
-RESULTS_BUCKET = "sfb-e2e-results"
-RESULTS_URL = f"s3://{RESULTS_BUCKET}/runs"
 FOVS = ["A1", "A2", "B1"]
 FAIL_FOV = "A2"
 OK_RUN, FAIL_RUN = "e2e-ok", "e2e-fail"
 FAIL_MESSAGE = f"e2e: this recipe fails on FOV {FAIL_FOV} on purpose"
-# moto's Batch writes every container's output to this group, whatever the job definition's
-# awslogs-group says (the module's is /aws/batch/<name>).
-MOTO_LOG_GROUP = "/aws/batch/job"
 LAUNCHER_TIMEOUT_S = float(os.environ.get("E2E_LAUNCHER_TIMEOUT", "900"))
 
 # Appended to the ISS recipe: the recipe file is uploaded on its own, so it cannot import
@@ -72,90 +70,12 @@ def process_fov(fov, codebook):
     return _iss_process_fov(fov, codebook)
 '''
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
-    pytest.mark.skipif(not PLUGIN_DIR.is_dir(), reason=f"no Terraform provider mirror at {PLUGIN_DIR}"),
-]
-
-
-class Timings:
-    def __init__(self) -> None:
-        self.t0 = time.monotonic()
-        self.rows: list[tuple[str, float]] = []
-        self.file = os.environ.get("E2E_TIMINGS")
-
-    def say(self, text: str) -> None:
-        print(f"[e2e {time.monotonic() - self.t0:7.1f}s] {text}", file=sys.stderr, flush=True)
-
-    @contextmanager
-    def phase(self, name: str):
-        start = time.monotonic()
-        self.say(f"{name} ...")
-        try:
-            yield
-        finally:
-            seconds = time.monotonic() - start
-            self.rows.append((name, seconds))
-            self.say(f"{name}: {seconds:.1f} s")
-            if self.file:
-                with open(self.file, "a") as fh:
-                    fh.write(f"  {name}\t{seconds:.1f}\n")  # indented: a part of the pytest phase
+pytestmark = NEEDS_TERRAFORM
 
 
 # ------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------
-
-
-def _env(moto: MotoServer, home: Path) -> dict[str, str]:
-    """Environment of the launchers: moto's endpoint, dummy credentials, nothing of the host's AWS."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_VAR_", "DOCKER_"))}
-    return env | DUMMY_AWS | {
-        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
-        "HOME": str(home),
-        "MPLCONFIGDIR": str(home / "mpl"),
-        "AWS_ENDPOINT_URL": moto.endpoint,
-    }
-
-
-def _apply_module(moto: MotoServer, work: Path) -> dict:
-    """Copy the module, point it at moto (the Terraform tests' override), apply, return outputs."""
-    module = tfh.copy_module(work / "module")
-    # As the Terraform tests do: the provider on moto (providers.tf), and the moto quirks' override.
-    tfh.point_at_moto(module, moto.endpoint)
-    env = tfh.terraform_env(work)
-    tf_vars = {
-        # moto needs a service role that exists; AWS would use its service-linked role.
-        "create_batch_service_linked_role": True,
-        "use_default_vpc": True,
-        # An existing bucket: skips the lifecycle rules the provider polls for a minute.
-        "create_results_bucket": False,
-        "results_bucket_name": RESULTS_BUCKET,
-        "experiment_s3_locations": [f"s3://{DATA_BUCKET}"],
-        # moto asks podman to run the job definition's image by exactly this name.
-        "process_fov": {"image": image_name("process-fov")},
-        "merge": {"image": image_name("merge-batch-job")},
-        "retry_attempts": 1,
-        # The containers share the host network (MOTO_DOCKER_NETWORK_MODE=host) and have no
-        # instance role: they reach moto with these.
-        "job_environment": {
-            "AWS_ENDPOINT_URL": moto.endpoint,
-            "AWS_ACCESS_KEY_ID": DUMMY_AWS["AWS_ACCESS_KEY_ID"],
-            "AWS_SECRET_ACCESS_KEY": DUMMY_AWS["AWS_SECRET_ACCESS_KEY"],
-            "AWS_EC2_METADATA_DISABLED": "true",
-            # The same BLAS kernels as the local reference run: a machine may pin OpenBLAS's
-            # core type (this one sets OPENBLAS_CORETYPE), and another core type's kernels
-            # round differently (registration's upsampled DFT is a matrix product).
-            **{k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
-        },
-    }
-    (module / "e2e.auto.tfvars.json").write_text(json.dumps(tf_vars, indent=2))
-    tfh.terraform_init(module, env)
-    applied = tfh.run_terraform(["apply", "-input=false", "-auto-approve"], module, env, timeout=900)
-    assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-3000:]
-    out = tfh.run_terraform(["output", "-json"], module, env)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def _launch(run_id: str, recipe: Path, tf_outputs: Path, env: dict, cwd: Path) -> subprocess.Popen:
@@ -168,17 +88,6 @@ def _launch(run_id: str, recipe: Path, tf_outputs: Path, env: dict, cwd: Path) -
         env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
     )
-
-
-def _finish(proc: subprocess.Popen, what: str, timeout: float) -> tuple[int, str, str]:
-    """Wait for a launcher; on timeout stop it (by PID) and fail: it must never hang."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"{what} did not end within {timeout:.0f} s (hung?)\nstdout:\n{out}\nstderr:\n{err[-4000:]}")
-    return proc.returncode, out, err
 
 
 class Observer(threading.Thread):
@@ -224,26 +133,6 @@ class Observer(threading.Thread):
         return [f"{parent['job_id']}:{i}" for i in range(parent["size"])]
 
 
-def _open_table(path: Path):
-    """The table as a DataArray; in its starfish provenance log, what differs between any two
-    processes is left out: the "os" entries (platform and Python version: a container's and
-    this machine's differ) and the addresses in the arguments' reprs ("<function mean at 0x...>")."""
-    import xarray as xr
-    from starfish import DecodedIntensityTable
-
-    table = xr.DataArray(DecodedIntensityTable.open_netcdf(str(path))).load()
-    log = json.loads(table.attrs["starfish"])
-    for entry in log.get("log", []):
-        entry.pop("os", None)
-    table.attrs["starfish"] = re.sub(r" at 0x[0-9a-f]+>", " at 0x...>", json.dumps(log, sort_keys=True))
-    return table
-
-
-def _log_lines(moto: MotoServer, stream: str) -> list[str]:
-    events = moto.client("logs").get_log_events(logGroupName=MOTO_LOG_GROUP, logStreamName=stream)["events"]
-    return [e["message"] for e in events]
-
-
 # ------------------------------------------------------------------------------------------
 # the test
 # ------------------------------------------------------------------------------------------
@@ -259,7 +148,7 @@ def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_pat
     try:
         home = tmp_path / "home"
         (home / "mpl").mkdir(parents=True)
-        env = _env(moto, home)
+        env = launcher_env(moto, home)
 
         with t.phase("demo experiment (3 FOVs, 96x96) to moto S3; local executor started"):
             s3 = moto.client("s3")
@@ -275,7 +164,7 @@ def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_pat
             )
 
         with t.phase("terraform init + apply against moto"):
-            outputs = {k: v["value"] for k, v in _apply_module(moto, tmp_path).items()}
+            outputs = {k: v["value"] for k, v in apply_module(moto, tmp_path).items()}
         # moto writes the containers' logs to /aws/batch/job whatever the job definition's
         # awslogs-group: the launcher reads a saved copy of the outputs that names that group.
         assert outputs["log_group_name"].startswith("/aws/batch/")
@@ -300,13 +189,13 @@ def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_pat
             observers = {OK_RUN: Observer(moto, OK_RUN, ok_proc), FAIL_RUN: Observer(moto, FAIL_RUN, fail_proc)}
             for observer in observers.values():
                 observer.start()
-            fail_rc, fail_out, fail_err = _finish(fail_proc, "launcher of e2e-fail", LAUNCHER_TIMEOUT_S)
+            fail_rc, fail_out, fail_err = finish(fail_proc, "launcher of e2e-fail", LAUNCHER_TIMEOUT_S)
             t.say(f"e2e-fail launcher exited {fail_rc}")
-            ok_rc, ok_out, ok_err = _finish(ok_proc, "launcher of e2e-ok", LAUNCHER_TIMEOUT_S)
+            ok_rc, ok_out, ok_err = finish(ok_proc, "launcher of e2e-ok", LAUNCHER_TIMEOUT_S)
             t.say(f"e2e-ok launcher exited {ok_rc}")
             for observer in observers.values():
                 observer.join(timeout=30)
-            local_rc, local_out, local_err = _finish(local, "local executor", LAUNCHER_TIMEOUT_S)
+            local_rc, local_out, local_err = finish(local, "local executor", LAUNCHER_TIMEOUT_S)
 
         with t.phase("checks"):
             for run_id, observer in observers.items():
@@ -328,13 +217,13 @@ def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_pat
                 assert job["status"] == "SUCCEEDED"
                 assert job["startedAt"] <= job["stoppedAt"], job
                 # It ran in a container: the worker's own output is in its log stream.
-                assert _log_lines(moto, job["container"]["logStreamName"]), job_id
+                assert log_lines(moto, job["container"]["logStreamName"]), job_id
             (merge,) = batch.describe_jobs(jobs=[ok.jobs["merge_job_id"]])["jobs"]
             assert merge["status"] == "SUCCEEDED", merge
             assert "RUNNING" in ok.seen[merge["jobId"]], ok.seen[merge["jobId"]]
             last_child = max(j["stoppedAt"] for j in children.values())
             assert merge["startedAt"] >= last_child, (merge["startedAt"], last_child)
-            assert _log_lines(moto, merge["container"]["logStreamName"])
+            assert log_lines(moto, merge["container"]["logStreamName"])
             first_child = min(j["startedAt"] for j in children.values())
             t.say(f"e2e-ok: children ran from +0 to +{(last_child - first_child) / 1000:.1f} s; the merge "
                   f"started {(merge['startedAt'] - last_child) / 1000:.1f} s after the last child stopped")
@@ -343,8 +232,8 @@ def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_pat
             assert local_rc == 0, f"stdout:\n{local_out}\nstderr:\n{local_err[-4000:]}"
             merged = tmp_path / "merged_from_batch.nc"
             s3.download_file(RESULTS_BUCKET, f"runs/{OK_RUN}/merged_decoded_fovs.nc", str(merged))
-            from_batch = _open_table(merged)
-            from_local = _open_table(local_results / OK_RUN / "merged_decoded_fovs.nc")
+            from_batch = open_table(merged)
+            from_local = open_table(local_results / OK_RUN / "merged_decoded_fovs.nc")
             assert from_batch.sizes["features"] > 0
             assert sorted(set(from_batch["fov"].values.tolist())) == sorted(FOVS)
             xr.testing.assert_identical(from_batch, from_local)
@@ -359,7 +248,7 @@ def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_pat
                 assert children[job_id]["status"] == want, (job_id, children[job_id])
                 assert "RUNNING" in fail.seen.get(job_id, []), (job_id, fail.seen.get(job_id))
             failed_stream = children[fail.child_ids[fail_index]]["container"]["logStreamName"]
-            assert any(FAIL_MESSAGE in line for line in _log_lines(moto, failed_stream))
+            assert any(FAIL_MESSAGE in line for line in log_lines(moto, failed_stream))
             assert f"FOV {FAIL_FOV} (index {fail_index}) failed" in fail_err, fail_err[-6000:]
             assert f"last lines of log {MOTO_LOG_GROUP} {failed_stream}:" in fail_err, fail_err[-6000:]
             shown = [line for line in fail_err.splitlines() if line.startswith("  | ")]

@@ -21,22 +21,24 @@ import sys
 
 import pytest
 
-from tests.e2e.test_e2e_batch_containers import (
+from tests.support.containers import PodmanService
+from tests.support.e2e_stack import (
     DATA_BUCKET,
     MOTO_LOG_GROUP,
+    NEEDS_TERRAFORM,
     RESULTS_BUCKET,
     RESULTS_URL,
     Timings,
-    _apply_module,
-    _env,
-    _finish,
-    _log_lines,
-    _open_table,
-    pytestmark,  # noqa: F401 - the same skips (terraform, provider mirror)
+    apply_module,
+    finish,
+    launcher_env,
+    log_lines,
+    open_table,
 )
-from tests.support.containers import PodmanService
 from tests.support.moto import MotoServer
 from tests.support.workflow import ISS_RECIPE, LAUNCHER, demo_experiment_in_s3
+
+pytestmark = NEEDS_TERRAFORM
 
 FOVS = ["A1", "A2", "A3", "B1", "B2", "B3"]
 PER_JOB = 3
@@ -89,14 +91,14 @@ def test_packed_children_and_a_child_killed_mid_slice(e2e_state, tmp_path):  # n
     try:
         home = tmp_path / "home"
         (home / "mpl").mkdir(parents=True)
-        env = _env(moto, home)
+        env = launcher_env(moto, home)
         s3, batch = moto.client("s3"), moto.client("batch")
         experiment = demo_experiment_in_s3(s3, tmp_path / "experiment", FOVS, DATA_BUCKET, RESULTS_BUCKET)
         local_env = {k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL"}
         local = _run(["--experiment-url", str(experiment), "--recipe", str(ISS_RECIPE), "--results-url",
                       str(tmp_path / "local"), "--run-id", "local", "--workers", "1"], local_env, tmp_path)
         with t.phase("terraform init + apply against moto"):
-            outputs = {k: v["value"] for k, v in _apply_module(moto, tmp_path).items()}
+            outputs = {k: v["value"] for k, v in apply_module(moto, tmp_path).items()}
         tf_outputs = tmp_path / "tf-outputs.json"
         saved = outputs | {"log_group_name": MOTO_LOG_GROUP}
         if isinstance(saved.get("launcher_config"), dict):  # the one object the launcher reads first
@@ -105,7 +107,7 @@ def test_packed_children_and_a_child_killed_mid_slice(e2e_state, tmp_path):  # n
         source = ["--experiment-url", f"s3://{DATA_BUCKET}/exp/experiment.json"]
 
         with t.phase("packed run: 6 FOVs in 2 children of 3"):
-            code, out, err = _finish(_run([*_batch(tf_outputs), *source, "--recipe", str(ISS_RECIPE),
+            code, out, err = finish(_run([*_batch(tf_outputs), *source, "--recipe", str(ISS_RECIPE),
                                            "--run-id", PACKED_RUN, "--fovs-per-job", str(PER_JOB)], env, tmp_path),
                                      "packed launcher", TIMEOUT_S)
             assert code == 0, err[-6000:]
@@ -115,24 +117,24 @@ def test_packed_children_and_a_child_killed_mid_slice(e2e_state, tmp_path):  # n
             parent = jobs["process_jobs"][0]["job_id"]
             for child in batch.describe_jobs(jobs=[f"{parent}:0", f"{parent}:1"])["jobs"]:
                 assert child["status"] == "SUCCEEDED"
-                lines = _log_lines(moto, child["container"]["logStreamName"])
+                lines = log_lines(moto, child["container"]["logStreamName"])
                 assert sum(" features in " in line for line in lines) == PER_JOB, lines
 
-        local_rc, _, local_err = _finish(local, "local executor", TIMEOUT_S)
+        local_rc, _, local_err = finish(local, "local executor", TIMEOUT_S)
         assert local_rc == 0, local_err[-4000:]
-        reference = _open_table(tmp_path / "local" / "local" / "merged_decoded_fovs.nc")
+        reference = open_table(tmp_path / "local" / "local" / "merged_decoded_fovs.nc")
 
         def merged(run_id: str):
             path = tmp_path / f"{run_id}.nc"
             s3.download_file(RESULTS_BUCKET, f"runs/{run_id}/merged_decoded_fovs.nc", str(path))
-            return _open_table(path)
+            return open_table(path)
 
         xr.testing.assert_identical(merged(PACKED_RUN), reference)
 
         killing = tmp_path / "killing_recipe.py"
         killing.write_text(ISS_RECIPE.read_text() + KILLING_WRAPPER)
         with t.phase("a child killed mid-slice, then --resume"):
-            code, out, err = _finish(_run([*_batch(tf_outputs), *source, "--recipe", str(killing),
+            code, out, err = finish(_run([*_batch(tf_outputs), *source, "--recipe", str(killing),
                                            "--run-id", KILLED_RUN, "--fovs-per-job", str(PER_JOB)], env, tmp_path),
                                      "killed launcher", TIMEOUT_S)
             if code == 0:
@@ -153,7 +155,7 @@ def test_packed_children_and_a_child_killed_mid_slice(e2e_state, tmp_path):  # n
                 assert f"FOV {KILL_FOV} (index 1) failed" in err, err[-6000:]
                 assert "2 of 6 FOVs failed (A2, A3)" in err, err[-6000:]
                 first = s3.get_object(Bucket=RESULTS_BUCKET, Key=f"runs/{KILLED_RUN}/fovs/A1.json")["Body"].read()
-                code, out, err = _finish(_run([*_batch(tf_outputs), "--resume", KILLED_RUN], env, tmp_path),
+                code, out, err = finish(_run([*_batch(tf_outputs), "--resume", KILLED_RUN], env, tmp_path),
                                          "resume launcher", TIMEOUT_S)
                 assert code == 0, err[-6000:]
                 assert "2 of 6 FOVs left to process" in err

@@ -31,3 +31,17 @@ def test_test_fast_selects_no_test_that_runs_terraform():
     assert done.returncode == 0, done.stdout[-2000:]
     selected = {line.split("::")[0] for line in done.stdout.splitlines() if "::" in line}
     assert selected and sorted(selected & runs_terraform) == []
+
+
+def test_no_test_imports_another_test_module():
+    """Shared fixtures and helpers live in tests/support (or a conftest), never in a test module."""
+    imports = {}
+    for path in (REPO_ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+                     if isinstance(node, ast.ImportFrom) else
+                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            found = [n for n in names if n.startswith("tests.") and n.rsplit(".", 1)[-1].startswith("test_")]
+            if found:
+                imports[str(path.relative_to(REPO_ROOT))] = found
+    assert imports == {}

@@ -91,7 +91,7 @@ def main() -> int:
 
         from tests.support.moto import MotoServer
 
-        server = MotoServer(Path(tmp) / "moto").start()
+        server = MotoServer(Path(tmp) / "moto", serial=True).start()  # atomic conditional writes, as AWS
         try:
             s3 = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1",
                               aws_access_key_id="test", aws_secret_access_key="test")

@@ -24,19 +24,34 @@ def moto_endpoint(tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def serial_moto_endpoint(tmp_path_factory):
+    """A moto server answering one request at a time, so that its conditional writes are atomic
+    as AWS's are (tests/support/moto.py: SERIAL_SERVER); for the races over one object."""
+    from tests.support.moto import MotoServer
+
+    if MotoServer.command() is None:
+        pytest.skip("moto_server is not installed (PyPI moto[server])")
+    server = MotoServer(tmp_path_factory.mktemp("moto"), serial=True).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def s3_server(moto_endpoint, monkeypatch):
+def s3_server(serial_moto_endpoint, monkeypatch):
     """The environment of a client of that server (for this process and the ones it forks),
     and a fresh bucket ``races``."""
     import boto3
 
     from starfish_batch import storage
 
-    env = DUMMY_AWS | {"AWS_ENDPOINT_URL": moto_endpoint}
+    env = DUMMY_AWS | {"AWS_ENDPOINT_URL": serial_moto_endpoint}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     storage.s3_client.cache_clear()
-    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client = boto3.client("s3", endpoint_url=serial_moto_endpoint, region_name="us-east-1")
     for bucket in client.list_buckets().get("Buckets", []):
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
             for obj in page.get("Contents", []):

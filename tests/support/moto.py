@@ -29,14 +29,27 @@ import pytest
 
 from tests.support import DUMMY_AWS, free_port
 
+# moto_server's own app, served one request at a time. moto checks a conditional write (If-Match,
+# If-None-Match) and then stores the object in two steps, so under its threaded server two
+# concurrent conditional PUTs can both pass the check; AWS makes them atomic (one wins, the other
+# gets 412 or 409). Served serially, moto's answers have AWS's atomicity: the claim races use it.
+SERIAL_SERVER = (
+    "import sys\n"
+    "from werkzeug.serving import run_simple\n"
+    "from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app\n"
+    "run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False,\n"
+    "           request_handler=MotoRequestHandler)\n"
+)
+
 
 class MotoServer:
     """``moto_server -H 127.0.0.1 -p PORT``, its log in ``log_dir`` (and its PID in ``pid_file``)."""
 
     def __init__(self, log_dir: Path, *, docker_host: str | None = None, port: int | None = None,
                  extra_env: Mapping[str, str] | None = None, pid_file: Path | None = None,
-                 tls: tuple[Path, Path] | None = None):
+                 tls: tuple[Path, Path] | None = None, serial: bool = False):
         self.log_dir = Path(log_dir).resolve()
+        self.serial = serial
         self.tls = tls
         self.docker_host = docker_host
         self.port = port or free_port()
@@ -83,8 +96,13 @@ class MotoServer:
                     "MOTO_HOST": "http://127.0.0.1", "MOTO_PORT": str(self.port)}
         env |= self.extra_env
         tls_args = ["-c", str(self.tls[0]), "-k", str(self.tls[1])] if self.tls else []
+        argv = [*command, "-H", "127.0.0.1", "-p", str(self.port), *tls_args]
+        if self.serial:
+            if self.tls:
+                raise ValueError("a serial moto server serves http only")
+            argv = [sys.executable, "-c", SERIAL_SERVER, "127.0.0.1", str(self.port)]
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(self.port), *tls_args], env=env,
+            self.proc = subprocess.Popen(argv, env=env,
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         if self.pid_file is not None:

@@ -88,7 +88,7 @@ estimate: $(VENV)/.installed
 	$(ESTIMATE) --experiment-url "$(EXPERIMENT)" $(RUN_ARGS)
 endif
 
-test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  ## everything CI checks (about 25 minutes on 2 cores)
+test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  ## everything CI checks (about 30 minutes on 2 cores)
 	scripts/ci/install_chromium.sh
 	$(VENV)/bin/ruff check workers scripts tests examples
 	$(PY) scripts/gen_tf_docs.py --check

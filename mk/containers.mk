@@ -77,7 +77,7 @@ lint-docker: $(LINT_VENV)/bin/hadolint  ## hadolint + checkov on workers/Dockerf
 # --- e2e container stack (podman; root; no registry pulls) ---------------------------------
 
 # E2E_KEEP=1 keeps E2E_STATE (images) for a faster re-run; `make e2e-teardown` removes it.
-e2e: $(VENV)/.installed-test  ## the whole system on this machine: podman, images, moto Batch, Terraform, launcher (root; ~9 min on 2 cores)
+e2e: $(VENV)/.installed-test  ## the whole system on this machine: podman, images, moto Batch, Terraform, launcher (root; about 25 min on 2 cores, most of it building the images)
 	E2E_STATE='$(E2E_STATE)' PYTHON='$(abspath $(VENV))/bin/python' scripts/ci/e2e.sh
 
 e2e-setup: e2e-images e2e-service  ## podman (vfs), base image, images :e2e, Docker API socket (root)

@@ -135,13 +135,24 @@ def test_compute_environments_are_moved_not_recreated(upgrade):
     assert moved == {new: (old, ["no-op"]) for new, old in MOVES.items()}
 
 
+# Keys this version adds to launcher_config (see CHANGELOG.md): new, never a changed value.
+ADDED_TO_LAUNCHER_CONFIG = {"results_caller_prefix"}
+
+
 def test_outputs_are_unchanged(upgrade):
     """Every output of both deployments (launcher_config, compute_environment_arn(s), ...) keeps
-    its value: the launcher reads them."""
+    its value: the launcher reads them. launcher_config may only gain the keys this version adds."""
     outputs = upgrade["json"]["output_changes"]
     assert set(outputs) == set(DEPLOYMENTS)
     for name, change in outputs.items():
-        assert change["actions"] == ["no-op"], (name, change)
+        before, after = change["before"], change["after"]
+        assert set(after) == set(before), name
+        for key, value in before.items():
+            if key == "launcher_config":
+                assert {k: after[key].get(k) for k in value} == value, (name, key)
+                assert set(after[key]) - set(value) <= ADDED_TO_LAUNCHER_CONFIG, (name, key)
+            else:
+                assert after[key] == value, (name, key)
         assert change["after"]["compute_environment_arn"].startswith("arn:aws:batch:")
     assert len(outputs["spot"]["after"]["compute_environment_arns"]) == 2
     assert len(outputs["fargate"]["after"]["compute_environment_arns"]) == 1

@@ -116,6 +116,16 @@ def stopped_early_line(error: str, failures: Sequence[Failure], then: str) -> st
             f"error: {error} ({names}); {then}")
 
 
+def print_job_ids(run) -> None:
+    """--no-wait: the run id and every job id on stdout, one per line, for scripts (Batch and Slurm)."""
+    from starfish_batch.contract import MERGE, PROCESS_FOV
+
+    print(f"run_id {run.run_id}")
+    for job in run.process_jobs:
+        print(f"{PROCESS_FOV} {job.job_id}")
+    print(f"{MERGE} {run.merge_job_id}", flush=True)
+
+
 def submitted_text(run) -> str:
     """What a Batch submission put on the queue, and where its job ids are kept."""
     lines = [f"submitted run {run.run_id} to {run.job_queue}:"]

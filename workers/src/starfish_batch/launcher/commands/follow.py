@@ -7,7 +7,7 @@ import argparse
 
 from starfish_batch import printable, storage
 from starfish_batch.contract import LAUNCHER as PROG
-from starfish_batch.contract import MERGE, MERGED_NAME, PROCESS_FOV
+from starfish_batch.contract import MERGED_NAME
 from starfish_batch.launcher.commands.bills import print_batch_bill
 from starfish_batch.launcher.hints import next_step_commands, next_steps, resume_hint, where
 from starfish_batch.launcher.report import failed_fovs_line, print_failures, say, stopped_early_line
@@ -17,16 +17,13 @@ from starfish_batch.manifest import Manifest
 
 def run_batch(executor, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
               results_url: str) -> int:
-    from starfish_batch.launcher.report import BatchProgress, submitted_text
+    from starfish_batch.launcher.report import BatchProgress, print_job_ids, submitted_text
 
     observer = BatchProgress(enabled=not args.quiet)
     run = executor.submit(manifest, manifest_url, observer)
     say(submitted_text(run))
     if args.no_wait:
-        print(f"run_id {run.run_id}")
-        for job in run.process_jobs:
-            print(f"{PROCESS_FOV} {job.job_id}")
-        print(f"{MERGE} {run.merge_job_id}", flush=True)
+        print_job_ids(run)
         return 0
     manifest, run, outcome = follow_escalating(executor, manifest, run, observer, args, results_url)
     return finish_batch(outcome, manifest, run, args, results_url, executor)

@@ -17,7 +17,7 @@ from starfish_batch.launcher.commands.bills import attach_bill
 from starfish_batch.launcher.commands.follow import finish_batch
 from starfish_batch.launcher.hints import next_step_commands, next_steps, resume_hint
 from starfish_batch.launcher.options import require
-from starfish_batch.launcher.report import BatchProgress, print_failures, say
+from starfish_batch.launcher.report import BatchProgress, print_failures, print_job_ids, say
 from starfish_batch.launcher.run_page import write_page
 from starfish_batch.launcher.slurm import options as slurm_options
 from starfish_batch.launcher.slurm.executor import SlurmExecutor
@@ -70,10 +70,7 @@ def run_slurm(executor: SlurmExecutor, manifest: Manifest, manifest_url: str, ar
     sub = executor.submit(manifest, manifest_url, observer, resources=resources)
     say(submitted_text(sub) + (f"\n  sizes from {source}" if source != "flags" else ""))
     if args.no_wait:
-        print(f"run_id {sub.run_id}")
-        for job in sub.process_jobs:
-            print(f"{PROCESS_FOV} {job.job_id}")
-        print(f"{MERGE} {sub.merge_job_id}", flush=True)
+        print_job_ids(sub)
         return 0
     manifest, sub, outcome = follow_resubmitting(executor, manifest, sub, observer, args, results_url)
     return finish(outcome, manifest, sub, args, results_url, started)

@@ -247,7 +247,7 @@ data "aws_iam_policy_document" "results_key" {
 ################################################################################
 
 locals {
-  # The keys of a run folder that only the launcher writes (starfish_batch.contract).
+  # The keys of a run folder that only the launcher writes (starfish_batch.core.contract).
   run_control_keys = ["manifest.json", "manifest-resume-*.json", "recipe.py", "launcher.lock", "jobs.json", "jobs-resume-*.json"]
 }
 

@@ -26,7 +26,7 @@ def _dummy_aws_env(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    from starfish_batch import storage
+    from starfish_batch.core import storage
 
     storage.s3_client.cache_clear()
     yield
@@ -40,7 +40,7 @@ def moto_s3():
     from moto import mock_aws
 
     with mock_aws():
-        from starfish_batch import storage
+        from starfish_batch.core import storage
 
         storage.s3_client.cache_clear()
         yield boto3.client("s3", region_name="us-east-1")

@@ -39,7 +39,7 @@ def main() -> int:
 
     from starfish_batch.demo.experiment import write_demo_experiment
     from starfish_batch.launcher.bill import fov_records
-    from starfish_batch.launcher.local import LocalExecutor, default_workers
+    from starfish_batch.launcher.executors.local import LocalExecutor, default_workers
     from starfish_batch.launcher.runs import new_run
 
     with tempfile.TemporaryDirectory(prefix="bench-estimate-") as tmp:

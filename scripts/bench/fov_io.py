@@ -89,7 +89,7 @@ def child(mode: str, url: str, objects: list[str]) -> int:
     if mode == "open_fov":
         import starfish  # noqa: F401 - a worker has it imported before it loads its FOV
 
-        from starfish_batch.experiment import open_fov
+        from starfish_batch.core.experiment import open_fov
 
         start = time.perf_counter()
         open_fov(url, "fov_00000")
@@ -126,11 +126,11 @@ def main() -> int:
 
     import boto3
 
-    from starfish_batch import storage
-    from starfish_batch.contract import PROCESS_FOV, worker_env
+    from starfish_batch.core import storage
+    from starfish_batch.core.contract import PROCESS_FOV, worker_env
+    from starfish_batch.core.experiment import open_fov, plan
     from starfish_batch.demo.experiment import widen_experiment, write_demo_experiment
-    from starfish_batch.experiment import open_fov, plan
-    from starfish_batch.launcher.local import worker_command
+    from starfish_batch.launcher.executors.local import worker_command
     from starfish_batch.launcher.runs import new_run
 
     s3 = boto3.client("s3")

@@ -66,7 +66,7 @@ def _hwm_kb() -> int:
 
 def child(method: str, manifest_url: str) -> int:
     """One merge in this process; prints a JSON line with its peak memory and output."""
-    from starfish_batch.manifest import Manifest
+    from starfish_batch.core.manifest import Manifest
 
     manifest = Manifest.load(manifest_url)
     root = Path(manifest.run_root)
@@ -163,8 +163,8 @@ def make_inputs(workdir: Path, n_max: int, n_features: int) -> Path:
 
 
 def write_record(table: Path, record_path: Path, fov: str, index: int) -> None:
-    from starfish_batch import storage
-    from starfish_batch.records import FovRecord
+    from starfish_batch.core import storage
+    from starfish_batch.core.records import FovRecord
 
     digest = storage.Digest.of_file(table)
     record = FovRecord(fov=fov, index=index, run_id=BENCH_RUN_ID, recipe_sha256=BENCH_RECIPE_SHA256,
@@ -179,7 +179,7 @@ BENCH_RUN_ID = "bench"
 
 def run_manifest(workdir: Path, fovs_dir: Path, n: int) -> str:
     """A run of the first n FOVs whose fovs/ links to the shared files."""
-    from starfish_batch.manifest import Manifest
+    from starfish_batch.core.manifest import Manifest
 
     run_id = BENCH_RUN_ID
     results = workdir / f"results-{n}"

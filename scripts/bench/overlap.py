@@ -77,8 +77,8 @@ def real_data(workdir: Path) -> list[tuple]:
 
 
 def planning() -> float:
+    from starfish_batch.core.layout import FovLayout, decide
     from starfish_batch.demo.tiling import grid_extents
-    from starfish_batch.layout import FovLayout, decide
 
     ext = grid_extents((100, 100), tile=2048, overlap=205, um_per_px=0.108)
     best = None
@@ -115,10 +115,10 @@ def place_on_grid(fovs_dir: Path, names: list[str], run_root: Path) -> dict[str,
 
 
 def overlap_manifest(workdir: Path, fovs_dir: Path, n: int) -> str:
-    from starfish_batch import storage
-    from starfish_batch.contract import LAYOUT_NAME
-    from starfish_batch.layout import FovLayout
-    from starfish_batch.manifest import Manifest, sha256_hex
+    from starfish_batch.core import storage
+    from starfish_batch.core.contract import LAYOUT_NAME
+    from starfish_batch.core.layout import FovLayout
+    from starfish_batch.core.manifest import Manifest, sha256_hex
 
     results = workdir / "results"
     run_root = results / f"overlap-{n}"

@@ -61,9 +61,9 @@ def main() -> int:
 def _bench(args, env: dict[str, str], height: int, width: int) -> int:
     import boto3
 
-    from starfish_batch.contract import PROCESS_FOV, worker_env
+    from starfish_batch.core.contract import PROCESS_FOV, worker_env
     from starfish_batch.demo.experiment import write_demo_experiment
-    from starfish_batch.launcher.local import worker_command
+    from starfish_batch.launcher.executors.local import worker_command
     from starfish_batch.launcher.runs import new_run
 
     s3 = boto3.client("s3")

@@ -38,8 +38,8 @@ def main() -> int:
                                            n_spots=args.spots, seed=1)
         manifest, manifest_url = new_run(str(experiment), args.recipe, str(Path(tmp) / "results"),
                                          run_id="bench")
-        from starfish_batch.contract import PROCESS_FOV, worker_env
-        from starfish_batch.launcher.local import worker_command
+        from starfish_batch.core.contract import PROCESS_FOV, worker_env
+        from starfish_batch.launcher.executors.local import worker_command
 
         env = {**os.environ, **worker_env(manifest_url), "AWS_BATCH_JOB_ARRAY_INDEX": "0"}
         start = time.perf_counter()

@@ -35,8 +35,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from starfish_batch.report import FailureRow, RunReport, fov_rows, render_html  # noqa: E402
-from starfish_batch.report.svg import MAX_MARKS  # noqa: E402
+from starfish_batch.core.report import FailureRow, RunReport, fov_rows, render_html  # noqa: E402
+from starfish_batch.core.report.svg import MAX_MARKS  # noqa: E402
 
 
 def synthetic(n: int) -> RunReport:
@@ -104,10 +104,10 @@ def tissue_run(n_fovs: int, n_transcripts: int, out: Path) -> dict:
 
     import numpy as np
 
+    from starfish_batch.core.report import fov_rows
+    from starfish_batch.core.report.page import render_html as render
     from starfish_batch.merge.cells import CellCounter
     from starfish_batch.merge.tissue import TissueCollector
-    from starfish_batch.report import fov_rows
-    from starfish_batch.report.page import render_html as render
 
     rng = np.random.default_rng(0)
     side = int(np.ceil(n_fovs ** 0.5))

@@ -45,7 +45,7 @@ def s3_server(serial_moto_endpoint, monkeypatch):
     and a fresh bucket ``races``."""
     import boto3
 
-    from starfish_batch import storage
+    from starfish_batch.core import storage
 
     env = DUMMY_AWS | {"AWS_ENDPOINT_URL": serial_moto_endpoint}
     for k, v in env.items():

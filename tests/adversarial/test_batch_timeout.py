@@ -6,9 +6,9 @@ fails its FOV as "timed out after N s", through the printer both executors share
 from __future__ import annotations
 
 from starfish_batch.launcher import cli
-from starfish_batch.launcher.batch import BatchExecutor
+from starfish_batch.launcher.console import print_failures
+from starfish_batch.launcher.executors.batch import BatchExecutor
 from starfish_batch.launcher.outcome import FollowOutcome
-from starfish_batch.launcher.report import print_failures
 from starfish_batch.launcher.runs import new_run
 from starfish_batch.launcher.tf_outputs import read_outputs
 from tests.support import batch as tb

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from starfish_batch import storage
-from starfish_batch.contract import worker_env
+from starfish_batch.core import storage
+from starfish_batch.core.contract import worker_env
 from starfish_batch.demo.testing import write_fake_run
 from starfish_batch.launcher import runs
 from starfish_batch.merge import job as merge_job

@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from starfish_batch import storage
+from starfish_batch.core import storage
+from starfish_batch.core.records import FovRecord
 from starfish_batch.demo.testing import synthetic_decoded_table, write_fov_table
 from starfish_batch.launcher import runs
-from starfish_batch.records import FovRecord
 from tests.support.workflow import ISS_RECIPE, launch
 
 

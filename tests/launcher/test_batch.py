@@ -16,13 +16,13 @@ import time
 import boto3
 import pytest
 
-from starfish_batch.errors import StarfishBatchError
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher import cli, runs
-from starfish_batch.launcher.batch import BatchExecutor, chunks, job_name, jobs_url_for
-from starfish_batch.launcher.batch import jobs as batch_jobs
-from starfish_batch.launcher.batch.watch import counts
+from starfish_batch.launcher.executors.batch import BatchExecutor, chunks, job_name, jobs_url_for
+from starfish_batch.launcher.executors.batch import jobs as batch_jobs
+from starfish_batch.launcher.executors.batch.watch import counts
 from starfish_batch.launcher.tf_outputs import REQUIRED, parse_outputs, read_outputs
-from starfish_batch.manifest import Manifest
 from tests.support.batch import (
     EXPERIMENT,
     LOG_GROUP,

@@ -13,9 +13,9 @@ import json
 import pytest
 
 from starfish_batch.launcher import cli
-from starfish_batch.launcher.batch import BatchExecutor
+from starfish_batch.launcher.executors.batch import BatchExecutor
+from starfish_batch.launcher.pricing import PriceTable
 from starfish_batch.launcher.tf_outputs import read_outputs
-from starfish_batch.pricing import PriceTable
 from tests.support import batch as tb
 from tests.support.batch import RESULTS_BUCKET, fov_names, launch, moto_job, submitted
 

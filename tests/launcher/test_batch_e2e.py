@@ -164,7 +164,7 @@ def test_terraform_outputs_to_merged_result(moto_server, tmp_path):
         assert local.returncode == 0, local.stdout + local.stderr[-4000:]
     else:
         from starfish_batch.launcher import runs
-        from starfish_batch.launcher.local import LocalExecutor
+        from starfish_batch.launcher.executors.local import LocalExecutor
 
         manifest, manifest_url = runs.new_run(str(experiment), str(ISS_RECIPE),
                                               str(local_results), run_id=RUN_ID)

@@ -82,7 +82,7 @@ def test_batch_run_cancels_the_rest_and_the_merge(aws, capsys):
 def test_batch_run_over_its_max_cost_is_cancelled(aws, capsys):
     """Four children running for an hour each (AWS's attempts, given to moto's jobs) at 1 vCPU
     and 2 GB on Fargate: 4 x $0.04937 = $0.197 so far, past a $0.10 cap."""
-    from starfish_batch.pricing import PriceTable
+    from starfish_batch.launcher.pricing import PriceTable
 
     executor, manifest, run = tb.submitted(aws, 4, run_id="dear")
     parent = run.process_jobs[0].job_id
@@ -103,7 +103,7 @@ def test_batch_run_over_its_max_cost_is_cancelled(aws, capsys):
 
 
 def test_batch_run_under_its_max_cost_is_followed(aws):
-    from starfish_batch.pricing import PriceTable
+    from starfish_batch.launcher.pricing import PriceTable
 
     executor, manifest, run = tb.submitted(aws, 2, run_id="cheap")
     parent = run.process_jobs[0].job_id

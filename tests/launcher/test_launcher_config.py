@@ -9,7 +9,7 @@ import json
 import boto3
 import pytest
 
-from starfish_batch.errors import StarfishBatchError
+from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.launcher import cli
 from starfish_batch.launcher.tf_outputs import parameter_name, parse_outputs, read_outputs
 from tests.support.batch import EXPERIMENT, REGION, RESULTS, tf_json

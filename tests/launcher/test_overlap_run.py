@@ -105,9 +105,9 @@ def test_the_batch_executor_carries_the_rule_to_the_merge(aws, tmp_path):  # noq
 
 
 def _put_tables(env, run_id: str, manifest: dict, tables: dict) -> None:
-    from starfish_batch import storage
+    from starfish_batch.core import storage
+    from starfish_batch.core.records import FovRecord
     from starfish_batch.demo.testing import write_fov_table
-    from starfish_batch.records import FovRecord
 
     for i, (fov, table) in enumerate(tables.items()):
         path = Path(env.tmp_path) / f"{fov}.nc"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import boto3
 
-from starfish_batch.launcher.batch import BatchExecutor
+from starfish_batch.launcher.executors.batch import BatchExecutor
 from starfish_batch.launcher.results_home import default_results_url
 from starfish_batch.launcher.tf_outputs import REQUIRED, parse_outputs
 

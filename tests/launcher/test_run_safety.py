@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from starfish_batch import process_fov as worker
-from starfish_batch.contract import worker_env
-from starfish_batch.errors import StarfishBatchError
+from starfish_batch.core.contract import worker_env
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher import runs
 from starfish_batch.launcher.claim import RunClaim
-from starfish_batch.manifest import Manifest
 from starfish_batch.merge import job as merge_job
+from starfish_batch.process_fov import main as worker
 from tests.support.workflow import FAILING_WRAPPER, ISS_RECIPE, launch, recipe_with, snapshot
 
 HOSTILE = ["../escape", ".hidden", "a/b", "Case", "case", "L" * 200]

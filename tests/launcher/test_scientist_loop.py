@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from starfish_batch import storage
+from starfish_batch.core import storage
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.demo.testing import synthetic_decoded_table, with_cells, write_fake_run
-from starfish_batch.errors import StarfishBatchError
 from starfish_batch.launcher import cli
 from starfish_batch.launcher.outcome import Failure
-from starfish_batch.manifest import Manifest
 from starfish_batch.merge import job as merge
 from tests.support import REPO_ROOT
 from tests.support.shell import make_dry_run, typed
@@ -120,7 +120,7 @@ def test_a_recipe_asking_for_an_image_the_experiment_lacks_is_refused_before_the
 
 
 def test_the_worker_names_the_experiments_images_for_an_image_computed_at_run_time():
-    from starfish_batch.recipe_images import missing_image_message
+    from starfish_batch.core.recipe_images import missing_image_message
 
     class Fov:
         image_types = {"primary", "anchor_dots", "nuclei"}
@@ -131,7 +131,7 @@ def test_the_worker_names_the_experiments_images_for_an_image_computed_at_run_ti
 
 
 def test_a_launcher_without_starfish_names_the_interpreter_not_the_recipe(monkeypatch):
-    from starfish_batch.recipe import compile_recipe
+    from starfish_batch.core.recipe import compile_recipe
 
     monkeypatch.setitem(sys.modules, "starfish", None)  # `import starfish` fails as without the package
     with pytest.raises(StarfishBatchError) as err:
@@ -208,11 +208,11 @@ def test_status_of_a_run_merged_with_fovs_missing_says_it_is_partial(tmp_path, c
 
 
 def test_the_closing_summary_counts_what_was_processed_and_quotes_paths(tmp_path, capsys, monkeypatch):
-    from starfish_batch.launcher import report
+    from starfish_batch.launcher import console
 
     manifest, _ = _cells_run(str(tmp_path / "my results"))
-    monkeypatch.setattr(report, "_importable", lambda module: module != "anndata")
-    report.print_summary(manifest, 3.0, processed=1)
+    monkeypatch.setattr(console, "_importable", lambda module: module != "anndata")
+    console.print_summary(manifest, 3.0, processed=1)
     out = capsys.readouterr().out
     assert "run run-1: 1 FOVs processed in 3.0 s, 2 in the run" in out
     assert f"    {shlex.quote(manifest.run_root + '/cells.h5ad')}" in out
@@ -220,7 +220,7 @@ def test_the_closing_summary_counts_what_was_processed_and_quotes_paths(tmp_path
 
 
 def test_a_resumes_failure_names_the_fovs_place_in_the_run_and_what_is_kept(tmp_path):
-    from starfish_batch.launcher.local import LocalExecutor
+    from starfish_batch.launcher.executors.local import LocalExecutor
 
     manifest = write_fake_run(str(tmp_path / "results"), {"A1": 10, "B2": 5, "C3": 7})
     resume = dataclasses.replace(manifest, fovs=["C3"], all_fovs=list(manifest.run_fovs))
@@ -262,7 +262,7 @@ def test_a_failed_estimate_prints_the_estimate_to_start_again(tmp_path, monkeypa
 
 
 def test_a_partial_run_is_scored_against_its_own_fovs_true_spots(tmp_path, capsys):
-    from starfish_batch.launcher import report
+    from starfish_batch.launcher import console
 
     manifest, result = _cells_run(str(tmp_path / "results"))
     spots = pd.read_csv(io.BytesIO(gzip.decompress(storage.read_bytes(result.outputs["spots"]))))
@@ -270,7 +270,7 @@ def test_a_partial_run_is_scored_against_its_own_fovs_true_spots(tmp_path, capsy
     other = truth.head(7).assign(fov="not in this run")  # a FOV of the experiment this run left out
     pd.concat([truth, other]).to_csv(tmp_path / "truth.csv", index=False)
     manifest.subset_of = 3
-    report.print_summary(manifest, 1.0, str(tmp_path / "truth.csv"))
+    console.print_summary(manifest, 1.0, str(tmp_path / "truth.csv"))
     out = capsys.readouterr().out
     assert "partial: 2 of the experiment's 3 FOVs" in out
     assert f"recall 1.000, precision 1.000 ({len(truth)} of {len(truth)} true spots" in out

@@ -30,8 +30,8 @@ def stale_claim(pid: int) -> bytes:
 
 def _racer(run_roots: list[str], barrier, answers, env: dict[str, str]) -> None:
     os.environ.update(env)
-    from starfish_batch import storage
-    from starfish_batch.errors import StarfishBatchError
+    from starfish_batch.core import storage
+    from starfish_batch.core.errors import StarfishBatchError
     from starfish_batch.launcher.claim import RunClaim
 
     storage.s3_client.cache_clear()  # a client of its own, not the parent's connections

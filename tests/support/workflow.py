@@ -111,8 +111,8 @@ def serial_starfish_run(experiment_url: str, recipe_path, cpus: int):
     from starfish import DecodedIntensityTable, Experiment
     from threadpoolctl import threadpool_limits
 
-    from starfish_batch.process_fov import with_fov_coordinate
-    from starfish_batch.recipe import load_recipe
+    from starfish_batch.core.recipe import load_recipe
+    from starfish_batch.process_fov.main import with_fov_coordinate
 
     recipe = load_recipe(str(recipe_path))
     exp = Experiment.from_json(experiment_url)

@@ -4,9 +4,9 @@ given when the queue has a scheduling policy, and must not be otherwise)."""
 
 from __future__ import annotations
 
-from starfish_batch.launcher.batch.jobs import JOB_TAG, RUN_ID_TAG, SUBMITTER_TAG
-from starfish_batch.launcher.batch.requests import JobTarget, merge_request, process_requests
-from starfish_batch.manifest import Manifest
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.launcher.executors.batch.jobs import JOB_TAG, RUN_ID_TAG, SUBMITTER_TAG
+from starfish_batch.launcher.executors.batch.requests import JobTarget, merge_request, process_requests
 
 USERID = "AROAEXAMPLEROLEID:alice@example.org"  # an assumed role's aws:userid
 

@@ -149,8 +149,8 @@ def test_the_reference_rule_catches_a_stale_name():
     """The checker refuses what a stale page would say, and accepts what the tree holds."""
     assert exists("starfish_batch.merge.job:main") and exists("starfish_batch.launcher.cli")
     assert exists("runs.new_run") and exists("storage.replace_if") and exists("batch.BatchExecutor")
-    assert exists("workers/src/starfish_batch/merge/") and exists("starfish_batch/pricing/")
-    for stale in ["starfish_batch.launcher.batch.NoSuchExecutor", "starfish_batch.merge.nosuchmodule",
+    assert exists("workers/src/starfish_batch/merge/") and exists("starfish_batch/launcher/pricing/")
+    for stale in ["starfish_batch.launcher.executors.batch.NoSuchExecutor", "starfish_batch.merge.nosuchmodule",
                   "runs.no_such_function", "workers/src/starfish_batch/nosuch.py"]:
         assert not exists(stale), stale
     page = "`launcher.claim.RunClaim` and `manifest.json`, `process_fov.vcpus`"

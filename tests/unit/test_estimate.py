@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from starfish_batch.launcher.estimate import Capacity, FovSample, estimate, quote_lines, spread
+from starfish_batch.launcher.quote import Capacity, FovSample, estimate, quote_lines, spread
 
 SAMPLES = [FovSample("a", 10.0, 1_000_000_000, 1, 40_000),
            FovSample("b", 20.0, 1_100_000_000, 1, 50_000),

@@ -10,6 +10,8 @@ import os
 import re
 import tarfile
 
+import tomllib
+
 from tests.support import REPO_ROOT
 
 
@@ -70,11 +72,14 @@ def test_process_fov_carries_neither_the_merge_libraries_nor_the_launcher():
     trimmed = _branch(script, "process-fov")
     for package in ("pyarrow", "matplotlib", "isal"):
         assert re.search(rf"uninstall --yes(?:[^\n]|\\\n)*\b{package}\b", trimmed), package
-    for module in ("launcher", "demo", "merge", "report"):
-        assert f'"$site/starfish_batch/{module}"' in trimmed, module
+    # the package cut to what the entry point imports (tests/unit/test_layers.py: no launcher,
+    # demo or merge in that closure); the entry module is the console script's
+    scripts = tomllib.loads((REPO_ROOT / "workers" / "pyproject.toml").read_text())["project"]["scripts"]
+    assert f"only_the_closure_of {scripts['process-fov'].split(':')[0]}\n" in trimmed
     assert 'uninstall --yes setuptools pip' in trimmed
     merge = _branch(script, "merge-batch-job")
-    assert '"$site/starfish_batch/launcher" "$site/starfish_batch/demo"' in merge
+    assert f"only_the_closure_of {scripts['merge-batch-job'].split(':')[0]}\n" in merge
+    assert 'closure.py prune "$(site)/starfish_batch"' in script
     assert re.search(r"uninstall --yes starfish scikit-image", merge)
     deps = _branch(script, "deps")
     assert "-name tests" in deps and "strip --strip-unneeded" in deps

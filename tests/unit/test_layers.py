@@ -1,11 +1,16 @@
-"""The test layers mean what their names say: `make test-fast` (-m "not terraform and not e2e")
-runs no Terraform, wherever a test that applies the module lives."""
+"""Layers that mean what their names say. The tests: `make test-fast` (-m "not terraform and not
+e2e") runs no Terraform, wherever a test that applies the module lives. The package: a folder per
+deployable (process_fov/, merge/, launcher/) over core/, which imports only itself; no image
+reaches launcher/ or demo/ (each image is pruned to its entry point's closure by the same reader)."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import subprocess
 import sys
+
+import tomllib
 
 from tests.support import REPO_ROOT
 from tests.support.shell import user_env
@@ -45,3 +50,65 @@ def test_no_test_imports_another_test_module():
             if found:
                 imports[str(path.relative_to(REPO_ROOT))] = found
     assert imports == {}
+
+
+# --- the package's layers: a folder per deployable over a shared core ------------------------
+
+PACKAGE_DIR = REPO_ROOT / "workers" / "src" / "starfish_batch"
+IMAGES = ("process-fov", "merge-batch-job")  # the console scripts each image runs
+
+
+def _closure_tool():
+    """workers/docker/closure.py: what the image build prunes each image to (one reader of imports)."""
+    spec = importlib.util.spec_from_file_location("closure", REPO_ROOT / "workers" / "docker" / "closure.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _entry_module(script: str) -> str:
+    scripts = tomllib.loads((REPO_ROOT / "workers" / "pyproject.toml").read_text())["project"]["scripts"]
+    return scripts[script].split(":")[0]
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_core_imports_only_itself():
+    closure = _closure_tool()
+    known = closure.modules(PACKAGE_DIR)
+    outside = {name: sorted(m for m in closure.imported(name, path, known) if _room(m) not in ("core", ""))
+               for name, path in known.items() if _room(name) == "core"}
+    assert len(outside) > 30  # every core module was read
+    assert {name: found for name, found in outside.items() if found} == {}
+
+
+def test_no_image_reaches_the_launcher_the_demo_or_the_other_job():
+    closure = _closure_tool()
+    rooms = {script: {_room(m) for m in closure.closure(PACKAGE_DIR, [_entry_module(script)])} for script in IMAGES}
+    assert rooms["process-fov"] == {"", "core", "process_fov"}
+    assert rooms["merge-batch-job"] == {"", "core", "merge"}
+
+
+def test_the_launcher_does_not_import_the_demo():
+    """demo/ serves tests, benchmarks and `make run`'s demo data; a scientist's installed launcher
+    runs without it."""
+    closure = _closure_tool()
+    rooms = {_room(m) for m in closure.closure(PACKAGE_DIR, [_entry_module("starfish-workflow")])}
+    assert "launcher" in rooms and "demo" not in rooms
+
+
+def test_the_closure_counts_imports_inside_functions_and_prunes_the_rest(tmp_path):
+    pkg = tmp_path / "pkg"
+    for name, text in {"__init__.py": "", "entry.py": "def main():\n    from pkg.sub import late\n",
+                       "sub/__init__.py": "", "sub/late.py": "import pkg.sub.deep as d\n",
+                       "sub/deep.py": "", "other/__init__.py": "", "other/unused.py": "import pkg.entry\n"}.items():
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / name).write_text(text)
+    closure = _closure_tool()
+    assert closure.closure(pkg, ["pkg.entry"]) == {"pkg", "pkg.entry", "pkg.sub", "pkg.sub.late", "pkg.sub.deep"}
+    closure.prune(pkg, ["pkg.entry"])
+    assert sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*")) == [
+        "__init__.py", "entry.py", "sub", "sub/__init__.py", "sub/deep.py", "sub/late.py"]

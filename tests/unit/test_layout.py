@@ -1,11 +1,11 @@
-"""FOV ownership where FOVs overlap (starfish_batch.layout): grids, odd layouts, the rule's line."""
+"""FOV ownership where FOVs overlap (starfish_batch.core.layout): grids, odd layouts, the rule's line."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from starfish_batch.core.layout import KEEP_ALL, NEAREST, TAKE_MAX, FovLayout, decide
 from starfish_batch.demo.tiling import grid_extents
-from starfish_batch.layout import KEEP_ALL, NEAREST, TAKE_MAX, FovLayout, decide
 
 
 def test_grid_overlaps_split_at_the_midline():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher import cli
-from starfish_batch.manifest import Manifest
 from tests.support.shell import make_dry_run, makefile_tree, typed
 
 

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.manifest import Manifest
-from starfish_batch.names import decode, storage_keys
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.names import decode, storage_keys
 
 HOSTILE = ["../escape", "..", ".", ".hidden", "a/b", "/abs", "a\\b", "tab\there", "new\nline", "é-ü",
            "x" * 300, "L" * 100, "a~7E", "a~b", "trailing.", " ", "Case", "case", "CASE", "fov_001", "fov.1"]

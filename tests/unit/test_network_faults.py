@@ -13,8 +13,8 @@ from tests.support.faults import silent_endpoint
 FAST = {"STARFISH_BATCH_CONNECT_TIMEOUT": "1", "STARFISH_BATCH_READ_TIMEOUT": "1"}
 CALLS = """
 import sys
-from starfish_batch import storage
-from starfish_batch.errors import StorageError
+from starfish_batch.core import storage
+from starfish_batch.core.errors import StorageError
 for call in (storage.exists, storage.read_bytes):
     try:
         call("s3://results/runs/r1/manifest.json")

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from starfish_batch.launcher.batch.usage import resources, usages
-from starfish_batch.pricing import PriceTable, PricingError, Usage, bill_of, fargate_pair, recommend_memory_mib
+from starfish_batch.launcher.executors.batch.usage import resources, usages
+from starfish_batch.launcher.pricing import PriceTable, PricingError, Usage, bill_of, fargate_pair, recommend_memory_mib
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ printer and report.html show of a FOV name, a codebook target or a recipe's outp
 
 from __future__ import annotations
 
-from starfish_batch import printable
+from starfish_batch.core import printable
 
 
 def test_control_bidi_and_surrogate_characters_are_escaped():

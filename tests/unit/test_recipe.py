@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from starfish_batch.errors import RecipeError
-from starfish_batch.recipe import load_recipe
+from starfish_batch.core.errors import RecipeError
+from starfish_batch.core.recipe import load_recipe
 
 GOOD = b"def process_fov(fov, codebook):\n    return fov\n"
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.records import FovRecord, Summary
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.records import FovRecord, Summary
 
 
 def test_fov_record_round_trip_and_newer_fields_ignored():

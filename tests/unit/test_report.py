@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from starfish_batch.experiment.documents import Document
-from starfish_batch.experiment.extent import stage_extent
-from starfish_batch.report import (
+from starfish_batch.core.experiment.documents import Document
+from starfish_batch.core.experiment.extent import stage_extent
+from starfish_batch.core.report import (
     DONE,
     EMPTY,
     FAILED,
@@ -16,7 +16,7 @@ from starfish_batch.report import (
     fov_rows,
     render_html,
 )
-from starfish_batch.report.page import outliers
+from starfish_batch.core.report.page import outliers
 
 MARK = re.compile(r'<rect class="(m [^"]*)" [^>]*><title>([^<]*)</title>')
 
@@ -155,8 +155,8 @@ def test_cost_estimate_shown_when_summary_has_one():
 
 
 def test_collect_takes_the_cost_and_the_failures(tmp_path):
-    from starfish_batch.manifest import Manifest
-    from starfish_batch.run_report import collect
+    from starfish_batch.core.manifest import Manifest
+    from starfish_batch.core.report.collect import collect
 
     manifest = Manifest(run_id="r", experiment_url=str(tmp_path / "none.json"), recipe_url="r.py",
                         recipe_sha256="f" * 64, results_url=str(tmp_path), fovs=["a", "b"])
@@ -170,8 +170,8 @@ def test_collect_takes_the_cost_and_the_failures(tmp_path):
 
 
 def test_attempts_of_failed_batch_jobs_are_shown(tmp_path):
-    from starfish_batch.manifest import Manifest
-    from starfish_batch.run_report import collect
+    from starfish_batch.core.manifest import Manifest
+    from starfish_batch.core.report.collect import collect
 
     manifest = Manifest(run_id="r", experiment_url=str(tmp_path / "none.json"), recipe_url="r.py",
                         recipe_sha256="f" * 64, results_url=str(tmp_path), fovs=["a", "b", "c"])

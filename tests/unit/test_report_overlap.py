@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from starfish_batch.report import fov_rows
-from starfish_batch.report.svg import fov_map
+from starfish_batch.core.report import fov_rows
+from starfish_batch.core.report.svg import fov_map
 
 
 def _summary(with_overlap: bool) -> dict:

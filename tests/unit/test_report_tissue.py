@@ -9,8 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from starfish_batch.manifest import Manifest
-from starfish_batch.report import RunReport, fov_rows, render_html
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.report import RunReport, fov_rows, render_html
 
 
 def _block(rng, n, genes, fov="f0", x0=0.0, decoded_share=0.8):
@@ -25,8 +25,8 @@ def _block(rng, n, genes, fov="f0", x0=0.0, decoded_share=0.8):
 
 
 def test_collector_keeps_every_transcript_of_a_small_run():
+    from starfish_batch.core.report.tissue import decode_points
     from starfish_batch.merge.tissue import TissueCollector
-    from starfish_batch.report.tissue import decode_points
 
     rng = np.random.default_rng(1)
     tissue = TissueCollector()
@@ -109,7 +109,7 @@ def test_outliers_only_beyond_a_relative_and_an_absolute_margin():
 
 
 def test_output_links_are_relative_to_the_page(tmp_path):
-    from starfish_batch import run_report
+    from starfish_batch.core.report import collect as run_report
 
     manifest = Manifest(run_id="r1", experiment_url=str(tmp_path / "nowhere.json"), recipe_url="x",
                         recipe_sha256="0" * 64, results_url=str(tmp_path / "results"), fovs=["a"])
@@ -126,7 +126,7 @@ def test_output_links_are_relative_to_the_page(tmp_path):
 
 
 def test_report_in_s3_is_served_as_html(moto_s3):
-    from starfish_batch import run_report
+    from starfish_batch.core.report import collect as run_report
 
     moto_s3.create_bucket(Bucket="results")
     manifest = Manifest(run_id="r1", experiment_url="s3://results/none.json", recipe_url="x",
@@ -138,7 +138,7 @@ def test_report_in_s3_is_served_as_html(moto_s3):
 
 
 def test_decoding_figures_blank_rate_and_iss_nf_fdr():
-    from starfish_batch.report.tissue import decoding_figures
+    from starfish_batch.core.report.tissue import decoding_figures
 
     targets = {"GENE1": {"spots": 60}, "GENE2": {"spots": 30}, "Blank-01": {"spots": 8}, "blank_02": {"spots": 2}}
     report = RunReport(run_id="r", state="merged", fovs=[], written_at="now", targets=targets, n_spots=100,
@@ -171,9 +171,9 @@ def test_a_gene_name_cannot_end_the_maps_script():
 
 def test_cells_from_the_merges_counter():
     """Centroids, transcripts per cell and cells per FOV, from merge.cells.CellCounter's sums."""
+    from starfish_batch.core.report.tissue import unb64
     from starfish_batch.merge.cells import CellCounter
     from starfish_batch.merge.tissue import TissueCollector
-    from starfish_batch.report.tissue import unb64
 
     counter, tissue = CellCounter(), TissueCollector()
     # FOV a: cell 1 at (10, 10) with 3 decoded spots, cell 2 at (30, 10) with 1; FOV b: cell 1 at (110, 50), 2

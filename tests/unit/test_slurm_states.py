@@ -10,10 +10,10 @@ import shlex
 
 import pytest
 
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.launcher.slurm import options, states
-from starfish_batch.launcher.slurm.jobs import array_parts, job_script
-from starfish_batch.manifest import Manifest
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.launcher.executors.slurm import options, states
+from starfish_batch.launcher.executors.slurm.jobs import array_parts, job_script
 
 SACCT = """\
 41_0|COMPLETED|None|00:01:05|2|0:0
@@ -38,7 +38,7 @@ def test_sacct_lines_become_one_state_per_task():
 
 
 def test_squeue_lines_and_core_hours():
-    from starfish_batch.launcher.slurm.executor import core_hours
+    from starfish_batch.launcher.executors.slurm.executor import core_hours
 
     found = states.parse_squeue("7_0|RUNNING|None|30:00|4\n7_1|PENDING|Resources|0:00|4\n8|PENDING|Dependency|0:00|1\n")
     assert [s.name for s in found] == ["7_0", "7_1", "8"]
@@ -101,7 +101,7 @@ def test_fov_timeout_is_each_jobs_time_limit_in_whole_minutes():
 
 
 def test_defaults_from_the_runs_estimate():
-    from starfish_batch.records import FovRecord
+    from starfish_batch.core.records import FovRecord
 
     def record(peak, seconds):
         return FovRecord(fov="a", recipe_sha256="0" * 64, n_features=1, seconds=seconds,

@@ -9,12 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from starfish_batch import storage
+from starfish_batch.core import storage
 
 # A writer that makes its temporary file, says so, and waits to be killed mid-write.
 WRITER = """
 import sys, time
-from starfish_batch import storage
+from starfish_batch.core import storage
 with storage.staged_output(sys.argv[1], ".json") as tmp:
     tmp.write_bytes(b"half")
     print(tmp, flush=True)

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from starfish_batch import resources
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.manifest import Manifest, check_run_id, new_run_id
-from starfish_batch.process_fov import array_index, select_fov
+from starfish_batch.core import resources
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest, check_run_id, new_run_id
+from starfish_batch.process_fov.main import array_index, select_fov
 
 
 @pytest.mark.parametrize(

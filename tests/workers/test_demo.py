@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from starfish_batch.demo.evaluate import score, spots_from_table
+from starfish_batch.core.recipe import compile_recipe
 from starfish_batch.demo.experiment import DEFAULT_FOV_NAMES, GROUND_TRUTH_COLUMNS, write_demo_experiment
-from starfish_batch.recipe import compile_recipe
+from starfish_batch.launcher.score import score, spots_from_table
 from tests.support import REPO_ROOT, load_script
 
 FOV_NAMES = ["A1", "tile-7.b", "empty"]

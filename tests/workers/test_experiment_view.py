@@ -15,10 +15,11 @@ from unittest import mock
 
 import pytest
 
-from starfish_batch import process_fov, storage
+from starfish_batch.core import storage
+from starfish_batch.core.errors import ExperimentError
+from starfish_batch.core.experiment import list_fovs, open_fov, plan
 from starfish_batch.demo.experiment import widen_experiment
-from starfish_batch.errors import ExperimentError
-from starfish_batch.experiment import list_fovs, open_fov, plan
+from starfish_batch.process_fov import main as process_fov
 from tests.support.workflow import FOV_NAMES, ISS_RECIPE, REPO_ROOT, upload_tree, write_experiment
 
 

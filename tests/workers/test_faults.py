@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from starfish_batch import storage
+from starfish_batch.core import storage
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.demo.testing import write_fake_run
-from starfish_batch.manifest import Manifest
 from tests.support.faults import fill, small_tmpfs, wait_for
 from tests.support.workflow import FOV_NAMES, ISS_RECIPE, write_experiment
 
 MERGE = [sys.executable, "-m", "starfish_batch.merge.job", "--manifest-url"]
-PROCESS_FOV = [sys.executable, "-m", "starfish_batch.process_fov", "--manifest-url"]
+PROCESS_FOV = [sys.executable, "-m", "starfish_batch.process_fov.main", "--manifest-url"]
 
 
 def _hidden(root: Path) -> list[str]:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from starfish_batch import process_fov
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.fov_slice import FovFailure, failure_url, recorded_failures
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.fov_failure import FovFailure, failure_url, recorded_failures
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.runs import new_run
-from starfish_batch.manifest import Manifest
+from starfish_batch.process_fov import main as process_fov
 from tests.support.workflow import EXPERIMENT_ORDER, FAILING_WRAPPER, recipe_with, write_experiment
 
 

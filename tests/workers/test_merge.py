@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from starfish_batch import storage
+from starfish_batch.core import storage
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.demo.testing import open_table, synthetic_decoded_table, write_fake_run
-from starfish_batch.manifest import Manifest
 from starfish_batch.merge import job as merge
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)

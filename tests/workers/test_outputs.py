@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from starfish_batch import storage
+from starfish_batch.core import storage
+from starfish_batch.core.records import Summary
 from starfish_batch.demo.testing import open_table as open_local
 from starfish_batch.demo.testing import synthetic_decoded_table
 from starfish_batch.demo.testing import write_fake_run as write_run
 from starfish_batch.merge import job as merge
 from starfish_batch.merge import plot as qcplot
 from starfish_batch.merge import spots
-from starfish_batch.records import Summary
 
 FOVS = {"A1": 37, "x-ray_2": 0, "fov 3": 120, "Z-last": 5}
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from starfish_batch import storage
+from starfish_batch.core import storage
 from starfish_batch.demo.testing import open_table, synthetic_decoded_table, with_cells, write_fake_run
 from starfish_batch.merge import job as merge
 from starfish_batch.merge import parquet

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from starfish_batch import process_fov, storage
+from starfish_batch.core import storage
 from starfish_batch.demo.testing import write_fake_run
 from starfish_batch.launcher.runs import completed_fovs
 from starfish_batch.merge import job as merge
+from starfish_batch.process_fov import main as process_fov
 
 FOVS = {"A1": 30, "A2": 40, "A3": 0, "A4": 25}
 FINALS = ("merged_decoded_fovs.nc", "decoded_spots.csv.gz", "summary.json", "qc.png")

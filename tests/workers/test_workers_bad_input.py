@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 
-from starfish_batch import process_fov
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher import cli
-from starfish_batch.manifest import Manifest
+from starfish_batch.process_fov import main as process_fov
 from tests.support.workflow import FOV_NAMES, ISS_RECIPE, snapshot, write_experiment
 
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from starfish_batch import process_fov
-from starfish_batch.manifest import Manifest
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.process_fov import main as process_fov
 from tests.support.workflow import EMPTY_FOV, FOV_NAMES, ISS_RECIPE, upload_tree, write_experiment
 
 

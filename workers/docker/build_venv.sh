@@ -42,6 +42,12 @@ PY
     echo "build_venv.sh: bytecode kept for the start-up modules only: $before MB -> $after MB" >&2
 }
 
+# The package cut down to what the job's entry module can import (closure.py reads the imports
+# from the source): no launcher, no demo, no other job's code.
+only_the_closure_of() {
+    python3 /usr/local/bin/closure.py prune "$(site)/starfish_batch" "$@"
+}
+
 # What must import once the venv is cut: the job's own entry module and what it needs.
 check_imports() { "$py" -c "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]" "$@"; }
 
@@ -96,15 +102,14 @@ process-fov)
     "${pip[@]}" uninstall --yes pyarrow matplotlib seaborn fonttools kiwisolver contourpy cycler \
         pyparsing isal docutils
     site=$(site)
-    rm -rf "$site/starfish_batch/launcher" "$site/starfish_batch/demo" "$site/starfish_batch/merge" \
-        "$site/starfish_batch/report" "$site/starfish_batch/pricing" "$site/starfish_batch/run_report.py" \
-        "$venv/bin/starfish-workflow" "$venv/bin/merge-batch-job"
+    only_the_closure_of starfish_batch.process_fov.main
+    rm -f "$venv/bin/starfish-workflow" "$venv/bin/merge-batch-job"
     keep_bytecode_of starfish starfish.image starfish.spots starfish.morphology starfish.types \
-        starfish_batch.process_fov starfish_batch.fov_slice starfish_batch.experiment xarray netCDF4 boto3
+        starfish_batch.process_fov.main starfish_batch.process_fov.slice starfish_batch.core.experiment xarray netCDF4 boto3
     # pip and setuptools (the venv's own) last: no job installs anything.
     "${pip[@]}" uninstall --yes setuptools pip
-    check_imports starfish starfish.image starfish.spots starfish_batch.process_fov starfish_batch.fov_slice \
-        starfish_batch.experiment xarray netCDF4 boto3 skimage.segmentation skimage.measure sklearn.neighbors
+    check_imports starfish starfish.image starfish.spots starfish_batch.process_fov.main starfish_batch.process_fov.slice \
+        starfish_batch.core.experiment xarray netCDF4 boto3 skimage.segmentation skimage.measure sklearn.neighbors
     ;;
 merge-batch-job)
     "${pip[@]}" install --no-index --no-deps /dist/starfish_batch-*.whl
@@ -117,16 +122,16 @@ merge-batch-job)
         jsonschema-specifications referencing rpds-py validators semantic-version diskcache docutils \
         looseversion PyYAML click
     site=$(site)
-    rm -rf "$site/starfish_batch/launcher" "$site/starfish_batch/demo" "$venv/bin/starfish-workflow" \
-        "$venv/bin/process-fov"
+    only_the_closure_of starfish_batch.merge.job
+    rm -f "$venv/bin/starfish-workflow" "$venv/bin/process-fov"
     keep_bytecode_of starfish_batch.merge.job starfish_batch.merge.reader starfish_batch.merge.parquet \
         starfish_batch.merge.cells starfish_batch.merge.plot starfish_batch.merge.spots \
         starfish_batch.merge.overlap starfish_batch.merge.schema starfish_batch.merge.writer \
-        starfish_batch.layout pyarrow.parquet h5py netCDF4 pandas PIL.Image isal boto3
+        starfish_batch.core.layout pyarrow.parquet h5py netCDF4 pandas PIL.Image isal boto3
     "${pip[@]}" uninstall --yes setuptools pip
     check_imports starfish_batch.merge.job starfish_batch.merge.reader starfish_batch.merge.parquet \
         starfish_batch.merge.cells starfish_batch.merge.plot starfish_batch.merge.spots \
-        starfish_batch.merge.overlap starfish_batch.layout pyarrow.parquet h5py netCDF4 pandas PIL.Image isal boto3
+        starfish_batch.merge.overlap starfish_batch.core.layout pyarrow.parquet h5py netCDF4 pandas PIL.Image isal boto3
     ;;
 *)
     echo "build_venv.sh: unknown target $1 (deps, process-fov or merge-batch-job)" >&2

@@ -57,12 +57,12 @@ def write_tiled_run(results_url: str, tables: dict, extents: dict[str, list[floa
                     um_per_px: float = 1.0, run_id: str = "tiled", overlap: str | None = None,
                     layout: bool = True):
     """A run over ``tables`` (``{fov: table}``) with its FOV layout, ready to merge."""
-    from starfish_batch import storage
-    from starfish_batch.contract import LAYOUT_NAME
+    from starfish_batch.core import storage
+    from starfish_batch.core.contract import LAYOUT_NAME
     from starfish_batch.demo.testing import write_fov_table
-    from starfish_batch.layout import FovLayout
-    from starfish_batch.manifest import Manifest, sha256_hex
-    from starfish_batch.records import FovRecord
+    from starfish_batch.core.layout import FovLayout
+    from starfish_batch.core.manifest import Manifest, sha256_hex
+    from starfish_batch.core.records import FovRecord
 
     fovs = list(tables)
     manifest = Manifest(run_id=run_id, experiment_url="/nowhere/experiment.json",

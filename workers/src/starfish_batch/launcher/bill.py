@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 
-from starfish_batch import storage
-from starfish_batch.contract import FOVS_DIR, SUMMARY_NAME
-from starfish_batch.manifest import Manifest
-from starfish_batch.pricing import Bill, Usage, bill_of
-from starfish_batch.records import FovRecord
+from starfish_batch.core import storage
+from starfish_batch.core.contract import FOVS_DIR, SUMMARY_NAME
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.records import FovRecord
+from starfish_batch.launcher.pricing import Bill, Usage, bill_of
 
 MIB = 2**20
 BILL_KEY = "bill"

@@ -18,9 +18,9 @@ import os
 import secrets
 import socket
 
-from starfish_batch import storage
-from starfish_batch.contract import LOCK_NAME
-from starfish_batch.errors import AlreadyExists, StarfishBatchError, StorageError
+from starfish_batch.core import storage
+from starfish_batch.core.contract import LOCK_NAME
+from starfish_batch.core.errors import AlreadyExists, StarfishBatchError, StorageError
 
 
 class RunClaim:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from starfish_batch import signals
-from starfish_batch.contract import LAUNCHER as PROG
-from starfish_batch.errors import report
+from starfish_batch.core import signals
+from starfish_batch.core.contract import LAUNCHER as PROG
+from starfish_batch.core.errors import report
 from starfish_batch.launcher.commands.bills import attach_bill as _attach_bill
 from starfish_batch.launcher.commands.bills import print_batch_bill as _print_batch_bill
 from starfish_batch.launcher.commands.cancel import cancel
@@ -22,6 +22,8 @@ from starfish_batch.launcher.commands.executors import BATCH_MIN_TIMEOUT, batch_
 from starfish_batch.launcher.commands.follow import finish_batch, follow_escalating, run_batch
 from starfish_batch.launcher.commands.run import check_ground_truth, kept_text, packer, run, run_local
 from starfish_batch.launcher.commands.status import status
+from starfish_batch.launcher.console import print_failures, say
+from starfish_batch.launcher.executors.slurm import options as slurm_options
 from starfish_batch.launcher.hints import (
     MAX_TRY_FOVS,
     VIA_MAKE_VAR,
@@ -37,8 +39,6 @@ from starfish_batch.launcher.options import count as _count
 from starfish_batch.launcher.options import fov_names as _fov_names
 from starfish_batch.launcher.options import positive_int as _positive_int
 from starfish_batch.launcher.options import require as _require
-from starfish_batch.launcher.report import print_failures, say
-from starfish_batch.launcher.slurm import options as slurm_options
 
 __all__ = [
     "BATCH_MIN_TIMEOUT", "COMMANDS", "MAX_TRY_FOVS", "PROG", "VIA_MAKE_VAR",
@@ -95,7 +95,7 @@ def _common_flags() -> argparse.ArgumentParser:
     where.add_argument("--quiet", action="store_true", help="no progress bar")
     where.add_argument("--prices", metavar="FILE",
                        help="batch: a price table (JSON, the shape of the bundled "
-                            "starfish_batch/pricing/prices-*.json) for the bill and the estimate")
+                            "starfish_batch/launcher/pricing/prices-*.json) for the bill and the estimate")
     return common
 
 
@@ -176,7 +176,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from starfish_batch.launcher.report import RetryNotices
+    from starfish_batch.launcher.console import RetryNotices
 
     RetryNotices.install()
     signals.sigterm_interrupts()  # SIGTERM stops a run as Ctrl-C does: workers stopped, resume said

@@ -10,10 +10,10 @@ import os
 import shlex
 import sys
 
-from starfish_batch import printable
-from starfish_batch.contract import LAUNCHER as PROG
-from starfish_batch.launcher.slurm import options as slurm_options
-from starfish_batch.manifest import Manifest
+from starfish_batch.core import printable
+from starfish_batch.core.contract import LAUNCHER as PROG
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.launcher.executors.slurm import options as slurm_options
 
 VIA_MAKE_VAR = "STARFISH_BATCH_VIA_MAKE"  # set by `make run`: the commands we suggest are `make run ...`
 MAX_TRY_FOVS = 5

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from starfish_batch.contract import LAUNCHER as PROG
-from starfish_batch.errors import StarfishBatchError
+from starfish_batch.core.contract import LAUNCHER as PROG
+from starfish_batch.core.errors import StarfishBatchError
 
 
 def whole_number(least: int):

@@ -1,15 +1,15 @@
-"""What an executor returns: which FOVs failed and how, for the CLI and the report to print.
+"""What an executor returns: which FOVs failed and how, for the CLI and the console to print.
 
 Both executors report through these types; neither prints, chooses an exit code or writes a
-hint (``cli`` and ``report`` do, for both alike).
+hint (``cli`` and ``console`` do, for both alike).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from starfish_batch import printable
-from starfish_batch.errors import RECIPE_EXITED, RECIPE_RAISED, RECIPE_RETURNED
+from starfish_batch.core import printable
+from starfish_batch.core.errors import RECIPE_EXITED, RECIPE_RAISED, RECIPE_RETURNED
 
 
 @dataclass

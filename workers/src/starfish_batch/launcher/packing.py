@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from starfish_batch.launcher.batch.jobs import MAX_ARRAY_SIZE
+from starfish_batch.launcher.executors.batch.jobs import MAX_ARRAY_SIZE
 
 DEFAULT_CHILD_MINUTES = 5.0
 CONTAINER_START_SECONDS = {"FARGATE": 30.0, "EC2": 5.0}

@@ -18,10 +18,10 @@ import json
 import os
 from pathlib import Path
 
-from starfish_batch import storage
-from starfish_batch.contract import RECIPE_NAME
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.manifest import Manifest
+from starfish_batch.core import storage
+from starfish_batch.core.contract import RECIPE_NAME
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest
 
 STATE_DIR_VAR = "STARFISH_BATCH_STATE_DIR"
 MIN_PREFIX = 12

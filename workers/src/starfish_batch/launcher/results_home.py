@@ -10,8 +10,8 @@ the default stays the bucket's root.
 
 from __future__ import annotations
 
-from starfish_batch import storage
-from starfish_batch.launcher.report import say
+from starfish_batch.core import storage
+from starfish_batch.launcher.console import say
 
 
 def default_results_url(executor) -> str:

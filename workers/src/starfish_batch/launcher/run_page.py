@@ -1,25 +1,25 @@
 """The launcher's part of ``report.html``: what only it knows (which FOVs failed, their error
 line and log tail, the command to run next) added to what the run folder holds, at the end of
 every run and on ``status``. Both executors come through here, with the ``Failure`` objects
-the one printer (``report.print_failures``) prints and the commands ``cli`` prints.
+the one printer (``console.print_failures``) prints and the commands ``cli`` prints.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from starfish_batch import printable
+from starfish_batch.core import printable
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.report import FailureRow
+from starfish_batch.launcher.console import say
 from starfish_batch.launcher.outcome import Failure
-from starfish_batch.launcher.report import say
-from starfish_batch.manifest import Manifest
-from starfish_batch.report import FailureRow
 
 
 def failure_rows(failures: Sequence[Failure | None], run_root: str | None = None) -> list[FailureRow]:
     """The page's failures: the printer's headline, log location and tail, bounded as printed; a
     log inside the run folder (``logs/<fov>.log``) named relative to it, so a moved or shared
     folder keeps it."""
-    from starfish_batch.manifest import relative_to_run
+    from starfish_batch.core.manifest import relative_to_run
 
     return [FailureRow(fov=f.fov, headline=f.headline(),
                        log=printable.line(relative_to_run(run_root, f.log) if run_root else f.log) if f.log else None,
@@ -31,7 +31,7 @@ def write_page(manifest: Manifest, state: str, failures: Sequence[Failure | None
                commands: Mapping[str, str] | None = None, source: str = "the launcher") -> str | None:
     """Write ``<run_root>/report.html`` and say where; a page that cannot be written is one
     warning line, never a different exit code."""
-    from starfish_batch import run_report
+    from starfish_batch.core.report import collect as run_report
 
     try:
         summary = run_report.read_summary(manifest)

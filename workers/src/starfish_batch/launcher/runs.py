@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from starfish_batch import fov_output, storage
-from starfish_batch.contract import LAYOUT_NAME, MANIFEST_NAME, RECIPE_NAME
-from starfish_batch.errors import AlreadyExists, ExperimentError, StarfishBatchError
-from starfish_batch.experiment import image_types, plan_inputs, plan_layout
+from starfish_batch.core import fov_output, storage
+from starfish_batch.core.contract import LAYOUT_NAME, MANIFEST_NAME, RECIPE_NAME
+from starfish_batch.core.errors import AlreadyExists, ExperimentError, StarfishBatchError
+from starfish_batch.core.experiment import image_types, plan_inputs, plan_layout
+from starfish_batch.core.manifest import Manifest, check_run_id, new_run_id, resume_manifest_url, sha256_hex
+from starfish_batch.core.recipe import load_recipe
+from starfish_batch.core.recipe_images import check_images
 from starfish_batch.launcher import pins
 from starfish_batch.launcher.claim import RunClaim
-from starfish_batch.launcher.report import say
-from starfish_batch.manifest import Manifest, check_run_id, new_run_id, resume_manifest_url, sha256_hex
-from starfish_batch.recipe import load_recipe
-from starfish_batch.recipe_images import check_images
+from starfish_batch.launcher.console import say
 
 
 class NothingToDo(StarfishBatchError):
@@ -119,7 +119,7 @@ def choose_fovs(fovs: list[str], only: list[str] | None, sample: int | None, exp
         wanted = set(only)
         return [fov for fov in fovs if fov in wanted]
     if sample:
-        from starfish_batch.launcher.estimate import spread
+        from starfish_batch.launcher.quote import spread
 
         return spread(fovs, sample)
     return fovs
@@ -195,7 +195,7 @@ def merged_without(manifest: Manifest) -> list[str]:
     """The FOVs the run's merge left out (``missing_fovs`` of its summary.json)."""
     import json
 
-    from starfish_batch.contract import SUMMARY_NAME
+    from starfish_batch.core.contract import SUMMARY_NAME
 
     try:
         summary = json.loads(storage.read_bytes(storage.join(manifest.run_root, SUMMARY_NAME)))

@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from starfish_batch.errors import StarfishBatchError
+from starfish_batch.core.errors import StarfishBatchError
 
 REQUIRED = (
     "region",
@@ -132,7 +132,7 @@ def load_parameter(name: str, session=None) -> TfOutputs:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from starfish_batch import storage
+    from starfish_batch.core import storage
 
     session = session or boto3.session.Session()
     if not session.region_name:

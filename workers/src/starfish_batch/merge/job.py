@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from starfish_batch.contract import MERGE as PROG
+from starfish_batch.core.contract import MERGE as PROG
 from starfish_batch.merge.main import main
 from starfish_batch.merge.pipeline import MAX_SCHEMA_RESTARTS, merge_run
 from starfish_batch.merge.result import MergeResult, relative_outputs

@@ -14,11 +14,11 @@ import sys
 import traceback
 from collections.abc import Mapping
 
-from starfish_batch import signals, storage
-from starfish_batch.contract import MANIFEST_SHA256_VAR, MANIFEST_URL_VAR
-from starfish_batch.contract import MERGE as PROG
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.manifest import Manifest
+from starfish_batch.core import signals, storage
+from starfish_batch.core.contract import MANIFEST_SHA256_VAR, MANIFEST_URL_VAR
+from starfish_batch.core.contract import MERGE as PROG
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.merge.pipeline import merge_run
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import contextlib
 import time
 
-from starfish_batch import storage
-from starfish_batch.contract import (
+from starfish_batch.core import storage
+from starfish_batch.core.contract import (
     CELLS_NAME,
     MERGED_NAME,
     QC_NAME,
@@ -17,8 +17,8 @@ from starfish_batch.contract import (
     SUMMARY_NAME,
     TRANSCRIPTS_NAME,
 )
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.manifest import Manifest
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.merge.consumer import BlockConsumer, count_block
 from starfish_batch.merge.publish import OutputSet
 from starfish_batch.merge.result import MergeResult, relative_outputs, tissue_payload

@@ -1,7 +1,7 @@
 """Overlapping FOVs in the merge: each transcript and each cell kept by one FOV only.
 
 The rule and the FOVs' extents come with the run (``manifest.overlap``, ``fov_layout.json``;
-see ``starfish_batch.layout``). For each FOV the merge asks :meth:`OverlapFilter.keep` which
+see ``starfish_batch.core.layout``). For each FOV the merge asks :meth:`OverlapFilter.keep` which
 of its rows to keep, from the table's own stage coordinates (``xc``/``yc`` per feature) read
 once per file, and drops the others from the block as they are read (:func:`compact`): every
 output (netCDF, CSV, Parquet, h5ad, spatialdata) is written from the same kept rows. The
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from starfish_batch.layout import KEEP_ALL, TAKE_MAX, Decision, FovLayout, decide
+from starfish_batch.core.layout import KEEP_ALL, TAKE_MAX, Decision, FovLayout, decide
 
 MISSING_CELLS = frozenset({"", "nan", "none", "null"})
 

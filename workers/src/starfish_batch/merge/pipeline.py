@@ -25,10 +25,10 @@ import sys
 import tempfile
 import time
 
-from starfish_batch import storage
-from starfish_batch.contract import MERGE as PROG
-from starfish_batch.errors import StarfishBatchError, StorageError
-from starfish_batch.manifest import Manifest
+from starfish_batch.core import storage
+from starfish_batch.core.contract import MERGE as PROG
+from starfish_batch.core.errors import StarfishBatchError, StorageError
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.merge.result import MergeResult, write_report
 from starfish_batch.merge.sources import find_missing, reading, sources
 
@@ -52,7 +52,7 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
 
 def _prepare_overlap(manifest: Manifest, present: list[str], overlap) -> None:
     """take-max counts each pair's overlap before the pass: one read of every ``xc``/``yc``."""
-    from starfish_batch.layout import TAKE_MAX
+    from starfish_batch.core.layout import TAKE_MAX
     from starfish_batch.merge.layout_pass import tables_for
 
     if overlap.active and overlap.decision.rule == TAKE_MAX:
@@ -63,7 +63,7 @@ def merge_run(manifest: Manifest, allow_partial: bool = False, overlap: str | No
     """Merge every FOV output of the run; raises StarfishBatchError (one line) on failure.
 
     ``overlap`` overrides the run's ``--overlap`` rule (the per-FOV outputs are unchanged)."""
-    from starfish_batch.manifest import load_layout
+    from starfish_batch.core.manifest import load_layout
     from starfish_batch.merge.overlap import OverlapFilter
     from starfish_batch.merge.schema import SchemaChange
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from starfish_batch.records import Summary
+from starfish_batch.core.records import Summary
 
 TOP_TARGETS = 20
 WIDTH, HEIGHT = 1900, 600

@@ -15,7 +15,7 @@ import contextlib
 import uuid
 from pathlib import Path
 
-from starfish_batch import storage
+from starfish_batch.core import storage
 
 STAGING_DIR = ".merge-staging"
 

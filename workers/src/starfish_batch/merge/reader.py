@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from starfish_batch.errors import StarfishBatchError
+from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.merge.schema import FEATURES, Layout, Schema, plan, read_layout
 from starfish_batch.merge.strings import StringTable
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from starfish_batch.errors import StarfishBatchError
+from starfish_batch.core.errors import StarfishBatchError
 
 FEATURES = "features"
 STR = "str"

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from starfish_batch import fov_output, storage
-from starfish_batch.contract import FOVS_DIR
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.manifest import Manifest, fov_output_url
-from starfish_batch.records import FovRecord
+from starfish_batch.core import fov_output, storage
+from starfish_batch.core.contract import FOVS_DIR
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest, fov_output_url
+from starfish_batch.core.records import FovRecord
 
 PREFETCH = 6
 """Per-FOV objects fetched ahead from S3 (each a few MB)."""

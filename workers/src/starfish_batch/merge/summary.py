@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from starfish_batch.core.records import FovRecord, Summary
 from starfish_batch.merge.spots import MISSING_TARGETS
-from starfish_batch.records import FovRecord, Summary
 
 MAX_PLOT_POINTS = 60_000
 SPOT_DEFINITION = "a feature with passes_thresholds true and a target (not empty, nan or None)"

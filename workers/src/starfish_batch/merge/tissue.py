@@ -22,10 +22,11 @@ adds the cells of the merge's ``CellCounter``.
 
 from __future__ import annotations
 
-import base64
 import math
 
 import numpy as np
+
+from starfish_batch.core.report.payload import b64
 
 MAX_POINTS = 200_000
 """Transcripts drawn one by one; above this the page has a sample of them over the density."""
@@ -34,17 +35,7 @@ DENSITY_SIDE = 384
 """The density grid on the page: at most this many squares along its longer side."""
 MAX_QC_SAMPLE = 100_000
 MAX_CELL_POINTS = 100_000
-TISSUE_NAME = "report_tissue.json"
-"""Beside report.html: this payload, for the launcher and ``status`` to draw the same page."""
 VERSION = 1
-
-
-def b64(array: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
-
-
-def unb64(text: str, dtype) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype=dtype)
 
 
 def _xy(arrays: dict):

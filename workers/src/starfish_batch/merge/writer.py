@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from starfish_batch import storage
+from starfish_batch.core import storage
 from starfish_batch.merge.reader import Block
 from starfish_batch.merge.schema import FEATURES, Schema, VarSpec
 from starfish_batch.merge.strings import write_strings

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.launcher.report import say
-from starfish_batch.manifest import Manifest
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.launcher.console import say
 
 
 def attach_bill(manifest: Manifest, make_bill) -> dict | None:
@@ -25,9 +25,9 @@ def attach_bill(manifest: Manifest, make_bill) -> dict | None:
 
 def print_batch_bill(executor, manifest: Manifest, args: argparse.Namespace) -> None:
     """The bill of every submission of the run, from AWS Batch's job attempts."""
-    from starfish_batch.launcher.batch.jobs import submissions
-    from starfish_batch.launcher.report import bill_lines
-    from starfish_batch.pricing import PriceTable
+    from starfish_batch.launcher.console import bill_lines
+    from starfish_batch.launcher.executors.batch.jobs import submissions
+    from starfish_batch.launcher.pricing import PriceTable
 
     bill = attach_bill(manifest, lambda: executor.bill(
         submissions(manifest.run_root, manifest.run_id), PriceTable.load(args.prices)))

@@ -6,23 +6,23 @@ from __future__ import annotations
 
 import argparse
 
-from starfish_batch import storage
+from starfish_batch.core import storage
 from starfish_batch.launcher.commands.executors import batch_executor
-from starfish_batch.launcher.report import say
+from starfish_batch.launcher.console import say
 
 
 def cancel(args: argparse.Namespace) -> int:
-    from starfish_batch.launcher.batch.jobs import JOBS_FILE_RE
+    from starfish_batch.launcher.executors.batch.jobs import JOBS_FILE_RE
     from starfish_batch.launcher.runs import load_run
 
     if args.executor == "slurm":
-        from starfish_batch.launcher.slurm.run import cancel as slurm_cancel
+        from starfish_batch.launcher.executors.slurm.run import cancel as slurm_cancel
 
         return slurm_cancel(args)
     if args.executor != "batch" and args.results_url:
         manifest = load_run(args.results_url, args.run_id)
         if not any(JOBS_FILE_RE.match(n) for n in storage.list_names(manifest.run_root)):
-            from starfish_batch.launcher.local_cancel import cancel_local
+            from starfish_batch.launcher.executors.local_cancel import cancel_local
 
             code, text = cancel_local(manifest)
             say(text)
@@ -31,7 +31,7 @@ def cancel(args: argparse.Namespace) -> int:
 
 
 def _cancel_batch(args: argparse.Namespace) -> int:
-    from starfish_batch.launcher.batch.jobs import submissions
+    from starfish_batch.launcher.executors.batch.jobs import submissions
     from starfish_batch.launcher.runs import load_run
 
     executor, results_url = batch_executor(args)

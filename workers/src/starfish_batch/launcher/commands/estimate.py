@@ -1,20 +1,20 @@
 """``estimate``: start a run with a spread sample of its FOVs, through the executor the run
 uses, and quote the whole run's time, memory, cost and results size (the arithmetic is
-``launcher.estimate``'s); the run is finished later with ``--resume``."""
+``launcher.quote``'s); the run is finished later with ``--resume``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from starfish_batch import storage
-from starfish_batch.contract import LAUNCHER as PROG
-from starfish_batch.contract import QUOTE_NAME
-from starfish_batch.errors import StarfishBatchError
+from starfish_batch.core import storage
+from starfish_batch.core.contract import LAUNCHER as PROG
+from starfish_batch.core.contract import QUOTE_NAME
+from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.launcher.commands.executors import chosen_executor
+from starfish_batch.launcher.console import failed_fovs_line, print_failures, say
 from starfish_batch.launcher.hints import estimate_hint, resume_hint
 from starfish_batch.launcher.options import check_packing, require
-from starfish_batch.launcher.report import failed_fovs_line, print_failures, say
 
 
 def estimate(args: argparse.Namespace) -> int:
@@ -27,9 +27,9 @@ def estimate(args: argparse.Namespace) -> int:
 
 
 def _estimate(args: argparse.Namespace, claim) -> int:
-    from starfish_batch.launcher import quote
-    from starfish_batch.launcher.estimate import estimate as make_quote
-    from starfish_batch.launcher.estimate import quote_lines, spread
+    from starfish_batch.launcher import sample as sampling
+    from starfish_batch.launcher.quote import estimate as make_quote
+    from starfish_batch.launcher.quote import quote_lines, spread
     from starfish_batch.launcher.runs import completed_fovs, new_run, resume_run
 
     if args.executor == "slurm":
@@ -58,7 +58,7 @@ def _estimate(args: argparse.Namespace, claim) -> int:
             f"Fix the recipe or data, then start a new estimate:\n  {estimate_hint(manifest, args)}")
         return 1
     left = len(manifest.fovs) - len(completed_fovs(manifest))
-    result = make_quote(len(manifest.fovs), left, quote.samples(manifest, seconds), capacity, hourly,
+    result = make_quote(len(manifest.fovs), left, sampling.samples(manifest, seconds), capacity, hourly,
                         fovs_per_job=args.fovs_per_job, child_minutes=args.child_minutes)
     result["run_id"] = manifest.run_id
     storage.write_text(storage.join(manifest.run_root, QUOTE_NAME), json.dumps(result, indent=2) + "\n")
@@ -73,10 +73,10 @@ def _estimate(args: argparse.Namespace, claim) -> int:
 
 def _sample_locally(executor, args: argparse.Namespace, manifest, sample, sample_url: str, results_url: str):
     """(interrupted, failures, seconds of each FOV that succeeded, capacity, hourly price: None)."""
-    from starfish_batch.launcher import quote
-    from starfish_batch.launcher.local import LocalExecutor
+    from starfish_batch.launcher import sample as sampling
+    from starfish_batch.launcher.executors.local import LocalExecutor
 
-    capacity = quote.local_capacity(len(manifest.fovs), args.workers, results_url)
+    capacity = sampling.local_capacity(len(manifest.fovs), args.workers, results_url)
     outcome = LocalExecutor(workers=min(capacity.slots, len(sample.fovs)), progress=not args.quiet,
                             fov_timeout=args.fov_timeout).process(sample, sample_url)
     seconds = {f: outcome.fov_seconds[f] for f in outcome.succeeded}
@@ -85,11 +85,11 @@ def _sample_locally(executor, args: argparse.Namespace, manifest, sample, sample
 
 def _sample_on_batch(executor, args: argparse.Namespace, manifest, sample, sample_url: str, results_url: str):
     """(interrupted, failures, seconds of each FOV that succeeded, capacity, hourly price of a size)."""
-    from starfish_batch.launcher import quote
-    from starfish_batch.launcher.report import BatchProgress
-    from starfish_batch.pricing import PriceTable
+    from starfish_batch.launcher import sample as sampling
+    from starfish_batch.launcher.console import BatchProgress
+    from starfish_batch.launcher.pricing import PriceTable
 
-    capacity = quote.batch_capacity(executor)
+    capacity = sampling.batch_capacity(executor)
     prices, env = PriceTable.load(args.prices), executor.compute_environment()
     observer = BatchProgress(enabled=not args.quiet)
     run = executor.submit(sample, sample_url, observer, merge=False)

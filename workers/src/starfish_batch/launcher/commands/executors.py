@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from starfish_batch import storage
-from starfish_batch.errors import StarfishBatchError
-from starfish_batch.launcher.report import say
-from starfish_batch.manifest import Manifest
+from starfish_batch.core import storage
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.launcher.console import say
 
 BATCH_MIN_TIMEOUT = 60  # AWS Batch refuses an attemptDurationSeconds below 60
 
@@ -16,7 +16,7 @@ BATCH_MIN_TIMEOUT = 60  # AWS Batch refuses an attemptDurationSeconds below 60
 def batch_executor(args: argparse.Namespace):
     """The Batch executor and the results URL (default: the module's bucket), from the flags and
     the Terraform outputs (read now: a clear error if absent)."""
-    from starfish_batch.launcher.batch import BatchExecutor
+    from starfish_batch.launcher.executors.batch import BatchExecutor
     from starfish_batch.launcher.tf_outputs import read_outputs
 
     outputs = read_outputs(args.tf_dir, args.tf_outputs, args.config_parameter, args.deployment)
@@ -42,7 +42,7 @@ def chosen_executor(args: argparse.Namespace):
     """(Batch or Slurm executor, or None for local; results URL; preflight or None) for starting
     a run: the preflight checks the queue and outputs before anything is written."""
     if args.executor == "slurm":
-        from starfish_batch.launcher.slurm.run import executor_from
+        from starfish_batch.launcher.executors.slurm.run import executor_from
 
         executor, results_url = executor_from(args), args.results_url
     elif args.executor == "batch":

@@ -7,18 +7,18 @@ import argparse
 import json
 import time
 
-from starfish_batch import printable, storage
-from starfish_batch.contract import LAUNCHER as PROG
-from starfish_batch.contract import MAX_LOG_TAILS
-from starfish_batch.errors import StarfishBatchError
+from starfish_batch.core import printable, storage
+from starfish_batch.core.contract import LAUNCHER as PROG
+from starfish_batch.core.contract import MAX_LOG_TAILS
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.commands.bills import attach_bill
 from starfish_batch.launcher.commands.executors import chosen_executor
+from starfish_batch.launcher.console import failed_fovs_line, print_failures, say, stopped_early_line
 from starfish_batch.launcher.hints import next_step_commands, next_steps, resume_hint, via_make
 from starfish_batch.launcher.options import check_packing, require
 from starfish_batch.launcher.outcome import Failure
-from starfish_batch.launcher.report import failed_fovs_line, print_failures, say, stopped_early_line
 from starfish_batch.launcher.run_page import write_page
-from starfish_batch.manifest import Manifest
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +69,7 @@ def packer(args: argparse.Namespace, results_url: str):
     """A function of the FOVs to process giving (FOVs per child, a child's predicted seconds or
     None): --fovs-per-job, else packed from the quote ``estimate`` left in the run (children of
     about --child-minutes), else 1."""
-    from starfish_batch.contract import QUOTE_NAME
+    from starfish_batch.core.contract import QUOTE_NAME
     from starfish_batch.launcher import packing
 
     quoted = None
@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace, claim) -> int:
         return 0  # nothing left to do: said
     manifest, manifest_url, child_seconds = opened
     if args.executor == "slurm":
-        from starfish_batch.launcher.slurm.run import run_slurm
+        from starfish_batch.launcher.executors.slurm.run import run_slurm
 
         return run_slurm(executor, manifest, manifest_url, args, results_url, started)
     if executor is not None:
@@ -160,8 +160,8 @@ def _new(args: argparse.Namespace, claim, results_url: str | None, preflight):
 
 
 def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, started: float) -> int:
-    from starfish_batch.launcher.local import LocalExecutor
-    from starfish_batch.launcher.report import print_interrupted
+    from starfish_batch.launcher.console import print_interrupted
+    from starfish_batch.launcher.executors.local import LocalExecutor
 
     executor = LocalExecutor(workers=args.workers, progress=not args.quiet, max_failures=args.max_failures,
                              fov_timeout=args.fov_timeout)
@@ -195,7 +195,7 @@ def _merge_local(executor, outcome, manifest: Manifest, manifest_url: str, args:
                  started: float) -> int:
     """The merge of a local run whose FOVs are done (or failed, with --allow-partial), and its summary."""
     from starfish_batch.launcher.bill import local_bill
-    from starfish_batch.launcher.report import print_interrupted, print_summary
+    from starfish_batch.launcher.console import print_interrupted, print_summary
 
     try:
         code, lines = executor.merge(manifest, manifest_url, allow_partial=args.allow_partial)

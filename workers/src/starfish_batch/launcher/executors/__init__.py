@@ -1,0 +1,2 @@
+"""Where a run's workers run: this machine (local), AWS Batch (batch/), Slurm (slurm/); base.py is what
+the commands need of each."""

@@ -1,0 +1,14 @@
+"""The Slurm executor: a run as ``sbatch --array`` jobs of process-fov and one merge job after
+them, on any cluster whose nodes see the results folder (a shared filesystem, or s3://).
+
+Split like the Batch executor: ``commands`` (the Slurm commands), ``states`` (reading what
+squeue/sacct print), ``jobs`` (what was submitted, its file, its job scripts), ``options``
+(the flags), ``executor`` (submit, follow, status, cancel) and ``run`` (the launcher's run
+command on Slurm: following, resubmitting FOVs out of memory, the closing lines).
+"""
+
+from starfish_batch.launcher.executors.slurm.executor import SlurmExecutor, SlurmFailure
+from starfish_batch.launcher.executors.slurm.jobs import SlurmSubmission
+from starfish_batch.launcher.executors.slurm.options import SlurmOptions
+
+__all__ = ["SlurmExecutor", "SlurmFailure", "SlurmOptions", "SlurmSubmission"]

@@ -1,20 +1,29 @@
 #!/usr/bin/env python3
 """One process-fov child running 4 FOVs against four children running one each, from S3.
 
-    python scripts/bench/packing.py [--shape 512x512] [--fovs 4] [--repeats 1]
+    python scripts/bench/packing.py [--shape 512x512] [--fovs 4] [--repeats 1] [--image IMAGE]
 
 A demo experiment of ``--fovs`` FOVs is uploaded to a moto server started here on 127.0.0.1.
-Two runs of the same recipe process them through the real worker, each child a fresh process
-started as Batch starts one (``RUN_MANIFEST_URL`` + ``AWS_BATCH_JOB_ARRAY_INDEX``), one child
-after the other on this machine: a run with ``fovs_per_job = --fovs`` (one child) and a run
-with one FOV per child. It prints both wall times and their ratio (target <= 0.6), and checks
-that both runs wrote the same tables.
+Two runs of the same recipe process them through the real worker, one child after the other,
+each child started as Batch starts one (``RUN_MANIFEST_URL`` + ``AWS_BATCH_JOB_ARRAY_INDEX``):
+a run with ``fovs_per_job = --fovs`` (one child) and a run with one FOV per child. It prints
+both wall times and their ratio (target <= 0.6), and checks that both runs wrote the same tables.
+
+Each child is measured twice over:
+- **as a process** on this machine's virtualenv: Python's start, ``import starfish``, the S3
+  client and the manifest are the fixed cost a packed child pays once;
+- **as a container** of the process-fov image (``podman run``, as a Batch child runs), when the
+  image is in the e2e container storage (``make e2e-setup``, or ``E2E_KEEP=1 make e2e``; else
+  skipped and said): a container's start is added to that fixed cost. On Fargate each child
+  also pulls the whole image, which is not measured here (no registry), so the container ratio
+  is the conservative one of the two figures for Batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,6 +34,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 BUCKET, RESULTS = "bench-data", "bench-results"
 TARGET_RATIO = 0.6
+DEFAULT_IMAGE = "localhost/starfish-batch-process-fov:e2e"  # what make e2e-setup builds
+CHILD_ENV = ("RUN_MANIFEST_URL", "RUN_MANIFEST_SHA256", "AWS_BATCH_JOB_ARRAY_INDEX", "AWS_ACCESS_KEY_ID",
+             "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_EC2_METADATA_DISABLED")
 
 
 def main() -> int:
@@ -33,6 +45,9 @@ def main() -> int:
     parser.add_argument("--fovs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--recipe", default=str(REPO / "examples" / "iss_recipe.py"))
+    parser.add_argument("--image", default=DEFAULT_IMAGE, help=f"process-fov image (default {DEFAULT_IMAGE})")
+    parser.add_argument("--state", default=os.environ.get("E2E_STATE", str(REPO / "build" / "e2e-containers")),
+                        help="podman storage of the image (default $E2E_STATE or build/e2e-containers)")
     args = parser.parse_args()
     height, width = (int(v) for v in args.shape.lower().split("x"))
 
@@ -76,36 +91,62 @@ def _bench(args, env: dict[str, str], height: int, width: int) -> int:
             s3.upload_file(str(path), BUCKET, f"exp/{path.name}")
         url = f"s3://{BUCKET}/exp/{experiment.name}"
 
-        def run(per_job: int, name: str) -> float:
+        modes = {"process": worker_command(PROCESS_FOV)}
+        podman_env, why_not = _podman(args)
+        if podman_env is not None:
+            modes["container"] = ["podman", "run", "--rm", "--network", "host",
+                                  *(f"--env={name}" for name in CHILD_ENV), args.image, PROCESS_FOV]
+
+        def run(command: list[str], per_job: int, name: str) -> float:
             manifest, manifest_url = new_run(url, args.recipe, f"s3://{RESULTS}/runs", run_id=name,
                                              fovs_per_job=per_job)
             start = time.perf_counter()
             for index in range(manifest.n_jobs):
-                proc = subprocess.run(worker_command(PROCESS_FOV), capture_output=True, text=True,
-                                      env={**env, **worker_env(manifest_url, manifest.sha256),
+                proc = subprocess.run(command, capture_output=True, text=True,
+                                      env={**env, **(podman_env or {}), **worker_env(manifest_url, manifest.sha256),
                                            "AWS_BATCH_JOB_ARRAY_INDEX": str(index)})
                 if proc.returncode != 0:
                     sys.stderr.write(proc.stderr[-2000:])
                     raise SystemExit(f"{name}: child {index} failed")
             return time.perf_counter() - start
 
-        packed, single = [], []
-        for rep in range(args.repeats):
-            single.append(run(1, f"single-{rep}"))
-            packed.append(run(args.fovs, f"packed-{rep}"))
-        same = _same_tables(s3, args.fovs, args.repeats)
-    one, many = statistics.median(packed), statistics.median(single)
-    ratio = one / many
+        figures = {}
+        for mode, command in modes.items():
+            packed, single = [], []
+            for rep in range(args.repeats):
+                single.append(run(command, 1, f"{mode}-single-{rep}"))
+                packed.append(run(command, args.fovs, f"{mode}-packed-{rep}"))
+            figures[mode] = (statistics.median(packed), statistics.median(single),
+                             _same_tables(s3, args.fovs, args.repeats, mode))
     print(f"process-fov from S3 (moto on 127.0.0.1), {args.fovs} FOVs of {height} x {width} "
           f"(4 rounds x 4 channels), children one after another, median of {args.repeats}")
-    print(f"  {args.fovs} children of 1 FOV: {many:7.2f} s wall")
-    print(f"  1 child of {args.fovs} FOVs:    {one:7.2f} s wall")
-    print(f"  ratio: {ratio:.2f} (target <= {TARGET_RATIO})  {'OK' if ratio <= TARGET_RATIO else 'MISSED'}")
-    print(f"  every FOV's table equal between the two runs: {'yes' if same else 'NO'}")
-    return 0 if same else 1
+    for mode, (one, many, same) in figures.items():
+        ratio = one / many
+        print(f"  each child a {mode}" + (f" of {args.image}" if mode == "container" else " on this virtualenv"))
+        print(f"    {args.fovs} children of 1 FOV: {many:7.2f} s wall")
+        print(f"    1 child of {args.fovs} FOVs:    {one:7.2f} s wall")
+        print(f"    ratio: {ratio:.2f} (target <= {TARGET_RATIO})  {'OK' if ratio <= TARGET_RATIO else 'MISSED'}")
+        print(f"    every FOV's table equal between the two runs: {'yes' if same else 'NO'}")
+    if why_not:
+        print(f"  each child a container: skipped ({why_not})")
+    return 0 if all(same for _, _, same in figures.values()) else 1
 
 
-def _same_tables(s3, n_fovs: int, repeats: int) -> bool:
+def _podman(args) -> tuple[dict[str, str] | None, str | None]:
+    """podman's configuration for the e2e storage holding ``args.image``, or why there is none."""
+    if shutil.which("podman") is None:
+        return None, "podman is not installed: make e2e-setup"
+    state = Path(args.state)
+    if not (state / "storage.conf").exists():
+        return None, f"no container storage at {state}: make e2e-setup, or E2E_KEEP=1 make e2e"
+    env = {"CONTAINERS_CONF": str(state / "containers.conf"), "CONTAINERS_STORAGE_CONF": str(state / "storage.conf")}
+    found = subprocess.run(["podman", "image", "exists", args.image], env={**os.environ, **env})
+    if found.returncode != 0:
+        return None, f"no image {args.image} in {state}: make e2e-setup, or E2E_KEEP=1 make e2e"
+    return env, None
+
+
+def _same_tables(s3, n_fovs: int, repeats: int, mode: str) -> bool:
     """The packed and the unpacked run wrote the same table for every FOV (values, coordinates)."""
     import tempfile
 
@@ -123,7 +164,7 @@ def _same_tables(s3, n_fovs: int, repeats: int) -> bool:
 
     with tempfile.TemporaryDirectory(prefix="bench-packing-tables-") as tmp:
         for r in range(repeats):
-            single, packed = tables(f"single-{r}", tmp), tables(f"packed-{r}", tmp)
+            single, packed = tables(f"{mode}-single-{r}", tmp), tables(f"{mode}-packed-{r}", tmp)
             if len(packed) != n_fovs or single.keys() != packed.keys():
                 return False
             if not all(single[k].equals(packed[k]) for k in single):

@@ -1,7 +1,7 @@
 """The AWS calls of a Batch run: check, submit, follow, describe and cancel; never prints.
 
 What it finds is returned as objects (``SubmittedRun``, ``FollowOutcome``, ``Failure``) or
-handed to a ``BatchObserver`` while following, so the CLI and the console decide what a
+handed to an ``Observer`` (``executors.base``) while following, so the CLI and the console decide what a
 scientist reads and which exit code a run ends with.
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
 from starfish_batch.core import printable, storage
 from starfish_batch.core.contract import LAUNCHER, LOG_TAIL_LINES, MAX_LOG_TAILS, MERGED_NAME
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.early_stop import BrokenRecipeWatch, error_line, signature
+from starfish_batch.launcher.executors.base import Observer, SilentObserver
 from starfish_batch.launcher.executors.batch import checks, usage, watch
 from starfish_batch.launcher.executors.batch.checks import client_error
 from starfish_batch.launcher.executors.batch.jobs import (
@@ -36,32 +36,6 @@ POLL_INITIAL_S = 2.0
 POLL_MAX_S = 30.0
 POLL_FACTOR = 1.5
 COST_CHECK_S = 60.0  # --max-cost: describing every child's attempts is one call per 100 FOVs
-
-
-class BatchObserver(Protocol):
-    """What the executor tells while it works (the launcher prints it; tests may record it)."""
-
-    def warn(self, text: str) -> None: ...
-
-    def progress(self, counts: dict[str, int], total: int) -> None: ...
-
-    def failed(self, failures: list[Failure]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class SilentObserver:
-    def warn(self, text: str) -> None:
-        pass
-
-    def progress(self, counts: dict[str, int], total: int) -> None:
-        pass
-
-    def failed(self, failures: list[Failure]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _batched(items: list[str], n: int = DESCRIBE_BATCH) -> Iterable[list[str]]:
@@ -135,7 +109,7 @@ class BatchExecutor:
     # -- submission -----------------------------------------------------------------------
 
     def submit(self, manifest: Manifest, manifest_url: str,
-               observer: BatchObserver | None = None, merge: bool = True,
+               observer: Observer | None = None, merge: bool = True,
                resources: dict[str, float] | None = None,
                escalated_from: dict[str, str] | None = None) -> SubmittedRun:
         """Submit the process-fov job(s) and the merge, then record their ids beside the manifest.
@@ -305,8 +279,8 @@ class BatchExecutor:
 
     # -- following ------------------------------------------------------------------------
 
-    def follow(self, manifest: Manifest, run: SubmittedRun,
-               observer: BatchObserver | None = None, max_failures: int | None = None,
+    def follow(self, manifest: Manifest, submission: SubmittedRun,
+               observer: Observer | None = None, max_failures: int | None = None, *,
                max_cost: float | None = None, prices=None) -> FollowOutcome:
         """Follow the jobs until the merge ends or a FOV fails and every FOV has ended; Ctrl-C
         returns an ``interrupted`` outcome and leaves the jobs running. When the first
@@ -326,15 +300,15 @@ class BatchExecutor:
         stuck = watch.StuckWatch(self.stuck_after)
         try:
             while True:
-                described = self.describe(run.job_ids)
-                counts = watch.counts(run, described)
+                described = self.describe(submission.job_ids)
+                counts = watch.counts(submission, described)
                 observer.progress(counts, total)
                 warning = stuck.update(counts, self.clock())
                 if warning:
                     observer.warn(warning)
                 new = []
                 if counts["FAILED"] > len(known):
-                    new = self.failures(manifest, run, described, known)
+                    new = self.failures(manifest, submission, described, known)
                     known.update(f.job_id for f in new)
                     told = {f.fov for f in failures}  # a slice may have recorded the FOV already
                     new = [f for f in new if f.fov not in told]
@@ -354,21 +328,21 @@ class BatchExecutor:
                     broken.succeeded = max(0, counts["SUCCEEDED"] * manifest.fovs_per_job - slice_failed)
                 if broken.error and counts["SUCCEEDED"] + counts["FAILED"] < total:
                     terminated, cancelled = self.cancel(
-                        run.run_id, [run], reason=f"starfish-batch: the first {len(broken.fovs)} FOVs "
+                        submission.run_id, [submission], reason=f"starfish-batch: the first {len(broken.fovs)} FOVs "
                                                   f"all failed with: {broken.error}"[:1000])
                     return FollowOutcome("stopped_early", failures, stopped_early=broken.error,
                                          cancelled=terminated + cancelled)
                 if max_cost is not None and (cost_checked is None
                                              or time.monotonic() - cost_checked >= COST_CHECK_S):
                     cost_checked = time.monotonic()
-                    spent = self.bill([run], prices).cost_usd or 0.0
+                    spent = self.bill([submission], prices).cost_usd or 0.0
                     if spent > max_cost:
                         terminated, cancelled = self.cancel(
-                            run.run_id, [run], reason=f"starfish-batch: estimated cost ${spent:.2f} "
+                            submission.run_id, [submission], reason=f"starfish-batch: estimated cost ${spent:.2f} "
                                                       f"passed --max-cost ${max_cost:.2f}")
                         return FollowOutcome("over_budget", failures, cost_usd=spent,
                                              cancelled=terminated + cancelled)
-                merge = described.get(run.merge_job_id, {})
+                merge = described.get(submission.merge_job_id, {})
                 if merge.get("status") == "SUCCEEDED":
                     merged = storage.exists(storage.join(manifest.run_root, MERGED_NAME))
                     return FollowOutcome("merged" if merged else "merged_file_missing", failures)
@@ -379,12 +353,13 @@ class BatchExecutor:
                     self.with_tails([merge_failure])
                     return FollowOutcome("merge_failed", failures, merge_failure)
                 if failures and counts["SUCCEEDED"] + counts["FAILED"] >= total:
-                    if run.fovs_per_job > 1 and run.merge_job_id and merge.get("status") not in watch.TERMINAL:
+                    if (submission.fovs_per_job > 1 and submission.merge_job_id
+                            and merge.get("status") not in watch.TERMINAL):
                         # a packed child that recorded a FOV failed and went on succeeds: the merge would start
-                        self.cancel(run.run_id, [dataclasses.replace(run, process_jobs=[])],
+                        self.cancel(submission.run_id, [dataclasses.replace(submission, process_jobs=[])],
                                     reason="starfish-batch: FOVs failed; nothing to merge")
                     return FollowOutcome("fovs_failed", failures)
-                if not run.merge_job_id and counts["SUCCEEDED"] >= total:
+                if not submission.merge_job_id and counts["SUCCEEDED"] >= total:
                     return FollowOutcome("processed", failures)
                 self.sleep(delay)
                 delay = min(delay * POLL_FACTOR, self.poll_max)
@@ -479,13 +454,13 @@ class BatchExecutor:
 
     # -- status and cancel ----------------------------------------------------------------
 
-    def status(self, manifest: Manifest, runs: list[SubmittedRun]) -> tuple[dict, list[Failure]]:
+    def status(self, manifest: Manifest, submissions: list[SubmittedRun]) -> tuple[dict, list[Failure]]:
         """The jobs of every submission and the failures of the latest: (JSON-ready state, failures)."""
         from starfish_batch.core.contract import MANIFEST_NAME, MERGE, PROCESS_FOV
 
-        described = self.describe([i for r in runs for i in r.job_ids])
+        described = self.describe([i for r in submissions for i in r.job_ids])
         jobs = []
-        for run in runs:
+        for run in submissions:
             name = run.jobs_url.rsplit("/", 1)[-1]
             for job in run.process_jobs:
                 info = described.get(job.job_id, {})
@@ -500,7 +475,7 @@ class BatchExecutor:
             jobs.append({"file": name, "job": MERGE, "jobId": run.merge_job_id,
                          "status": info.get("status", "UNKNOWN"),
                          **({"statusReason": info["statusReason"]} if info.get("statusReason") else {})})
-        latest = runs[-1]
+        latest = submissions[-1]
         latest_manifest = (manifest if latest.manifest_url.endswith(f"/{MANIFEST_NAME}")
                            else Manifest.load(latest.manifest_url))
         failures = self.failures(latest_manifest, latest, described)

@@ -1,7 +1,7 @@
 """The Slurm calls of a run: check, submit, follow, describe and cancel; never prints.
 
 It returns the objects the Batch executor returns (``FollowOutcome``, ``Failure``) and tells a
-``BatchObserver`` what it sees while following, so the CLI and the console print both alike.
+``base.Observer`` what it sees while following, so the CLI and the console print both alike.
 One ``squeue`` (or, where the cluster keeps accounting, one ``sacct``) call per poll covers the
 whole submission; details of failed tasks are read only when some fail.
 """
@@ -19,7 +19,7 @@ from starfish_batch.core.contract import LOG_TAIL_LINES, LOGS_DIR, MAX_LOG_TAILS
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.early_stop import BrokenRecipeWatch, error_line, signature
-from starfish_batch.launcher.executors.batch.executor import BatchObserver, SilentObserver
+from starfish_batch.launcher.executors.base import Observer, SilentObserver
 from starfish_batch.launcher.executors.batch.jobs import ProcessJob, jobs_url_for, submission_label
 from starfish_batch.launcher.executors.slurm import states
 from starfish_batch.launcher.executors.slurm.commands import ACCOUNTING_OFF, SlurmCommands
@@ -144,7 +144,7 @@ class SlurmExecutor:
 
     # -- submission ---------------------------------------------------------------------------
 
-    def submit(self, manifest: Manifest, manifest_url: str, observer: BatchObserver | None = None,
+    def submit(self, manifest: Manifest, manifest_url: str, observer: Observer | None = None,
                merge: bool = True, resources: dict | None = None,
                escalated_from: dict[str, str] | None = None) -> SlurmSubmission:
         """One ``sbatch --array`` per MaxArraySize FOVs, then the merge after all of them
@@ -264,8 +264,8 @@ class SlurmExecutor:
 
     # -- following ----------------------------------------------------------------------------
 
-    def follow(self, manifest: Manifest, sub: SlurmSubmission, observer: BatchObserver | None = None,
-               max_failures: int | None = None, max_core_hours: float | None = None) -> FollowOutcome:
+    def follow(self, manifest: Manifest, submission: SlurmSubmission, observer: Observer | None = None,
+               max_failures: int | None = None, *, max_core_hours: float | None = None) -> FollowOutcome:
         """Follow the jobs until the merge ends, or every FOV ended and some failed (the merge
         is then cancelled). The first ``max_failures`` FOVs all failing with one error, or the
         run's core-hours passing ``max_core_hours``, cancel the rest. Ctrl-C (and SIGTERM)
@@ -281,7 +281,7 @@ class SlurmExecutor:
         try:
             while True:
                 try:
-                    seen = self.poll(sub.job_ids)
+                    seen = self.poll(submission.job_ids)
                     errors = 0
                 except StarfishBatchError as exc:
                     errors += 1
@@ -296,7 +296,7 @@ class SlurmExecutor:
                 new: list[tuple[int, states.JobState]] = []
                 for index in range(total):
                     if index not in ended:
-                        job_id, task = sub.locate(index)
+                        job_id, task = submission.locate(index)
                         state = seen.get(f"{job_id}_{task}") or self._gone(manifest, index, job_id, task)
                         if state.ended:
                             ended[index] = state
@@ -318,45 +318,45 @@ class SlurmExecutor:
                             s.exit_code = codes.get(s.name, s.exit_code)
                     found = []
                     for i, s in failed_now:
-                        found.append(self.failure_of(sub, manifest, i, s, read_tail=tails > 0))
+                        found.append(self.failure_of(submission, manifest, i, s, read_tail=tails > 0))
                         tails -= 1
                     failures.extend(found)
                     observer.failed(found)
                     for f in found:
                         broken.add(f.fov, False, signature(error_line(f.tail) or f.reason, f.fov))
                 if broken.error and len(ended) < total:
-                    cancelled = self.cancel_jobs(sub.job_ids)
+                    cancelled = self.cancel_jobs(submission.job_ids)
                     return FollowOutcome("stopped_early", failures, stopped_early=broken.error, cancelled=cancelled)
                 if max_core_hours is not None:
                     used = core_hours([*ended.values(), *running])
                     if used > max_core_hours:
-                        cancelled = self.cancel_jobs(sub.job_ids)
+                        cancelled = self.cancel_jobs(submission.job_ids)
                         return FollowOutcome("over_budget", failures, cost_usd=used, cancelled=cancelled)
-                if sub.merge_job_id:
-                    merge_state = seen.get(sub.merge_job_id)
+                if submission.merge_job_id:
+                    merge_state = seen.get(submission.merge_job_id)
                 merged = storage.join(manifest.run_root, MERGED_NAME)
                 if failures and len(ended) >= total:
-                    if sub.merge_job_id and (merge_state is None or not merge_state.ended):
-                        self.commands.scancel([sub.merge_job_id])  # it would refuse a run with FOVs missing
+                    if submission.merge_job_id and (merge_state is None or not merge_state.ended):
+                        self.commands.scancel([submission.merge_job_id])  # it would refuse a run with FOVs missing
                     return FollowOutcome("fovs_failed", failures)
-                if sub.merge_job_id and len(ended) >= total and (merge_state is None or merge_state.ended):
+                if submission.merge_job_id and len(ended) >= total and (merge_state is None or merge_state.ended):
                     if merge_state is None or merge_state.state == states.SUCCEEDED:
                         if storage.exists(merged):
                             return FollowOutcome("merged", failures)
                         if merge_state is not None:
                             return FollowOutcome("merged_file_missing", failures)
                     if merge_state is not None:
-                        return FollowOutcome("merge_failed", failures, self.merge_failure(sub, merge_state))
+                        return FollowOutcome("merge_failed", failures, self.merge_failure(submission, merge_state))
                     if not self.accounting:  # squeue forgot it (MinJobAge) and it merged nothing
-                        gone = states.JobState(sub.merge_job_id, None, "FAILED",
+                        gone = states.JobState(submission.merge_job_id, None, "FAILED",
                                                reason="ended without output; Slurm no longer lists it")
-                        return FollowOutcome("merge_failed", failures, self.merge_failure(sub, gone))
-                if not sub.merge_job_id and len(ended) >= total:
+                        return FollowOutcome("merge_failed", failures, self.merge_failure(submission, gone))
+                if not submission.merge_job_id and len(ended) >= total:
                     return FollowOutcome("processed", failures)
                 self.sleep(delay)
                 delay = min(delay * POLL_FACTOR, self.poll_max)
         except KeyboardInterrupt:
-            return FollowOutcome("interrupted", failures, cancelled=self.cancel_jobs(sub.job_ids))
+            return FollowOutcome("interrupted", failures, cancelled=self.cancel_jobs(submission.job_ids))
         finally:
             observer.close()
 
@@ -382,11 +382,11 @@ class SlurmExecutor:
         self.commands.scancel(left)
         return left
 
-    def status(self, manifest: Manifest, subs: list[SlurmSubmission]) -> tuple[dict, list[Failure]]:
+    def status(self, manifest: Manifest, submissions: list[SlurmSubmission]) -> tuple[dict, list[Failure]]:
         """The jobs of every submission and the failures of the latest: (JSON-ready state, failures)."""
-        seen = self.poll([i for s in subs for i in s.job_ids])
+        seen = self.poll([i for s in submissions for i in s.job_ids])
         jobs = []
-        for sub in subs:
+        for sub in submissions:
             name = sub.jobs_url.rsplit("/", 1)[-1]
             for job in sub.process_jobs:
                 tasks = [s for s in seen.values() if s.job_id == job.job_id and s.task is not None]
@@ -397,7 +397,7 @@ class SlurmExecutor:
                 state = seen.get(sub.merge_job_id)
                 jobs.append({"file": name, "job": MERGE, "jobId": sub.merge_job_id,
                              "state": state.state if state else "UNKNOWN (no longer listed)"})
-        latest = subs[-1]
+        latest = submissions[-1]
         latest_manifest = Manifest.load(latest.manifest_url)
         failures: list[Failure] = []
         counts = collections.Counter()

@@ -134,7 +134,7 @@ def test_hundred_fovs_two_sbatch_calls_one_poll_call_and_ctrl_c_cancels_only_thi
                                                                                        monkeypatch):
     """100 FOVs: one array and one merge (2 sbatch calls), one squeue call per poll; Ctrl-C
     cancels the run's jobs, and not a job of someone else on the same cluster."""
-    from starfish_batch.launcher.executors.batch.executor import SilentObserver
+    from starfish_batch.launcher.executors.base import SilentObserver
     from starfish_batch.launcher.executors.slurm import SlurmExecutor, SlurmOptions
     from starfish_batch.launcher.executors.slurm.commands import SlurmCommands
     from starfish_batch.launcher.runs import new_run

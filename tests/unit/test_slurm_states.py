@@ -38,7 +38,7 @@ def test_sacct_lines_become_one_state_per_task():
 
 
 def test_squeue_lines_and_core_hours():
-    from starfish_batch.launcher.executors.slurm.executor import core_hours
+    from starfish_batch.launcher.executors.slurm.follow import core_hours
 
     found = states.parse_squeue("7_0|RUNNING|None|30:00|4\n7_1|PENDING|Resources|0:00|4\n8|PENDING|Dependency|0:00|1\n")
     assert [s.name for s in found] == ["7_0", "7_1", "8"]

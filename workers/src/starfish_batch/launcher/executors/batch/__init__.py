@@ -6,7 +6,7 @@ It knows AWS Batch and CloudWatch Logs, not starfish: workers get the contract's
 (``contract.worker_env``) and do the rest.
 """
 
-from starfish_batch.launcher.executors.batch.executor import BatchExecutor, BatchObserver
+from starfish_batch.launcher.executors.batch.executor import BatchExecutor
 from starfish_batch.launcher.executors.batch.jobs import ProcessJob, SubmittedRun, chunks, job_name, jobs_url_for
 
-__all__ = ["BatchExecutor", "BatchObserver", "ProcessJob", "SubmittedRun", "chunks", "job_name", "jobs_url_for"]
+__all__ = ["BatchExecutor", "ProcessJob", "SubmittedRun", "chunks", "job_name", "jobs_url_for"]

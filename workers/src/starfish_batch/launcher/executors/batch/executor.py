@@ -1,24 +1,28 @@
 """The AWS calls of a Batch run: check, submit, follow, describe and cancel; never prints.
 
 What it finds is returned as objects (``SubmittedRun``, ``FollowOutcome``, ``Failure``) or
-handed to a ``BatchObserver`` while following, so the CLI and the console decide what a
-scientist reads and which exit code a run ends with.
+handed to an ``Observer`` (``executors.base``) while following, so the CLI and the console
+decide what a scientist reads and which exit code a run ends with. The parts are collaborators:
+``clients`` (the AWS clients, describe and cancel calls), ``failures`` (which FOVs failed, and
+their log tails), ``accounting`` (what a run used and costs) and ``follow`` (the follow loop).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable, Iterable
-from typing import Protocol
+from collections.abc import Callable
 
-from starfish_batch.core import printable, storage
-from starfish_batch.core.contract import LAUNCHER, LOG_TAIL_LINES, MAX_LOG_TAILS, MERGED_NAME
+from starfish_batch.core import storage
+from starfish_batch.core.contract import LAUNCHER, MANIFEST_NAME
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
-from starfish_batch.launcher.early_stop import BrokenRecipeWatch, error_line, signature
-from starfish_batch.launcher.executors.batch import checks, usage, watch
+from starfish_batch.launcher.executors.base import Observer, SilentObserver
+from starfish_batch.launcher.executors.batch import checks, watch
+from starfish_batch.launcher.executors.batch.accounting import BatchAccounting
 from starfish_batch.launcher.executors.batch.checks import client_error
+from starfish_batch.launcher.executors.batch.clients import BatchClients
+from starfish_batch.launcher.executors.batch.failures import BatchFailures
+from starfish_batch.launcher.executors.batch.follow import BatchFollow
 from starfish_batch.launcher.executors.batch.jobs import (
     ProcessJob,
     SubmittedRun,
@@ -28,45 +32,11 @@ from starfish_batch.launcher.executors.batch.jobs import (
 )
 from starfish_batch.launcher.executors.batch.requests import JobTarget, merge_request, process_requests
 from starfish_batch.launcher.outcome import Failure, FollowOutcome
-from starfish_batch.launcher.pricing import Bill, bill_of
+from starfish_batch.launcher.pricing import Bill
 from starfish_batch.launcher.tf_outputs import TfOutputs
 
-DESCRIBE_BATCH = 100  # describe_jobs takes at most 100 ids
 POLL_INITIAL_S = 2.0
 POLL_MAX_S = 30.0
-POLL_FACTOR = 1.5
-COST_CHECK_S = 60.0  # --max-cost: describing every child's attempts is one call per 100 FOVs
-
-
-class BatchObserver(Protocol):
-    """What the executor tells while it works (the launcher prints it; tests may record it)."""
-
-    def warn(self, text: str) -> None: ...
-
-    def progress(self, counts: dict[str, int], total: int) -> None: ...
-
-    def failed(self, failures: list[Failure]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class SilentObserver:
-    def warn(self, text: str) -> None:
-        pass
-
-    def progress(self, counts: dict[str, int], total: int) -> None:
-        pass
-
-    def failed(self, failures: list[Failure]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _batched(items: list[str], n: int = DESCRIBE_BATCH) -> Iterable[list[str]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
 
 
 class BatchExecutor:
@@ -85,8 +55,9 @@ class BatchExecutor:
         self.poll_initial = poll_initial
         self.poll_max = poll_max
         self.sleep = sleep
-        self._session = session
-        self._clients: dict[str, object] = {}
+        self.aws = BatchClients(outputs, session)
+        self.reader = BatchFailures(self.aws)
+        self.accounting = BatchAccounting(self.aws, self.job_queue)
         self._submitter: str | None = None
 
     @property
@@ -111,22 +82,11 @@ class BatchExecutor:
 
     def client(self, service: str):
         """One client per service, in the outputs' region, with the storage layer's retries."""
-        if service not in self._clients:
-            import boto3
-
-            session = self._session or boto3.session.Session()
-            self._clients[service] = storage.watch_retries(
-                session.client(service, region_name=self.outputs.region, config=storage.botocore_config()),
-                service)
-        return self._clients[service]
+        return self.aws.client(service)
 
     @property
     def batch(self):
-        return self.client("batch")
-
-    @property
-    def logs(self):
-        return self.client("logs")
+        return self.aws.batch
 
     def preflight(self, manifest: Manifest) -> list[str]:
         """Everything that can be checked before anything is uploaded or submitted; returns warnings."""
@@ -135,7 +95,7 @@ class BatchExecutor:
     # -- submission -----------------------------------------------------------------------
 
     def submit(self, manifest: Manifest, manifest_url: str,
-               observer: BatchObserver | None = None, merge: bool = True,
+               observer: Observer | None = None, merge: bool = True,
                resources: dict[str, float] | None = None,
                escalated_from: dict[str, str] | None = None) -> SubmittedRun:
         """Submit the process-fov job(s) and the merge, then record their ids beside the manifest.
@@ -191,326 +151,65 @@ class BatchExecutor:
                 f"cannot submit job {request['jobName']} to {request['jobQueue']}: {client_error(exc)}"
             ) from exc
 
-    # -- describing -----------------------------------------------------------------------
+    # -- describing: the collaborators' calls the commands and tests use ----------------------
 
     def describe(self, job_ids: list[str]) -> dict[str, dict]:
         """``describe_jobs`` on any number of ids, 100 a call."""
-        found: dict[str, dict] = {}
-        for batch in _batched(list(dict.fromkeys(job_ids))):
-            for job in self.batch.describe_jobs(jobs=batch).get("jobs", []):
-                found[job["jobId"]] = job
-        return found
-
-    def failed_children(self, parent_id: str) -> list[str]:
-        ids: list[str] = []
-        for page in self.batch.get_paginator("list_jobs").paginate(arrayJobId=parent_id, jobStatus="FAILED"):
-            ids.extend(j["jobId"] for j in page.get("jobSummaryList", []))
-        return ids
+        return self.aws.describe(job_ids)
 
     def failures(self, manifest: Manifest, run: SubmittedRun, described: dict[str, dict],
                  known: set[str] | None = None) -> list[Failure]:
-        """Failed process-fov children (or plain jobs) of ``run`` not in ``known``, by FOV (a
-        packed child: each FOV of its slice left without a whole output)."""
-        known = known if known is not None else set()
-        found: list[Failure] = []
-        for job in run.process_jobs:
-            info = described.get(job.job_id, {})
-            if not job.is_array:
-                if info.get("status") == "FAILED" and job.job_id not in known:
-                    found.extend(self._by_fov(manifest, watch.failure_of(info, None, None), job.offset))
-                continue
-            if not watch.status_summary(info).get("FAILED"):
-                continue
-            new = [i for i in self.failed_children(job.job_id) if i not in known]
-            for child in self.describe(new).values():
-                found.extend(self._by_fov(manifest, watch.failure_of(child, None, None),
-                                          job.offset + watch.child_index(child)))
-        found.sort(key=lambda f: (f.index is None, f.index))
-        return found
-
-    @staticmethod
-    def _by_fov(manifest: Manifest, failure: Failure, job_index: int) -> list[Failure]:
-        """A failed child's failure, once per FOV it left undone (its slice's recorded reasons first)."""
-        if manifest.fovs_per_job == 1:
-            fov = manifest.fovs[job_index] if job_index < len(manifest.fovs) else f"#{job_index}"
-            return [dataclasses.replace(failure, fov=fov, index=manifest.run_index(fov))]
-        from starfish_batch.core import fov_output
-        from starfish_batch.core.fov_failure import recorded_failures
-
-        try:
-            indexes = manifest.job_fovs(job_index)
-        except StarfishBatchError:
-            return [dataclasses.replace(failure, fov=f"job #{job_index}", index=None)]
-        left = [i for i in indexes if fov_output.done_record(manifest, manifest.fovs[i]) is None]
-        recorded = recorded_failures(manifest, [manifest.fovs[i] for i in left])
-        found = []
-        for i in left:
-            fov = manifest.fovs[i]
-            own = recorded.get(fov)
-            found.append(dataclasses.replace(
-                failure, fov=fov, index=manifest.run_index(fov), reason=own.reason if own else failure.reason,
-                out_of_memory=failure.out_of_memory or bool(own and own.out_of_memory)))
-        return found
+        """Failed FOVs of ``run`` not in ``known`` (``BatchFailures.failures``)."""
+        return self.reader.failures(manifest, run, described, known)
 
     def slice_failures(self, manifest: Manifest, seen: set[str]) -> list[Failure]:
-        """FOVs of packed children recorded failed in ``failures/`` (children that went on, and
-        may have succeeded) and not in ``seen``; a FOV whose output is whole since is left out."""
-        if manifest.fovs_per_job == 1:
-            return []
-        from starfish_batch.core import fov_output
-        from starfish_batch.core.fov_failure import recorded_failures
+        """FOVs packed children recorded failed and went on from (``BatchFailures.slice_failures``)."""
+        return self.reader.slice_failures(manifest, seen)
 
-        found = []
-        for fov, own in recorded_failures(manifest).items():
-            if fov in seen or fov_output.done_record(manifest, fov) is not None:
-                continue
-            found.append(Failure(fov=fov, index=own.index, reason=own.reason, exit_code=None,
-                                 job_id=own.job_id or None, out_of_memory=own.out_of_memory,
-                                 tail=[f"(recorded in {storage.join(manifest.run_root, 'failures')}; the "
-                                       f"child went on with its other FOVs: its log has the traceback)"]))
-        found.sort(key=lambda f: f.index)
-        return found
+    def compute_environment(self) -> dict:
+        """The queue's first compute environment (``BatchAccounting.compute_environment``)."""
+        return self.accounting.compute_environment()
 
-    def log_tail(self, stream: str | None, lines: int = LOG_TAIL_LINES) -> list[str]:
-        """The last ``lines`` messages of a job's CloudWatch log stream (one line if unreadable)."""
-        group = self.outputs.log_group_name or "/aws/batch/job"
-        if not stream:
-            return ["(no log stream: the container did not start; see the reason above)"]
-        try:
-            events = self.logs.get_log_events(logGroupName=group, logStreamName=stream,
-                                              limit=lines, startFromHead=False).get("events", [])
-        except Exception as exc:
-            return [f"(cannot read log {group} {stream}: {client_error(exc)})"]
-        out: list[str] = []
-        for event in events:
-            out.extend(str(event.get("message", "")).rstrip("\n").splitlines() or [""])
-        return printable.bounded_tail(out[-lines:]) or [f"(log stream {group} {stream} is empty)"]
+    def job_size(self, arn: str) -> dict:
+        """What a job definition asks for (``BatchAccounting.job_size``)."""
+        return self.accounting.job_size(arn)
 
-    def with_tails(self, failures: list[Failure], budget: int = MAX_LOG_TAILS) -> int:
-        """Read the log tails of the first ``budget`` failures; returns how many were read.
+    def fov_seconds(self, manifest: Manifest, run: SubmittedRun) -> dict[str, float]:
+        """Each FOV's last attempt in seconds (``BatchAccounting.fov_seconds``)."""
+        return self.accounting.fov_seconds(manifest, run)
 
-        Each failure's ``log`` becomes "<log group> <stream>", the place to read all of it.
-        """
-        group = self.outputs.log_group_name
-        read = 0
-        for failure in failures:
-            stream = failure.log
-            if failure.tail is not None:  # told already (a slice's recorded failure)
-                continue
-            if read < budget:
-                failure.tail = self.log_tail(stream)
-                read += 1
-            failure.log = f"{group} {stream}" if stream else None
-        return read
+    def bill(self, runs: list[SubmittedRun], prices) -> Bill:
+        """What the runs' attempts used and cost (``BatchAccounting.bill``)."""
+        return self.accounting.bill(runs, prices)
 
-    # -- following ------------------------------------------------------------------------
+    # -- following, status and cancel ----------------------------------------------------------
 
-    def follow(self, manifest: Manifest, run: SubmittedRun,
-               observer: BatchObserver | None = None, max_failures: int | None = None,
+    def follow(self, manifest: Manifest, submission: SubmittedRun,
+               observer: Observer | None = None, max_failures: int | None = None, *,
                max_cost: float | None = None, prices=None) -> FollowOutcome:
         """Follow the jobs until the merge ends or a FOV fails and every FOV has ended; Ctrl-C
         returns an ``interrupted`` outcome and leaves the jobs running. When the first
         ``max_failures`` FOVs to end all failed with one error (their log's error line), the
         rest of the run and its merge are cancelled: ``stopped_early``. Likewise when the
         estimated cost of its attempts so far (priced with ``prices``) passes ``max_cost``
-        (checked at most every ``COST_CHECK_S`` seconds): ``over_budget``."""
-        observer = observer or SilentObserver()
-        total = manifest.n_jobs  # children: a packed child runs several FOVs
-        known: set[str] = set()
-        slice_failed = 0
-        failures: list[Failure] = []
-        tails = max(MAX_LOG_TAILS, max_failures or 0)
-        broken = BrokenRecipeWatch(max_failures)
-        cost_checked = None
-        delay = self.poll_initial
-        stuck = watch.StuckWatch(self.stuck_after)
-        try:
-            while True:
-                described = self.describe(run.job_ids)
-                counts = watch.counts(run, described)
-                observer.progress(counts, total)
-                warning = stuck.update(counts, self.clock())
-                if warning:
-                    observer.warn(warning)
-                new = []
-                if counts["FAILED"] > len(known):
-                    new = self.failures(manifest, run, described, known)
-                    known.update(f.job_id for f in new)
-                    told = {f.fov for f in failures}  # a slice may have recorded the FOV already
-                    new = [f for f in new if f.fov not in told]
-                if manifest.fovs_per_job > 1:  # FOVs a packed child recorded failed and went on
-                    recorded = self.slice_failures(manifest, {f.fov for f in failures + new})
-                    slice_failed += len(recorded)
-                    new += recorded
-                if new:
-                    tails -= self.with_tails(new, tails)
-                    failures.extend(new)
-                    observer.failed(new)
-                    for failure in new:
-                        broken.add(failure.fov, False,
-                                   signature(error_line(failure.tail) or failure.reason, failure.fov))
-                broken.succeeded = counts["SUCCEEDED"]
-                if manifest.fovs_per_job > 1:  # FOVs of succeeded children, less those they recorded failed
-                    broken.succeeded = max(0, counts["SUCCEEDED"] * manifest.fovs_per_job - slice_failed)
-                if broken.error and counts["SUCCEEDED"] + counts["FAILED"] < total:
-                    terminated, cancelled = self.cancel(
-                        run.run_id, [run], reason=f"starfish-batch: the first {len(broken.fovs)} FOVs "
-                                                  f"all failed with: {broken.error}"[:1000])
-                    return FollowOutcome("stopped_early", failures, stopped_early=broken.error,
-                                         cancelled=terminated + cancelled)
-                if max_cost is not None and (cost_checked is None
-                                             or time.monotonic() - cost_checked >= COST_CHECK_S):
-                    cost_checked = time.monotonic()
-                    spent = self.bill([run], prices).cost_usd or 0.0
-                    if spent > max_cost:
-                        terminated, cancelled = self.cancel(
-                            run.run_id, [run], reason=f"starfish-batch: estimated cost ${spent:.2f} "
-                                                      f"passed --max-cost ${max_cost:.2f}")
-                        return FollowOutcome("over_budget", failures, cost_usd=spent,
-                                             cancelled=terminated + cancelled)
-                merge = described.get(run.merge_job_id, {})
-                if merge.get("status") == "SUCCEEDED":
-                    merged = storage.exists(storage.join(manifest.run_root, MERGED_NAME))
-                    return FollowOutcome("merged" if merged else "merged_file_missing", failures)
-                if merge.get("status") == "FAILED":
-                    if failures:
-                        return FollowOutcome("fovs_failed", failures)
-                    merge_failure = watch.failure_of(merge, None, None)
-                    self.with_tails([merge_failure])
-                    return FollowOutcome("merge_failed", failures, merge_failure)
-                if failures and counts["SUCCEEDED"] + counts["FAILED"] >= total:
-                    if run.fovs_per_job > 1 and run.merge_job_id and merge.get("status") not in watch.TERMINAL:
-                        # a packed child that recorded a FOV failed and went on succeeds: the merge would start
-                        self.cancel(run.run_id, [dataclasses.replace(run, process_jobs=[])],
-                                    reason="starfish-batch: FOVs failed; nothing to merge")
-                    return FollowOutcome("fovs_failed", failures)
-                if not run.merge_job_id and counts["SUCCEEDED"] >= total:
-                    return FollowOutcome("processed", failures)
-                self.sleep(delay)
-                delay = min(delay * POLL_FACTOR, self.poll_max)
-        except KeyboardInterrupt:
-            return FollowOutcome("interrupted", failures)
-        finally:
-            observer.close()
+        (checked at most every ``follow.COST_CHECK_S`` seconds): ``over_budget``."""
+        return BatchFollow(self, manifest, submission, observer or SilentObserver(),
+                           max_failures, max_cost, prices).until_end()
 
-    # -- what a run used ------------------------------------------------------------------
-
-    def compute_environment(self) -> dict:
-        """The queue's first compute environment: type, instance types and maximum vCPUs."""
-        arn = self.outputs.extra.get("compute_environment_arn")
-        try:
-            if not arn:
-                queue = checks.check_queue(self.batch, self.outputs, self.job_queue)
-                order = sorted(queue.get("computeEnvironmentOrder") or [], key=lambda c: c.get("order", 0))
-                arn = order[0]["computeEnvironment"] if order else None
-            found = self.batch.describe_compute_environments(
-                computeEnvironments=[arn]).get("computeEnvironments", []) if arn else []
-        except StarfishBatchError:
-            raise
-        except Exception as exc:
-            raise StarfishBatchError(f"cannot describe the compute environment of {self.job_queue}: "
-                                     f"{client_error(exc)}") from exc
-        if not found:
-            raise StarfishBatchError(f"the compute environment of job queue {self.job_queue} "
-                                     f"({arn or 'none in its order'}) does not exist")
-        resources = found[0].get("computeResources") or {}
-        return {"arn": found[0].get("computeEnvironmentArn", arn),
-                "type": resources.get("type") or self.outputs.extra.get("compute_type") or "EC2",
-                "instance_types": list(resources.get("instanceTypes") or ["optimal"]),
-                "max_vcpus": int(resources.get("maxvCpus") or 0)}
-
-    def job_size(self, arn: str) -> dict:
-        """What a job definition asks for: vCPUs, memory (MiB) and, on Fargate, disk (GiB)."""
-        try:
-            found = self.batch.describe_job_definitions(jobDefinitions=[arn]).get("jobDefinitions", [])
-        except Exception as exc:
-            raise StarfishBatchError(f"cannot describe job definition {arn}: {client_error(exc)}") from exc
-        container = (found[0].get("containerProperties") or {}) if found else {}
-        vcpus, memory = usage.resources({"container": container})
-        disk = (container.get("ephemeralStorage") or {}).get("sizeInGiB")
-        timeout = ((found[0].get("timeout") or {}).get("attemptDurationSeconds") if found else None)
-        return {"vcpus": vcpus, "memory_mib": memory, "disk_gib": disk, "timeout_seconds": timeout,
-                "image": container.get("image")}
-
-    def attempts(self, runs: list[SubmittedRun]) -> list[dict]:
-        """``describe_jobs`` of every job that can have run: array children (``<parent>:<i>``,
-        AWS's documented child ids), plain process-fov jobs and the merges."""
-        ids: list[str] = []
-        for run in runs:
-            for job in run.process_jobs:
-                if job.is_array:
-                    ids.extend(f"{job.job_id}:{i}" for i in range(job.size))
-                else:
-                    ids.append(job.job_id)
-            if run.merge_job_id:
-                ids.append(run.merge_job_id)
-        return list(self.describe(ids).values())
-
-    def fov_seconds(self, manifest: Manifest, run: SubmittedRun) -> dict[str, float]:
-        """Each FOV's last attempt, in seconds from its container's start to its stop."""
-        found: dict[str, float] = {}
-        now_ms = int(time.time() * 1000)
-        for job in self.attempts([run]):
-            if job["jobId"] == run.merge_job_id:
-                continue
-            offset = next(p.offset for p in run.process_jobs if job["jobId"].split(":")[0] == p.job_id)
-            index = offset + (watch.child_index(job) if ":" in job["jobId"] else 0)
-            attempts = usage.usages(job, now_ms)
-            if attempts and index < manifest.n_jobs:
-                fovs = manifest.job_fovs(index)  # a packed child's seconds, shared by its FOVs
-                for i in fovs:
-                    found[manifest.fovs[i]] = attempts[-1].seconds / len(fovs)
-        return found
-
-    def bill(self, runs: list[SubmittedRun], prices) -> Bill:
-        """vCPU-hours, GB-hours, attempts and an estimated cost from each attempt's start and
-        stop times and its job's resources, priced with ``prices`` (a ``PriceTable``)."""
-        env = self.compute_environment()
-        now_ms = int(time.time() * 1000)
-        found = [u for job in self.attempts(runs) for u in usage.usages(job, now_ms)]
-        return bill_of(
-            found,
-            lambda u: prices.hourly(env["type"], self.outputs.region, u.vcpus, u.memory_mib,
-                                    env["instance_types"]),
-            prices=prices.describe(),
-            note=f"an estimate: {env['type']} in {self.outputs.region}, each attempt's share of "
-                 f"its compute at list price; idle instances, storage and transfer are not included",
-        )
-
-    # -- status and cancel ----------------------------------------------------------------
-
-    def status(self, manifest: Manifest, runs: list[SubmittedRun]) -> tuple[dict, list[Failure]]:
+    def status(self, manifest: Manifest, submissions: list[SubmittedRun]) -> tuple[dict, list[Failure]]:
         """The jobs of every submission and the failures of the latest: (JSON-ready state, failures)."""
-        from starfish_batch.core.contract import MANIFEST_NAME, MERGE, PROCESS_FOV
-
-        described = self.describe([i for r in runs for i in r.job_ids])
-        jobs = []
-        for run in runs:
-            name = run.jobs_url.rsplit("/", 1)[-1]
-            for job in run.process_jobs:
-                info = described.get(job.job_id, {})
-                entry = {"file": name, "job": PROCESS_FOV, "jobId": job.job_id, "size": job.size,
-                         "offset": job.offset, "status": info.get("status", "UNKNOWN")}
-                if job.is_array:
-                    entry["statusSummary"] = watch.status_summary(info)
-                jobs.append(entry)
-            if not run.merge_job_id:
-                continue
-            info = described.get(run.merge_job_id, {})
-            jobs.append({"file": name, "job": MERGE, "jobId": run.merge_job_id,
-                         "status": info.get("status", "UNKNOWN"),
-                         **({"statusReason": info["statusReason"]} if info.get("statusReason") else {})})
-        latest = runs[-1]
+        described = self.describe([i for r in submissions for i in r.job_ids])
+        latest = submissions[-1]
         latest_manifest = (manifest if latest.manifest_url.endswith(f"/{MANIFEST_NAME}")
                            else Manifest.load(latest.manifest_url))
         failures = self.failures(latest_manifest, latest, described)
         failures += self.slice_failures(latest_manifest, {f.fov for f in failures})
-        self.with_tails(failures)
+        self.reader.with_tails(failures)
         state = {
             "latest_submission": latest.jobs_url,
             "latest_counts": watch.counts(latest, described),
             "failed_fovs": [f.fov for f in failures],
-            "jobs": jobs,
+            "jobs": watch.job_entries(submissions, described),
         }
         return state, failures
 
@@ -520,20 +219,4 @@ class BatchExecutor:
         returns (terminated, cancelled) job ids."""
         reason = reason or f"cancelled with `{LAUNCHER} cancel {run_id}`"
         ids = [i for run in runs for i in [run.merge_job_id, *(j.job_id for j in run.process_jobs)] if i]
-        described = self.describe(ids)
-        terminated, cancelled = [], []
-        for job_id in ids:
-            info = described.get(job_id)
-            if info is None or info.get("status") in watch.TERMINAL:
-                continue
-            try:
-                if watch.is_running(info):
-                    # TerminateJob also cancels what has not started (children of an array too).
-                    self.batch.terminate_job(jobId=job_id, reason=reason)
-                    terminated.append(job_id)
-                else:
-                    self.batch.cancel_job(jobId=job_id, reason=reason)
-                    cancelled.append(job_id)
-            except Exception as exc:
-                raise StarfishBatchError(f"cannot cancel job {job_id}: {client_error(exc)}") from exc
-        return terminated, cancelled
+        return self.aws.cancel(ids, reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starfish_batch.core.contract import MERGE, PROCESS_FOV
 from starfish_batch.launcher.executors.batch.jobs import SubmittedRun
 from starfish_batch.launcher.outcome import Failure
 
@@ -85,6 +86,27 @@ def counts(run: SubmittedRun, described: dict[str, dict]) -> dict[str, int]:
         if rest > 0:  # children not created yet: they share the parent's state
             found[status if status in QUEUED else "SUBMITTED"] += rest
     return found
+
+
+def job_entries(runs: list[SubmittedRun], described: dict[str, dict]) -> list[dict]:
+    """Each job of ``runs`` as ``status`` prints it: its submission's file, kind, id and status."""
+    jobs = []
+    for run in runs:
+        name = run.jobs_url.rsplit("/", 1)[-1]
+        for job in run.process_jobs:
+            info = described.get(job.job_id, {})
+            entry = {"file": name, "job": PROCESS_FOV, "jobId": job.job_id, "size": job.size,
+                     "offset": job.offset, "status": info.get("status", "UNKNOWN")}
+            if job.is_array:
+                entry["statusSummary"] = status_summary(info)
+            jobs.append(entry)
+        if not run.merge_job_id:
+            continue
+        info = described.get(run.merge_job_id, {})
+        jobs.append({"file": name, "job": MERGE, "jobId": run.merge_job_id,
+                     "status": info.get("status", "UNKNOWN"),
+                     **({"statusReason": info["statusReason"]} if info.get("statusReason") else {})})
+    return jobs
 
 
 def latest_container(job: dict) -> dict:

@@ -3,11 +3,13 @@ them, on any cluster whose nodes see the results folder (a shared filesystem, or
 
 Split like the Batch executor: ``commands`` (the Slurm commands), ``states`` (reading what
 squeue/sacct print), ``jobs`` (what was submitted, its file, its job scripts), ``options``
-(the flags), ``executor`` (submit, follow, status, cancel) and ``run`` (the launcher's run
+(the flags), ``executor`` (submit, status, cancel), ``follow`` (the follow loop),
+``failures`` (a failed task told as a ``Failure``) and ``run`` (the launcher's run
 command on Slurm: following, resubmitting FOVs out of memory, the closing lines).
 """
 
-from starfish_batch.launcher.executors.slurm.executor import SlurmExecutor, SlurmFailure
+from starfish_batch.launcher.executors.slurm.executor import SlurmExecutor
+from starfish_batch.launcher.executors.slurm.failures import SlurmFailure
 from starfish_batch.launcher.executors.slurm.jobs import SlurmSubmission
 from starfish_batch.launcher.executors.slurm.options import SlurmOptions
 

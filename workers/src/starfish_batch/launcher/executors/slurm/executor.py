@@ -1,7 +1,7 @@
 """The Slurm calls of a run: check, submit, follow, describe and cancel; never prints.
 
 It returns the objects the Batch executor returns (``FollowOutcome``, ``Failure``) and tells a
-``BatchObserver`` what it sees while following, so the CLI and the console print both alike.
+``base.Observer`` what it sees while following, so the CLI and the console print both alike.
 One ``squeue`` (or, where the cluster keeps accounting, one ``sacct``) call per poll covers the
 whole submission; details of failed tasks are read only when some fail.
 """
@@ -12,47 +12,24 @@ import collections
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from starfish_batch.core import fov_output, storage
-from starfish_batch.core.contract import LOG_TAIL_LINES, LOGS_DIR, MAX_LOG_TAILS, MERGE, MERGED_NAME, PROCESS_FOV
+from starfish_batch.core import storage
+from starfish_batch.core.contract import LOGS_DIR, MAX_LOG_TAILS, MERGE, PROCESS_FOV
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
-from starfish_batch.launcher.early_stop import BrokenRecipeWatch, error_line, signature
-from starfish_batch.launcher.executors.batch.executor import BatchObserver, SilentObserver
+from starfish_batch.launcher.executors.base import Observer, SilentObserver
 from starfish_batch.launcher.executors.batch.jobs import ProcessJob, jobs_url_for, submission_label
+from starfish_batch.launcher.executors.slurm import failures as slurm_failures
 from starfish_batch.launcher.executors.slurm import states
 from starfish_batch.launcher.executors.slurm.commands import ACCOUNTING_OFF, SlurmCommands
+from starfish_batch.launcher.executors.slurm.follow import SlurmFollow
 from starfish_batch.launcher.executors.slurm.jobs import SlurmSubmission, array_parts, job_name, job_script
 from starfish_batch.launcher.executors.slurm.options import DEFAULT_MERGE_MEMORY_MIB, SlurmOptions, container_runtime
 from starfish_batch.launcher.outcome import Failure, FollowOutcome
 
 POLL_INITIAL_S = 2.0
 POLL_MAX_S = float(os.environ.get("STARFISH_BATCH_SLURM_POLL_MAX", "30"))
-POLL_FACTOR = 1.5
-POLL_ERRORS = 10  # consecutive failed polls (a restarting slurmctld) before giving up following
 DEFAULT_MAX_ARRAY_SIZE = 1001  # Slurm's default MaxArraySize
-
-
-@dataclass
-class SlurmFailure(Failure):
-    """A failed FOV with the Slurm state its task ended in."""
-
-    state: str = ""
-
-    @property
-    def retryable(self) -> bool:
-        """The node failed or the task was preempted: the FOV itself may be fine."""
-        return self.state in states.RETRYABLE
-
-
-def _tail(path: str, lines: int = LOG_TAIL_LINES) -> list[str]:
-    try:
-        with open(path, "rb") as f:
-            found = [line.decode("utf-8", "replace").rstrip("\n") for line in collections.deque(f, maxlen=lines)]
-    except OSError as exc:
-        return [f"(no log at {path}: {exc.strerror or exc}; the job may not have started)"]
-    return found or [f"(log {path} is empty)"]
 
 
 class SlurmExecutor:
@@ -144,7 +121,7 @@ class SlurmExecutor:
 
     # -- submission ---------------------------------------------------------------------------
 
-    def submit(self, manifest: Manifest, manifest_url: str, observer: BatchObserver | None = None,
+    def submit(self, manifest: Manifest, manifest_url: str, observer: Observer | None = None,
                merge: bool = True, resources: dict | None = None,
                escalated_from: dict[str, str] | None = None) -> SlurmSubmission:
         """One ``sbatch --array`` per MaxArraySize FOVs, then the merge after all of them
@@ -226,149 +203,16 @@ class SlurmExecutor:
             return []
         return [j for j in job_ids if any(s.job_id == j and not s.ended for s in found.values())]
 
-    def _gone(self, manifest: Manifest, index: int, job_id: str, task: int) -> states.JobState:
-        """A task Slurm does not list. With accounting it is not recorded yet (slurmdbd lags
-        the controller): pending. Without, squeue forgot it MinJobAge after it ended: done if
-        its FOV's output is whole, else failed with no more said."""
-        if self.accounting:
-            return states.JobState(job_id, task, "PENDING", reason="not in the accounting records yet")
-        fov = manifest.fovs[index]
-        if fov_output.done_record(manifest, fov) is not None:
-            return states.JobState(job_id, task, states.SUCCEEDED)
-        return states.JobState(job_id, task, "FAILED", reason="ended without output; Slurm no longer lists it")
-
-    def _exit_codes(self, names: list[str]) -> dict[str, int | None]:
-        """Exit codes of ended tasks, from ``scontrol show job`` (one call per array)."""
-        found: dict[str, int | None] = {}
-        for array in dict.fromkeys(n.split("_", 1)[0] for n in names):
-            try:
-                shown = states.parse_show_job(self.commands.run("scontrol", "-o", "show", "job", array))
-            except StarfishBatchError:
-                continue
-            found.update({n: states.exit_code_of(f) for n, f in shown.items()})
-        return found
-
-    def failure_of(self, sub: SlurmSubmission, manifest: Manifest, index: int, state: states.JobState,
-                   read_tail: bool) -> SlurmFailure:
-        path = sub.task_log(state.job_id, state.task)
-        tail = _tail(path)  # read for its error line and out-of-memory notice, shown if read_tail
-        line = error_line(tail)
-        why = {"TIMEOUT": "ran past its time limit (--time)", "OUT_OF_MEMORY": "used more than its memory (--mem)",
-               "NODE_FAIL": "its node failed", "PREEMPTED": "preempted by another job",
-               "CANCELLED": "cancelled"}.get(state.state, state.reason)
-        reason = f"Slurm {state.state}" + (f" ({why})" if why else "") + (f": {line}" if line else "")
-        oom = state.state == states.OUT_OF_MEMORY or states.mentions_out_of_memory(tail) or "MemoryError" in reason
-        return SlurmFailure(fov=manifest.fovs[index], index=index, reason=reason, exit_code=state.exit_code,
-                            job_id=state.name, log=path, tail=tail if read_tail else None,
-                            out_of_memory=oom, state=state.state)
-
     # -- following ----------------------------------------------------------------------------
 
-    def follow(self, manifest: Manifest, sub: SlurmSubmission, observer: BatchObserver | None = None,
-               max_failures: int | None = None, max_core_hours: float | None = None) -> FollowOutcome:
+    def follow(self, manifest: Manifest, submission: SlurmSubmission, observer: Observer | None = None,
+               max_failures: int | None = None, *, max_core_hours: float | None = None) -> FollowOutcome:
         """Follow the jobs until the merge ends, or every FOV ended and some failed (the merge
         is then cancelled). The first ``max_failures`` FOVs all failing with one error, or the
         run's core-hours passing ``max_core_hours``, cancel the rest. Ctrl-C (and SIGTERM)
         cancel this submission's jobs: ``interrupted``."""
-        observer = observer or SilentObserver()
-        total = len(manifest.fovs)
-        ended: dict[int, states.JobState] = {}
-        failures: list[SlurmFailure] = []
-        broken = BrokenRecipeWatch(max_failures)
-        tails = max(MAX_LOG_TAILS, max_failures or 0)
-        delay, errors = self.poll_initial, 0
-        merge_state: states.JobState | None = None
-        try:
-            while True:
-                try:
-                    seen = self.poll(sub.job_ids)
-                    errors = 0
-                except StarfishBatchError as exc:
-                    errors += 1
-                    if errors >= POLL_ERRORS:
-                        raise
-                    observer.warn(f"warning: {exc}; trying again")
-                    self.sleep(delay)
-                    continue
-                counts = dict.fromkeys(("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING",
-                                        "SUCCEEDED", "FAILED"), 0)
-                running: list[states.JobState] = []
-                new: list[tuple[int, states.JobState]] = []
-                for index in range(total):
-                    if index not in ended:
-                        job_id, task = sub.locate(index)
-                        state = seen.get(f"{job_id}_{task}") or self._gone(manifest, index, job_id, task)
-                        if state.ended:
-                            ended[index] = state
-                            new.append((index, state))
-                        else:
-                            running.append(state)
-                            counts["RUNNING" if state.state in states.ACTIVE else "PENDING"] += 1
-                for state in ended.values():
-                    counts["FAILED" if state.failed else "SUCCEEDED"] += 1
-                observer.progress(counts, total)
-                failed_now = [(i, s) for i, s in new if s.failed]
-                for i, s in new:
-                    if not s.failed:
-                        broken.add(manifest.fovs[i], True)
-                if failed_now:
-                    if not self.accounting:
-                        codes = self._exit_codes([s.name for _, s in failed_now])
-                        for _, s in failed_now:
-                            s.exit_code = codes.get(s.name, s.exit_code)
-                    found = []
-                    for i, s in failed_now:
-                        found.append(self.failure_of(sub, manifest, i, s, read_tail=tails > 0))
-                        tails -= 1
-                    failures.extend(found)
-                    observer.failed(found)
-                    for f in found:
-                        broken.add(f.fov, False, signature(error_line(f.tail) or f.reason, f.fov))
-                if broken.error and len(ended) < total:
-                    cancelled = self.cancel_jobs(sub.job_ids)
-                    return FollowOutcome("stopped_early", failures, stopped_early=broken.error, cancelled=cancelled)
-                if max_core_hours is not None:
-                    used = core_hours([*ended.values(), *running])
-                    if used > max_core_hours:
-                        cancelled = self.cancel_jobs(sub.job_ids)
-                        return FollowOutcome("over_budget", failures, cost_usd=used, cancelled=cancelled)
-                if sub.merge_job_id:
-                    merge_state = seen.get(sub.merge_job_id)
-                merged = storage.join(manifest.run_root, MERGED_NAME)
-                if failures and len(ended) >= total:
-                    if sub.merge_job_id and (merge_state is None or not merge_state.ended):
-                        self.commands.scancel([sub.merge_job_id])  # it would refuse a run with FOVs missing
-                    return FollowOutcome("fovs_failed", failures)
-                if sub.merge_job_id and len(ended) >= total and (merge_state is None or merge_state.ended):
-                    if merge_state is None or merge_state.state == states.SUCCEEDED:
-                        if storage.exists(merged):
-                            return FollowOutcome("merged", failures)
-                        if merge_state is not None:
-                            return FollowOutcome("merged_file_missing", failures)
-                    if merge_state is not None:
-                        return FollowOutcome("merge_failed", failures, self.merge_failure(sub, merge_state))
-                    if not self.accounting:  # squeue forgot it (MinJobAge) and it merged nothing
-                        gone = states.JobState(sub.merge_job_id, None, "FAILED",
-                                               reason="ended without output; Slurm no longer lists it")
-                        return FollowOutcome("merge_failed", failures, self.merge_failure(sub, gone))
-                if not sub.merge_job_id and len(ended) >= total:
-                    return FollowOutcome("processed", failures)
-                self.sleep(delay)
-                delay = min(delay * POLL_FACTOR, self.poll_max)
-        except KeyboardInterrupt:
-            return FollowOutcome("interrupted", failures, cancelled=self.cancel_jobs(sub.job_ids))
-        finally:
-            observer.close()
-
-    def merge_failure(self, sub: SlurmSubmission, state: states.JobState) -> SlurmFailure:
-        if not self.accounting and not state.reason.startswith("ended without output"):
-            state.exit_code = self._exit_codes([state.name]).get(state.name, state.exit_code)
-        tail = _tail(sub.merge_log())
-        line = error_line(tail)
-        why = f" ({state.reason})" if state.reason else ""
-        return SlurmFailure(fov=None, index=None, reason=f"Slurm {state.state}{why}" + (f": {line}" if line else ""),
-                            exit_code=state.exit_code, job_id=state.name, log=sub.merge_log(), tail=tail,
-                            out_of_memory=state.state == states.OUT_OF_MEMORY, state=state.state)
+        return SlurmFollow(self, manifest, submission, observer or SilentObserver(),
+                           max_failures, max_core_hours).until_end()
 
     # -- status and cancel --------------------------------------------------------------------
 
@@ -382,11 +226,11 @@ class SlurmExecutor:
         self.commands.scancel(left)
         return left
 
-    def status(self, manifest: Manifest, subs: list[SlurmSubmission]) -> tuple[dict, list[Failure]]:
+    def status(self, manifest: Manifest, submissions: list[SlurmSubmission]) -> tuple[dict, list[Failure]]:
         """The jobs of every submission and the failures of the latest: (JSON-ready state, failures)."""
-        seen = self.poll([i for s in subs for i in s.job_ids])
+        seen = self.poll([i for s in submissions for i in s.job_ids])
         jobs = []
-        for sub in subs:
+        for sub in submissions:
             name = sub.jobs_url.rsplit("/", 1)[-1]
             for job in sub.process_jobs:
                 tasks = [s for s in seen.values() if s.job_id == job.job_id and s.task is not None]
@@ -397,22 +241,19 @@ class SlurmExecutor:
                 state = seen.get(sub.merge_job_id)
                 jobs.append({"file": name, "job": MERGE, "jobId": sub.merge_job_id,
                              "state": state.state if state else "UNKNOWN (no longer listed)"})
-        latest = subs[-1]
+        latest = submissions[-1]
         latest_manifest = Manifest.load(latest.manifest_url)
         failures: list[Failure] = []
         counts = collections.Counter()
         for index in range(len(latest_manifest.fovs)):
             job_id, task = latest.locate(index)
-            state = seen.get(f"{job_id}_{task}") or self._gone(latest_manifest, index, job_id, task)
+            state = seen.get(f"{job_id}_{task}") or slurm_failures.gone(
+                latest_manifest, index, job_id, task, self.accounting)
             counts[state.state] += 1
             if state.failed:
-                failures.append(self.failure_of(latest, latest_manifest, index, state,
-                                                read_tail=len(failures) < MAX_LOG_TAILS))
+                failures.append(slurm_failures.failure_of(latest, latest_manifest, index, state,
+                                                          read_tail=len(failures) < MAX_LOG_TAILS))
         state = {"latest_submission": latest.jobs_url, "latest_counts": dict(sorted(counts.items())),
                  "failed_fovs": [f.fov for f in failures], "jobs": jobs}
         return state, failures
 
-
-def core_hours(found: list[states.JobState]) -> float:
-    """CPUs times elapsed time, summed over tasks (what a cluster's fair share charges)."""
-    return sum(s.cpus * s.seconds for s in found) / 3600

@@ -20,7 +20,7 @@ RUN_ARGS    ?=
 # EXECUTOR=batch: the deployment (the module's name_prefix) whose SSM parameter says where to run.
 DEPLOYMENT  ?=
 
-.PHONY: help venv run estimate demo test test-fast test-slurm lint docs bench clean
+.PHONY: help venv run estimate demo test test-fast test-slow test-slurm lint docs bench clean
 
 # images, push, e2e and the container helpers
 include mk/containers.mk
@@ -88,17 +88,20 @@ estimate: $(VENV)/.installed
 	$(ESTIMATE) --experiment-url "$(EXPERIMENT)" $(RUN_ARGS)
 endif
 
-test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  ## everything CI checks (about 30 minutes on 2 cores)
+test: $(VENV)/.installed-test $(CHECKOV_VENV)/.installed $(LINT_VENV)/bin/hadolint  ## lint and every test but the slow and container ones (about 15 minutes on 2 cores)
 	scripts/ci/install_chromium.sh
 	$(VENV)/bin/ruff check workers scripts tests examples
 	$(PY) scripts/gen_tf_docs.py --check
-	$(PY) -m pytest -q -ra --durations=25 tests
+	$(PY) -m pytest -q -ra --durations=25 -m "not e2e and not slow" tests
+
+test-slow: $(VENV)/.installed-test  ## Terraform applied to moto (each example, the deployments, the upgrade) and the long Slurm cases (CI runs it after make test)
+	$(PY) -m pytest -q -ra --durations=10 -m slow tests
 
 test-fast: $(VENV)/.installed-test  ## the Python tests without Terraform
 	$(PY) -m pytest -q -ra tests -m "not terraform and not e2e"
 
 test-slurm: $(VENV)/.installed-test  ## the Slurm executor's tests on a one-node Slurm (as root), the long cases too
-	SLURM_LONG_TESTS=1 $(PY) -m pytest -q -ra -m slurm tests
+	$(PY) -m pytest -q -ra -m slurm tests
 
 lint: $(VENV)/.installed-test  ## ruff, the largest modules/classes/functions, terraform fmt, docs/terraform.md's Inputs/Outputs tables
 	$(VENV)/bin/ruff check workers scripts tests examples

@@ -35,6 +35,7 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 VENV_BIN = Path(sys.executable).parent
 
 pytestmark = [
+    pytest.mark.slow,  # Terraform applied to moto: make test-slow
     pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
     pytest.mark.skipif(not PLUGIN_DIR.is_dir(),
                        reason=f"no Terraform provider mirror at {PLUGIN_DIR}"),

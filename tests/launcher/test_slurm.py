@@ -1,7 +1,8 @@
 """The Slurm executor against a real one-node Slurm (slurmctld and slurmd on localhost, memory
 enforced by cgroup): the run a scientist starts with ``--executor slurm``.
 
-``make test`` runs the quick cases; ``make test-slurm`` adds the long ones (SLURM_LONG_TESTS=1).
+``make test`` runs the quick cases; the long ones are marked ``slow`` (``make test-slow``, and
+``make test-slurm`` runs them all).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from tests.support import slurm
 from tests.support.workflow import FAILING_WRAPPER, LAUNCHER, assert_same_table, launch, recipe_with
 
 pytestmark = pytest.mark.slurm
-long_case = pytest.mark.skipif(os.environ.get("SLURM_LONG_TESTS") != "1",
-                               reason="a long Slurm case: make test-slurm (SLURM_LONG_TESTS=1) runs it")
+long_case = pytest.mark.slow  # make test-slow, make test-slurm
 
 FOVS = ["A1", "b_2"]
 # b_2 asks for 2 GiB more while its job has less than 2 GiB (Slurm sets SLURM_MEM_PER_NODE):

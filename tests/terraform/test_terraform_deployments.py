@@ -38,6 +38,8 @@ from tests.support.terraform import (
 )
 from tests.support.workflow import ISS_RECIPE, LAUNCHER, demo_experiment_in_s3
 
+pytestmark = pytest.mark.slow  # Terraform applied to moto: make test-slow
+
 EAST, WEST = "us-east-1", "us-west-2"
 # module block -> (provider alias, region, inputs beyond the name)
 OWN_IMAGES = {

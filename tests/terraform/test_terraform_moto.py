@@ -46,6 +46,8 @@ from tests.support.terraform import (
 )
 from tests.support.workflow import ISS_RECIPE, LAUNCHER, demo_experiment_in_s3
 
+pytestmark = pytest.mark.slow  # Terraform applied to moto: make test-slow
+
 CYCLES = {"SPOT": "SPOT", "EC2": "EC2", "FARGATE_SPOT": "FARGATE_SPOT"}  # cycle -> compute_type
 ACCOUNT = r"\d{12}"
 REGION = "us-east-1"

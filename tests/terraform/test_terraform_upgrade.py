@@ -29,6 +29,8 @@ from tests.support.terraform import (
     terraform_init,
 )
 
+pytestmark = pytest.mark.slow  # Terraform applied to moto: make test-slow
+
 # The module before issue 28: the fallback compute environment had a resource block of its own
 # (count), storage.tf held the bucket, the repositories and the log group.
 BEFORE = "75012c7a50e8c45a5d69c95323dff4c49dc192d5"

@@ -9,6 +9,7 @@ import ast
 import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import tomllib
 
@@ -112,3 +113,31 @@ def test_the_closure_counts_imports_inside_functions_and_prunes_the_rest(tmp_pat
     closure.prune(pkg, ["pkg.entry"])
     assert sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*")) == [
         "__init__.py", "entry.py", "sub", "sub/__init__.py", "sub/deep.py", "sub/late.py"]
+
+
+def _applies_terraform(path) -> bool:
+    """Whether a test module runs `terraform apply` (the command's word, or the e2e stack's apply_module)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Constant) and node.value == "apply":
+            return True
+        if isinstance(node, ast.alias) and node.name == "apply_module":
+            return True
+    return False
+
+
+def _collected(*marks: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider",
+                           "-m", " and ".join(marks), "tests"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, env=user_env(), timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:]
+    return {line.split("::")[0] for line in done.stdout.splitlines() if "::" in line}
+
+
+def test_make_test_leaves_every_terraform_apply_to_make_test_slow():
+    """`make test` (-m "not e2e and not slow") stays near 15 minutes: applying the module to moto
+    is `make test-slow`'s, which CI runs after it."""
+    applies = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "tests").rglob("test_*.py")
+               if _applies_terraform(p) and "tests/e2e/" not in str(p) and p.resolve() != Path(__file__).resolve()}
+    assert {"tests/launcher/test_batch_e2e.py", "tests/terraform/test_terraform_moto.py"} <= applies
+    assert sorted(_collected("not e2e", "not slow") & applies) == []
+    assert applies <= _collected("slow")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import slurm
+from tests.support.faults import ctrl_c_open
 from tests.support.workflow import FAILING_WRAPPER, LAUNCHER, assert_same_table, launch, recipe_with
 
 pytestmark = pytest.mark.slurm
@@ -324,7 +325,7 @@ def test_ctrl_c_on_the_launcher_cancels_the_runs_jobs(slurm_cluster, tmp_path):
     launcher = subprocess.Popen(
         [sys.executable, str(LAUNCHER), *_slurm_run(experiment, recipe, tmp_path / "results", "stopped"), "--quiet"],
         env={**os.environ, **_env(slurm_cluster, SLOW_FOVS="A1,b_2")},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_open)
     jobs = tmp_path / "results" / "stopped" / "jobs.json"
     deadline = time.monotonic() + 300
     while not jobs.exists():

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.support.faults import alive, silent_endpoint, wait_for
+from tests.support.faults import alive, ctrl_c_open, silent_endpoint, wait_for
 from tests.support.workflow import ISS_RECIPE, LAUNCHER, launch, recipe_with, write_experiment
 
 # Appended to the ISS recipe: each worker notes its pid, then works for ten minutes.
@@ -42,7 +42,7 @@ def experiment(tmp_path_factory):
 def _start(*args, env=None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(LAUNCHER), *map(str, args), "--quiet"],
                             env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_open)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import slurm
+from tests.support.faults import ctrl_c_open
 from tests.support.workflow import FAILING_WRAPPER, LAUNCHER, assert_same_table, launch, recipe_with
 
 pytestmark = pytest.mark.slurm
@@ -324,7 +325,7 @@ def test_ctrl_c_on_the_launcher_cancels_the_runs_jobs(slurm_cluster, tmp_path):
     launcher = subprocess.Popen(
         [sys.executable, str(LAUNCHER), *_slurm_run(experiment, recipe, tmp_path / "results", "stopped"), "--quiet"],
         env={**os.environ, **_env(slurm_cluster, SLOW_FOVS="A1,b_2")},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_open)
     jobs = tmp_path / "results" / "stopped" / "jobs.json"
     deadline = time.monotonic() + 300
     while not jobs.exists():
@@ -339,3 +340,46 @@ def test_ctrl_c_on_the_launcher_cancels_the_runs_jobs(slurm_cluster, tmp_path):
     assert f"interrupted: the Slurm jobs of run stopped are cancelled ({' '.join(ids)})" in err
     assert "continue with: " in err and "--executor slurm --resume stopped" in err
     assert set(slurm.settled(slurm_cluster, ids).values()) == {"CANCELLED"}
+
+
+# The launcher, with a Ctrl-C (a real SIGINT to itself) just after the Slurm jobs are submitted:
+# once their ids are written to jobs.json, or once the launcher has said them, before it polls.
+CTRL_C_AT = """
+import os, signal, sys
+from starfish_batch.core import storage
+from starfish_batch.launcher import cli
+from starfish_batch.launcher.executors.slurm import run
+
+def ctrl_c_after(function, when):
+    def hooked(*args, **kwargs):
+        result = function(*args, **kwargs)
+        if when(*args):
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+    return hooked
+
+if sys.argv[1] == "recorded":
+    storage.write_text = ctrl_c_after(storage.write_text, lambda url, *_: url.endswith("/jobs.json"))
+else:
+    run.say = ctrl_c_after(run.say, lambda text="", *_: text.startswith("submitted run"))
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("moment", ["recorded", "said"])
+def test_ctrl_c_right_after_the_submission_cancels_its_jobs(slurm_cluster, tmp_path, moment):
+    """Ctrl-C between the sbatch calls and the first poll (the jobs exist, the follow has not
+    started) cancels them too: none is left running without its launcher."""
+    experiment = _experiment(tmp_path / "experiment")
+    recipe = recipe_with(tmp_path, SLOW_WRAPPER)
+    proc = subprocess.run(
+        [sys.executable, "-c", CTRL_C_AT, moment,
+         *_slurm_run(experiment, recipe, tmp_path / "results", "early"), "--quiet"],
+        env={**os.environ, **_env(slurm_cluster, SLOW_FOVS="A1,b_2")}, capture_output=True, text=True,
+        timeout=300, preexec_fn=ctrl_c_open)
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    sub = json.loads((tmp_path / "results" / "early" / "jobs.json").read_text())
+    ids = [sub["process_jobs"][0]["job_id"], sub["merge_job_id"]]
+    assert set(slurm.settled(slurm_cluster, ids).values()) == {"CANCELLED"}, proc.stderr[-3000:]
+    if moment == "said":
+        assert f"interrupted: the Slurm jobs of run early are cancelled ({' '.join(ids)})" in proc.stderr

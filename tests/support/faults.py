@@ -1,10 +1,12 @@
 """Faults injected for real: a small tmpfs that fills up, a TCP endpoint that accepts
-connections and never answers, and waiting on processes that are signalled."""
+connections and never answers, and waiting on processes that are signalled (started with
+Ctrl-C open, ``ctrl_c_open``)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -94,3 +96,12 @@ def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+def ctrl_c_open() -> None:
+    """``preexec_fn`` of a process a test will Ctrl-C (SIGINT): it starts with SIGINT as a command
+    typed at a terminal has it. A test run started in the background by a non-interactive shell
+    (``make test &``) ignores SIGINT, and an ignored signal stays ignored across exec: Python then
+    installs no KeyboardInterrupt handler, and the SIGINT the test sends is lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

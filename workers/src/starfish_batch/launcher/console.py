@@ -90,7 +90,7 @@ def print_interrupted(manifest: Manifest, resume_command: str) -> None:
 
 def out_of_memory_advice(failure: Failure) -> str:
     """What to do about a FOV killed for memory, on the executor it ran on."""
-    if getattr(failure, "state", None):  # a Slurm task (launcher.slurm.SlurmFailure)
+    if getattr(failure, "state", None):  # a Slurm task (launcher.executors.slurm.failures.SlurmFailure)
         return ("out of memory: the job used more than its --mem; FOVs are resubmitted with twice the "
                 "memory up to --max-memory: rerun with a higher --max-memory, or a higher --mem")
     if failure.job_id:

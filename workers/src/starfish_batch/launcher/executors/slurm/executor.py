@@ -164,17 +164,17 @@ class SlurmExecutor:
                      f"--mem={max(DEFAULT_MERGE_MEMORY_MIB, memory)}M", "--cpus-per-task=1",
                      f"--output={log_dir}/{MERGE}-%j.log", *([after] if after else []), *common])
                 submitted.append(merge_id)
-        except BaseException:
+            sub = SlurmSubmission(run_id=manifest.run_id, manifest_url=manifest_url, jobs_url=jobs_url,
+                                  process_jobs=process_jobs, merge_job_id=merge_id, log_dir=log_dir,
+                                  resources={"vcpus": cpus, "memory_mib": memory, "time": resources.get("time")},
+                                  escalated_from=dict(escalated_from or {}))
+            try:
+                storage.write_text(jobs_url, sub.to_json())
+            except StarfishBatchError as exc:
+                observer.warn(f"warning: {exc}; the jobs are submitted: {' '.join(sub.job_ids)}")
+        except BaseException:  # Ctrl-C before the ids are recorded too: no job is left unknown
             self.commands.scancel(submitted)
             raise
-        sub = SlurmSubmission(run_id=manifest.run_id, manifest_url=manifest_url, jobs_url=jobs_url,
-                              process_jobs=process_jobs, merge_job_id=merge_id, log_dir=log_dir,
-                              resources={"vcpus": cpus, "memory_mib": memory, "time": resources.get("time")},
-                              escalated_from=dict(escalated_from or {}))
-        try:
-            storage.write_text(jobs_url, sub.to_json())
-        except StarfishBatchError as exc:
-            observer.warn(f"warning: {exc}; the jobs are submitted: {' '.join(sub.job_ids)}")
         return sub
 
     # -- describing ---------------------------------------------------------------------------

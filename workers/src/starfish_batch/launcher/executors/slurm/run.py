@@ -22,6 +22,7 @@ from starfish_batch.launcher.executors.slurm.executor import SlurmExecutor
 from starfish_batch.launcher.executors.slurm.jobs import SlurmSubmission, submissions
 from starfish_batch.launcher.hints import next_step_commands, next_steps, resume_hint
 from starfish_batch.launcher.options import require
+from starfish_batch.launcher.outcome import FollowOutcome
 from starfish_batch.launcher.pricing import Bill, Usage, bill_of
 from starfish_batch.launcher.run_page import write_page
 
@@ -68,23 +69,37 @@ def run_slurm(executor: SlurmExecutor, manifest: Manifest, manifest_url: str, ar
     resources, source = resources_for(manifest, executor.options)
     observer = BatchProgress(enabled=not args.quiet)
     sub = executor.submit(manifest, manifest_url, observer, resources=resources)
-    say(submitted_text(sub) + (f"\n  sizes from {source}" if source != "flags" else ""))
+    said = submitted_text(sub) + (f"\n  sizes from {source}" if source != "flags" else "")
     if args.no_wait:
+        say(said)
         print_job_ids(sub)
         return 0
-    manifest, sub, outcome = follow_resubmitting(executor, manifest, sub, observer, args, results_url)
+    manifest, sub, outcome = follow_resubmitting(executor, manifest, sub, observer, args, results_url, said)
     return finish(outcome, manifest, sub, args, results_url, started)
 
 
+def _follow(executor: SlurmExecutor, manifest: Manifest, sub: SlurmSubmission, observer, limits: dict,
+            said: str) -> FollowOutcome:
+    """Say what was submitted, then follow it: Ctrl-C (or SIGTERM) from the moment the jobs are
+    submitted, not only once ``follow`` polls, cancels them."""
+    try:
+        if said:
+            say(said)
+        return executor.follow(manifest, sub, observer, **limits)
+    except KeyboardInterrupt:
+        return FollowOutcome("interrupted", [], cancelled=executor.cancel_jobs(sub.job_ids))
+
+
 def follow_resubmitting(executor: SlurmExecutor, manifest: Manifest, sub: SlurmSubmission, observer,
-                        args: argparse.Namespace, results_url: str):
-    """Follow a submission; when every failed FOV ran out of memory or lost its node, resubmit
-    just those FOVs as one array (twice the memory for the first, up to --max-memory) and a new
-    merge, and follow that. The FOVs that succeeded are not run again."""
+                        args: argparse.Namespace, results_url: str, said: str = ""):
+    """Follow a submission (``said``: what the launcher says of it first); when every failed FOV
+    ran out of memory or lost its node, resubmit just those FOVs as one array (twice the memory
+    for the first, up to --max-memory) and a new merge, and follow that. The FOVs that succeeded
+    are not run again."""
     from starfish_batch.launcher.runs import resume_run
 
     limits = {"max_failures": args.max_failures, "max_core_hours": args.max_cost}
-    outcome = executor.follow(manifest, sub, observer, **limits)
+    outcome = _follow(executor, manifest, sub, observer, limits, said)
     retries = 0
     while outcome.state == "fovs_failed" and outcome.failures \
             and all(f.out_of_memory or getattr(f, "retryable", False) for f in outcome.failures):
@@ -109,9 +124,10 @@ def follow_resubmitting(executor: SlurmExecutor, manifest: Manifest, sub: SlurmS
         manifest, url = resume_run(results_url, manifest.run_id, only=[f.fov for f in outcome.failures])
         sub = executor.submit(manifest, url, observer, resources={**sub.resources, "memory_mib": bigger},
                               escalated_from={f.fov: f.job_id for f in outcome.failures})
-        say(f"{len(outcome.failures)} FOV(s) {why} ({names}): resubmitted with {bigger} MiB as job "
-            f"{sub.process_jobs[0].job_id}, then a new merge {sub.merge_job_id} (recorded in {sub.jobs_url})")
-        outcome = executor.follow(manifest, sub, observer, **limits)
+        outcome = _follow(executor, manifest, sub, observer, limits,
+                          f"{len(outcome.failures)} FOV(s) {why} ({names}): resubmitted with {bigger} MiB as job "
+                          f"{sub.process_jobs[0].job_id}, then a new merge {sub.merge_job_id} (recorded in "
+                          f"{sub.jobs_url})")
     return manifest, sub, outcome
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.support import DUMMY_AWS  # noqa: E402
 from tests.support.claims import dead_pid, race, stale_claim, winners  # noqa: E402
+from tests.support.moto import MotoServer  # noqa: E402
 
 
 def report(where: str, results: dict, seconds: float) -> bool:
@@ -40,8 +42,6 @@ def report(where: str, results: dict, seconds: float) -> bool:
 def raw_conditional_races(endpoint: str, races: int, writers: int) -> int:
     """The emulator alone: ``writers`` threads PUT one key with ``If-Match`` on the same ETag at
     once; how many races let more than one through (0 where conditional writes are atomic)."""
-    import threading
-
     import boto3
     from botocore.exceptions import ClientError
 
@@ -88,8 +88,6 @@ def main() -> int:
         ok &= report(f"disk, {args.launchers} launchers", race(roots, args.launchers), time.perf_counter() - started)
 
         import boto3
-
-        from tests.support.moto import MotoServer
 
         server = MotoServer(Path(tmp) / "moto", serial=True).start()  # atomic conditional writes, as AWS
         try:

@@ -31,6 +31,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from starfish_batch.core import storage
+from starfish_batch.core.contract import PROCESS_FOV, worker_env
+from starfish_batch.core.experiment import open_fov, plan
+from starfish_batch.demo.experiment import widen_experiment, write_demo_experiment
+from starfish_batch.launcher.executors.local import worker_command
+from starfish_batch.launcher.runs import new_run
+
 REPO = Path(__file__).resolve().parents[2]
 BUCKET, RESULTS = "bench-data", "bench-results"
 TARGET_CHILD_RATIO = 1.2
@@ -89,8 +96,6 @@ def child(mode: str, url: str, objects: list[str]) -> int:
     if mode == "open_fov":
         import starfish  # noqa: F401 - a worker has it imported before it loads its FOV
 
-        from starfish_batch.core.experiment import open_fov
-
         start = time.perf_counter()
         open_fov(url, "fov_00000")
     else:
@@ -125,13 +130,6 @@ def main() -> int:
     os.environ.update(env)  # this process talks to the emulator too, with dummy credentials
 
     import boto3
-
-    from starfish_batch.core import storage
-    from starfish_batch.core.contract import PROCESS_FOV, worker_env
-    from starfish_batch.core.experiment import open_fov, plan
-    from starfish_batch.demo.experiment import widen_experiment, write_demo_experiment
-    from starfish_batch.launcher.executors.local import worker_command
-    from starfish_batch.launcher.runs import new_run
 
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)

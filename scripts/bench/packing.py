@@ -14,6 +14,7 @@ that both runs wrote the same tables.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import subprocess
@@ -21,6 +22,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from starfish_batch.core.contract import PROCESS_FOV, worker_env
+from starfish_batch.demo.experiment import write_demo_experiment
+from starfish_batch.launcher.executors.local import worker_command
+from starfish_batch.launcher.runs import new_run
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET, RESULTS = "bench-data", "bench-results"
@@ -35,8 +41,6 @@ def main() -> int:
     parser.add_argument("--recipe", default=str(REPO / "examples" / "iss_recipe.py"))
     args = parser.parse_args()
     height, width = (int(v) for v in args.shape.lower().split("x"))
-
-    import logging
 
     from moto.server import ThreadedMotoServer
 
@@ -60,11 +64,6 @@ def main() -> int:
 
 def _bench(args, env: dict[str, str], height: int, width: int) -> int:
     import boto3
-
-    from starfish_batch.core.contract import PROCESS_FOV, worker_env
-    from starfish_batch.demo.experiment import write_demo_experiment
-    from starfish_batch.launcher.executors.local import worker_command
-    from starfish_batch.launcher.runs import new_run
 
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
@@ -107,8 +106,6 @@ def _bench(args, env: dict[str, str], height: int, width: int) -> int:
 
 def _same_tables(s3, n_fovs: int, repeats: int) -> bool:
     """The packed and the unpacked run wrote the same table for every FOV (values, coordinates)."""
-    import tempfile
-
     import xarray as xr
 
     def tables(run: str, tmp: str) -> dict[str, xr.Dataset]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -95,8 +96,6 @@ def test_summary_and_closing_lines_carry_the_bill(local_run):
 
 def test_each_worker_sized_to_its_own_cores(local_run):
     """Two workers on a machine of N cores: each process sees N // 2 CPUs, not N."""
-    import os
-
     root, _ = local_run
     cores = len(os.sched_getaffinity(0))
     seen = {json.loads((root / "fovs" / f"{f}.json").read_text())["cpus"] for f in FOV_NAMES}

@@ -16,6 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from starfish_batch.demo.experiment import write_demo_experiment
+from starfish_batch.launcher.executors.batch.executor import SilentObserver
+from starfish_batch.launcher.executors.slurm import SlurmExecutor, SlurmOptions
+from starfish_batch.launcher.executors.slurm.commands import SlurmCommands
+from starfish_batch.launcher.runs import new_run
 from tests.support import slurm
 from tests.support.workflow import FAILING_WRAPPER, LAUNCHER, assert_same_table, launch, recipe_with
 
@@ -58,8 +63,6 @@ def process_fov(fov, codebook):
 
 
 def _experiment(root: Path, names=FOVS, **kwargs) -> Path:
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     return write_demo_experiment(root, fov_names=names, **{"shape": (96, 96), "n_spots": 12, "seed": 5, **kwargs})
 
 
@@ -134,11 +137,6 @@ def test_hundred_fovs_two_sbatch_calls_one_poll_call_and_ctrl_c_cancels_only_thi
                                                                                        monkeypatch):
     """100 FOVs: one array and one merge (2 sbatch calls), one squeue call per poll; Ctrl-C
     cancels the run's jobs, and not a job of someone else on the same cluster."""
-    from starfish_batch.launcher.executors.batch.executor import SilentObserver
-    from starfish_batch.launcher.executors.slurm import SlurmExecutor, SlurmOptions
-    from starfish_batch.launcher.executors.slurm.commands import SlurmCommands
-    from starfish_batch.launcher.runs import new_run
-
     names = [f"f{i:03d}" for i in range(100)]
     experiment = _experiment(tmp_path / "experiment", names, shape=(32, 32), n_spots=1, n_rounds=2, n_channels=2,
                              nuclei_per_fov=0, targets=("ACTB", "GAPDH"))
@@ -240,10 +238,6 @@ def test_resume_after_the_launcher_is_killed(slurm_cluster, tmp_path):
 def test_arrays_split_at_max_array_size_and_the_merge_waits_for_all(slurm_cluster, tmp_path):
     """Past MaxArraySize (as ``scontrol show config`` says; 1 here) a run is several arrays, each
     with its FOV offset, and the merge depends on every one (afterany)."""
-    from starfish_batch.launcher.executors.slurm import SlurmExecutor, SlurmOptions
-    from starfish_batch.launcher.executors.slurm.commands import SlurmCommands
-    from starfish_batch.launcher.runs import new_run
-
     env = {**os.environ, "SLURM_CONF": slurm_cluster}
     manifest, url = new_run(str(_experiment(tmp_path / "experiment")), str(recipe_with(tmp_path, "")),
                             str(tmp_path / "results"), run_id="split")

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from starfish_batch.core import storage
+from starfish_batch.core.records import FovRecord
 from starfish_batch.launcher import cli, runs
 from starfish_batch.launcher.executors.batch import BatchExecutor
 from starfish_batch.launcher.tf_outputs import read_outputs
@@ -161,8 +162,6 @@ def fov_names(n: int) -> list[str]:
 
 def put_done(aws, run_id: str, fov: str, table: bytes = b"x") -> None:
     """A FOV as its worker leaves it: the table, then the record that proves it whole."""
-    from starfish_batch.core.records import FovRecord
-
     manifest = read_jobs_file(aws, run_id, "manifest.json")
     record = FovRecord(fov=fov, recipe_sha256=manifest["recipe_sha256"], n_features=0, run_id=run_id,
                        index=manifest["fovs"].index(fov), nc_bytes=len(table),

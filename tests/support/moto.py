@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import DUMMY_AWS, free_port
+from tests.support.terraform import point_at_moto
 
 # moto_server's own app, served one request at a time. moto checks a conditional write (If-Match,
 # If-None-Match) and then stores the object in two steps, so under its threaded server two
@@ -155,8 +156,6 @@ class MotoServer:
 
     def point_terraform_here(self, module_dir: Path) -> None:
         """Point the root module in ``module_dir`` (a copy) at this server; see tests/support/terraform.py."""
-        from tests.support.terraform import point_at_moto
-
         point_at_moto(module_dir, self.url)
 
     def __enter__(self) -> MotoServer:  # noqa: PYI034

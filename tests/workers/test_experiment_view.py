@@ -19,6 +19,7 @@ from starfish_batch.core import storage
 from starfish_batch.core.errors import ExperimentError
 from starfish_batch.core.experiment import list_fovs, open_fov, plan
 from starfish_batch.demo.experiment import widen_experiment
+from starfish_batch.launcher.runs import new_run
 from starfish_batch.process_fov import main as process_fov
 from tests.support.workflow import FOV_NAMES, ISS_RECIPE, REPO_ROOT, upload_tree, write_experiment
 
@@ -266,8 +267,6 @@ def test_duplicate_fov_key_in_a_collection_is_refused(experiment, tmp_path):
 
 
 def test_worker_error_is_one_line_naming_fov_and_url(experiment, tmp_path, capsys):
-    from starfish_batch.launcher.runs import new_run
-
     copy = damaged_copy(experiment, tmp_path)
     manifest, url = new_run(str(copy / "experiment.json"), str(ISS_RECIPE), str(tmp_path / "results"), run_id="r1")
     (copy / primary_tileset_name(experiment, "b_2")).write_text("{ truncated")

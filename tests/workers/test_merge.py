@@ -14,6 +14,7 @@ from starfish_batch.core import storage
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.demo.testing import open_table, synthetic_decoded_table, write_fake_run
 from starfish_batch.merge import job as merge
+from starfish_batch.merge import reader, writer
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -82,8 +83,6 @@ def test_long_non_ascii_and_many_distinct_strings(tmp_path):
 
 
 def test_small_blocks_and_fovs_split_across_blocks(tmp_path, monkeypatch):
-    from starfish_batch.merge import reader, writer
-
     monkeypatch.setattr(reader, "BLOCK_FEATURES", 16)
     monkeypatch.setattr(writer, "CHUNK_FEATURES", 8)
     sizes = []

@@ -13,7 +13,8 @@ import pytest
 from starfish_batch.core import storage
 from starfish_batch.demo.testing import open_table, synthetic_decoded_table, with_cells, write_fake_run
 from starfish_batch.merge import job as merge
-from starfish_batch.merge import parquet
+from starfish_batch.merge import parquet, reader
+from starfish_batch.merge.cells import CellCounter
 
 FOVS = {"A1": 37, "x-ray_2": 0, "fov 3": 120, "Z-last": 5}
 PHYSICAL = {"xc": "xc", "yc": "yc", "zc": "zc"}
@@ -69,8 +70,6 @@ def test_parquet_with_differing_optional_coordinates_and_many_blocks(tmp_path, m
     """A FOV without ``radius`` (as pixel decoding gives) and one without ``intensity``: the
     merged table fills them with NaN, and so does the Parquet file; blocks of 16 rows make
     row groups of the same."""
-    from starfish_batch.merge import reader
-
     monkeypatch.setattr(reader, "BLOCK_FEATURES", 16)
     tables = {"A1": _table(37, 1).drop_vars("radius"), "B": _table(0, 2),
               "C": _table(50, 3).drop_vars("intensity"), "D": _table(20, 4)}
@@ -168,8 +167,6 @@ def test_cell_id_everywhere_nan_writes_no_cells(tmp_path):
 def test_cells_split_over_blocks(tmp_path, monkeypatch, block):
     """Small blocks: a FOV, and its cells, go on over several blocks (its counts stay open
     until it ends) or a block holds several FOVs; each cell is one cell, counted once a spot."""
-    from starfish_batch.merge import reader
-
     monkeypatch.setattr(reader, "BLOCK_FEATURES", block)
     manifest, result = _cell_run(tmp_path, {"A": 3, "B": 0, "C": 3, "D": 2})
     adata, frame, _ = _assert_cells_equal_groupby(result)
@@ -200,8 +197,6 @@ def test_spatialdata_zarr_holds_the_same_points_and_cells(tmp_path):
 def test_cell_counts_when_a_cell_comes_back_after_its_fov_seemed_done(tmp_path):
     """The counter makes a FOV's counts final when a block ends with another FOV; should a
     cell come back later anyway (FOV names that disagree), its counts still add up."""
-    from starfish_batch.merge.cells import CellCounter
-
     counter = CellCounter()
 
     def block(cells, targets, last_fov, fov="A"):

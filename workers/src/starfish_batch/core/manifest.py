@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from starfish_batch import __version__
 from starfish_batch.core import storage
-from starfish_batch.core.contract import FOVS_DIR, MANIFEST_NAME, MERGED_NAME
+from starfish_batch.core.contract import FOVS_DIR, LAYOUT_NAME, MANIFEST_NAME, MERGED_NAME
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.names import storage_keys
 
@@ -249,7 +249,6 @@ def relative_to_run(run_root: str, url: str) -> str:
 def load_layout(manifest: Manifest):
     """The run's ``fov_layout.json`` as a :class:`~starfish_batch.core.layout.FovLayout`, checked
     against the manifest's digest; None when the run recorded none."""
-    from starfish_batch.core.contract import LAYOUT_NAME
     from starfish_batch.core.layout import FovLayout
 
     if not manifest.layout_sha256:

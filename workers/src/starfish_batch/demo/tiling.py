@@ -11,6 +11,12 @@ very same place twice), pixel ``x``/``y`` local to the FOV and stage ``xc``/``yc
 from __future__ import annotations
 
 import numpy as np
+from starfish_batch.core import storage
+from starfish_batch.core.contract import LAYOUT_NAME
+from starfish_batch.demo.testing import write_fov_table
+from starfish_batch.core.layout import FovLayout
+from starfish_batch.core.manifest import Manifest, sha256_hex
+from starfish_batch.core.records import FovRecord
 
 
 def grid_extents(grid: tuple[int, int], tile: int, overlap: int, um_per_px: float = 1.0,
@@ -57,13 +63,6 @@ def write_tiled_run(results_url: str, tables: dict, extents: dict[str, list[floa
                     um_per_px: float = 1.0, run_id: str = "tiled", overlap: str | None = None,
                     layout: bool = True):
     """A run over ``tables`` (``{fov: table}``) with its FOV layout, ready to merge."""
-    from starfish_batch.core import storage
-    from starfish_batch.core.contract import LAYOUT_NAME
-    from starfish_batch.demo.testing import write_fov_table
-    from starfish_batch.core.layout import FovLayout
-    from starfish_batch.core.manifest import Manifest, sha256_hex
-    from starfish_batch.core.records import FovRecord
-
     fovs = list(tables)
     manifest = Manifest(run_id=run_id, experiment_url="/nowhere/experiment.json",
                         recipe_url="/nowhere/recipe.py", recipe_sha256="0" * 64,

@@ -18,6 +18,7 @@ import subprocess
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from starfish_batch.core import storage
 from starfish_batch.core.errors import StarfishBatchError
 
 REQUIRED = (
@@ -131,8 +132,6 @@ def load_parameter(name: str, session=None) -> TfOutputs:
     region (AWS_REGION, the profile): what a scientist without Terraform state reads."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
-
-    from starfish_batch.core import storage
 
     session = session or boto3.session.Session()
     if not session.region_name:

@@ -28,7 +28,7 @@ import time
 from starfish_batch.core import storage
 from starfish_batch.core.contract import MERGE as PROG
 from starfish_batch.core.errors import StarfishBatchError, StorageError
-from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.manifest import Manifest, load_layout
 from starfish_batch.merge.result import MergeResult, write_report
 from starfish_batch.merge.sources import find_missing, reading, sources
 
@@ -63,7 +63,6 @@ def merge_run(manifest: Manifest, allow_partial: bool = False, overlap: str | No
     """Merge every FOV output of the run; raises StarfishBatchError (one line) on failure.
 
     ``overlap`` overrides the run's ``--overlap`` rule (the per-FOV outputs are unchanged)."""
-    from starfish_batch.core.manifest import load_layout
     from starfish_batch.merge.overlap import OverlapFilter
     from starfish_batch.merge.schema import SchemaChange
 

@@ -7,7 +7,7 @@ import dataclasses
 import sys
 
 from starfish_batch.core.contract import MERGE as PROG
-from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.manifest import Manifest, relative_to_run
 
 
 @dataclasses.dataclass
@@ -29,8 +29,6 @@ class MergeResult:
 def relative_outputs(root: str, outputs: dict[str, str]) -> dict[str, str]:
     """The outputs as summary.json and the report keep them: relative to the run folder, so a
     folder moved or shared keeps working."""
-    from starfish_batch.core.manifest import relative_to_run
-
     return {key: relative_to_run(root, url) for key, url in outputs.items()}
 
 

@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from collections.abc import Mapping
 
 from starfish_batch import __version__
@@ -36,6 +37,7 @@ from starfish_batch.core.errors import (
     report,
 )
 from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.recipe_images import missing_image_message
 from starfish_batch.core.records import FovRecord
 
 PROG = PROCESS_FOV
@@ -162,10 +164,6 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         raise RecipeError(f"FOV {fov_name}: {RECIPE_EXITED} (code {code}) before returning a table") from None
     except Exception as exc:
-        import traceback
-
-        from starfish_batch.core.recipe_images import missing_image_message
-
         traceback.print_exc(file=sys.stderr)
         images = missing_image_message(exc, fov)
         raise RecipeError(

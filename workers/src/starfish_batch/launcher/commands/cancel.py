@@ -9,10 +9,11 @@ import argparse
 from starfish_batch.core import storage
 from starfish_batch.launcher.commands.executors import batch_executor
 from starfish_batch.launcher.console import say
+from starfish_batch.launcher.executors.batch.jobs import JOBS_FILE_RE, submissions
+from starfish_batch.launcher.executors.local_cancel import cancel_local
 
 
 def cancel(args: argparse.Namespace) -> int:
-    from starfish_batch.launcher.executors.batch.jobs import JOBS_FILE_RE
     from starfish_batch.launcher.runs import load_run
 
     if args.executor == "slurm":
@@ -22,8 +23,6 @@ def cancel(args: argparse.Namespace) -> int:
     if args.executor != "batch" and args.results_url:
         manifest = load_run(args.results_url, args.run_id)
         if not any(JOBS_FILE_RE.match(n) for n in storage.list_names(manifest.run_root)):
-            from starfish_batch.launcher.executors.local_cancel import cancel_local
-
             code, text = cancel_local(manifest)
             say(text)
             return code
@@ -31,7 +30,6 @@ def cancel(args: argparse.Namespace) -> int:
 
 
 def _cancel_batch(args: argparse.Namespace) -> int:
-    from starfish_batch.launcher.executors.batch.jobs import submissions
     from starfish_batch.launcher.runs import load_run
 
     executor, results_url = batch_executor(args)

@@ -11,16 +11,16 @@ from starfish_batch.core import storage
 from starfish_batch.core.contract import LAUNCHER as PROG
 from starfish_batch.core.contract import QUOTE_NAME
 from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.launcher.claim import RunClaim
 from starfish_batch.launcher.commands.executors import chosen_executor
-from starfish_batch.launcher.console import failed_fovs_line, print_failures, say
+from starfish_batch.launcher.console import BatchProgress, failed_fovs_line, print_failures, say
 from starfish_batch.launcher.hints import estimate_hint, resume_hint
 from starfish_batch.launcher.options import check_packing, require
+from starfish_batch.launcher.pricing import PriceTable
 
 
 def estimate(args: argparse.Namespace) -> int:
     """Start a run with a sample of its FOVs, through the executor the run uses, and quote the rest."""
-    from starfish_batch.launcher.claim import RunClaim
-
     check_packing(args)
     with RunClaim() as claim:  # the estimate is the start of a run: one launcher at a time
         return _estimate(args, claim)
@@ -86,8 +86,6 @@ def _sample_locally(executor, args: argparse.Namespace, manifest, sample, sample
 def _sample_on_batch(executor, args: argparse.Namespace, manifest, sample, sample_url: str, results_url: str):
     """(interrupted, failures, seconds of each FOV that succeeded, capacity, hourly price of a size)."""
     from starfish_batch.launcher import sample as sampling
-    from starfish_batch.launcher.console import BatchProgress
-    from starfish_batch.launcher.pricing import PriceTable
 
     capacity = sampling.batch_capacity(executor)
     prices, env = PriceTable.load(args.prices), executor.compute_environment()

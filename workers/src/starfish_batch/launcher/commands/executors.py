@@ -9,6 +9,8 @@ from starfish_batch.core import storage
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.console import say
+from starfish_batch.launcher.executors.batch import BatchExecutor
+from starfish_batch.launcher.tf_outputs import read_outputs
 
 BATCH_MIN_TIMEOUT = 60  # AWS Batch refuses an attemptDurationSeconds below 60
 
@@ -16,9 +18,6 @@ BATCH_MIN_TIMEOUT = 60  # AWS Batch refuses an attemptDurationSeconds below 60
 def batch_executor(args: argparse.Namespace):
     """The Batch executor and the results URL (default: the module's bucket), from the flags and
     the Terraform outputs (read now: a clear error if absent)."""
-    from starfish_batch.launcher.executors.batch import BatchExecutor
-    from starfish_batch.launcher.tf_outputs import read_outputs
-
     outputs = read_outputs(args.tf_dir, args.tf_outputs, args.config_parameter, args.deployment)
     if getattr(args, "allow_partial", False):
         raise StarfishBatchError(

@@ -9,6 +9,7 @@ import json
 from starfish_batch.launcher.commands.bills import print_batch_bill
 from starfish_batch.launcher.commands.executors import batch_executor
 from starfish_batch.launcher.console import print_failures, say
+from starfish_batch.launcher.executors.batch.jobs import submissions
 from starfish_batch.launcher.hints import next_step_commands, next_steps
 from starfish_batch.launcher.options import require
 from starfish_batch.launcher.run_page import write_page
@@ -38,7 +39,6 @@ def _local_status(args: argparse.Namespace) -> int:
 
 def _batch_status(args: argparse.Namespace) -> int:
     """A run on AWS Batch: its outputs and the state of every job of every submission."""
-    from starfish_batch.launcher.executors.batch.jobs import submissions
     from starfish_batch.launcher.runs import load_run, progress
 
     executor, results_url = batch_executor(args)  # default results: the module's bucket

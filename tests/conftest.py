@@ -38,8 +38,8 @@ def _dummy_aws_env(monkeypatch):
 @pytest.fixture
 def moto_s3():
     """In-process moto; yields a boto3 S3 client. Buckets are created by the test."""
-    import boto3
-    from moto import mock_aws
+    import boto3  # lazy: boto3 ~1 s
+    from moto import mock_aws  # lazy: moto ~0.6 s
 
     with mock_aws():
         storage.s3_client.cache_clear()

@@ -42,8 +42,8 @@ def report(where: str, results: dict, seconds: float) -> bool:
 def raw_conditional_races(endpoint: str, races: int, writers: int) -> int:
     """The emulator alone: ``writers`` threads PUT one key with ``If-Match`` on the same ETag at
     once; how many races let more than one through (0 where conditional writes are atomic)."""
-    import boto3
-    from botocore.exceptions import ClientError
+    import boto3  # lazy: boto3 ~1 s
+    from botocore.exceptions import ClientError  # lazy: botocore ~0.1-1 s
 
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                       aws_access_key_id="test", aws_secret_access_key="test")
@@ -87,7 +87,7 @@ def main() -> int:
         started = time.perf_counter()
         ok &= report(f"disk, {args.launchers} launchers", race(roots, args.launchers), time.perf_counter() - started)
 
-        import boto3
+        import boto3  # lazy: boto3 ~1 s
 
         server = MotoServer(Path(tmp) / "moto", serial=True).start()  # atomic conditional writes, as AWS
         try:

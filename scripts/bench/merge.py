@@ -78,7 +78,7 @@ def child(method: str, manifest_url: str) -> int:
     manifest = Manifest.load(manifest_url)
     root = Path(manifest.run_root)
     if method == "ours":
-        from starfish_batch.merge.job import main
+        from starfish_batch.merge.job import main  # lazy: this script has its own main
 
         code = main(["--manifest-url", manifest_url])
         if code:
@@ -89,7 +89,7 @@ def child(method: str, manifest_url: str) -> int:
                               "summary.json", "qc.png"))
     else:
         warnings.simplefilter("ignore")
-        from starfish import DecodedIntensityTable, IntensityTable
+        from starfish import DecodedIntensityTable, IntensityTable  # lazy: import starfish takes seconds
 
         tables = [DecodedIntensityTable.open_netcdf(str(root / "fovs" / f"{fov}.nc"))
                   for fov in manifest.run_fovs]
@@ -104,9 +104,10 @@ def child(method: str, manifest_url: str) -> int:
 
 def read_child(kind: str, path: str) -> int:
     """Read the spots file ``path`` with pandas in this process; prints its rows and time."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas ~1.8 s
 
     if kind == "parquet":
+        # lazy: pyarrow ~0.8 s; only the parquet mode needs it
         import pyarrow.parquet  # noqa: F401  (a one-time import, as pandas' own is: not timed)
     started = time.perf_counter()
     if kind == "parquet":

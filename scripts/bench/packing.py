@@ -42,7 +42,7 @@ def main() -> int:
     args = parser.parse_args()
     height, width = (int(v) for v in args.shape.lower().split("x"))
 
-    from moto.server import ThreadedMotoServer
+    from moto.server import ThreadedMotoServer  # lazy: moto ~0.6 s
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 
@@ -63,7 +63,7 @@ def main() -> int:
 
 
 def _bench(args, env: dict[str, str], height: int, width: int) -> int:
-    import boto3
+    import boto3  # lazy: boto3 ~1 s
 
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
@@ -106,7 +106,7 @@ def _bench(args, env: dict[str, str], height: int, width: int) -> int:
 
 def _same_tables(s3, n_fovs: int, repeats: int) -> bool:
     """The packed and the unpacked run wrote the same table for every FOV (values, coordinates)."""
-    import xarray as xr
+    import xarray as xr  # lazy: xarray ~1.7 s
 
     def tables(run: str, tmp: str) -> dict[str, xr.Dataset]:
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=RESULTS, Prefix=f"runs/{run}/fovs/")["Contents"]]

@@ -81,7 +81,7 @@ def render_seconds(n: int) -> tuple[float, str]:
 
 def browser_seconds(path: Path, tmp: Path) -> tuple[float, float] | None:
     try:
-        from tests.support.browser import chromium, chromium_binary
+        from tests.support.browser import chromium, chromium_binary  # lazy: optional: playwright may be absent
     except ImportError:
         return None
     if chromium_binary() is None:
@@ -104,7 +104,7 @@ BLOCK = 65_536
 
 def tissue_run(n_fovs: int, n_transcripts: int, out: Path) -> dict:
     """Feed the collectors as the merge does, then write the page; returns the figures."""
-    import numpy as np
+    import numpy as np  # lazy: numpy ~0.2 s
 
     rng = np.random.default_rng(0)
     side = int(np.ceil(n_fovs ** 0.5))
@@ -188,7 +188,7 @@ def tissue_load_seconds(path: Path, tmp: Path) -> tuple[float, float, float, flo
     the milliseconds the tissue map's script took (it runs after the load event), and the CPU
     seconds the browser's processes used for one load (wall time on a busy machine is more)."""
     try:
-        from tests.support.browser import chromium, chromium_binary
+        from tests.support.browser import chromium, chromium_binary  # lazy: optional: playwright may be absent
     except ImportError:
         return None
     if chromium_binary() is None:

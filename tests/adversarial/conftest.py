@@ -42,7 +42,7 @@ def serial_moto_endpoint(tmp_path_factory):
 def s3_server(serial_moto_endpoint, monkeypatch):
     """The environment of a client of that server (for this process and the ones it forks),
     and a fresh bucket ``races``."""
-    import boto3
+    import boto3  # lazy: boto3 ~1 s
 
     env = DUMMY_AWS | {"AWS_ENDPOINT_URL": serial_moto_endpoint}
     for k, v in env.items():

@@ -100,7 +100,7 @@ def _merge_available() -> bool:
 
 
 def _open(path: Path) -> xr.DataArray:
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     table = DecodedIntensityTable.open_netcdf(str(path))
     return xr.DataArray(table).load()

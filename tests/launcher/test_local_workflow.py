@@ -56,7 +56,7 @@ def local_run(experiment, tmp_path_factory):
 
 
 def test_merged_equals_serial_starfish_concatenation(local_run, serial_reference):
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     root, _ = local_run
     merged = DecodedIntensityTable.open_netcdf(str(root / "merged_decoded_fovs.nc"))
@@ -149,7 +149,7 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
         assert (root / "fovs" / f"{fov}.nc").read_bytes() == done[fov]
         assert (root / "fovs" / f"{fov}.json").read_bytes() == records[fov]
     assert json.loads((root / "manifest.json").read_text())["fovs"] == EXPERIMENT_ORDER
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     merged = DecodedIntensityTable.open_netcdf(str(root / "merged_decoded_fovs.nc"))
     assert set(np.unique(merged.coords["fov"].values)) == {f for f in FOV_NAMES if f != EMPTY_FOV}

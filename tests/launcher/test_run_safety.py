@@ -59,7 +59,7 @@ def test_hostile_fov_names_stay_inside_the_run_and_come_back_by_name(hostile_run
     assert len(logs) == len(HOSTILE) and all(SAFE_FILE.fullmatch(n) for n in logs)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["missing_fovs"] == [] and summary["n_fovs_merged"] == len(HOSTILE)
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     merged = DecodedIntensityTable.open_netcdf(str(run / "merged_decoded_fovs.nc"))
     assert set(merged.coords["fov"].values) <= set(HOSTILE)  # the tables keep the real names

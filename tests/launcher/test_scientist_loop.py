@@ -172,7 +172,7 @@ def test_parquet_and_csv_have_one_vocabulary(tmp_path):
         np.testing.assert_allclose(csv[column].to_numpy(float), want, rtol=0, atol=1e-6 * np.abs(want).max(),
                                    err_msg=column)
     assert csv["cell_id"].fillna("").tolist() == parquet["cell_id"].astype(object).fillna("").tolist()
-    import anndata
+    import anndata  # lazy: anndata ~4 s
 
     cells = anndata.read_h5ad(result.outputs["cells"])
     assert set(cells.obs["cell_id"]) == set(csv["cell_id"].dropna())  # the same names to join on

@@ -78,7 +78,7 @@ def _slurm_run(experiment: Path, recipe: Path, results: Path, run_id: str, *flag
 def test_slurm_run_equals_local_and_a_fov_out_of_memory_is_resubmitted_alone(slurm_cluster, tmp_path):
     """The merged table of a Slurm run equals the local executor's; the FOV killed for memory at
     1024 MiB is resubmitted alone with 2048 MiB and succeeds, the other is not run again."""
-    import xarray as xr
+    import xarray as xr  # lazy: xarray ~1.7 s
 
     experiment = _experiment(tmp_path / "experiment")
     recipe = recipe_with(tmp_path, GREEDY_WRAPPER)

@@ -91,7 +91,7 @@ def provenance(attrs: dict) -> list:
 
 def assert_same_table(merged, reference) -> None:
     """Value for value, dtype for dtype, the same table and the same provenance steps."""
-    import xarray as xr
+    import xarray as xr  # lazy: xarray ~1.7 s
 
     assert merged.sizes == reference.sizes
     for name, coord in reference.coords.items():
@@ -107,8 +107,8 @@ def assert_same_table(merged, reference) -> None:
 def serial_starfish_run(experiment_url: str, recipe_path, cpus: int):
     """The recipe over every FOV in this process, through Experiment.from_json, concatenated by
     starfish itself, with the threads a worker had (BLAS sums differ with the thread count)."""
-    from starfish import DecodedIntensityTable, Experiment
-    from threadpoolctl import threadpool_limits
+    from starfish import DecodedIntensityTable, Experiment  # lazy: import starfish takes seconds
+    from threadpoolctl import threadpool_limits  # lazy: threadpoolctl ~25 ms
 
     recipe = load_recipe(str(recipe_path))
     exp = Experiment.from_json(experiment_url)

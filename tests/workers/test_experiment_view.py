@@ -30,7 +30,7 @@ def experiment(tmp_path_factory):
 
 
 def starfish_experiment(url: str):
-    from starfish import Experiment
+    from starfish import Experiment  # lazy: import starfish takes seconds
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -112,8 +112,8 @@ def primary_tileset_name(experiment: Path, fov: str) -> str:
 @contextmanager
 def counting_s3_calls():
     """Every S3 call and every boto3 session made, whichever client or session makes it."""
-    import boto3
-    from botocore.client import BaseClient
+    import boto3  # lazy: boto3 ~1 s
+    from botocore.client import BaseClient  # lazy: botocore ~0.1-1 s
 
     calls: list[tuple[str, str]] = []
     sessions: list[int] = []

@@ -32,7 +32,7 @@ open_local = open_table
 
 def starfish_concat(manifest: Manifest, fovs=None):
     """What starfish itself gives: concatenate_intensity_tables of the non-empty tables."""
-    from starfish import IntensityTable
+    from starfish import IntensityTable  # lazy: import starfish takes seconds
 
     tables = [open_local(manifest.fov_url(f, ".nc")) for f in (fovs or manifest.run_fovs)]
     tables = [t for t in tables if t.sizes["features"]] or tables[:1]
@@ -94,7 +94,7 @@ def test_small_blocks_and_fovs_split_across_blocks(tmp_path, monkeypatch):
     result = merge.merge_run(manifest)
     assert_same_table(open_local(result.merged_url), starfish_concat(manifest))
     assert sizes == [16, 16, 16, 16, 8]
-    import h5py
+    import h5py  # lazy: h5py ~0.2 s
 
     with h5py.File(storage.absolute(result.merged_url)) as f:
         assert f["target"].chunks == (8,)

@@ -120,7 +120,7 @@ def test_qc_png_is_a_real_image(run):
 
 
 def _pixels(data: bytes) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image  # lazy: PIL ~25 ms
 
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 

@@ -103,7 +103,7 @@ def _cell_run(tmp_path, cells_in: dict[str, int]):
 
 def _assert_cells_equal_groupby(result):
     """cells.h5ad against the merged table: returns (AnnData, the features in cells)."""
-    import anndata as ad
+    import anndata as ad  # lazy: anndata ~4 s
 
     merged = open_table(result.merged_url)
     with storage.local_copy(result.outputs["cells"]) as path:
@@ -177,7 +177,7 @@ def test_spatialdata_zarr_holds_the_same_points_and_cells(tmp_path):
     """Where the optional spatialdata package is installed (``starfish-batch[spatial]``)."""
     spatialdata = pytest.importorskip(
         "spatialdata", reason="spatialdata is not installed (the optional [spatial] extra)")
-    import anndata as ad
+    import anndata as ad  # lazy: anndata ~4 s
 
     manifest, result = _cell_run(tmp_path, {"A1": 4, "B2": 0, "fov 3": 5})
     sdata = spatialdata.read_zarr(result.outputs["spatialdata"])
@@ -211,7 +211,7 @@ def test_cell_counts_when_a_cell_comes_back_after_its_fov_seemed_done(tmp_path):
     block(["1", "3", "1"], ["G2", "G1", "G2"], last_fov="not-A")
     block(["1"], ["G1"], last_fov="B", fov="B")
     block(["2"], ["G1"], last_fov="A")  # A again, after B: its cells are found again
-    import anndata as ad
+    import anndata as ad  # lazy: anndata ~4 s
 
     counter.write_h5ad(tmp_path / "cells.h5ad")
     adata = ad.read_h5ad(tmp_path / "cells.h5ad")

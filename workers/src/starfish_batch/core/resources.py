@@ -114,7 +114,7 @@ def limit_threads(n: int) -> None:
         os.environ.setdefault(name, str(n))
     os.cpu_count = lambda: n  # type: ignore[assignment]
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # lazy: threadpoolctl ~25 ms
     except ImportError:
         return
     threadpool_limits(n)

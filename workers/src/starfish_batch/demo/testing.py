@@ -56,9 +56,9 @@ def synthetic_decoded_table(
     ``bbox`` (default: only when there are features) adds ``z_min`` ... ``x_max``, as the
     spot finder does; a real 0-feature table has none.
     """
-    import pandas as pd
-    from starfish import DecodedIntensityTable, IntensityTable
-    from starfish.core.types import SpotAttributes
+    import pandas as pd  # lazy: pandas ~1.8 s
+    from starfish import DecodedIntensityTable, IntensityTable  # lazy: import starfish takes seconds
+    from starfish.core.types import SpotAttributes  # lazy: import starfish takes seconds
 
     rng = np.random.default_rng(seed)
     n = int(n_features)
@@ -132,7 +132,7 @@ def write_fov_table(table, path: str | Path, fov: str, run_id: str | None = None
 
 def copy_fov_output(src: str | Path, dest: str | Path, fov: str) -> None:
     """``dest`` = the per-FOV file ``src`` with its ``fov`` labels set to ``fov``."""
-    import netCDF4
+    import netCDF4  # lazy: netCDF4 ~1.4 s
 
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
@@ -170,7 +170,7 @@ def write_fake_run(results_url: str, fovs: dict[str, int], run_id: str = "run-1"
 
 def open_table(url: str):
     """The DecodedIntensityTable at ``url`` (local or S3), loaded in memory."""
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     with storage.local_copy(url) as path:
         return DecodedIntensityTable.open_netcdf(str(path)).load()

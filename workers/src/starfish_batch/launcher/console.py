@@ -154,7 +154,7 @@ class BatchProgress:
         say(text)
 
     def progress(self, counts: dict[str, int], total: int) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm  # lazy: tqdm ~70 ms
 
         if self.bar is None:
             self.bar = tqdm(total=total, desc="FOVs", unit="fov", disable=not self.enabled,
@@ -247,9 +247,9 @@ def _count(value) -> int:
 
 
 def _print_score(manifest: Manifest, ground_truth: str) -> None:
-    import pandas as pd
+    import pandas as pd  # lazy: pandas ~1.8 s
 
-    from starfish_batch.launcher.score import score
+    from starfish_batch.launcher.score import score  # lazy: launcher.score pulls scipy into CLI start-up
 
     spots_url = storage.join(manifest.run_root, SPOTS_NAME)
     try:

@@ -29,7 +29,7 @@ def write_page(manifest: Manifest, state: str, failures: Sequence[Failure | None
                commands: Mapping[str, str] | None = None, source: str = "the launcher") -> str | None:
     """Write ``<run_root>/report.html`` and say where; a page that cannot be written is one
     warning line, never a different exit code."""
-    from starfish_batch.core.report import collect as run_report
+    from starfish_batch.core.report import collect as run_report  # lazy: report.collect ~13 ms of CLI start-up
 
     try:
         summary = run_report.read_summary(manifest)

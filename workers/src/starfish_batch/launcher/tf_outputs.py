@@ -130,8 +130,8 @@ def parameter_name(deployment: str) -> str:
 def load_parameter(name: str, session=None) -> TfOutputs:
     """Outputs from the module's SSM parameter (launcher_config as JSON), in the environment's
     region (AWS_REGION, the profile): what a scientist without Terraform state reads."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    import boto3  # lazy: boto3 ~1 s
+    from botocore.exceptions import BotoCoreError, ClientError  # lazy: botocore ~0.1-1 s
 
     session = session or boto3.session.Session()
     if not session.region_name:

@@ -34,7 +34,7 @@ def relative_outputs(root: str, outputs: dict[str, str]) -> dict[str, str]:
 
 def tissue_payload(tissue, summary, cells) -> dict | None:
     """report.html's tissue data; a failure here is a page without a tissue, never a failed merge."""
-    from starfish_batch.core.report.model import extent_of
+    from starfish_batch.core.report.model import extent_of  # lazy: core.report pulls numpy into merge start-up
 
     try:
         extents = {fov: extent_of(entry) for fov, entry in summary.fovs.items()}
@@ -48,7 +48,7 @@ def tissue_payload(tissue, summary, cells) -> dict | None:
 def write_report(manifest: Manifest, result: MergeResult) -> None:
     """report.html from what the merge has in hand; a page that cannot be written is a warning,
     never a failed merge (the launcher writes it again at the end of the run)."""
-    from starfish_batch.core.report import collect as run_report
+    from starfish_batch.core.report import collect as run_report  # lazy: core.report pulls numpy into merge start-up
 
     try:
         report = run_report.collect(

@@ -14,9 +14,10 @@ from starfish_batch.launcher.executors.local_cancel import cancel_local
 
 
 def cancel(args: argparse.Namespace) -> int:
-    from starfish_batch.launcher.runs import load_run
+    from starfish_batch.launcher.runs import load_run  # lazy: launcher.runs pulls pandas into CLI start-up
 
     if args.executor == "slurm":
+        # lazy: slurm.run ~0.1 s; only --executor slurm
         from starfish_batch.launcher.executors.slurm.run import cancel as slurm_cancel
 
         return slurm_cancel(args)
@@ -30,7 +31,7 @@ def cancel(args: argparse.Namespace) -> int:
 
 
 def _cancel_batch(args: argparse.Namespace) -> int:
-    from starfish_batch.launcher.runs import load_run
+    from starfish_batch.launcher.runs import load_run  # lazy: launcher.runs pulls pandas into CLI start-up
 
     executor, results_url = batch_executor(args)
     manifest = load_run(results_url, args.run_id)

@@ -32,6 +32,7 @@ def batch_executor(args: argparse.Namespace):
     executor = BatchExecutor(outputs, getattr(args, "job_queue", None), fov_timeout=timeout)
     if args.results_url:
         return executor, args.results_url
+    # lazy: results_home pulls pandas into CLI start-up
     from starfish_batch.launcher.results_home import default_results_url
 
     return executor, default_results_url(executor)  # the caller's own folder, when the module scopes writes
@@ -41,6 +42,7 @@ def chosen_executor(args: argparse.Namespace):
     """(Batch or Slurm executor, or None for local; results URL; preflight or None) for starting
     a run: the preflight checks the queue and outputs before anything is written."""
     if args.executor == "slurm":
+        # lazy: slurm.run ~0.1 s; only --executor slurm
         from starfish_batch.launcher.executors.slurm.run import executor_from
 
         executor, results_url = executor_from(args), args.results_url

@@ -41,7 +41,7 @@ def follow_escalating(executor, manifest: Manifest, run, observer, args: argpars
                       results_url: str):
     """Follow a run; when every failed FOV ran out of memory, resubmit just those FOVs as one
     array with twice the memory (up to --max-memory) and a new merge, and follow that."""
-    from starfish_batch.launcher.runs import resume_run
+    from starfish_batch.launcher.runs import resume_run  # lazy: launcher.runs pulls pandas into CLI start-up
 
     prices = None
     if args.max_cost is not None:

@@ -106,6 +106,7 @@ def _run(args: argparse.Namespace, claim) -> int:
         return 0  # nothing left to do: said
     manifest, manifest_url, child_seconds = opened
     if args.executor == "slurm":
+        # lazy: slurm.run ~0.1 s; only --executor slurm
         from starfish_batch.launcher.executors.slurm.run import run_slurm
 
         return run_slurm(executor, manifest, manifest_url, args, results_url, started)
@@ -118,6 +119,7 @@ def _run(args: argparse.Namespace, claim) -> int:
 
 def _resume(args: argparse.Namespace, claim, results_url: str | None, preflight):
     """(manifest, its URL, a child's predicted seconds) of what is left of run --resume, or None."""
+    # lazy: launcher.runs pulls pandas into CLI start-up
     from starfish_batch.launcher.runs import NothingToDo, resume_run
 
     if not results_url:
@@ -141,7 +143,7 @@ def _resume(args: argparse.Namespace, claim, results_url: str | None, preflight)
 
 def _new(args: argparse.Namespace, claim, results_url: str | None, preflight):
     """(manifest, its URL, a child's predicted seconds) of a new run."""
-    from starfish_batch.launcher.runs import new_run, partial_text
+    from starfish_batch.launcher.runs import new_run, partial_text  # lazy: launcher.runs pulls pandas into CLI start-up
 
     missing = [n for n in ("experiment_url", "recipe") if not getattr(args, n)]
     if not results_url:
@@ -163,7 +165,7 @@ def _new(args: argparse.Namespace, claim, results_url: str | None, preflight):
 
 
 def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, started: float) -> int:
-    from starfish_batch.launcher.executors.local import LocalExecutor
+    from starfish_batch.launcher.executors.local import LocalExecutor  # lazy: executors.local ~8 ms of CLI start-up
 
     executor = LocalExecutor(workers=args.workers, progress=not args.quiet, max_failures=args.max_failures,
                              fov_timeout=args.fov_timeout)
@@ -196,7 +198,7 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
 def _merge_local(executor, outcome, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
                  started: float) -> int:
     """The merge of a local run whose FOVs are done (or failed, with --allow-partial), and its summary."""
-    from starfish_batch.launcher.bill import local_bill
+    from starfish_batch.launcher.bill import local_bill  # lazy: launcher.bill ~7 ms of CLI start-up
 
     try:
         code, lines = executor.merge(manifest, manifest_url, allow_partial=args.allow_partial)
@@ -221,7 +223,7 @@ def _merge_local(executor, outcome, manifest: Manifest, manifest_url: str, args:
 
 def kept_text(manifest: Manifest) -> str:
     """Which outputs a failed pass keeps: every FOV of the run that has one, this pass's or earlier."""
-    from starfish_batch.launcher.runs import completed_fovs
+    from starfish_batch.launcher.runs import completed_fovs  # lazy: launcher.runs pulls pandas into CLI start-up
 
     done = len(completed_fovs(manifest))
     where = storage.join(manifest.run_root, "fovs")

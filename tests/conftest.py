@@ -4,10 +4,13 @@ layer marker, from its folder (tests/<layer>/)."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from starfish_batch.core import storage
 from tests.support import REPO_ROOT
 
 # Fixtures of the support layer, offered to every test by name: `aws` (moto's Batch, S3 and logs
@@ -26,7 +29,6 @@ def _dummy_aws_env(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    from starfish_batch.core import storage
 
     storage.s3_client.cache_clear()
     yield
@@ -36,12 +38,10 @@ def _dummy_aws_env(monkeypatch):
 @pytest.fixture
 def moto_s3():
     """In-process moto; yields a boto3 S3 client. Buckets are created by the test."""
-    import boto3
-    from moto import mock_aws
+    import boto3  # lazy: boto3 ~1 s
+    from moto import mock_aws  # lazy: moto ~0.6 s
 
     with mock_aws():
-        from starfish_batch.core import storage
-
         storage.s3_client.cache_clear()
         yield boto3.client("s3", region_name="us-east-1")
         storage.s3_client.cache_clear()
@@ -53,16 +53,12 @@ LAYERS = ("unit", "workers", "launcher", "terraform", "e2e", "adversarial")
 def pytest_configure(config):
     """The launcher remembers the runs it launched in a state folder (launcher/pins.py): the
     tests' own, never the user's home, shared by every test and the processes they start."""
-    import tempfile
-
     if "STARFISH_BATCH_STATE_DIR" not in os.environ:
         config._starfish_state = os.environ["STARFISH_BATCH_STATE_DIR"] = tempfile.mkdtemp(
             prefix="starfish-batch-test-state-")
 
 
 def pytest_unconfigure(config):
-    import shutil
-
     made = getattr(config, "_starfish_state", None)
     if made:
         shutil.rmtree(made, ignore_errors=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.support import DUMMY_AWS  # noqa: E402
 from tests.support.claims import dead_pid, race, stale_claim, winners  # noqa: E402
+from tests.support.moto import MotoServer  # noqa: E402
 
 
 def report(where: str, results: dict, seconds: float) -> bool:
@@ -40,10 +42,8 @@ def report(where: str, results: dict, seconds: float) -> bool:
 def raw_conditional_races(endpoint: str, races: int, writers: int) -> int:
     """The emulator alone: ``writers`` threads PUT one key with ``If-Match`` on the same ETag at
     once; how many races let more than one through (0 where conditional writes are atomic)."""
-    import threading
-
-    import boto3
-    from botocore.exceptions import ClientError
+    import boto3  # lazy: boto3 ~1 s
+    from botocore.exceptions import ClientError  # lazy: botocore ~0.1-1 s
 
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                       aws_access_key_id="test", aws_secret_access_key="test")
@@ -87,9 +87,7 @@ def main() -> int:
         started = time.perf_counter()
         ok &= report(f"disk, {args.launchers} launchers", race(roots, args.launchers), time.perf_counter() - started)
 
-        import boto3
-
-        from tests.support.moto import MotoServer
+        import boto3  # lazy: boto3 ~1 s
 
         server = MotoServer(Path(tmp) / "moto", serial=True).start()  # atomic conditional writes, as AWS
         try:

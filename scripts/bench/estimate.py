@@ -25,6 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from starfish_batch.demo.experiment import write_demo_experiment
+from starfish_batch.launcher.bill import fov_records
+from starfish_batch.launcher.executors.local import LocalExecutor, default_workers
+from starfish_batch.launcher.runs import new_run
+
 REPO = Path(__file__).resolve().parents[2]
 TARGET_WALL_RATIO = 0.30
 
@@ -36,11 +41,6 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
-
-    from starfish_batch.demo.experiment import write_demo_experiment
-    from starfish_batch.launcher.bill import fov_records
-    from starfish_batch.launcher.executors.local import LocalExecutor, default_workers
-    from starfish_batch.launcher.runs import new_run
 
     with tempfile.TemporaryDirectory(prefix="bench-estimate-") as tmp:
         tmp = Path(tmp)

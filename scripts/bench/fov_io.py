@@ -31,6 +31,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from starfish_batch.core import storage
+from starfish_batch.core.contract import PROCESS_FOV, worker_env
+from starfish_batch.core.experiment import open_fov, plan
+from starfish_batch.demo.experiment import widen_experiment, write_demo_experiment
+from starfish_batch.launcher.executors.local import worker_command
+from starfish_batch.launcher.runs import new_run
+
 REPO = Path(__file__).resolve().parents[2]
 BUCKET, RESULTS = "bench-data", "bench-results"
 TARGET_CHILD_RATIO = 1.2
@@ -42,9 +49,9 @@ class CountingS3:
     """A moto server on 127.0.0.1 that records every request it serves (method and path)."""
 
     def __init__(self) -> None:
-        from moto.moto_server.threaded_moto_server import MotoRequestHandler
-        from moto.server import DomainDispatcherApplication, create_backend_app
-        from werkzeug.serving import make_server
+        from moto.moto_server.threaded_moto_server import MotoRequestHandler  # lazy: moto ~0.6 s
+        from moto.server import DomainDispatcherApplication, create_backend_app  # lazy: moto ~0.6 s
+        from werkzeug.serving import make_server  # lazy: werkzeug ~0.1 s
 
         app = DomainDispatcherApplication(create_backend_app)
         self.requests: list[tuple[str, str]] = []
@@ -84,12 +91,11 @@ def verdict(ok: bool) -> str:
 
 def child(mode: str, url: str, objects: list[str]) -> int:
     """Load one FOV in this fresh process and print the seconds it took (imports excluded)."""
-    import boto3
+    import boto3  # lazy: boto3 ~1 s
 
     if mode == "open_fov":
+        # lazy: import starfish takes seconds; only this mode needs it
         import starfish  # noqa: F401 - a worker has it imported before it loads its FOV
-
-        from starfish_batch.core.experiment import open_fov
 
         start = time.perf_counter()
         open_fov(url, "fov_00000")
@@ -124,14 +130,7 @@ def main() -> int:
     os.environ.clear()
     os.environ.update(env)  # this process talks to the emulator too, with dummy credentials
 
-    import boto3
-
-    from starfish_batch.core import storage
-    from starfish_batch.core.contract import PROCESS_FOV, worker_env
-    from starfish_batch.core.experiment import open_fov, plan
-    from starfish_batch.demo.experiment import widen_experiment, write_demo_experiment
-    from starfish_batch.launcher.executors.local import worker_command
-    from starfish_batch.launcher.runs import new_run
+    import boto3  # lazy: boto3 ~1 s
 
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)

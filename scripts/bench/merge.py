@@ -28,12 +28,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
+
+from starfish_batch.core import storage
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.records import FovRecord
+from starfish_batch.demo.testing import (
+    copy_fov_output,
+    synthetic_decoded_table,
+    with_cells,
+    write_fov_table,
+)
 
 TARGET_SPEEDUP = 8.0
 TARGET_RSS_RATIO = 0.25
@@ -48,8 +60,6 @@ READ_REPEAT = 2
 def _cpu_seconds() -> float:
     """User + system CPU time of this process: on a shared machine, the part of the wall
     time that is the merge's own work."""
-    import resource
-
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -59,19 +69,16 @@ def _hwm_kb() -> int:
         for line in status:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
-    import resource
 
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def child(method: str, manifest_url: str) -> int:
     """One merge in this process; prints a JSON line with its peak memory and output."""
-    from starfish_batch.core.manifest import Manifest
-
     manifest = Manifest.load(manifest_url)
     root = Path(manifest.run_root)
     if method == "ours":
-        from starfish_batch.merge.job import main
+        from starfish_batch.merge.job import main  # lazy: this script has its own main
 
         code = main(["--manifest-url", manifest_url])
         if code:
@@ -81,10 +88,8 @@ def child(method: str, manifest_url: str) -> int:
                     for n in ("decoded_spots.csv.gz", "transcripts.parquet", "cells.h5ad",
                               "summary.json", "qc.png"))
     else:
-        import warnings
-
         warnings.simplefilter("ignore")
-        from starfish import DecodedIntensityTable, IntensityTable
+        from starfish import DecodedIntensityTable, IntensityTable  # lazy: import starfish takes seconds
 
         tables = [DecodedIntensityTable.open_netcdf(str(root / "fovs" / f"{fov}.nc"))
                   for fov in manifest.run_fovs]
@@ -99,9 +104,10 @@ def child(method: str, manifest_url: str) -> int:
 
 def read_child(kind: str, path: str) -> int:
     """Read the spots file ``path`` with pandas in this process; prints its rows and time."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas ~1.8 s
 
     if kind == "parquet":
+        # lazy: pyarrow ~0.8 s; only the parquet mode needs it
         import pyarrow.parquet  # noqa: F401  (a one-time import, as pandas' own is: not timed)
     started = time.perf_counter()
     if kind == "parquet":
@@ -133,13 +139,6 @@ def measure_read(kind: str, path: Path, repeat: int = READ_REPEAT) -> dict:
 
 def make_inputs(workdir: Path, n_max: int, n_features: int) -> Path:
     """fovs/<name>.nc for n_max FOVs under workdir/fovs/ (made once), with their records."""
-    from starfish_batch.demo.testing import (
-        copy_fov_output,
-        synthetic_decoded_table,
-        with_cells,
-        write_fov_table,
-    )
-
     fovs_dir = workdir / "fovs"
     names = [f"fov_{i:05d}" for i in range(n_max)]
     fovs_dir.mkdir(parents=True, exist_ok=True)
@@ -163,9 +162,6 @@ def make_inputs(workdir: Path, n_max: int, n_features: int) -> Path:
 
 
 def write_record(table: Path, record_path: Path, fov: str, index: int) -> None:
-    from starfish_batch.core import storage
-    from starfish_batch.core.records import FovRecord
-
     digest = storage.Digest.of_file(table)
     record = FovRecord(fov=fov, index=index, run_id=BENCH_RUN_ID, recipe_sha256=BENCH_RECIPE_SHA256,
                        n_features=0, nc_bytes=digest.size, nc_sha256=digest.sha256)
@@ -179,8 +175,6 @@ BENCH_RUN_ID = "bench"
 
 def run_manifest(workdir: Path, fovs_dir: Path, n: int) -> str:
     """A run of the first n FOVs whose fovs/ links to the shared files."""
-    from starfish_batch.core.manifest import Manifest
-
     run_id = BENCH_RUN_ID
     results = workdir / f"results-{n}"
     run_root = results / run_id

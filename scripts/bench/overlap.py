@@ -19,6 +19,7 @@ every cell counted once").
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -28,6 +29,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import merge as merge_bench  # noqa: E402 - the merge bench's inputs and measurements
+
+from starfish_batch.core import storage
+from starfish_batch.core.contract import LAYOUT_NAME
+from starfish_batch.core.layout import FovLayout, decide
+from starfish_batch.core.manifest import Manifest, sha256_hex
+from starfish_batch.demo.testing import open_table, synthetic_decoded_table
+from starfish_batch.demo.tiling import cut, duplicates, grid_extents, recall, write_tiled_run
+from starfish_batch.merge.job import merge_run
 
 REPO = Path(__file__).resolve().parents[2]
 ISS = [REPO.parent / "shared" / "data" / "iss_fov_decoded.nc", Path("/work/shared/data/iss_fov_decoded.nc")]
@@ -39,11 +48,7 @@ TARGET_PLAN_SECONDS = 1.0
 
 
 def real_data(workdir: Path) -> list[tuple]:
-    import pandas as pd
-
-    from starfish_batch.demo.testing import open_table, synthetic_decoded_table
-    from starfish_batch.demo.tiling import cut, duplicates, grid_extents, recall, write_tiled_run
-    from starfish_batch.merge.job import merge_run
+    import pandas as pd  # lazy: pandas ~1.8 s
 
     path = next((p for p in ISS if p.is_file()), None)
     if path is not None:
@@ -77,9 +82,6 @@ def real_data(workdir: Path) -> list[tuple]:
 
 
 def planning() -> float:
-    from starfish_batch.core.layout import FovLayout, decide
-    from starfish_batch.demo.tiling import grid_extents
-
     ext = grid_extents((100, 100), tile=2048, overlap=205, um_per_px=0.108)
     best = None
     for _ in range(3):
@@ -95,8 +97,8 @@ def planning() -> float:
 def place_on_grid(fovs_dir: Path, names: list[str], run_root: Path) -> dict[str, list[float]]:
     """Each FOV's table moved to its place on a grid overlapping by 10 % (its own copy in the
     run), and the grid's extents."""
-    import netCDF4
-    import numpy as np
+    import netCDF4  # lazy: netCDF4 ~1.4 s
+    import numpy as np  # lazy: numpy ~0.2 s
 
     width, height = 1390 * 0.1, 1044 * 0.1  # the bench table: 1390 x 1044 px at 0.1 um
     cols = int(np.ceil(np.sqrt(len(names))))
@@ -115,11 +117,6 @@ def place_on_grid(fovs_dir: Path, names: list[str], run_root: Path) -> dict[str,
 
 
 def overlap_manifest(workdir: Path, fovs_dir: Path, n: int) -> str:
-    from starfish_batch.core import storage
-    from starfish_batch.core.contract import LAYOUT_NAME
-    from starfish_batch.core.layout import FovLayout
-    from starfish_batch.core.manifest import Manifest, sha256_hex
-
     results = workdir / "results"
     run_root = results / f"overlap-{n}"
     shutil.rmtree(run_root, ignore_errors=True)
@@ -136,8 +133,6 @@ def overlap_manifest(workdir: Path, fovs_dir: Path, n: int) -> str:
 
 
 def merge_speed(workdir: Path, sizes: list[int], features: int) -> dict[int, tuple]:
-    import json
-
     fovs_dir = merge_bench.make_inputs(workdir, max(sizes), features)
     out = {}
     for n in sizes:

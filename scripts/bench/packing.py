@@ -22,6 +22,7 @@ Each child is measured twice over:
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import statistics
@@ -30,6 +31,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from starfish_batch.core.contract import PROCESS_FOV, worker_env
+from starfish_batch.demo.experiment import write_demo_experiment
+from starfish_batch.launcher.executors.local import worker_command
+from starfish_batch.launcher.runs import new_run
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET, RESULTS = "bench-data", "bench-results"
@@ -51,9 +57,7 @@ def main() -> int:
     args = parser.parse_args()
     height, width = (int(v) for v in args.shape.lower().split("x"))
 
-    import logging
-
-    from moto.server import ThreadedMotoServer
+    from moto.server import ThreadedMotoServer  # lazy: moto ~0.6 s
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 
@@ -74,12 +78,7 @@ def main() -> int:
 
 
 def _bench(args, env: dict[str, str], height: int, width: int) -> int:
-    import boto3
-
-    from starfish_batch.core.contract import PROCESS_FOV, worker_env
-    from starfish_batch.demo.experiment import write_demo_experiment
-    from starfish_batch.launcher.executors.local import worker_command
-    from starfish_batch.launcher.runs import new_run
+    import boto3  # lazy: boto3 ~1 s
 
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
@@ -148,9 +147,7 @@ def _podman(args) -> tuple[dict[str, str] | None, str | None]:
 
 def _same_tables(s3, n_fovs: int, repeats: int, mode: str) -> bool:
     """The packed and the unpacked run wrote the same table for every FOV (values, coordinates)."""
-    import tempfile
-
-    import xarray as xr
+    import xarray as xr  # lazy: xarray ~1.7 s
 
     def tables(run: str, tmp: str) -> dict[str, xr.Dataset]:
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=RESULTS, Prefix=f"runs/{run}/fovs/")["Contents"]]

@@ -19,6 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from starfish_batch.core.contract import PROCESS_FOV, worker_env
+from starfish_batch.demo.experiment import write_demo_experiment
+from starfish_batch.launcher.executors.local import worker_command
+from starfish_batch.launcher.runs import new_run
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -30,16 +35,11 @@ def main() -> int:
     args = parser.parse_args()
     height, width = (int(v) for v in args.shape.lower().split("x"))
 
-    from starfish_batch.demo.experiment import write_demo_experiment
-    from starfish_batch.launcher.runs import new_run
-
     with tempfile.TemporaryDirectory(prefix="bench-process-fov-") as tmp:
         experiment = write_demo_experiment(Path(tmp) / "exp", fov_names=["bench"], shape=(height, width),
                                            n_spots=args.spots, seed=1)
         manifest, manifest_url = new_run(str(experiment), args.recipe, str(Path(tmp) / "results"),
                                          run_id="bench")
-        from starfish_batch.core.contract import PROCESS_FOV, worker_env
-        from starfish_batch.launcher.executors.local import worker_command
 
         env = {**os.environ, **worker_env(manifest_url), "AWS_BATCH_JOB_ARRAY_INDEX": "0"}
         start = time.perf_counter()

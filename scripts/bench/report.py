@@ -26,6 +26,7 @@ size and Chromium's load time, against the targets (5 MB, 10 s, 2 s).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -36,7 +37,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from starfish_batch.core.report import FailureRow, RunReport, fov_rows, render_html  # noqa: E402
+from starfish_batch.core.report.page import render_html as render  # noqa: E402
 from starfish_batch.core.report.svg import MAX_MARKS  # noqa: E402
+from starfish_batch.merge.cells import CellCounter  # noqa: E402
+from starfish_batch.merge.tissue import TissueCollector  # noqa: E402
 
 
 def synthetic(n: int) -> RunReport:
@@ -77,7 +81,7 @@ def render_seconds(n: int) -> tuple[float, str]:
 
 def browser_seconds(path: Path, tmp: Path) -> tuple[float, float] | None:
     try:
-        from tests.support.browser import chromium, chromium_binary
+        from tests.support.browser import chromium, chromium_binary  # lazy: optional: playwright may be absent
     except ImportError:
         return None
     if chromium_binary() is None:
@@ -100,14 +104,7 @@ BLOCK = 65_536
 
 def tissue_run(n_fovs: int, n_transcripts: int, out: Path) -> dict:
     """Feed the collectors as the merge does, then write the page; returns the figures."""
-    import json
-
-    import numpy as np
-
-    from starfish_batch.core.report import fov_rows
-    from starfish_batch.core.report.page import render_html as render
-    from starfish_batch.merge.cells import CellCounter
-    from starfish_batch.merge.tissue import TissueCollector
+    import numpy as np  # lazy: numpy ~0.2 s
 
     rng = np.random.default_rng(0)
     side = int(np.ceil(n_fovs ** 0.5))
@@ -166,8 +163,6 @@ def tissue_run(n_fovs: int, n_transcripts: int, out: Path) -> dict:
 def cpu_seconds_of_children() -> float:
     """CPU seconds (user + system) used so far by this process's descendants that still run
     (the browser's processes): what a load costs, whatever else the machine is doing."""
-    import os
-
     parents, cpu = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -193,7 +188,7 @@ def tissue_load_seconds(path: Path, tmp: Path) -> tuple[float, float, float, flo
     the milliseconds the tissue map's script took (it runs after the load event), and the CPU
     seconds the browser's processes used for one load (wall time on a busy machine is more)."""
     try:
-        from tests.support.browser import chromium, chromium_binary
+        from tests.support.browser import chromium, chromium_binary  # lazy: optional: playwright may be absent
     except ImportError:
         return None
     if chromium_binary() is None:

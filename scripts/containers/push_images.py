@@ -88,6 +88,7 @@ def ecr_password(region: str) -> str:
         if proc.returncode != 0:
             raise PushError(f"aws ecr get-login-password failed: {proc.stderr.strip()}")
         return proc.stdout.strip()
+    # lazy: boto3 ~1 s; only this fallback needs it
     import boto3  # the workers' dependency; present in the project venv
 
     data = boto3.client("ecr", region_name=region).get_authorization_token()

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import pytest
 
+from starfish_batch.core import storage
+from starfish_batch.demo.experiment import write_demo_experiment
 from tests.support import DUMMY_AWS, hostile
+from tests.support.moto import MotoServer
 
 
 @pytest.fixture(scope="module")
 def moto_endpoint(tmp_path_factory):
     """``moto_server`` on 127.0.0.1 (the tests' one helper), stopped by PID after the module."""
-    from tests.support.moto import MotoServer
-
     if MotoServer.command() is None:
         pytest.skip("moto_server is not installed (PyPI moto[server])")
     server = MotoServer(tmp_path_factory.mktemp("moto")).start()
@@ -28,8 +29,6 @@ def moto_endpoint(tmp_path_factory):
 def serial_moto_endpoint(tmp_path_factory):
     """A moto server answering one request at a time, so that its conditional writes are atomic
     as AWS's are (tests/support/moto.py: SERIAL_SERVER); for the races over one object."""
-    from tests.support.moto import MotoServer
-
     if MotoServer.command() is None:
         pytest.skip("moto_server is not installed (PyPI moto[server])")
     server = MotoServer(tmp_path_factory.mktemp("moto"), serial=True).start()
@@ -43,9 +42,7 @@ def serial_moto_endpoint(tmp_path_factory):
 def s3_server(serial_moto_endpoint, monkeypatch):
     """The environment of a client of that server (for this process and the ones it forks),
     and a fresh bucket ``races``."""
-    import boto3
-
-    from starfish_batch.core import storage
+    import boto3  # lazy: boto3 ~1 s
 
     env = DUMMY_AWS | {"AWS_ENDPOINT_URL": serial_moto_endpoint}
     for k, v in env.items():
@@ -76,7 +73,5 @@ ODD_TARGETS = ["ACTB\x1b[31m", "GAPDH\nforged"]
 @pytest.fixture(scope="session")
 def two_fovs(tmp_path_factory):
     """A small two-FOV demo experiment (A1, A2) whose targets hold control characters, written once."""
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     return write_demo_experiment(tmp_path_factory.mktemp("exp"), n_fovs=2, shape=(64, 64), n_spots=4, seed=1,
                                  targets=ODD_TARGETS)

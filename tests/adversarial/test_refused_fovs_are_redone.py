@@ -13,8 +13,10 @@ import pytest
 
 from starfish_batch.core import storage
 from starfish_batch.core.records import FovRecord
+from starfish_batch.demo.experiment import write_demo_experiment
 from starfish_batch.demo.testing import synthetic_decoded_table, write_fov_table
 from starfish_batch.launcher import runs
+from starfish_batch.merge.job import merge_run
 from tests.support.workflow import ISS_RECIPE, launch
 
 
@@ -33,8 +35,6 @@ def _write_outputs(manifest) -> None:
 
 @pytest.mark.parametrize("where", ["disk", "s3"])
 def test_a_resume_redoes_a_copied_slot_and_a_table_corrupted_after_it_was_written(where, tmp_path, request):
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     if where == "s3":
         request.getfixturevalue("moto_s3").create_bucket(Bucket="results")
         results = "s3://results/runs"
@@ -59,9 +59,6 @@ def test_a_resume_redoes_a_copied_slot_and_a_table_corrupted_after_it_was_writte
 def s3_run(s3_server, tmp_path):
     """A 2-FOV run launched with results in S3 (a moto server), both FOVs done (small tables
     written as process-fov writes them, to save the time of processing them) and merged."""
-    from starfish_batch.demo.experiment import write_demo_experiment
-    from starfish_batch.merge.job import merge_run
-
     env, client = s3_server
     experiment = write_demo_experiment(tmp_path / "exp", fov_names=["A1", "B1"], shape=(64, 64), n_spots=8)
     manifest, _ = runs.new_run(str(experiment), str(ISS_RECIPE), "s3://races/runs", run_id="s3run")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from starfish_batch.demo.experiment import write_demo_experiment
 from starfish_batch.launcher import cli, runs
 from tests.support.workflow import ISS_RECIPE
 
@@ -22,8 +23,6 @@ from tests.support.workflow import ISS_RECIPE
 @pytest.fixture
 def launched(tmp_path):
     """A run launched (checked, claimed, written) but not processed: what a resume finds."""
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     experiment = write_demo_experiment(tmp_path / "exp", fov_names=["A1", "B1"], shape=(64, 64), n_spots=8, seed=3)
     results = tmp_path / "results"
     manifest, url = runs.new_run(str(experiment), str(ISS_RECIPE), str(results), run_id="pinned")

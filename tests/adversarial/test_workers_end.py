@@ -10,6 +10,7 @@ import signal
 import time
 from pathlib import Path
 
+from starfish_batch.demo.experiment import write_demo_experiment
 from tests.support import hostile
 
 # One FOV per misbehaviour, named to forge terminal output: it hangs (leaving a child process
@@ -62,8 +63,6 @@ def _recipe(tmp_path: Path, source: str) -> Path:
 
 
 def test_hang_exit_and_flood_each_fail_their_fov_naming_the_cause_and_leave_nothing(tmp_path):
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     experiment = write_demo_experiment(tmp_path / "exp", fov_names=HOSTILE_NAMES, shape=(64, 64), n_spots=4)
     token = hostile.marker()
     results = tmp_path / "results"

@@ -139,7 +139,7 @@ class Observer(threading.Thread):
 
 
 def test_launcher_runs_experiment_on_moto_batch_in_containers(e2e_state, tmp_path):  # noqa: PLR0915
-    import xarray as xr
+    import xarray as xr  # lazy: xarray ~1.7 s
 
     t = Timings()
     with t.phase("podman API service + moto server (Batch in docker mode)"):

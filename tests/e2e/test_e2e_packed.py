@@ -82,7 +82,7 @@ def _batch(tf_outputs) -> list[str]:
 
 @pytest.mark.e2e
 def test_packed_children_and_a_child_killed_mid_slice(e2e_state, tmp_path):  # noqa: PLR0915
-    import xarray as xr
+    import xarray as xr  # lazy: xarray ~1.7 s
 
     t = Timings()
     with t.phase("podman API service + moto server (Batch in docker mode)"):

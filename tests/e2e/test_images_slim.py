@@ -96,7 +96,7 @@ def _run(python: Path | None, experiment: Path, recipe: Path, results: Path, run
 
 @pytest.mark.parametrize("assay", ["iss", "merfish"])
 def test_recipes_run_in_the_images(e2e_state, tmp_path, assay):
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     if assay == "iss":
         experiment, recipe = write_experiment(tmp_path / "experiment"), ISS_RECIPE

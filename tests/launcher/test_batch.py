@@ -22,7 +22,7 @@ from starfish_batch.launcher import cli, runs
 from starfish_batch.launcher.executors.batch import BatchExecutor, chunks, job_name, jobs_url_for
 from starfish_batch.launcher.executors.batch import jobs as batch_jobs
 from starfish_batch.launcher.executors.batch.watch import counts
-from starfish_batch.launcher.tf_outputs import REQUIRED, parse_outputs, read_outputs
+from starfish_batch.launcher.tf_outputs import REQUIRED, find_module_dir, parse_outputs, read_outputs
 from tests.support.batch import (
     EXPERIMENT,
     LOG_GROUP,
@@ -557,8 +557,6 @@ def test_allow_partial_is_refused_on_batch(aws, capsys):
 
 
 def test_module_dir_found_above_a_start(tmp_path):
-    from starfish_batch.launcher.tf_outputs import find_module_dir
-
     (tmp_path / "main.tf").write_text("")
     (tmp_path / "a" / "b").mkdir(parents=True)
     assert find_module_dir(tmp_path / "a" / "b") == tmp_path

@@ -21,6 +21,8 @@ import boto3
 import pytest
 import xarray as xr
 
+from starfish_batch.launcher import runs
+from starfish_batch.launcher.executors.local import LocalExecutor
 from tests.support import PLUGIN_DIR, REPO_ROOT
 from tests.support.moto import MotoServer
 from tests.support.terraform import point_at_moto
@@ -99,7 +101,7 @@ def _merge_available() -> bool:
 
 
 def _open(path: Path) -> xr.DataArray:
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     table = DecodedIntensityTable.open_netcdf(str(path))
     return xr.DataArray(table).load()
@@ -164,9 +166,6 @@ def test_terraform_outputs_to_merged_result(moto_server, tmp_path):
         ], env=local_env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert local.returncode == 0, local.stdout + local.stderr[-4000:]
     else:
-        from starfish_batch.launcher import runs
-        from starfish_batch.launcher.executors.local import LocalExecutor
-
         manifest, manifest_url = runs.new_run(str(experiment), str(ISS_RECIPE),
                                               str(local_results), run_id=RUN_ID)
         outcome = LocalExecutor(workers=1, progress=False).process(manifest, manifest_url)

@@ -13,7 +13,7 @@ from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher import cli, packing, runs
 from starfish_batch.launcher.executors.batch import BatchExecutor
 from starfish_batch.launcher.executors.batch.requests import JobTarget, process_requests
-from starfish_batch.launcher.quote import Capacity, FovSample, estimate
+from starfish_batch.launcher.quote import Capacity, FovSample, estimate, quote_lines
 from starfish_batch.launcher.tf_outputs import read_outputs
 from tests.support.batch import (
     EXPERIMENT,
@@ -125,7 +125,6 @@ def test_the_quote_counts_the_startup_once_per_child():
     assert per == 7 and quote["children"] == 1_372  # (300 - 45) // 35
     assert quote["predicted_cost_usd"] == pytest.approx(0.001 * (1_372 * 45 + 9_600 * 35))
     assert quote["unpacked_cost_usd"] == pytest.approx(0.001 * 9_600 * (45 + 35))
-    from starfish_batch.launcher.quote import quote_lines
 
     text = "\n".join(quote_lines(quote))
     assert "start-up per child: 45.0 s = container start 30 s + image pull 10 s (500.0 MB at 50.0 MB/s)" in text

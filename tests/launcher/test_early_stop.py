@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 
+from starfish_batch.demo.experiment import write_demo_experiment
 from starfish_batch.launcher import cli
 from starfish_batch.launcher.early_stop import BrokenRecipeWatch, signature
+from starfish_batch.launcher.pricing import PriceTable
 from tests.support import batch as tb
 from tests.support.workflow import launch
 
@@ -33,8 +35,6 @@ def test_signature_and_watch():
 
 
 def test_local_run_stops_after_max_failures(tmp_path):
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     experiment = write_demo_experiment(tmp_path / "exp", n_fovs=6, shape=(64, 64), n_spots=5)
     recipe = tmp_path / "broken.py"
     recipe.write_text(BROKEN)
@@ -82,8 +82,6 @@ def test_batch_run_cancels_the_rest_and_the_merge(aws, capsys):
 def test_batch_run_over_its_max_cost_is_cancelled(aws, capsys):
     """Four children running for an hour each (AWS's attempts, given to moto's jobs) at 1 vCPU
     and 2 GB on Fargate: 4 x $0.04937 = $0.197 so far, past a $0.10 cap."""
-    from starfish_batch.launcher.pricing import PriceTable
-
     executor, manifest, run = tb.submitted(aws, 4, run_id="dear")
     parent = run.process_jobs[0].job_id
     hour_ago = int(time.time() * 1000) - 3_600_000
@@ -103,8 +101,6 @@ def test_batch_run_over_its_max_cost_is_cancelled(aws, capsys):
 
 
 def test_batch_run_under_its_max_cost_is_followed(aws):
-    from starfish_batch.launcher.pricing import PriceTable
-
     executor, manifest, run = tb.submitted(aws, 2, run_id="cheap")
     parent = run.process_jobs[0].job_id
     tb.set_state(f"{parent}:0", "RUNNING")

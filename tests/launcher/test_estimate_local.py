@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from starfish_batch.demo.experiment import write_demo_experiment
 from tests.support.workflow import EXPERIMENT_ORDER, FOV_NAMES, ISS_RECIPE, launch, write_experiment
 
 KEYS = ("fovs", "sampled_fovs", "seconds_per_fov", "peak_memory_bytes", "recommended_memory_mib",
@@ -64,8 +65,6 @@ def test_a_recipe_that_fails_gives_no_quote(tmp_path):
 def _mixed_sizes_experiment(root):
     """One experiment whose FOVs differ in size: three small FOVs and three four times larger,
     each half written by the demo writer, joined by collection documents that name both."""
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     halves = {"small": (["A1", "A2", "A3"], (64, 64)), "large": (["B1", "B2", "B3"], (128, 128))}
     for folder, (names, shape) in halves.items():
         write_demo_experiment(root / folder, fov_names=names, shape=shape, n_spots=8, seed=3)

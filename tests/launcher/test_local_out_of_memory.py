@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from starfish_batch.demo.experiment import write_demo_experiment
 from tests.support.limits import memory_cgroup, ulimit_prefix
 from tests.support.workflow import LAUNCHER
 
@@ -22,8 +23,6 @@ def process_fov(fov, codebook):
 
 
 def _launch_under(prefix: str, tmp_path, n_bytes: int) -> subprocess.CompletedProcess:
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     experiment = write_demo_experiment(tmp_path / "experiment", fov_names=["A1"], shape=(64, 64), n_spots=5)
     recipe = tmp_path / "greedy.py"
     recipe.write_text(GREEDY.format(n_bytes=n_bytes))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,7 @@ def local_run(experiment, tmp_path_factory):
 
 
 def test_merged_equals_serial_starfish_concatenation(local_run, serial_reference):
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     root, _ = local_run
     merged = DecodedIntensityTable.open_netcdf(str(root / "merged_decoded_fovs.nc"))
@@ -95,8 +96,6 @@ def test_summary_and_closing_lines_carry_the_bill(local_run):
 
 def test_each_worker_sized_to_its_own_cores(local_run):
     """Two workers on a machine of N cores: each process sees N // 2 CPUs, not N."""
-    import os
-
     root, _ = local_run
     cores = len(os.sched_getaffinity(0))
     seen = {json.loads((root / "fovs" / f"{f}.json").read_text())["cpus"] for f in FOV_NAMES}
@@ -150,7 +149,7 @@ def test_failed_fov_then_resume_processes_only_it(experiment, tmp_path):
         assert (root / "fovs" / f"{fov}.nc").read_bytes() == done[fov]
         assert (root / "fovs" / f"{fov}.json").read_bytes() == records[fov]
     assert json.loads((root / "manifest.json").read_text())["fovs"] == EXPERIMENT_ORDER
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     merged = DecodedIntensityTable.open_netcdf(str(root / "merged_decoded_fovs.nc"))
     assert set(np.unique(merged.coords["fov"].values)) == {f for f in FOV_NAMES if f != EMPTY_FOV}

@@ -9,11 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from starfish_batch.core import storage
+from starfish_batch.core.records import FovRecord
+from starfish_batch.demo.experiment import write_demo_experiment
+from starfish_batch.demo.testing import synthetic_decoded_table, write_fov_table
+from starfish_batch.demo.tiling import cut
 from starfish_batch.launcher import cli
 from starfish_batch.merge import job as merge
 from tests.support import batch as tb
 from tests.support.batch import aws  # noqa: F401 - the in-process moto fixture
-from tests.support.workflow import ISS_RECIPE, launch
+from tests.support.workflow import ISS_RECIPE, launch, upload_tree
 
 PIXEL = 0.5  # the demo's stage units per pixel
 
@@ -30,8 +35,6 @@ def _matches(truth: pd.DataFrame, spots: pd.DataFrame, within: float = 2 * PIXEL
 
 @pytest.fixture(scope="module")
 def overlapping_run(tmp_path_factory):
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     root = tmp_path_factory.mktemp("overlap")
     experiment = write_demo_experiment(root / "demo", fov_names=["A1", "A2"], shape=(96, 96), n_spots=10,
                                        overlap=32, seed=5)
@@ -73,11 +76,6 @@ def test_every_true_spot_of_overlapping_fovs_appears_exactly_once(overlapping_ru
 def test_the_batch_executor_carries_the_rule_to_the_merge(aws, tmp_path):  # noqa: F811
     """--overlap through the Batch executor: recorded in the run, read by the merge job Batch
     starts (its command and environment as moto describes it), and kept by a resume."""
-    from starfish_batch.demo.experiment import write_demo_experiment
-    from starfish_batch.demo.testing import synthetic_decoded_table
-    from starfish_batch.demo.tiling import cut
-    from tests.support.workflow import upload_tree
-
     experiment = write_demo_experiment(tmp_path / "demo", fov_names=["A1", "A2"], shape=(64, 64),
                                        n_spots=2, overlap=24, seed=5)
     upload_tree(aws.s3, experiment.parent, tb.DATA_BUCKET, "exp")
@@ -105,10 +103,6 @@ def test_the_batch_executor_carries_the_rule_to_the_merge(aws, tmp_path):  # noq
 
 
 def _put_tables(env, run_id: str, manifest: dict, tables: dict) -> None:
-    from starfish_batch.core import storage
-    from starfish_batch.core.records import FovRecord
-    from starfish_batch.demo.testing import write_fov_table
-
     for i, (fov, table) in enumerate(tables.items()):
         path = Path(env.tmp_path) / f"{fov}.nc"
         write_fov_table(table, path, fov)

@@ -18,7 +18,7 @@ def _outputs(**extra):
 
 
 def test_the_default_results_url_is_the_callers_own_folder(capsys):
-    from moto import mock_aws
+    from moto import mock_aws  # lazy: moto ~0.6 s
 
     with mock_aws():
         userid = boto3.client("sts", region_name="us-east-1").get_caller_identity()["UserId"]

@@ -19,6 +19,8 @@ import pytest
 from starfish_batch.core.contract import worker_env
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
+from starfish_batch.demo.experiment import write_demo_experiment
+from starfish_batch.demo.testing import write_fake_run
 from starfish_batch.launcher import runs
 from starfish_batch.launcher.claim import RunClaim
 from starfish_batch.merge import job as merge_job
@@ -30,8 +32,6 @@ SAFE_FILE = re.compile(r"[A-Za-z0-9_~][A-Za-z0-9_.~-]*")
 
 
 def _experiment(root: Path, names: list[str], seed: int = 3) -> Path:
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     return write_demo_experiment(root, fov_names=names, shape=(64, 64), n_spots=8, seed=seed)
 
 
@@ -59,7 +59,7 @@ def test_hostile_fov_names_stay_inside_the_run_and_come_back_by_name(hostile_run
     assert len(logs) == len(HOSTILE) and all(SAFE_FILE.fullmatch(n) for n in logs)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["missing_fovs"] == [] and summary["n_fovs_merged"] == len(HOSTILE)
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     merged = DecodedIntensityTable.open_netcdf(str(run / "merged_decoded_fovs.nc"))
     assert set(merged.coords["fov"].values) <= set(HOSTILE)  # the tables keep the real names
@@ -125,8 +125,6 @@ def test_a_swapped_manifest_is_refused_by_the_worker_and_the_merge(tmp_path, cap
 
 
 def test_the_merge_refuses_a_fov_made_by_another_recipe(tmp_path, capsys):
-    from starfish_batch.demo.testing import write_fake_run
-
     manifest = write_fake_run(str(tmp_path), {"A1": 5, "B1": 4})
     record_path = Path(manifest.fov_url("B1", ".json"))
     record = json.loads(record_path.read_text())

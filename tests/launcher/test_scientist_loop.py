@@ -20,9 +20,13 @@ import pytest
 from starfish_batch.core import storage
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.recipe import compile_recipe
+from starfish_batch.core.recipe_images import missing_image_message
 from starfish_batch.demo.testing import synthetic_decoded_table, with_cells, write_fake_run
-from starfish_batch.launcher import cli
+from starfish_batch.launcher import cli, console
+from starfish_batch.launcher.executors.local import LocalExecutor
 from starfish_batch.launcher.outcome import Failure
+from starfish_batch.launcher.runs import new_run, progress, resume_run
 from starfish_batch.merge import job as merge
 from tests.support import REPO_ROOT
 from tests.support.shell import make_dry_run, typed
@@ -87,8 +91,6 @@ def experiment(tmp_path_factory):
 
 
 def _new_run(tmp_path, experiment, recipe_text: str | None = None, **kw):
-    from starfish_batch.launcher.runs import new_run
-
     tmp_path.mkdir(parents=True, exist_ok=True)
     recipe = tmp_path / "recipe.py"
     recipe.write_text(recipe_text or ISS_RECIPE.read_text())
@@ -96,8 +98,6 @@ def _new_run(tmp_path, experiment, recipe_text: str | None = None, **kw):
 
 
 def test_a_partial_run_holds_the_fovs_named_and_is_marked_partial(tmp_path, experiment):
-    from starfish_batch.launcher.runs import progress
-
     manifest, url = _new_run(tmp_path, experiment, only=["C-3", "A1"])
     assert manifest.fovs == ["A1", "C-3"] and manifest.subset_of == 4
     state = progress(Manifest.load(url))
@@ -120,8 +120,6 @@ def test_a_recipe_asking_for_an_image_the_experiment_lacks_is_refused_before_the
 
 
 def test_the_worker_names_the_experiments_images_for_an_image_computed_at_run_time():
-    from starfish_batch.core.recipe_images import missing_image_message
-
     class Fov:
         image_types = {"primary", "anchor_dots", "nuclei"}
 
@@ -131,8 +129,6 @@ def test_the_worker_names_the_experiments_images_for_an_image_computed_at_run_ti
 
 
 def test_a_launcher_without_starfish_names_the_interpreter_not_the_recipe(monkeypatch):
-    from starfish_batch.core.recipe import compile_recipe
-
     monkeypatch.setitem(sys.modules, "starfish", None)  # `import starfish` fails as without the package
     with pytest.raises(StarfishBatchError) as err:
         compile_recipe(b"import starfish\n\ndef process_fov(fov, codebook):\n    pass\n", "my_recipe.py")
@@ -176,7 +172,7 @@ def test_parquet_and_csv_have_one_vocabulary(tmp_path):
         np.testing.assert_allclose(csv[column].to_numpy(float), want, rtol=0, atol=1e-6 * np.abs(want).max(),
                                    err_msg=column)
     assert csv["cell_id"].fillna("").tolist() == parquet["cell_id"].astype(object).fillna("").tolist()
-    import anndata
+    import anndata  # lazy: anndata ~4 s
 
     cells = anndata.read_h5ad(result.outputs["cells"])
     assert set(cells.obs["cell_id"]) == set(csv["cell_id"].dropna())  # the same names to join on
@@ -208,8 +204,6 @@ def test_status_of_a_run_merged_with_fovs_missing_says_it_is_partial(tmp_path, c
 
 
 def test_the_closing_summary_counts_what_was_processed_and_quotes_paths(tmp_path, capsys, monkeypatch):
-    from starfish_batch.launcher import console
-
     manifest, _ = _cells_run(str(tmp_path / "my results"))
     monkeypatch.setattr(console, "_importable", lambda module: module != "anndata")
     console.print_summary(manifest, 3.0, processed=1)
@@ -220,8 +214,6 @@ def test_the_closing_summary_counts_what_was_processed_and_quotes_paths(tmp_path
 
 
 def test_a_resumes_failure_names_the_fovs_place_in_the_run_and_what_is_kept(tmp_path):
-    from starfish_batch.launcher.executors.local import LocalExecutor
-
     manifest = write_fake_run(str(tmp_path / "results"), {"A1": 10, "B2": 5, "C3": 7})
     resume = dataclasses.replace(manifest, fovs=["C3"], all_fovs=list(manifest.run_fovs))
     url = str(tmp_path / "results" / "run-1" / "manifest-resume-1.json")
@@ -234,8 +226,6 @@ def test_a_resumes_failure_names_the_fovs_place_in_the_run_and_what_is_kept(tmp_
 
 
 def test_a_moved_run_resumes_where_it_is_now_with_its_own_recipe(tmp_path, experiment):
-    from starfish_batch.launcher.runs import resume_run
-
     manifest, _ = _new_run(tmp_path, experiment)
     assert json.loads((tmp_path / "results" / "p1" / "manifest.json").read_text())["recipe_url"] == "recipe.py"
     moved = tmp_path / "moved" / "results 2"
@@ -262,8 +252,6 @@ def test_a_failed_estimate_prints_the_estimate_to_start_again(tmp_path, monkeypa
 
 
 def test_a_partial_run_is_scored_against_its_own_fovs_true_spots(tmp_path, capsys):
-    from starfish_batch.launcher import console
-
     manifest, result = _cells_run(str(tmp_path / "results"))
     spots = pd.read_csv(io.BytesIO(gzip.decompress(storage.read_bytes(result.outputs["spots"]))))
     truth = spots.loc[spots["target"].notna() & spots["passes_thresholds"], ["fov", "target", "x", "y"]]

@@ -17,6 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from starfish_batch.demo.experiment import write_demo_experiment
+from starfish_batch.launcher.executors.base import SilentObserver
+from starfish_batch.launcher.executors.slurm import SlurmExecutor, SlurmOptions
+from starfish_batch.launcher.executors.slurm.commands import SlurmCommands
+from starfish_batch.launcher.runs import new_run
 from tests.support import slurm
 from tests.support.faults import ctrl_c_open
 from tests.support.workflow import FAILING_WRAPPER, LAUNCHER, assert_same_table, launch, recipe_with
@@ -59,8 +64,6 @@ def process_fov(fov, codebook):
 
 
 def _experiment(root: Path, names=FOVS, **kwargs) -> Path:
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     return write_demo_experiment(root, fov_names=names, **{"shape": (96, 96), "n_spots": 12, "seed": 5, **kwargs})
 
 
@@ -76,7 +79,7 @@ def _slurm_run(experiment: Path, recipe: Path, results: Path, run_id: str, *flag
 def test_slurm_run_equals_local_and_a_fov_out_of_memory_is_resubmitted_alone(slurm_cluster, tmp_path):
     """The merged table of a Slurm run equals the local executor's; the FOV killed for memory at
     1024 MiB is resubmitted alone with 2048 MiB and succeeds, the other is not run again."""
-    import xarray as xr
+    import xarray as xr  # lazy: xarray ~1.7 s
 
     experiment = _experiment(tmp_path / "experiment")
     recipe = recipe_with(tmp_path, GREEDY_WRAPPER)
@@ -135,11 +138,6 @@ def test_hundred_fovs_two_sbatch_calls_one_poll_call_and_ctrl_c_cancels_only_thi
                                                                                        monkeypatch):
     """100 FOVs: one array and one merge (2 sbatch calls), one squeue call per poll; Ctrl-C
     cancels the run's jobs, and not a job of someone else on the same cluster."""
-    from starfish_batch.launcher.executors.base import SilentObserver
-    from starfish_batch.launcher.executors.slurm import SlurmExecutor, SlurmOptions
-    from starfish_batch.launcher.executors.slurm.commands import SlurmCommands
-    from starfish_batch.launcher.runs import new_run
-
     names = [f"f{i:03d}" for i in range(100)]
     experiment = _experiment(tmp_path / "experiment", names, shape=(32, 32), n_spots=1, n_rounds=2, n_channels=2,
                              nuclei_per_fov=0, targets=("ACTB", "GAPDH"))
@@ -241,10 +239,6 @@ def test_resume_after_the_launcher_is_killed(slurm_cluster, tmp_path):
 def test_arrays_split_at_max_array_size_and_the_merge_waits_for_all(slurm_cluster, tmp_path):
     """Past MaxArraySize (as ``scontrol show config`` says; 1 here) a run is several arrays, each
     with its FOV offset, and the merge depends on every one (afterany)."""
-    from starfish_batch.launcher.executors.slurm import SlurmExecutor, SlurmOptions
-    from starfish_batch.launcher.executors.slurm.commands import SlurmCommands
-    from starfish_batch.launcher.runs import new_run
-
     env = {**os.environ, "SLURM_CONF": slurm_cluster}
     manifest, url = new_run(str(_experiment(tmp_path / "experiment")), str(recipe_with(tmp_path, "")),
                             str(tmp_path / "results"), run_id="split")

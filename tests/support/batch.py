@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from starfish_batch.core import storage
+from starfish_batch.core.records import FovRecord
 from starfish_batch.launcher import cli, runs
 from starfish_batch.launcher.executors.batch import BatchExecutor
 from starfish_batch.launcher.tf_outputs import read_outputs
@@ -37,7 +38,7 @@ def tf_json(values: dict) -> dict:
 def aws(tmp_path, monkeypatch):
     """Queue, compute environment, job definitions, buckets and log group in moto; the outputs
     of the Terraform module for them in a file; a recipe; and a cheap experiment listing."""
-    from moto import mock_aws
+    from moto import mock_aws  # lazy: moto ~0.6 s
 
     with mock_aws(config={"batch": {"use_docker": False}}):
         storage.s3_client.cache_clear()
@@ -143,8 +144,8 @@ def read_jobs_file(aws, run_id: str, name: str = "jobs.json") -> dict:
 
 def moto_job(job_id: str):
     """moto's own object for a job, to hold it in a state that use_docker=False skips."""
-    from moto.batch.models import batch_backends
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.batch.models import batch_backends  # lazy: moto ~0.6 s
+    from moto.core import DEFAULT_ACCOUNT_ID  # lazy: moto ~0.6 s
 
     return batch_backends[DEFAULT_ACCOUNT_ID][REGION]._jobs[job_id]
 
@@ -161,8 +162,6 @@ def fov_names(n: int) -> list[str]:
 
 def put_done(aws, run_id: str, fov: str, table: bytes = b"x") -> None:
     """A FOV as its worker leaves it: the table, then the record that proves it whole."""
-    from starfish_batch.core.records import FovRecord
-
     manifest = read_jobs_file(aws, run_id, "manifest.json")
     record = FovRecord(fov=fov, recipe_sha256=manifest["recipe_sha256"], n_features=0, run_id=run_id,
                        index=manifest["fovs"].index(fov), nc_bytes=len(table),

@@ -16,6 +16,10 @@ import socket
 import subprocess
 import sys
 
+from starfish_batch.core import storage
+from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.launcher.claim import RunClaim
+
 
 def dead_pid() -> int:
     """The pid of a process of this host that has ended (and was reaped)."""
@@ -30,9 +34,6 @@ def stale_claim(pid: int) -> bytes:
 
 def _racer(run_roots: list[str], barrier, answers, env: dict[str, str]) -> None:
     os.environ.update(env)
-    from starfish_batch.core import storage
-    from starfish_batch.core.errors import StarfishBatchError
-    from starfish_batch.launcher.claim import RunClaim
 
     storage.s3_client.cache_clear()  # a client of its own, not the parent's connections
     for i, root in enumerate(run_roots):

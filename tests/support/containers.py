@@ -38,6 +38,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -274,8 +275,6 @@ def image_worker_venv(root: Path, state: Path, mounts: list[Path], tag: str = IM
     recipe, results) are bind-mounted at the same paths; the workers run as root here so they
     can write into the launcher's run folder.
     """
-    import sysconfig
-
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     site = Path(subprocess.run([str(root / "bin" / "python"), "-c",
                                 "import sysconfig; print(sysconfig.get_path('purelib'))"],

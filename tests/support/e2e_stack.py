@@ -127,8 +127,8 @@ def open_table(path: Path):
     """The table as a DataArray; in its starfish provenance log, what differs between any two
     processes is left out: the "os" entries (platform and Python version: a container's and
     this machine's differ) and the addresses in the arguments' reprs ("<function mean at 0x...>")."""
-    import xarray as xr
-    from starfish import DecodedIntensityTable
+    import xarray as xr  # lazy: xarray ~1.7 s
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     table = xr.DataArray(DecodedIntensityTable.open_netcdf(str(path))).load()
     log = json.loads(table.attrs["starfish"])

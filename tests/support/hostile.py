@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
+
+from tests.support.workflow import LAUNCHER
+from tests.support.workflow import launch as launch_workflow
 
 FAST_TABLE = '''
 def table(fov, codebook):
@@ -79,8 +84,6 @@ def kill_all(token: str) -> None:
 def launch(*args, token: str, env: dict[str, str] | None = None):
     """``workflow.launch`` (the launcher as a user runs it) with every process of the run marked
     with ``token``; whatever of the run is left is killed after the test."""
-    from tests.support.workflow import launch as launch_workflow
-
     kill_all_later(token)
     return launch_workflow(*args, env={**(env or {}), TOKEN_VAR: token})
 
@@ -95,11 +98,6 @@ _TOKENS: list[str] = []
 
 def start_launcher(*args, token: str, env: dict[str, str] | None = None):
     """The launcher started in the background (for kill -9 and cancel), marked with ``token``."""
-    import subprocess
-    import sys
-
-    from tests.support.workflow import LAUNCHER
-
     kill_all_later(token)
     return subprocess.Popen([sys.executable, str(LAUNCHER), *map(str, args), "--quiet"],
                             env={**os.environ, **(env or {}), TOKEN_VAR: token},

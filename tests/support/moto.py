@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import DUMMY_AWS, free_port
+from tests.support.terraform import point_at_moto
 
 # moto_server's own app, served one request at a time. moto checks a conditional write (If-Match,
 # If-None-Match) and then stores the object in two steps, so under its threaded server two
@@ -146,7 +147,7 @@ class MotoServer:
             self.pid_file.unlink()
 
     def client(self, service: str, region: str | None = None):
-        import boto3
+        import boto3  # lazy: boto3 ~1 s
 
         # A session per client: boto3's default session is not thread-safe.
         return boto3.session.Session().client(
@@ -155,8 +156,6 @@ class MotoServer:
 
     def point_terraform_here(self, module_dir: Path) -> None:
         """Point the root module in ``module_dir`` (a copy) at this server; see tests/support/terraform.py."""
-        from tests.support.terraform import point_at_moto
-
         point_at_moto(module_dir, self.url)
 
     def __enter__(self) -> MotoServer:  # noqa: PYI034
@@ -193,10 +192,10 @@ def stop_pid(pid: int, timeout: float = 10.0, proc: subprocess.Popen | None = No
 def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
     """A certificate (its own CA) and key for ``host`` (an IP SAN: Go's TLS ignores the CN), made
     here for one test: nothing but that test's clients trusts it."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography import x509  # lazy: cryptography ~0.4 s
+    from cryptography.hazmat.primitives import hashes, serialization  # lazy: cryptography ~0.4 s
+    from cryptography.hazmat.primitives.asymmetric import ec  # lazy: cryptography ~0.4 s
+    from cryptography.x509.oid import NameOID  # lazy: cryptography ~0.4 s
 
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -221,6 +220,7 @@ def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Pa
 @pytest.fixture(scope="session")
 def moto_available() -> None:
     try:
+        # lazy: a probe for whether boto3 is installed
         import boto3  # noqa: F401
     except ImportError:
         pytest.skip("boto3 is not installed: moto-backed Terraform tests skipped")

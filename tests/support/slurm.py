@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,8 +87,6 @@ def job_states(conf: str, job_ids: list[str]) -> dict[str, str]:
 
 def settled(conf: str, job_ids: list[str], timeout: float = 60) -> dict[str, str]:
     """``job_states`` once no job is COMPLETING any more (a cancelled task's processes ending)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         found = job_states(conf, job_ids)

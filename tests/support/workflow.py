@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from starfish_batch.core.recipe import load_recipe
+from starfish_batch.demo.experiment import write_demo_experiment
+from starfish_batch.process_fov.main import with_fov_coordinate
 from tests.support import REPO_ROOT  # noqa: F401 - re-exported
 
 LAUNCHER = REPO_ROOT / "scripts" / "starfish_workflow.py"
@@ -34,8 +37,6 @@ def process_fov(fov, codebook):
 
 
 def write_experiment(out_dir: Path) -> Path:
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     return write_demo_experiment(
         out_dir, fov_names=FOV_NAMES, empty_fovs=[EMPTY_FOV], shape=(128, 128), n_spots=20, seed=3
     )
@@ -67,8 +68,6 @@ def demo_experiment_in_s3(s3, root: Path, fovs: list[str], data_bucket: str,
     """Both buckets (the results bucket unless None: Terraform may create it), and a small demo
     experiment written under ``root`` and uploaded to ``s3://<data_bucket>/exp/`` (the end-to-end
     tests' input); returns the local experiment.json."""
-    from starfish_batch.demo.experiment import write_demo_experiment
-
     for bucket in (data_bucket, results_bucket):
         if bucket:
             s3.create_bucket(Bucket=bucket)
@@ -92,7 +91,7 @@ def provenance(attrs: dict) -> list:
 
 def assert_same_table(merged, reference) -> None:
     """Value for value, dtype for dtype, the same table and the same provenance steps."""
-    import xarray as xr
+    import xarray as xr  # lazy: xarray ~1.7 s
 
     assert merged.sizes == reference.sizes
     for name, coord in reference.coords.items():
@@ -108,11 +107,8 @@ def assert_same_table(merged, reference) -> None:
 def serial_starfish_run(experiment_url: str, recipe_path, cpus: int):
     """The recipe over every FOV in this process, through Experiment.from_json, concatenated by
     starfish itself, with the threads a worker had (BLAS sums differ with the thread count)."""
-    from starfish import DecodedIntensityTable, Experiment
-    from threadpoolctl import threadpool_limits
-
-    from starfish_batch.core.recipe import load_recipe
-    from starfish_batch.process_fov.main import with_fov_coordinate
+    from starfish import DecodedIntensityTable, Experiment  # lazy: import starfish takes seconds
+    from threadpoolctl import threadpool_limits  # lazy: threadpoolctl ~25 ms
 
     recipe = load_recipe(str(recipe_path))
     exp = Experiment.from_json(experiment_url)

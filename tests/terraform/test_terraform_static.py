@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -242,8 +243,6 @@ def test_every_checkov_skip_has_a_reason():
 
 def _launcher_reads() -> set[str]:
     """Every output name the launcher reads: the required ones and each ``extra.get("name")``."""
-    import ast
-
     names = set(REQUIRED)
     for path in (REPO_ROOT / "workers" / "src" / "starfish_batch" / "launcher").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):

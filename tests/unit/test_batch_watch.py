@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from starfish_batch.launcher.executors.batch.jobs import ProcessJob, SubmittedRun
-from starfish_batch.launcher.executors.batch.watch import child_index, counts, failure_of, is_running
+from starfish_batch.launcher.executors.batch.watch import StuckWatch, child_index, counts, failure_of, is_running
 
 
 def submitted(*jobs: ProcessJob) -> SubmittedRun:
@@ -70,8 +70,6 @@ def test_child_index_and_running():
 
 
 def test_fovs_stuck_in_runnable_are_named_once_per_period_and_progress_resets_it():
-    from starfish_batch.launcher.executors.batch.watch import StuckWatch
-
     run = submitted(ProcessJob("a", "pf", 0, 4))
     waiting = counts(run, {"a": {"jobId": "a", "status": "PENDING", "arrayProperties": {
         "size": 4, "statusSummary": {"RUNNABLE": 4}}}})

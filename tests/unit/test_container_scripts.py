@@ -53,7 +53,7 @@ def test_push_names_missing_outputs(tmp_path):
 
 def test_push_ecr_password_with_boto3(monkeypatch):
     """Without the aws CLI, the token comes from boto3 (here moto's fake ECR)."""
-    from moto import mock_aws
+    from moto import mock_aws  # lazy: moto ~0.6 s
 
     push = _load("push_images")
     monkeypatch.setattr(push.shutil, "which", lambda name: None)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from starfish_batch.launcher.cli import parse_args
 from tests.support import REPO_ROOT
 
 SRC = REPO_ROOT / "workers" / "src"
@@ -265,8 +266,6 @@ def bad_make_commands(commands: list[str]) -> list[str]:
 
 def bad_launcher_commands(commands: list[str]) -> list[str]:
     """Launcher command lines the launcher's own parser refuses (``[...]`` optional parts kept)."""
-    from starfish_batch.launcher.cli import parse_args
-
     bad = []
     for command in commands:
         words = shlex.split(command.replace("[", "").replace("]", ""))

@@ -6,6 +6,7 @@ import re
 
 from starfish_batch.core.experiment.documents import Document
 from starfish_batch.core.experiment.extent import stage_extent
+from starfish_batch.core.manifest import Manifest
 from starfish_batch.core.report import (
     DONE,
     EMPTY,
@@ -16,6 +17,7 @@ from starfish_batch.core.report import (
     fov_rows,
     render_html,
 )
+from starfish_batch.core.report.collect import collect
 from starfish_batch.core.report.page import outliers
 
 MARK = re.compile(r'<rect class="(m [^"]*)" [^>]*><title>([^<]*)</title>')
@@ -155,9 +157,6 @@ def test_cost_estimate_shown_when_summary_has_one():
 
 
 def test_collect_takes_the_cost_and_the_failures(tmp_path):
-    from starfish_batch.core.manifest import Manifest
-    from starfish_batch.core.report.collect import collect
-
     manifest = Manifest(run_id="r", experiment_url=str(tmp_path / "none.json"), recipe_url="r.py",
                         recipe_sha256="f" * 64, results_url=str(tmp_path), fovs=["a", "b"])
     summary = {"fovs": {"a": {"spots": 3, "features": 4}}, "n_spots": 3, "n_features": 4,
@@ -170,9 +169,6 @@ def test_collect_takes_the_cost_and_the_failures(tmp_path):
 
 
 def test_attempts_of_failed_batch_jobs_are_shown(tmp_path):
-    from starfish_batch.core.manifest import Manifest
-    from starfish_batch.core.report.collect import collect
-
     manifest = Manifest(run_id="r", experiment_url=str(tmp_path / "none.json"), recipe_url="r.py",
                         recipe_sha256="f" * 64, results_url=str(tmp_path), fovs=["a", "b", "c"])
     failures = [FailureRow(fov="b", headline="FOV b (index 1) failed: OOM; exit code 137", attempts=3),

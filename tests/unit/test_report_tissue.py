@@ -4,6 +4,7 @@ content type, the decoding-QC figures."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -11,6 +12,10 @@ import pytest
 
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.core.report import RunReport, fov_rows, render_html
+from starfish_batch.core.report import collect as run_report
+from starfish_batch.core.report.tissue import decode_points, decoding_figures, unb64
+from starfish_batch.merge.cells import CellCounter
+from starfish_batch.merge.tissue import TissueCollector
 
 
 def _block(rng, n, genes, fov="f0", x0=0.0, decoded_share=0.8):
@@ -25,9 +30,6 @@ def _block(rng, n, genes, fov="f0", x0=0.0, decoded_share=0.8):
 
 
 def test_collector_keeps_every_transcript_of_a_small_run():
-    from starfish_batch.core.report.tissue import decode_points
-    from starfish_batch.merge.tissue import TissueCollector
-
     rng = np.random.default_rng(1)
     tissue = TissueCollector()
     kept = []
@@ -51,8 +53,6 @@ def test_collector_keeps_every_transcript_of_a_small_run():
 
 
 def test_collector_of_a_large_run_is_bounded_and_keeps_rare_genes_whole():
-    from starfish_batch.merge.tissue import TissueCollector
-
     rng = np.random.default_rng(2)
     tissue = TissueCollector(max_points=2_000)
     rare = 0
@@ -109,8 +109,6 @@ def test_outliers_only_beyond_a_relative_and_an_absolute_margin():
 
 
 def test_output_links_are_relative_to_the_page(tmp_path):
-    from starfish_batch.core.report import collect as run_report
-
     manifest = Manifest(run_id="r1", experiment_url=str(tmp_path / "nowhere.json"), recipe_url="x",
                         recipe_sha256="0" * 64, results_url=str(tmp_path / "results"), fovs=["a"])
     root = tmp_path / "results" / "r1"
@@ -126,8 +124,6 @@ def test_output_links_are_relative_to_the_page(tmp_path):
 
 
 def test_report_in_s3_is_served_as_html(moto_s3):
-    from starfish_batch.core.report import collect as run_report
-
     moto_s3.create_bucket(Bucket="results")
     manifest = Manifest(run_id="r1", experiment_url="s3://results/none.json", recipe_url="x",
                         recipe_sha256="0" * 64, results_url="s3://results", fovs=["a"])
@@ -138,8 +134,6 @@ def test_report_in_s3_is_served_as_html(moto_s3):
 
 
 def test_decoding_figures_blank_rate_and_iss_nf_fdr():
-    from starfish_batch.core.report.tissue import decoding_figures
-
     targets = {"GENE1": {"spots": 60}, "GENE2": {"spots": 30}, "Blank-01": {"spots": 8}, "blank_02": {"spots": 2}}
     report = RunReport(run_id="r", state="merged", fovs=[], written_at="now", targets=targets, n_spots=100,
                        codebook=["GENE1", "GENE2", "GENE3", "Blank-01", "blank_02"])
@@ -153,10 +147,6 @@ def test_decoding_figures_blank_rate_and_iss_nf_fdr():
 
 
 def test_a_gene_name_cannot_end_the_maps_script():
-    import json
-
-    from starfish_batch.merge.tissue import TissueCollector
-
     rng = np.random.default_rng(3)
     tissue = TissueCollector()
     evil = "</script><script>alert(1)</script><!--"
@@ -171,10 +161,6 @@ def test_a_gene_name_cannot_end_the_maps_script():
 
 def test_cells_from_the_merges_counter():
     """Centroids, transcripts per cell and cells per FOV, from merge.cells.CellCounter's sums."""
-    from starfish_batch.core.report.tissue import unb64
-    from starfish_batch.merge.cells import CellCounter
-    from starfish_batch.merge.tissue import TissueCollector
-
     counter, tissue = CellCounter(), TissueCollector()
     # FOV a: cell 1 at (10, 10) with 3 decoded spots, cell 2 at (30, 10) with 1; FOV b: cell 1 at (110, 50), 2
     xs = np.array([9.0, 10.0, 11.0, 30.0, 109.0, 111.0, 50.0])
@@ -200,8 +186,6 @@ def test_cells_from_the_merges_counter():
 
 
 def test_a_fault_in_the_collector_never_stops_the_merge():
-    from starfish_batch.merge.tissue import TissueCollector
-
     tissue = TissueCollector()
     broken = {"xc": np.zeros(3), "yc": np.zeros(3)}
     tissue.add_block(broken, None, {"target": (["A"], np.array([0, 0, 5]))}, np.ones(3, bool))  # code 5: no gene

@@ -12,7 +12,10 @@ import pytest
 
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.records import FovRecord
+from starfish_batch.launcher import cli
 from starfish_batch.launcher.executors.slurm import options, states
+from starfish_batch.launcher.executors.slurm.follow import core_hours
 from starfish_batch.launcher.executors.slurm.jobs import array_parts, job_script
 
 SACCT = """\
@@ -38,8 +41,6 @@ def test_sacct_lines_become_one_state_per_task():
 
 
 def test_squeue_lines_and_core_hours():
-    from starfish_batch.launcher.executors.slurm.follow import core_hours
-
     found = states.parse_squeue("7_0|RUNNING|None|30:00|4\n7_1|PENDING|Resources|0:00|4\n8|PENDING|Dependency|0:00|1\n")
     assert [s.name for s in found] == ["7_0", "7_1", "8"]
     assert core_hours(found) == pytest.approx(2.0)  # 4 CPUs for half an hour
@@ -101,8 +102,6 @@ def test_fov_timeout_is_each_jobs_time_limit_in_whole_minutes():
 
 
 def test_defaults_from_the_runs_estimate():
-    from starfish_batch.core.records import FovRecord
-
     def record(peak, seconds):
         return FovRecord(fov="a", recipe_sha256="0" * 64, n_features=1, seconds=seconds,
                          peak_memory_bytes=int(peak), cpus=1)
@@ -114,8 +113,6 @@ def test_defaults_from_the_runs_estimate():
 
 
 def test_commands_printed_after_a_slurm_run_repeat_its_executor_and_flags(monkeypatch):
-    from starfish_batch.launcher import cli
-
     manifest = Manifest(run_id="r1", experiment_url="/e/experiment.json", recipe_url="/res/r1/recipe.py",
                         recipe_sha256="0" * 64, results_url="/res", fovs=["a"])
     args = cli.parse_args(["--executor", "slurm", "--experiment-url", "/e/experiment.json", "--recipe", "r.py",

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from starfish_batch.core import storage
-from starfish_batch.core.errors import StorageError
+from starfish_batch.core.errors import AlreadyExists, StorageError
 
 
 @pytest.fixture(params=["path", "file", "s3"])
@@ -96,8 +96,6 @@ def test_staged_output_is_as_readable_as_any_file(tmp_path):
 
 
 def test_exclusive_create_lets_exactly_one_writer_claim_a_name(base_url):
-    from starfish_batch.core.errors import AlreadyExists
-
     url = storage.join(base_url, "run", "manifest.json")
     storage.create_exclusive(url, b"first")
     with pytest.raises(AlreadyExists, match="already exists"):

@@ -32,7 +32,7 @@ def demo_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def experiment(demo_dir):
-    import starfish
+    import starfish  # lazy: import starfish takes seconds
 
     return starfish.Experiment.from_json(str(demo_dir / "experiment.json"))
 
@@ -132,7 +132,7 @@ def test_iss_recipe_on_a_fov_without_spots(decoded):
 def _starfish_calls_while_loading(source: bytes, url: str) -> list[str]:
     """Every starfish function called while the recipe's module is loaded (starfish itself is
     already imported, so an import in the recipe calls nothing)."""
-    import starfish
+    import starfish  # lazy: import starfish takes seconds
 
     root = str(Path(starfish.__file__).parent)
     called: list[str] = []
@@ -197,7 +197,7 @@ def test_score_ignores_calls_that_fail_thresholds(tmp_path):
 
 
 def test_spots_from_table_uses_the_fov_coordinate_and_skips_non_calls():
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     n = 4
     table = DecodedIntensityTable(

@@ -19,6 +19,7 @@ from starfish_batch.core import storage
 from starfish_batch.core.errors import ExperimentError
 from starfish_batch.core.experiment import list_fovs, open_fov, plan
 from starfish_batch.demo.experiment import widen_experiment
+from starfish_batch.launcher.runs import new_run
 from starfish_batch.process_fov import main as process_fov
 from tests.support.workflow import FOV_NAMES, ISS_RECIPE, REPO_ROOT, upload_tree, write_experiment
 
@@ -29,7 +30,7 @@ def experiment(tmp_path_factory):
 
 
 def starfish_experiment(url: str):
-    from starfish import Experiment
+    from starfish import Experiment  # lazy: import starfish takes seconds
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -111,8 +112,8 @@ def primary_tileset_name(experiment: Path, fov: str) -> str:
 @contextmanager
 def counting_s3_calls():
     """Every S3 call and every boto3 session made, whichever client or session makes it."""
-    import boto3
-    from botocore.client import BaseClient
+    import boto3  # lazy: boto3 ~1 s
+    from botocore.client import BaseClient  # lazy: botocore ~0.1-1 s
 
     calls: list[tuple[str, str]] = []
     sessions: list[int] = []
@@ -266,8 +267,6 @@ def test_duplicate_fov_key_in_a_collection_is_refused(experiment, tmp_path):
 
 
 def test_worker_error_is_one_line_naming_fov_and_url(experiment, tmp_path, capsys):
-    from starfish_batch.launcher.runs import new_run
-
     copy = damaged_copy(experiment, tmp_path)
     manifest, url = new_run(str(copy / "experiment.json"), str(ISS_RECIPE), str(tmp_path / "results"), run_id="r1")
     (copy / primary_tileset_name(experiment, "b_2")).write_text("{ truncated")

@@ -47,7 +47,7 @@ def test_manifest_without_fovs_per_job_is_one_per_index():
 
 
 def test_packed_children_equal_one_per_child(experiment, tmp_path):
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     recipe = recipe_with(tmp_path, "")
     one, one_url = new_run(str(experiment), str(recipe), str(tmp_path / "one"), run_id="one")

@@ -15,7 +15,7 @@ CELLS_RECIPE = REPO_ROOT / "examples" / "iss_cells_recipe.py"
 
 
 def test_iss_cells_recipe_on_the_demo_writes_cells_h5ad(tmp_path):
-    import anndata as ad
+    import anndata as ad  # lazy: anndata ~4 s
 
     experiment = write_experiment(tmp_path / "demo")
     results = tmp_path / "results"

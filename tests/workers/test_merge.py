@@ -14,6 +14,7 @@ from starfish_batch.core import storage
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.demo.testing import open_table, synthetic_decoded_table, write_fake_run
 from starfish_batch.merge import job as merge
+from starfish_batch.merge import reader, writer
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -31,7 +32,7 @@ open_local = open_table
 
 def starfish_concat(manifest: Manifest, fovs=None):
     """What starfish itself gives: concatenate_intensity_tables of the non-empty tables."""
-    from starfish import IntensityTable
+    from starfish import IntensityTable  # lazy: import starfish takes seconds
 
     tables = [open_local(manifest.fov_url(f, ".nc")) for f in (fovs or manifest.run_fovs)]
     tables = [t for t in tables if t.sizes["features"]] or tables[:1]
@@ -82,8 +83,6 @@ def test_long_non_ascii_and_many_distinct_strings(tmp_path):
 
 
 def test_small_blocks_and_fovs_split_across_blocks(tmp_path, monkeypatch):
-    from starfish_batch.merge import reader, writer
-
     monkeypatch.setattr(reader, "BLOCK_FEATURES", 16)
     monkeypatch.setattr(writer, "CHUNK_FEATURES", 8)
     sizes = []
@@ -95,7 +94,7 @@ def test_small_blocks_and_fovs_split_across_blocks(tmp_path, monkeypatch):
     result = merge.merge_run(manifest)
     assert_same_table(open_local(result.merged_url), starfish_concat(manifest))
     assert sizes == [16, 16, 16, 16, 8]
-    import h5py
+    import h5py  # lazy: h5py ~0.2 s
 
     with h5py.File(storage.absolute(result.merged_url)) as f:
         assert f["target"].chunks == (8,)

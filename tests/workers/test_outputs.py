@@ -20,6 +20,7 @@ from starfish_batch.demo.testing import write_fake_run as write_run
 from starfish_batch.merge import job as merge
 from starfish_batch.merge import plot as qcplot
 from starfish_batch.merge import spots
+from starfish_batch.merge import summary as summary_mod
 
 FOVS = {"A1": 37, "x-ray_2": 0, "fov 3": 120, "Z-last": 5}
 
@@ -119,7 +120,7 @@ def test_qc_png_is_a_real_image(run):
 
 
 def _pixels(data: bytes) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image  # lazy: PIL ~25 ms
 
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
@@ -197,8 +198,6 @@ def test_large_values_fall_back_to_repr():
 
 def test_bounded_plot_sample(monkeypatch, tmp_path):
     """The map of spots keeps at most MAX_PLOT_POINTS whatever the run size."""
-    from starfish_batch.merge import summary as summary_mod
-
     monkeypatch.setattr(summary_mod, "MAX_PLOT_POINTS", 50)
     fovs = {f"f{i}": 40 for i in range(6)}
     tables = {f: synthetic_decoded_table(40, seed=i) for i, f in enumerate(fovs)}

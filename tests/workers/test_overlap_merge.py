@@ -156,7 +156,7 @@ def _with_square_cells(table, size: float = 20.0):
 
 
 def test_cells_are_kept_whole_by_the_fov_that_owns_their_centroid(tmp_path):
-    import anndata
+    import anndata  # lazy: anndata ~4 s
 
     whole = _with_square_cells(whole_synthetic())
     manifest, result, tables = _run(tmp_path, whole, edge=0.0)

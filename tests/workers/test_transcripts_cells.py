@@ -13,7 +13,8 @@ import pytest
 from starfish_batch.core import storage
 from starfish_batch.demo.testing import open_table, synthetic_decoded_table, with_cells, write_fake_run
 from starfish_batch.merge import job as merge
-from starfish_batch.merge import parquet
+from starfish_batch.merge import parquet, reader
+from starfish_batch.merge.cells import CellCounter
 
 FOVS = {"A1": 37, "x-ray_2": 0, "fov 3": 120, "Z-last": 5}
 PHYSICAL = {"xc": "xc", "yc": "yc", "zc": "zc"}
@@ -69,8 +70,6 @@ def test_parquet_with_differing_optional_coordinates_and_many_blocks(tmp_path, m
     """A FOV without ``radius`` (as pixel decoding gives) and one without ``intensity``: the
     merged table fills them with NaN, and so does the Parquet file; blocks of 16 rows make
     row groups of the same."""
-    from starfish_batch.merge import reader
-
     monkeypatch.setattr(reader, "BLOCK_FEATURES", 16)
     tables = {"A1": _table(37, 1).drop_vars("radius"), "B": _table(0, 2),
               "C": _table(50, 3).drop_vars("intensity"), "D": _table(20, 4)}
@@ -104,7 +103,7 @@ def _cell_run(tmp_path, cells_in: dict[str, int]):
 
 def _assert_cells_equal_groupby(result):
     """cells.h5ad against the merged table: returns (AnnData, the features in cells)."""
-    import anndata as ad
+    import anndata as ad  # lazy: anndata ~4 s
 
     merged = open_table(result.merged_url)
     with storage.local_copy(result.outputs["cells"]) as path:
@@ -168,8 +167,6 @@ def test_cell_id_everywhere_nan_writes_no_cells(tmp_path):
 def test_cells_split_over_blocks(tmp_path, monkeypatch, block):
     """Small blocks: a FOV, and its cells, go on over several blocks (its counts stay open
     until it ends) or a block holds several FOVs; each cell is one cell, counted once a spot."""
-    from starfish_batch.merge import reader
-
     monkeypatch.setattr(reader, "BLOCK_FEATURES", block)
     manifest, result = _cell_run(tmp_path, {"A": 3, "B": 0, "C": 3, "D": 2})
     adata, frame, _ = _assert_cells_equal_groupby(result)
@@ -180,7 +177,7 @@ def test_spatialdata_zarr_holds_the_same_points_and_cells(tmp_path):
     """Where the optional spatialdata package is installed (``starfish-batch[spatial]``)."""
     spatialdata = pytest.importorskip(
         "spatialdata", reason="spatialdata is not installed (the optional [spatial] extra)")
-    import anndata as ad
+    import anndata as ad  # lazy: anndata ~4 s
 
     manifest, result = _cell_run(tmp_path, {"A1": 4, "B2": 0, "fov 3": 5})
     sdata = spatialdata.read_zarr(result.outputs["spatialdata"])
@@ -200,8 +197,6 @@ def test_spatialdata_zarr_holds_the_same_points_and_cells(tmp_path):
 def test_cell_counts_when_a_cell_comes_back_after_its_fov_seemed_done(tmp_path):
     """The counter makes a FOV's counts final when a block ends with another FOV; should a
     cell come back later anyway (FOV names that disagree), its counts still add up."""
-    from starfish_batch.merge.cells import CellCounter
-
     counter = CellCounter()
 
     def block(cells, targets, last_fov, fov="A"):
@@ -216,7 +211,7 @@ def test_cell_counts_when_a_cell_comes_back_after_its_fov_seemed_done(tmp_path):
     block(["1", "3", "1"], ["G2", "G1", "G2"], last_fov="not-A")
     block(["1"], ["G1"], last_fov="B", fov="B")
     block(["2"], ["G1"], last_fov="A")  # A again, after B: its cells are found again
-    import anndata as ad
+    import anndata as ad  # lazy: anndata ~4 s
 
     counter.write_h5ad(tmp_path / "cells.h5ad")
     adata = ad.read_h5ad(tmp_path / "cells.h5ad")

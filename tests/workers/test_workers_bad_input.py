@@ -4,12 +4,14 @@ and nothing already written is lost."""
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 
 import pytest
 
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher import cli
+from starfish_batch.merge import job as merge
 from starfish_batch.process_fov import main as process_fov
 from tests.support.workflow import FOV_NAMES, ISS_RECIPE, snapshot, write_experiment
 
@@ -76,7 +78,6 @@ def test_bad_recipe_in_worker(tmp_path, experiment, capsys, suffix, message):
     manifest, url = make_run(tmp_path, experiment, source)
     code, err = run_worker(url, 1, capsys)
     assert code == 1
-    import re
 
     assert re.match(message, last_line(err)), last_line(err)
     assert not (tmp_path / "results" / "r1" / "fovs" / "b_2.nc").exists()
@@ -131,7 +132,6 @@ def test_missing_or_malformed_experiment_in_worker(tmp_path, experiment, capsys,
         (copy / "experiment.json").write_text("{ not json")
     code, err = run_worker(url, 0, capsys)
     assert code == 1
-    import re
 
     assert re.search(r"process-fov: error: FOV A1: " + message, last_line(err)), last_line(err)
 
@@ -149,7 +149,6 @@ def test_results_not_writable_in_worker(tmp_path, experiment, capsys):
 
 def test_merge_with_missing_fov_outputs(run_with_one_output, capsys):
     _, url, root, before = run_with_one_output
-    from starfish_batch.merge import job as merge
 
     code = merge.main(["--manifest-url", url])
     err = capsys.readouterr().err
@@ -192,8 +191,6 @@ def test_launcher_malformed_experiment(tmp_path, experiment, capsys):
     ("def make(fov, codebook):\n    pass\n", r"recipe .*recipe.py does not define process_fov"),
 ])
 def test_launcher_bad_recipe(tmp_path, experiment, capsys, source, message):
-    import re
-
     recipe = tmp_path / ("missing.py" if source is None else "recipe.py")
     if source is not None:
         recipe.write_text(source)

@@ -18,7 +18,7 @@ def experiment_dir(tmp_path_factory):
 
 
 def test_process_fov_reads_and_writes_s3(moto_s3, experiment_dir, tmp_path, capsys):
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     moto_s3.create_bucket(Bucket="lab-data")
     moto_s3.create_bucket(Bucket="lab-results")

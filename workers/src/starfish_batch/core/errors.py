@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
+
+from starfish_batch.core import printable
+
 
 class StarfishBatchError(Exception):
     """A problem the user can fix: bad input, a missing file, an unreachable URL.
@@ -43,12 +48,8 @@ def report(prog: str, exc: BaseException) -> int:
     A StarfishBatchError is expected (bad input), so its one line is enough; anything else
     gets its traceback above the line so the log shows where it came from.
     """
-    import sys
-    import traceback
-
     if not isinstance(exc, StarfishBatchError):
         traceback.print_exception(exc, file=sys.stderr)
-    from starfish_batch.core import printable
 
     if isinstance(exc, StarfishBatchError):  # one line by design: a newline in it came from a name
         message = str(exc) or type(exc).__name__

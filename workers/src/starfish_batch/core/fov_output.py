@@ -49,7 +49,7 @@ merged table, are unchanged."""
 
 def stamp(path, run_id: str, fov: str, index: int) -> None:
     """Write ``IDENTITY_ATTRS`` into the netCDF file at ``path`` (before its digest is taken)."""
-    import netCDF4
+    import netCDF4  # lazy: netCDF4 ~1.4 s
 
     with netCDF4.Dataset(str(path), "a") as ds:
         ds.setncatts(dict(zip(IDENTITY_ATTRS, (run_id, fov, int(index)), strict=True)))

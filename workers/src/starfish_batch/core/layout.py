@@ -82,7 +82,7 @@ class FovLayout:
         ext = np.array([self.extents[f] for f in names])
         centres = np.column_stack([(ext[:, 0] + ext[:, 1]) / 2, (ext[:, 2] + ext[:, 3]) / 2])
         reach = float(max((ext[:, 1] - ext[:, 0]).max(), (ext[:, 3] - ext[:, 2]).max()))
-        from scipy.spatial import cKDTree
+        from scipy.spatial import cKDTree  # lazy: scipy ~0.6-1.4 s
 
         pairs = cKDTree(centres).query_pairs(reach, p=np.inf, output_type="ndarray")
         if not len(pairs):

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from starfish_batch import __version__
 from starfish_batch.core import storage
-from starfish_batch.core.contract import FOVS_DIR, MANIFEST_NAME, MERGED_NAME
+from starfish_batch.core.contract import FOVS_DIR, LAYOUT_NAME, MANIFEST_NAME, MERGED_NAME
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.names import storage_keys
 
@@ -195,7 +195,7 @@ class Manifest:
             raise StarfishBatchError(f"{source}: 'fovs_per_job' must be a whole number of at least 1, "
                                      f"not {per_job!r}")
         manifest = cls(**{k: v for k, v in data.items() if k in known})
-        from starfish_batch.core.layout import RULES
+        from starfish_batch.core.layout import RULES  # lazy: core.layout pulls numpy into worker start-up
 
         if manifest.overlap is not None and manifest.overlap not in RULES:
             raise StarfishBatchError(f"{source}: 'overlap' is {manifest.overlap!r}, not one of {', '.join(RULES)}")
@@ -249,8 +249,7 @@ def relative_to_run(run_root: str, url: str) -> str:
 def load_layout(manifest: Manifest):
     """The run's ``fov_layout.json`` as a :class:`~starfish_batch.core.layout.FovLayout`, checked
     against the manifest's digest; None when the run recorded none."""
-    from starfish_batch.core.contract import LAYOUT_NAME
-    from starfish_batch.core.layout import FovLayout
+    from starfish_batch.core.layout import FovLayout  # lazy: core.layout pulls numpy into worker start-up
 
     if not manifest.layout_sha256:
         return None

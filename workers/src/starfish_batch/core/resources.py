@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 from pathlib import Path
 
 THREAD_VARIABLES = (
@@ -113,7 +114,7 @@ def limit_threads(n: int) -> None:
         os.environ.setdefault(name, str(n))
     os.cpu_count = lambda: n  # type: ignore[assignment]
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # lazy: threadpoolctl ~25 ms
     except ImportError:
         return
     threadpool_limits(n)
@@ -121,6 +122,4 @@ def limit_threads(n: int) -> None:
 
 def peak_memory_bytes() -> int:
     """Peak resident memory of this process so far."""
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -183,7 +183,7 @@ class _Tile:
 
     @property
     def shape(self):
-        from starfish.types import Axes
+        from starfish.types import Axes  # lazy: import starfish takes seconds
 
         return {Axes.Y: self._data.shape[0], Axes.X: self._data.shape[1]}
 
@@ -266,10 +266,10 @@ def write_demo_experiment(
 
     Returns the path of ``experiment.json``.
     """
-    from slicedimage import ImageFormat, WriterContract
-    from starfish import Codebook
-    from starfish.experiment.builder import write_experiment_json
-    from starfish.types import Axes, Coordinates
+    from slicedimage import ImageFormat, WriterContract  # lazy: slicedimage ~1 s
+    from starfish import Codebook  # lazy: import starfish takes seconds
+    from starfish.experiment.builder import write_experiment_json  # lazy: import starfish takes seconds
+    from starfish.types import Axes, Coordinates  # lazy: import starfish takes seconds
 
     if fov_names is None:
         fov_names = default_fov_names(n_fovs)

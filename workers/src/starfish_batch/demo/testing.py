@@ -16,6 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from starfish_batch.process_fov.main import with_fov_coordinate
+from starfish_batch.core import fov_output
+from starfish_batch.core import storage
+from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.records import FovRecord
 
 DEFAULT_TARGETS = (
     "ACTB", "GAPDH", "VIM", "HER2", "ECADH", "CD44", "KRT5", "MYC", "PTEN", "TP53",
@@ -51,9 +56,9 @@ def synthetic_decoded_table(
     ``bbox`` (default: only when there are features) adds ``z_min`` ... ``x_max``, as the
     spot finder does; a real 0-feature table has none.
     """
-    import pandas as pd
-    from starfish import DecodedIntensityTable, IntensityTable
-    from starfish.core.types import SpotAttributes
+    import pandas as pd  # lazy: pandas ~1.8 s
+    from starfish import DecodedIntensityTable, IntensityTable  # lazy: import starfish takes seconds
+    from starfish.core.types import SpotAttributes  # lazy: import starfish takes seconds
 
     rng = np.random.default_rng(seed)
     n = int(n_features)
@@ -119,19 +124,15 @@ def with_cells(table, n_cells: int, *, seed: int = 0, outside: float = 0.3):
 def write_fov_table(table, path: str | Path, fov: str, run_id: str | None = None, index: int | None = None) -> None:
     """Write ``table`` as process-fov writes ``fovs/<fov>.nc`` (a ``fov`` coordinate added, and
     the run id and index when given)."""
-    from starfish_batch.process_fov.main import with_fov_coordinate
-
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with_fov_coordinate(table, fov).to_netcdf(str(path))
     if run_id is not None and index is not None:
-        from starfish_batch.core import fov_output
-
         fov_output.stamp(path, run_id, fov, index)
 
 
 def copy_fov_output(src: str | Path, dest: str | Path, fov: str) -> None:
     """``dest`` = the per-FOV file ``src`` with its ``fov`` labels set to ``fov``."""
-    import netCDF4
+    import netCDF4  # lazy: netCDF4 ~1.4 s
 
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
@@ -146,10 +147,6 @@ def write_fake_run(results_url: str, fovs: dict[str, int], run_id: str = "run-1"
                    tables: dict | None = None, shape: tuple[int, int] = (60, 80)):
     """A run whose process-fov step is done: ``fovs/<fov>.nc`` and ``.json`` for each
     ``{fov: n_features}`` (or the table given in ``tables``), and its manifest."""
-    from starfish_batch.core import storage
-    from starfish_batch.core.manifest import Manifest
-    from starfish_batch.core.records import FovRecord
-
     manifest = Manifest(run_id=run_id, experiment_url="/nowhere/experiment.json",
                         recipe_url="/nowhere/recipe.py", recipe_sha256="0" * 64,
                         results_url=results_url, fovs=list(fovs))
@@ -173,9 +170,7 @@ def write_fake_run(results_url: str, fovs: dict[str, int], run_id: str = "run-1"
 
 def open_table(url: str):
     """The DecodedIntensityTable at ``url`` (local or S3), loaded in memory."""
-    from starfish import DecodedIntensityTable
-
-    from starfish_batch.core import storage
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     with storage.local_copy(url) as path:
         return DecodedIntensityTable.open_netcdf(str(path)).load()

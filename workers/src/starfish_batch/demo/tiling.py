@@ -11,6 +11,12 @@ very same place twice), pixel ``x``/``y`` local to the FOV and stage ``xc``/``yc
 from __future__ import annotations
 
 import numpy as np
+from starfish_batch.core import storage
+from starfish_batch.core.contract import LAYOUT_NAME
+from starfish_batch.demo.testing import write_fov_table
+from starfish_batch.core.layout import FovLayout
+from starfish_batch.core.manifest import Manifest, sha256_hex
+from starfish_batch.core.records import FovRecord
 
 
 def grid_extents(grid: tuple[int, int], tile: int, overlap: int, um_per_px: float = 1.0,
@@ -57,13 +63,6 @@ def write_tiled_run(results_url: str, tables: dict, extents: dict[str, list[floa
                     um_per_px: float = 1.0, run_id: str = "tiled", overlap: str | None = None,
                     layout: bool = True):
     """A run over ``tables`` (``{fov: table}``) with its FOV layout, ready to merge."""
-    from starfish_batch.core import storage
-    from starfish_batch.core.contract import LAYOUT_NAME
-    from starfish_batch.demo.testing import write_fov_table
-    from starfish_batch.core.layout import FovLayout
-    from starfish_batch.core.manifest import Manifest, sha256_hex
-    from starfish_batch.core.records import FovRecord
-
     fovs = list(tables)
     manifest = Manifest(run_id=run_id, experiment_url="/nowhere/experiment.json",
                         recipe_url="/nowhere/recipe.py", recipe_sha256="0" * 64,
@@ -97,7 +96,7 @@ def _decoded(df):
 def duplicates(df, within_px: float = 2.0, um_per_px: float = 1.0) -> int:
     """Merged transcripts that are the same molecule twice: another transcript of the same
     target, from another FOV, within ``within_px`` (stage coordinates)."""
-    from scipy.spatial import cKDTree
+    from scipy.spatial import cKDTree  # lazy: scipy ~0.6-1.4 s
 
     df = _decoded(df)
     found = 0
@@ -115,7 +114,7 @@ def duplicates(df, within_px: float = 2.0, um_per_px: float = 1.0) -> int:
 def recall(whole, merged, within_px: float = 2.0, um_per_px: float = 1.0) -> float:
     """Share of the whole image's decoded transcripts with a merged one of the same target
     within ``within_px``."""
-    from scipy.spatial import cKDTree
+    from scipy.spatial import cKDTree  # lazy: scipy ~0.6-1.4 s
 
     whole, merged = _decoded(whole), _decoded(merged)
     if not len(whole):

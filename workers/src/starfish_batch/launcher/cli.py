@@ -22,7 +22,7 @@ from starfish_batch.launcher.commands.executors import BATCH_MIN_TIMEOUT, batch_
 from starfish_batch.launcher.commands.follow import finish_batch, follow_escalating, run_batch
 from starfish_batch.launcher.commands.run import check_ground_truth, kept_text, packer, run, run_local
 from starfish_batch.launcher.commands.status import status
-from starfish_batch.launcher.console import print_failures, say
+from starfish_batch.launcher.console import RetryNotices, print_failures, say
 from starfish_batch.launcher.executors.slurm import options as slurm_options
 from starfish_batch.launcher.hints import (
     MAX_TRY_FOVS,
@@ -176,8 +176,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from starfish_batch.launcher.console import RetryNotices
-
     RetryNotices.install()
     signals.sigterm_interrupts()  # SIGTERM stops a run as Ctrl-C does: workers stopped, resume said
     try:

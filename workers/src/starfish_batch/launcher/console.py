@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import shlex
 import sys
@@ -21,6 +22,7 @@ from starfish_batch.core.contract import (
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.core.records import Summary
+from starfish_batch.launcher.executors.batch.watch import ACTIVE, QUEUED
 from starfish_batch.launcher.outcome import Failure
 
 
@@ -118,8 +120,6 @@ def stopped_early_line(error: str, failures: Sequence[Failure], then: str) -> st
 
 def print_job_ids(run) -> None:
     """--no-wait: the run id and every job id on stdout, one per line, for scripts (Batch and Slurm)."""
-    from starfish_batch.core.contract import MERGE, PROCESS_FOV
-
     print(f"run_id {run.run_id}")
     for job in run.process_jobs:
         print(f"{PROCESS_FOV} {job.job_id}")
@@ -154,9 +154,7 @@ class BatchProgress:
         say(text)
 
     def progress(self, counts: dict[str, int], total: int) -> None:
-        from tqdm import tqdm
-
-        from starfish_batch.launcher.executors.batch.watch import ACTIVE, QUEUED
+        from tqdm import tqdm  # lazy: tqdm ~70 ms
 
         if self.bar is None:
             self.bar = tqdm(total=total, desc="FOVs", unit="fov", disable=not self.enabled,
@@ -230,8 +228,6 @@ ANNDATA_REQUIREMENT = "anndata>=0.10,<0.13"
 
 
 def _importable(module: str) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(module) is not None
 
 
@@ -251,9 +247,9 @@ def _count(value) -> int:
 
 
 def _print_score(manifest: Manifest, ground_truth: str) -> None:
-    import pandas as pd
+    import pandas as pd  # lazy: pandas ~1.8 s
 
-    from starfish_batch.launcher.score import score
+    from starfish_batch.launcher.score import score  # lazy: launcher.score pulls scipy into CLI start-up
 
     spots_url = storage.join(manifest.run_root, SPOTS_NAME)
     try:

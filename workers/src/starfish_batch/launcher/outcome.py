@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from starfish_batch.core import printable
 from starfish_batch.core.errors import RECIPE_EXITED, RECIPE_RAISED, RECIPE_RETURNED
+from starfish_batch.launcher.early_stop import error_line
 
 
 @dataclass
@@ -33,8 +34,6 @@ class Failure:
 
         Said by the worker's error line: the reason locally; on Batch (whose reason is the
         container's) the last such line of the log tail, when it was read."""
-        from starfish_batch.launcher.early_stop import error_line
-
         line = error_line(self.tail) if self.tail else None
         return any(f": {kind} " in text for kind in (RECIPE_RAISED, RECIPE_RETURNED, RECIPE_EXITED)
                    for text in (self.reason, line or ""))

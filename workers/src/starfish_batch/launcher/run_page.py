@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from starfish_batch.core import printable
-from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.manifest import Manifest, relative_to_run
 from starfish_batch.core.report import FailureRow
 from starfish_batch.launcher.console import say
 from starfish_batch.launcher.outcome import Failure
@@ -19,8 +19,6 @@ def failure_rows(failures: Sequence[Failure | None], run_root: str | None = None
     """The page's failures: the printer's headline, log location and tail, bounded as printed; a
     log inside the run folder (``logs/<fov>.log``) named relative to it, so a moved or shared
     folder keeps it."""
-    from starfish_batch.core.manifest import relative_to_run
-
     return [FailureRow(fov=f.fov, headline=f.headline(),
                        log=printable.line(relative_to_run(run_root, f.log) if run_root else f.log) if f.log else None,
                        tail=printable.bounded_tail(f.tail) if f.tail else None, attempts=f.attempts)
@@ -31,7 +29,7 @@ def write_page(manifest: Manifest, state: str, failures: Sequence[Failure | None
                commands: Mapping[str, str] | None = None, source: str = "the launcher") -> str | None:
     """Write ``<run_root>/report.html`` and say where; a page that cannot be written is one
     warning line, never a different exit code."""
-    from starfish_batch.core.report import collect as run_report
+    from starfish_batch.core.report import collect as run_report  # lazy: report.collect ~13 ms of CLI start-up
 
     try:
         summary = run_report.read_summary(manifest)

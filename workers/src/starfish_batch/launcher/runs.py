@@ -6,10 +6,11 @@ cannot be read, a results location that cannot be written) costs seconds, not a 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from starfish_batch.core import fov_output, storage
-from starfish_batch.core.contract import LAYOUT_NAME, MANIFEST_NAME, RECIPE_NAME
+from starfish_batch.core.contract import LAYOUT_NAME, MANIFEST_NAME, RECIPE_NAME, SUMMARY_NAME
 from starfish_batch.core.errors import AlreadyExists, ExperimentError, StarfishBatchError
 from starfish_batch.core.experiment import image_types, plan_inputs, plan_layout
 from starfish_batch.core.manifest import Manifest, check_run_id, new_run_id, resume_manifest_url, sha256_hex
@@ -18,6 +19,7 @@ from starfish_batch.core.recipe_images import check_images
 from starfish_batch.launcher import pins
 from starfish_batch.launcher.claim import RunClaim
 from starfish_batch.launcher.console import say
+from starfish_batch.launcher.quote import spread
 
 
 class NothingToDo(StarfishBatchError):
@@ -119,8 +121,6 @@ def choose_fovs(fovs: list[str], only: list[str] | None, sample: int | None, exp
         wanted = set(only)
         return [fov for fov in fovs if fov in wanted]
     if sample:
-        from starfish_batch.launcher.quote import spread
-
         return spread(fovs, sample)
     return fovs
 
@@ -193,10 +193,6 @@ def progress(manifest: Manifest) -> dict:
 
 def merged_without(manifest: Manifest) -> list[str]:
     """The FOVs the run's merge left out (``missing_fovs`` of its summary.json)."""
-    import json
-
-    from starfish_batch.core.contract import SUMMARY_NAME
-
     try:
         summary = json.loads(storage.read_bytes(storage.join(manifest.run_root, SUMMARY_NAME)))
     except (StarfishBatchError, ValueError):

@@ -7,6 +7,7 @@ The sample is a resume manifest over the sampled FOVs of a new run, so the real 
 
 from __future__ import annotations
 
+import re
 import shutil
 
 from starfish_batch.core import resources, storage
@@ -14,6 +15,7 @@ from starfish_batch.core.contract import FOVS_DIR
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.bill import fov_records
+from starfish_batch.launcher.executors.local import default_workers
 from starfish_batch.launcher.quote import Capacity, FovSample
 
 FARGATE_DEFAULT_DISK_GIB = 20  # a Fargate job's disk without ephemeralStorage
@@ -21,8 +23,6 @@ FARGATE_DEFAULT_DISK_GIB = 20  # a Fargate job's disk without ephemeralStorage
 
 def local_capacity(n_fovs: int, workers: int | None, results_url: str) -> Capacity:
     """The workers a local run of ``n_fovs`` would start, this machine's memory and disk."""
-    from starfish_batch.launcher.executors.local import default_workers
-
     disk = None
     if not storage.is_s3(results_url):
         disk = shutil.disk_usage(storage.absolute(results_url)).free
@@ -50,8 +50,6 @@ def batch_capacity(executor) -> Capacity:
 def image_bytes(executor, image: str | None) -> int | None:
     """The compressed size of an ECR image (``describe_images``' imageSizeInBytes), or None
     when it is not in ECR or cannot be described (the quote then prices no pull)."""
-    import re
-
     match = re.fullmatch(r"\d+\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com[^/]*/([^:@]+)(?::([^@]+))?(?:@(.+))?",
                          image or "")
     if not match:

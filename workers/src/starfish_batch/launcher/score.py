@@ -72,8 +72,8 @@ def _match(called: np.ndarray, truth: np.ndarray, max_distance: float) -> int:
     """How many one-to-one pairs within max_distance, minimising the total distance."""
     if len(called) == 0 or len(truth) == 0:
         return 0
-    from scipy.optimize import linear_sum_assignment
-    from scipy.spatial.distance import cdist
+    from scipy.optimize import linear_sum_assignment  # lazy: scipy ~0.6-1.4 s
+    from scipy.spatial.distance import cdist  # lazy: scipy ~0.6-1.4 s
 
     distance = cdist(called, truth)
     # Pairs farther than the radius must never be chosen: give them a cost so high that

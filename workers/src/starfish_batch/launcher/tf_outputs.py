@@ -18,6 +18,7 @@ import subprocess
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from starfish_batch.core import storage
 from starfish_batch.core.errors import StarfishBatchError
 
 REQUIRED = (
@@ -129,10 +130,8 @@ def parameter_name(deployment: str) -> str:
 def load_parameter(name: str, session=None) -> TfOutputs:
     """Outputs from the module's SSM parameter (launcher_config as JSON), in the environment's
     region (AWS_REGION, the profile): what a scientist without Terraform state reads."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from starfish_batch.core import storage
+    import boto3  # lazy: boto3 ~1 s
+    from botocore.exceptions import BotoCoreError, ClientError  # lazy: botocore ~0.1-1 s
 
     session = session or boto3.session.Session()
     if not session.region_name:

@@ -224,7 +224,7 @@ class CellCounter:
     def write_h5ad(self, path) -> None:
         """``cells.h5ad``, written with h5py in AnnData's on-disk format (anndata 0.8 and
         later read it): importing anndata and pandas would cost the merge 1.5 s and 60 MB."""
-        import h5py
+        import h5py  # lazy: h5py ~0.2 s
 
         data, indices, indptr = self._matrix()
         n = self.n_cells
@@ -284,7 +284,7 @@ def _array(parent, name: str, values: np.ndarray) -> None:
 
 
 def _strings(parent, name: str, values: list[str]) -> None:
-    import h5py
+    import h5py  # lazy: h5py ~0.2 s
 
     dset = parent.create_dataset(name, data=np.array(values, dtype=object),
                                  dtype=h5py.string_dtype("utf-8"))
@@ -292,14 +292,14 @@ def _strings(parent, name: str, values: list[str]) -> None:
 
 
 def _string(parent, name: str, value: str) -> None:
-    import h5py
+    import h5py  # lazy: h5py ~0.2 s
 
     _encode(parent.create_dataset(name, data=value, dtype=h5py.string_dtype("utf-8")),
             "string", "0.2.0")
 
 
 def _dataframe(parent, name: str, index_name: str, index: list[str], columns: list[str]):
-    import h5py
+    import h5py  # lazy: h5py ~0.2 s
 
     group = parent.create_group(name)
     _encode(group, "dataframe", "0.2.0")

@@ -47,6 +47,6 @@ def present(coords) -> list[str]:
 
 def undecoded(values: list[str]):
     """A boolean array: which of the distinct target values mean "not decoded"."""
-    import numpy as np
+    import numpy as np  # lazy: numpy ~0.2 s
 
     return np.array([v.strip().lower() in MISSING_TARGETS for v in values], dtype=bool)

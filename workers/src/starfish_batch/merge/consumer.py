@@ -6,6 +6,8 @@ from __future__ import annotations
 import queue
 import threading
 
+from starfish_batch.merge import spots
+
 
 class BlockConsumer:
     """The second thread: per block, format and compress the CSV rows; blocks come back for reuse.
@@ -27,8 +29,6 @@ class BlockConsumer:
         self.thread.start()
 
     def _run(self) -> None:
-        from starfish_batch.merge import spots
-
         while True:
             block = self.todo.get()
             if block is None:
@@ -77,8 +77,6 @@ class BlockConsumer:
 def count_block(acc, block, bool_names, cells=None, tissue=None) -> None:
     """Count a block's spots (and cells) into ``acc`` (and ``cells``); leaves the string
     factors for the CSV in ``block``."""
-    from starfish_batch.merge import spots
-
     arrays = block.view()
     data = arrays.pop(block.data_name)
     factors = {name: block.factor(name) for name in ("fov", "target", "cell_id")

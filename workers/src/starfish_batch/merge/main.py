@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 def _exit_if_abandoned(code: int) -> int:
     """End now when HDF5 could not close the merged file (a full disk): the interpreter's
     clean-up would make HDF5 crash (exit 139) after the error line; see ``MergedWriter.abort``."""
-    from starfish_batch.merge import writer
+    from starfish_batch.merge import writer  # lazy: merge.writer pulls numpy into merge start-up
 
     if writer.abandoned():
         sys.stdout.flush()

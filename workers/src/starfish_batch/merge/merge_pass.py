@@ -19,10 +19,21 @@ from starfish_batch.core.contract import (
 )
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
+from starfish_batch.merge import spatial, spots
+from starfish_batch.merge.cells import CellCounter
+from starfish_batch.merge.columns import present as present_columns
 from starfish_batch.merge.consumer import BlockConsumer, count_block
+from starfish_batch.merge.overlap import compact
+from starfish_batch.merge.parquet import TranscriptsParquetWriter
+from starfish_batch.merge.plot import render_qc_png
 from starfish_batch.merge.publish import OutputSet
+from starfish_batch.merge.reader import Block, FovReader
 from starfish_batch.merge.result import MergeResult, relative_outputs, tissue_payload
+from starfish_batch.merge.schema import Schema
 from starfish_batch.merge.sources import check_table_identity, check_whole, reading, sources
+from starfish_batch.merge.summary import SummaryAccumulator, write_summary
+from starfish_batch.merge.tissue import TissueCollector
+from starfish_batch.merge.writer import MergedWriter
 
 PUBLISH_ORDER = ("summary", "qc", "transcripts", "spots", "merged")
 """The staged outputs, published together at the end, the merged table last (merge/publish.py);
@@ -35,11 +46,6 @@ class MergePass:
 
     def __init__(self, manifest: Manifest, present: list[str], missing: list[str], schema, started: float,
                  notes: list[str], overlap) -> None:
-        from starfish_batch.merge.cells import CellCounter
-        from starfish_batch.merge.reader import FovReader
-        from starfish_batch.merge.summary import SummaryAccumulator
-        from starfish_batch.merge.tissue import TissueCollector
-
         self.manifest, self.present, self.missing = manifest, present, missing
         self.schema, self.started, self.notes, self.overlap = schema, started, notes, overlap
         root = manifest.run_root
@@ -64,7 +70,6 @@ class MergePass:
             if self.writer is None:  # no FOV has a feature: a valid 0-feature table
                 if self.first_empty is None:
                     raise StarfishBatchError("no FOV output to merge")
-                from starfish_batch.merge.schema import Schema
 
                 self.schema = Schema.from_layout(*self.first_empty)
                 self._start_writer(self.schema)
@@ -79,12 +84,6 @@ class MergePass:
         )
 
     def _start_writer(self, schema) -> None:
-        from starfish_batch.merge import spots
-        from starfish_batch.merge.columns import present as present_columns
-        from starfish_batch.merge.parquet import TranscriptsParquetWriter
-        from starfish_batch.merge.reader import Block
-        from starfish_batch.merge.writer import MergedWriter
-
         # the CSV's columns are the Parquet file's: one vocabulary (merge/columns.py)
         self.csv_writer = spots.SpotsCsvWriter(self.csv_file, columns=present_columns(schema.coords))
         self.writer = MergedWriter(self.staged.paths["merged"], schema)
@@ -106,8 +105,6 @@ class MergePass:
 
     def _add_fov(self, fov: str, source, record, digest) -> None:
         """One FOV's table, proven whole, its rows (those it owns, where FOVs overlap) appended."""
-        from starfish_batch.merge.schema import Schema
-
         label = self.manifest.fov_url(fov, ".nc")
         check_whole(self.manifest, fov, record, digest)
         with reading(fov, label):
@@ -134,8 +131,6 @@ class MergePass:
 
     def _read_rows(self, fov: str, label: str, h5, layout, n: int, keep) -> None:
         """Rows 0..n of the table into blocks, a full block flushed before the next is filled."""
-        from starfish_batch.merge.overlap import compact
-
         with reading(fov, label):
             how = self.reader.plan(self.schema, layout, fov)
             self.reader.check_static(self.schema, layout, h5, fov)
@@ -155,10 +150,6 @@ class MergePass:
     def _finish(self):
         """(summary, report.html's tissue data) once every block is counted: qc.png drawn while the
         CSV thread finishes the last ones, then cells.h5ad, SpatialData and summary.json; published."""
-        from starfish_batch.merge import spatial
-        from starfish_batch.merge.plot import render_qc_png
-        from starfish_batch.merge.summary import write_summary
-
         root, paths = self.manifest.run_root, self.staged.paths
         no_cells = self.cells.why_none()
         if no_cells is None:

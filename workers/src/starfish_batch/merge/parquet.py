@@ -58,8 +58,8 @@ class TranscriptsParquetWriter:
     """Writes the blocks of the merged table as row groups of ``transcripts.parquet``."""
 
     def __init__(self, path: Path, schema: Schema, bool_names: frozenset[str]):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # lazy: pyarrow ~0.8 s
+        import pyarrow.parquet as pq  # lazy: pyarrow ~0.8 s
 
         # malloc's pool, not jemalloc's: the merge allocates a block at a time, and jemalloc
         # keeps what it freed (make bench: 14 MB less at 200 FOVs, flat up to 2,000)

@@ -28,7 +28,7 @@ import time
 from starfish_batch.core import storage
 from starfish_batch.core.contract import MERGE as PROG
 from starfish_batch.core.errors import StarfishBatchError, StorageError
-from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.manifest import Manifest, load_layout
 from starfish_batch.merge.result import MergeResult, write_report
 from starfish_batch.merge.sources import find_missing, reading, sources
 
@@ -42,8 +42,8 @@ def _listing(items: list[str], limit: int = 20) -> str:
 
 def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], schema, started: float,
                 notes: list[str], overlap=None) -> MergeResult:
-    from starfish_batch.merge.merge_pass import MergePass
-    from starfish_batch.merge.overlap import OverlapFilter
+    from starfish_batch.merge.merge_pass import MergePass  # lazy: pulls numpy into merge start-up
+    from starfish_batch.merge.overlap import OverlapFilter  # lazy: pulls numpy into merge start-up
 
     overlap = overlap if overlap is not None else OverlapFilter.for_run(None, None)
     _prepare_overlap(manifest, present, overlap)
@@ -52,8 +52,8 @@ def _merge_pass(manifest: Manifest, present: list[str], missing: list[str], sche
 
 def _prepare_overlap(manifest: Manifest, present: list[str], overlap) -> None:
     """take-max counts each pair's overlap before the pass: one read of every ``xc``/``yc``."""
-    from starfish_batch.core.layout import TAKE_MAX
-    from starfish_batch.merge.layout_pass import tables_for
+    from starfish_batch.core.layout import TAKE_MAX  # lazy: pulls numpy into merge start-up
+    from starfish_batch.merge.layout_pass import tables_for  # lazy: pulls numpy into merge start-up
 
     if overlap.active and overlap.decision.rule == TAKE_MAX:
         overlap.prepare(tables_for(manifest, present, sources, reading))
@@ -63,9 +63,8 @@ def merge_run(manifest: Manifest, allow_partial: bool = False, overlap: str | No
     """Merge every FOV output of the run; raises StarfishBatchError (one line) on failure.
 
     ``overlap`` overrides the run's ``--overlap`` rule (the per-FOV outputs are unchanged)."""
-    from starfish_batch.core.manifest import load_layout
-    from starfish_batch.merge.overlap import OverlapFilter
-    from starfish_batch.merge.schema import SchemaChange
+    from starfish_batch.merge.overlap import OverlapFilter  # lazy: pulls numpy into merge start-up
+    from starfish_batch.merge.schema import SchemaChange  # lazy: pulls numpy into merge start-up
 
     started = time.perf_counter()
     fovs = manifest.run_fovs

@@ -35,7 +35,7 @@ def _rgb(color: str) -> tuple[int, int, int]:
 
 @functools.cache
 def _font(size: int):
-    from PIL import ImageFont
+    from PIL import ImageFont  # lazy: PIL ~25 ms
 
     return ImageFont.load_default(size=size)
 
@@ -109,7 +109,7 @@ class _Axes:
 
 class _Canvas:
     def __init__(self):
-        from PIL import Image, ImageDraw
+        from PIL import Image, ImageDraw  # lazy: PIL ~25 ms
 
         self.image = Image.new("RGB", (WIDTH, HEIGHT), "white")
         self.draw = ImageDraw.Draw(self.image)
@@ -119,7 +119,7 @@ class _Canvas:
 
     def text_up(self, xy, text: str, size: int, anchor: str = "mm") -> None:
         """Text turned 90 degrees anticlockwise, centred (``mm``) or ending (``rm``) at ``xy``."""
-        from PIL import Image, ImageDraw
+        from PIL import Image, ImageDraw  # lazy: PIL ~25 ms
 
         font = _font(size)
         left, top, right, bottom = font.getbbox(text)
@@ -133,7 +133,7 @@ class _Canvas:
     def points(self, ax: _Axes, groups: list[tuple[np.ndarray, np.ndarray, str]],
                size: int) -> None:
         """Square dots of ``size`` pixels, clipped to the axes; later groups on top."""
-        from PIL import Image
+        from PIL import Image  # lazy: PIL ~25 ms
 
         pixels = np.array(self.image)  # one round trip through numpy for every dot
         for x, y, color in groups:

@@ -74,7 +74,7 @@ class H5Table:
     """One per-FOV file, opened with h5py's low-level API (a few microseconds per call)."""
 
     def __init__(self, source: Path | bytes, label: str):
-        import h5py
+        import h5py  # lazy: h5py ~0.2 s
 
         self.h5py = h5py
         try:

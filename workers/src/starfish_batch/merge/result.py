@@ -7,7 +7,7 @@ import dataclasses
 import sys
 
 from starfish_batch.core.contract import MERGE as PROG
-from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.manifest import Manifest, relative_to_run
 
 
 @dataclasses.dataclass
@@ -29,14 +29,12 @@ class MergeResult:
 def relative_outputs(root: str, outputs: dict[str, str]) -> dict[str, str]:
     """The outputs as summary.json and the report keep them: relative to the run folder, so a
     folder moved or shared keeps working."""
-    from starfish_batch.core.manifest import relative_to_run
-
     return {key: relative_to_run(root, url) for key, url in outputs.items()}
 
 
 def tissue_payload(tissue, summary, cells) -> dict | None:
     """report.html's tissue data; a failure here is a page without a tissue, never a failed merge."""
-    from starfish_batch.core.report.model import extent_of
+    from starfish_batch.core.report.model import extent_of  # lazy: core.report pulls numpy into merge start-up
 
     try:
         extents = {fov: extent_of(entry) for fov, entry in summary.fovs.items()}
@@ -50,7 +48,7 @@ def tissue_payload(tissue, summary, cells) -> dict | None:
 def write_report(manifest: Manifest, result: MergeResult) -> None:
     """report.html from what the merge has in hand; a page that cannot be written is a warning,
     never a failed merge (the launcher writes it again at the end of the run)."""
-    from starfish_batch.core.report import collect as run_report
+    from starfish_batch.core.report import collect as run_report  # lazy: core.report pulls numpy into merge start-up
 
     try:
         report = run_report.collect(

@@ -120,7 +120,7 @@ def dtype_token(dtype) -> object:
         return STR
     dtype = np.dtype(dtype)
     if dtype.kind == "O":
-        import h5py
+        import h5py  # lazy: h5py ~0.2 s
 
         if h5py.check_string_dtype(dtype) is not None:
             return STR
@@ -129,7 +129,7 @@ def dtype_token(dtype) -> object:
 
 def read_layout(source: Path | bytes, label: str) -> Layout:
     """The layout of a per-FOV file (a path, or its bytes), with netCDF4: exact netCDF semantics."""
-    import netCDF4
+    import netCDF4  # lazy: netCDF4 ~1.4 s
 
     try:
         if isinstance(source, bytes | bytearray | memoryview):

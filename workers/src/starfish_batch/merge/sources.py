@@ -137,7 +137,7 @@ def reading(fov: str, label: str):
             raise
         raise StarfishBatchError(f"FOV {fov}: {exc}") from exc
     except Exception as exc:
-        from starfish_batch.merge.schema import SchemaChange
+        from starfish_batch.merge.schema import SchemaChange  # lazy: merge.schema pulls numpy into merge start-up
 
         if isinstance(exc, SchemaChange):
             raise

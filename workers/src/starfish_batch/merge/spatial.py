@@ -31,10 +31,10 @@ def available() -> bool:
 def write_spatialdata(dest: Path, transcripts: Path, cells: Path | None = None) -> None:
     """Write the store at ``dest`` (a path that does not exist yet) from the Parquet file and
     the cells' h5ad file."""
-    import anndata as ad
-    import dask.dataframe as dd
-    from spatialdata import SpatialData
-    from spatialdata.models import PointsModel, TableModel
+    import anndata as ad  # lazy: anndata ~4 s
+    import dask.dataframe as dd  # lazy: dask (heavy)
+    from spatialdata import SpatialData  # lazy: spatialdata (optional, heavy)
+    from spatialdata.models import PointsModel, TableModel  # lazy: spatialdata (optional, heavy)
 
     frame = dd.read_parquet(str(transcripts))
     # Parquet's dictionary columns come back as categoricals of unknown categories, which

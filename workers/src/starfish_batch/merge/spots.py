@@ -196,7 +196,7 @@ def factorize(values: np.ndarray) -> tuple[list[str], np.ndarray]:
     65,536 rows, pandas.factorize takes 3.4 ms (strings) and 0.27 ms (integers) where the
     dictionary lookup per row it replaces took 4.4 and 6.0 ms.
     """
-    import pandas as pd
+    import pandas as pd  # lazy: pandas ~1.8 s
 
     codes, uniques = pd.factorize(np.asarray(values), use_na_sentinel=False)
     uniq = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in uniques]
@@ -276,7 +276,7 @@ def block_columns(arrays: dict, data: np.ndarray, factors: dict | None = None,
         if name == MAX_INTENSITY:
             out.append(_float_pieces(row_intensity(data)))
         elif name == "cell_id" and "cell_id" in factors:
-            from starfish_batch.merge.parquet import global_cell_ids
+            from starfish_batch.merge.parquet import global_cell_ids  # lazy: cycle with merge/parquet.py
 
             uniq, index = global_cell_ids(factors["fov"], factors["cell_id"])
             out.append(format_codes(["", *uniq], index + 1))  # -1 (in no cell): empty

@@ -71,7 +71,7 @@ def pointer_write(dset, start: int, values: list[bytes], codes: np.ndarray) -> N
     h5py converts the rows into its own buffer first and frees only that copy (valgrind run on
     a multi-block merge: no invalid read or free). ``dset`` must already hold the rows.
     """
-    import h5py
+    import h5py  # lazy: h5py ~0.2 s
 
     n = len(codes)
     width = max((len(v) for v in values), default=0) + 1
@@ -100,7 +100,7 @@ _PROBE = ["", "é", "a longer value, 𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "x"]
 
 def _check_pointer_write() -> bool:
     """Write a few strings with ``pointer_write`` to a file in memory and read them back."""
-    import h5py
+    import h5py  # lazy: h5py ~0.2 s
 
     try:
         values = [v.encode("utf-8") for v in _PROBE]

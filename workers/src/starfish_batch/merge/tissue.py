@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from starfish_batch.core.report.payload import b64
+from starfish_batch.merge.spots import row_intensity
 
 MAX_POINTS = 200_000
 """Transcripts drawn one by one; above this the page has a sample of them over the density."""
@@ -193,8 +194,6 @@ class TissueCollector:
             distance = np.asarray(arrays["distance"][rows], np.float32)
         intensity = np.full(len(rows), np.nan, np.float32)
         if data is not None and data.size:
-            from starfish_batch.merge.spots import row_intensity
-
             intensity = row_intensity(np.asarray(data[rows])).astype(np.float32)
         new = {"key": key[rows], "distance": distance, "intensity": intensity, "decoded": decoded[rows]}
         merged = {k: np.concatenate([qc[k], new[k]]) for k in qc}

@@ -51,7 +51,7 @@ class MergedWriter:
     """
 
     def __init__(self, path: Path, schema: Schema, chunk: int | None = None):
-        import netCDF4
+        import netCDF4  # lazy: netCDF4 ~1.4 s
 
         self.schema = schema
         self.size = 0
@@ -67,7 +67,7 @@ class MergedWriter:
             if storage.no_space_left(exc, path):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
             raise
-        import h5py
+        import h5py  # lazy: h5py ~0.2 s
 
         self.h5py = h5py
         self.h5 = h5py.File(str(path), "r+", rdcc_nbytes=CHUNK_CACHE_BYTES, rdcc_nslots=61,

@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from collections.abc import Mapping
 
 from starfish_batch import __version__
@@ -36,6 +37,7 @@ from starfish_batch.core.errors import (
     report,
 )
 from starfish_batch.core.manifest import Manifest
+from starfish_batch.core.recipe_images import missing_image_message
 from starfish_batch.core.records import FovRecord
 
 PROG = PROCESS_FOV
@@ -100,9 +102,9 @@ def already_done(manifest: Manifest, fov: str) -> FovRecord | None:
 
 
 def _versions() -> dict[str, str]:
-    import numpy
-    import starfish
-    import xarray
+    import numpy  # lazy: numpy ~0.2 s
+    import starfish  # lazy: import starfish takes seconds
+    import xarray  # lazy: xarray ~1.7 s
 
     return {
         "starfish_batch": __version__,
@@ -115,7 +117,7 @@ def _versions() -> dict[str, str]:
 
 def with_fov_coordinate(table, fov: str):
     """The table with a ``fov`` coordinate on ``features`` and no encoding left from a read."""
-    import numpy as np
+    import numpy as np  # lazy: numpy ~0.2 s
 
     table = table.assign_coords(fov=("features", np.full(table.sizes["features"], fov, dtype=f"<U{max(1, len(fov))}")))
     table.encoding = {}
@@ -126,8 +128,8 @@ def with_fov_coordinate(table, fov: str):
 
 def run_one(manifest: Manifest, index: int) -> FovRecord:
     """Process ``manifest.fovs[index]``; returns its record. Raises StarfishBatchError on failure."""
-    from starfish_batch.core.experiment import open_fov
-    from starfish_batch.core.recipe import load_recipe
+    from starfish_batch.core.experiment import open_fov  # lazy: core.experiment pulls numpy into process-fov start-up
+    from starfish_batch.core.recipe import load_recipe  # lazy: core.recipe ~10 ms of process-fov's start-up
 
     fov_name = select_fov(manifest, index)
     done = already_done(manifest, fov_name)
@@ -136,6 +138,7 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         phase("committed")
         return done
 
+    # lazy: import starfish takes seconds; only the recipe path needs it
     import starfish  # noqa: F401 - imported before the clock starts: every recipe needs it
 
     started = time.perf_counter()
@@ -151,7 +154,7 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
     fov, codebook = view.fov, view.codebook
     loaded = time.perf_counter()
 
-    from starfish import DecodedIntensityTable
+    from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
     phase("recipe")
     try:
@@ -162,10 +165,6 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         raise RecipeError(f"FOV {fov_name}: {RECIPE_EXITED} (code {code}) before returning a table") from None
     except Exception as exc:
-        import traceback
-
-        from starfish_batch.core.recipe_images import missing_image_message
-
         traceback.print_exc(file=sys.stderr)
         images = missing_image_message(exc, fov)
         raise RecipeError(
@@ -244,7 +243,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             raise StarfishBatchError("RUN_MANIFEST_URL is not set: it must point at the run's manifest.json")
         manifest = Manifest.load(manifest_url, env.get(MANIFEST_SHA256_VAR))
         if manifest.fovs_per_job > 1:  # a packed child: its slice of FOVs in this one process
-            from starfish_batch.process_fov.slice import run_slice
+            from starfish_batch.process_fov.slice import run_slice  # lazy: cycle with process_fov/slice.py
 
             return run_slice(manifest, array_index(env), run_one, env.get(JOB_ID_VAR, "")).exit_code
         record = run_one(manifest, array_index(env))

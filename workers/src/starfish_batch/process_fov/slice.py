@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -71,8 +72,6 @@ def run_slice(manifest: Manifest, job_index: int, run_one: RunOne, job_id: str =
     SIGTERM (``SystemExit``) and Ctrl-C end the slice at once: what was committed stays, and
     the retry redoes the rest.
     """
-    import traceback
-
     outcome = SliceOutcome()
     indexes = manifest.job_fovs(job_index)
     print(f"{PROCESS_FOV}: job {job_index}: {len(indexes)} FOV(s), indexes {indexes.start} to "

@@ -7,10 +7,13 @@ and proves one FOV opens; :func:`open_fov` gives a worker its own FOV and the co
 
 from __future__ import annotations
 
+from starfish_batch.core.errors import ExperimentError
 from starfish_batch.core.experiment.documents import ExperimentDocument
 from starfish_batch.core.experiment.fov import FovView
 from starfish_batch.core.experiment.fov import open_fov as _open_fov
+from starfish_batch.core.experiment.positions import read_layout
 from starfish_batch.core.experiment.urls import normalize
+from starfish_batch.core.layout import FovLayout
 
 __all__ = ["FovView", "ExperimentDocument", "list_fovs", "open_fov", "plan", "plan_inputs", "image_types"]
 
@@ -54,10 +57,6 @@ def open_fov(url: str, name: str, expected: dict[str, str] | None = None) -> Fov
 def plan_layout(url: str, names: list[str]):
     """The run's :class:`~starfish_batch.core.layout.FovLayout`: every FOV's primary tile set read
     once (side by side) for its stage extent; see :mod:`.positions`."""
-    from starfish_batch.core.errors import ExperimentError
-    from starfish_batch.core.experiment.positions import read_layout
-    from starfish_batch.core.layout import FovLayout
-
     try:
         experiment = ExperimentDocument.open(normalize(url))
     except ExperimentError:  # planning read it a moment ago; without positions, nothing is dropped

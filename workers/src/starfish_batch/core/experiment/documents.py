@@ -136,7 +136,7 @@ class ExperimentDocument:
         data = read_bytes(url, "experiment")
         digests.check(url, hashlib.sha256(data).hexdigest(), "experiment")
         doc = parse_document(data, url, "experiment")
-        from packaging.version import InvalidVersion, Version
+        from packaging.version import InvalidVersion, Version  # lazy: packaging ~20 ms
 
         try:
             version = str(doc["version"])

@@ -54,7 +54,7 @@ class _FetchedTile:
 
 def _tile_format(tile_doc: dict, tileset: TileSet, url: str):
     """slicedimage's rule: the tile's format, else the tile set's default, else the extension."""
-    from slicedimage import ImageFormat
+    from slicedimage import ImageFormat  # lazy: slicedimage ~1 s
 
     name = tile_doc.get("tile_format")
     if name:
@@ -66,8 +66,8 @@ def _tile_format(tile_doc: dict, tileset: TileSet, url: str):
 
 def parse_tileset(doc: Document) -> TileSet:
     """The tile set as slicedimage parses it (its tiles still pointing at their URLs)."""
-    from packaging.version import InvalidVersion, Version
-    from slicedimage.io import VERSIONS
+    from packaging.version import InvalidVersion, Version  # lazy: packaging ~20 ms
+    from slicedimage.io import VERSIONS  # lazy: slicedimage ~1 s
 
     try:
         version = Version(str(doc.doc.get("version")))
@@ -98,7 +98,7 @@ def load_tiles(documents: dict[str, Document], tilesets: dict[str, TileSet]) -> 
 
 def open_codebook(url: str, data: bytes) -> Codebook:
     """starfish's own ``Codebook.open_json`` on the codebook's bytes (read from ``url``)."""
-    from starfish import Codebook
+    from starfish import Codebook  # lazy: import starfish takes seconds
 
     with tempfile.TemporaryDirectory(prefix="starfish-batch-codebook-") as tmp:
         path = Path(tmp) / "codebook.json"
@@ -111,8 +111,8 @@ def open_codebook(url: str, data: bytes) -> Codebook:
 
 def open_fov(experiment: ExperimentDocument, name: str, fetch: bool = True) -> FovView:
     """The FOV ``name`` with its codebook; with ``fetch=False`` its tiles are not read (a check)."""
-    from starfish import Experiment
-    from starfish.core.experiment.experiment import FieldOfView
+    from starfish import Experiment  # lazy: import starfish takes seconds
+    from starfish.core.experiment.experiment import FieldOfView  # lazy: import starfish takes seconds
 
     try:
         Experiment.verify_version(experiment.version)

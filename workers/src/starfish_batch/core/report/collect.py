@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from starfish_batch.core import storage
 from starfish_batch.core.contract import FOVS_DIR, REPORT_NAME, SUMMARY_NAME
 from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.core.experiment import ExperimentDocument
+from starfish_batch.core.experiment.extent import stage_extent
+from starfish_batch.core.experiment.urls import normalize
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.core.report import FAILED, FailureRow, RunReport, extent_of, fov_rows, render_html
+from starfish_batch.core.report.payload import TISSUE_NAME
 
 MAX_POSITION_LOOKUPS = 100
 MAX_RECORD_READS = 2_000
@@ -78,9 +83,6 @@ def locate(experiment_url: str, fovs: Sequence[str], limit: int = MAX_POSITION_L
     a FOV whose documents cannot be read is left out (drawn unplaced), never an error."""
     if not fovs or limit <= 0:
         return {}
-    from starfish_batch.core.experiment import ExperimentDocument
-    from starfish_batch.core.experiment.extent import stage_extent
-    from starfish_batch.core.experiment.urls import normalize
 
     try:
         experiment = ExperimentDocument.open(normalize(experiment_url))
@@ -159,7 +161,6 @@ def relative_to(root: str, url: str) -> str:
         return url[len(base):] if url.startswith(base) else url
     if "://" in url and not url.startswith("file://"):
         return url
-    import os
 
     path = url[len("file://"):] if url.startswith("file://") else url
     if not os.path.isabs(path):
@@ -175,8 +176,6 @@ def relative_to(root: str, url: str) -> str:
 
 def read_tissue(manifest: Manifest) -> dict | None:
     """The merge's tissue payload (``report_tissue.json``), or None when absent or unreadable."""
-    from starfish_batch.core.report.payload import TISSUE_NAME
-
     url = storage.join(manifest.run_root, TISSUE_NAME)
     try:
         doc = json.loads(storage.read_bytes(url))
@@ -188,9 +187,6 @@ def read_tissue(manifest: Manifest) -> dict | None:
 def codebook_targets(experiment_url: str) -> list[str] | None:
     """The codebook's targets (SpaceTx ``mappings``), in order, or None when it cannot be read."""
     try:
-        from starfish_batch.core.experiment import ExperimentDocument
-        from starfish_batch.core.experiment.urls import normalize
-
         doc = json.loads(ExperimentDocument.open(normalize(experiment_url)).read_codebook())
         mappings = doc["mappings"] if isinstance(doc, dict) else doc
         return list(dict.fromkeys(str(m["target"]) for m in mappings))
@@ -213,7 +209,5 @@ def write(manifest: Manifest, report: RunReport) -> str:
 
 def write_tissue(manifest: Manifest, tissue: Mapping) -> None:
     """The merge's tissue payload beside the page, for the launcher and ``status`` to draw it again."""
-    from starfish_batch.core.report.payload import TISSUE_NAME
-
     storage.write_text(storage.join(manifest.run_root, TISSUE_NAME), json.dumps(tissue),
                        content_type="application/json")

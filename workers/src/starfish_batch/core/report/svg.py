@@ -169,7 +169,7 @@ def _cell(x: float, y: float, w: float, h: float, members: Sequence[FovRow], top
 def histogram(values: Sequence[float], unit: str, bins: int = 24, width: int = 420, height: int = 150,
               what: str = "FOVs") -> str:
     """A histogram of ``values`` with its range and count: the shape of a distribution."""
-    import numpy as np
+    import numpy as np  # lazy: numpy ~0.2 s
 
     arr = np.asarray([np.nan if v is None else v for v in values] if not isinstance(values, np.ndarray)
                      else values, dtype=np.float64)

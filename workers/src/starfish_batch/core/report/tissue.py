@@ -17,7 +17,7 @@ import numpy as np
 
 from starfish_batch.core.report.model import RunReport
 from starfish_batch.core.report.payload import b64, unb64
-from starfish_batch.core.report.raster import OTHER, PALETTE, Canvas, data_uri, ramp_css
+from starfish_batch.core.report.raster import OTHER, PALETTE, Canvas, data_uri, ramp, ramp_css
 from starfish_batch.core.report.svg import histogram
 
 MAP_WIDTH = 860
@@ -165,7 +165,6 @@ def section_cells(r: RunReport) -> str:
         cy = y0 + unb64(cent["y"], np.uint16) / 65535 * (y1 - y0)
         cs = unb64(cent["spots"], np.uint32).astype(np.float64)
         top = float(np.percentile(cs, 95)) if len(cs) else 1.0
-        from starfish_batch.core.report.raster import ramp
 
         order = np.argsort(cs, kind="stable")
         size = 6 if len(cs) < 2000 else 4 if len(cs) < 20_000 else 2
@@ -206,7 +205,6 @@ def _fraction_picture(r: RunReport) -> str:
     if box[1] <= box[0] or box[3] <= box[2]:
         return ""
     c = Canvas(box, 520, 360)
-    from starfish_batch.core.report.raster import ramp
 
     colours = ramp(np.array([(f.spots or 0) / f.features for f in placed]))
     c.rects([f.extent for f in placed], colours, (255, 255, 255))

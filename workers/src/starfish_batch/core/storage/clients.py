@@ -85,7 +85,7 @@ def timeout_attempts() -> int:
 
 def botocore_config():
     """The retry, timeout and connection settings of every AWS client starfish-batch makes."""
-    from botocore.config import Config
+    from botocore.config import Config  # lazy: botocore ~0.1-1 s
 
     config = network_config()
     return Config(retries={"mode": "standard", "max_attempts": config.max_attempts},
@@ -94,8 +94,8 @@ def botocore_config():
 
 
 def _is_timeout(exc: BaseException | None) -> bool:
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import ReadTimeoutError
+    from botocore.exceptions import ConnectionError as BotoConnectionError  # lazy: botocore ~0.1-1 s
+    from botocore.exceptions import ReadTimeoutError  # lazy: botocore ~0.1-1 s
 
     return isinstance(exc, BotoConnectionError | ReadTimeoutError | TimeoutError)
 
@@ -144,7 +144,7 @@ def use_region(region: str | None) -> None:
 @functools.cache
 def s3_client():
     """One client per process; boto3 itself honours ``AWS_ENDPOINT_URL`` and friends."""
-    import boto3
+    import boto3  # lazy: boto3 ~1 s
 
     session = boto3.session.Session()
     region = None if session.region_name else _region
@@ -154,9 +154,9 @@ def s3_client():
 @functools.cache
 def http_session():
     """One keep-alive session per process for ``https://`` experiments, with retries on 5xx."""
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
+    import requests  # lazy: requests ~0.2 s
+    from requests.adapters import HTTPAdapter  # lazy: requests ~0.2 s
+    from urllib3.util.retry import Retry  # lazy: urllib3 ~0.1 s
 
     retry = Retry(total=max_attempts() - 1, connect=timeout_attempts() - 1, read=timeout_attempts() - 1,
                   backoff_factor=0.2, status_forcelist=HTTP_RETRY_STATUS, allowed_methods=("GET", "HEAD"))

@@ -3,6 +3,7 @@ exclusive creates by a hard link, compare-and-swap under a kernel lock."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -52,8 +53,6 @@ def replace_if(url: str, expected: str, data: bytes, lost: AlreadyExists) -> Non
     """Rename ``data`` over ``url`` if its bytes still have the tag ``expected``, else raise
     ``lost``: the compare and the rename happen under an exclusive ``flock`` of
     ``.<name>.guard`` beside it, held by the kernel (released if the holder dies)."""
-    import fcntl
-
     path = local_path(url)
     try:
         fd = os.open(path.parent / f".{path.name}.guard", os.O_CREAT | os.O_RDWR, 0o600)

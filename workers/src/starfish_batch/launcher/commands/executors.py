@@ -9,6 +9,8 @@ from starfish_batch.core import storage
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.console import say
+from starfish_batch.launcher.executors.batch import BatchExecutor
+from starfish_batch.launcher.tf_outputs import read_outputs
 
 BATCH_MIN_TIMEOUT = 60  # AWS Batch refuses an attemptDurationSeconds below 60
 
@@ -16,9 +18,6 @@ BATCH_MIN_TIMEOUT = 60  # AWS Batch refuses an attemptDurationSeconds below 60
 def batch_executor(args: argparse.Namespace):
     """The Batch executor and the results URL (default: the module's bucket), from the flags and
     the Terraform outputs (read now: a clear error if absent)."""
-    from starfish_batch.launcher.executors.batch import BatchExecutor
-    from starfish_batch.launcher.tf_outputs import read_outputs
-
     outputs = read_outputs(args.tf_dir, args.tf_outputs, args.config_parameter, args.deployment)
     if getattr(args, "allow_partial", False):
         raise StarfishBatchError(
@@ -33,6 +32,7 @@ def batch_executor(args: argparse.Namespace):
     executor = BatchExecutor(outputs, getattr(args, "job_queue", None), fov_timeout=timeout)
     if args.results_url:
         return executor, args.results_url
+    # lazy: results_home pulls pandas into CLI start-up
     from starfish_batch.launcher.results_home import default_results_url
 
     return executor, default_results_url(executor)  # the caller's own folder, when the module scopes writes
@@ -42,6 +42,7 @@ def chosen_executor(args: argparse.Namespace):
     """(Batch or Slurm executor, or None for local; results URL; preflight or None) for starting
     a run: the preflight checks the queue and outputs before anything is written."""
     if args.executor == "slurm":
+        # lazy: slurm.run ~0.1 s; only --executor slurm
         from starfish_batch.launcher.executors.slurm.run import executor_from
 
         executor, results_url = executor_from(args), args.results_url

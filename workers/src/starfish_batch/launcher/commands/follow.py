@@ -10,15 +10,23 @@ from starfish_batch.core.contract import LAUNCHER as PROG
 from starfish_batch.core.contract import MERGED_NAME
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.commands.bills import print_batch_bill
-from starfish_batch.launcher.console import failed_fovs_line, print_failures, say, stopped_early_line
+from starfish_batch.launcher.console import (
+    BatchProgress,
+    failed_fovs_line,
+    print_failures,
+    print_job_ids,
+    say,
+    stopped_early_line,
+    submitted_text,
+)
+from starfish_batch.launcher.executors.batch.escalate import next_size
 from starfish_batch.launcher.hints import next_step_commands, next_steps, resume_hint, where
+from starfish_batch.launcher.pricing import PriceTable
 from starfish_batch.launcher.run_page import write_page
 
 
 def run_batch(executor, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
               results_url: str) -> int:
-    from starfish_batch.launcher.console import BatchProgress, print_job_ids, submitted_text
-
     observer = BatchProgress(enabled=not args.quiet)
     run = executor.submit(manifest, manifest_url, observer)
     say(submitted_text(run))
@@ -33,13 +41,10 @@ def follow_escalating(executor, manifest: Manifest, run, observer, args: argpars
                       results_url: str):
     """Follow a run; when every failed FOV ran out of memory, resubmit just those FOVs as one
     array with twice the memory (up to --max-memory) and a new merge, and follow that."""
-    from starfish_batch.launcher.executors.batch.escalate import next_size
-    from starfish_batch.launcher.runs import resume_run
+    from starfish_batch.launcher.runs import resume_run  # lazy: launcher.runs pulls pandas into CLI start-up
 
     prices = None
     if args.max_cost is not None:
-        from starfish_batch.launcher.pricing import PriceTable
-
         prices = PriceTable.load(args.prices)
     limits = {"max_failures": args.max_failures, "max_cost": args.max_cost, "prices": prices}
     outcome = executor.follow(manifest, run, observer, **limits)

@@ -9,21 +9,30 @@ import time
 
 from starfish_batch.core import printable, storage
 from starfish_batch.core.contract import LAUNCHER as PROG
-from starfish_batch.core.contract import MAX_LOG_TAILS
+from starfish_batch.core.contract import MAX_LOG_TAILS, QUOTE_NAME
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
+from starfish_batch.launcher import packing
+from starfish_batch.launcher.claim import RunClaim
 from starfish_batch.launcher.commands.bills import attach_bill
 from starfish_batch.launcher.commands.executors import chosen_executor
-from starfish_batch.launcher.console import failed_fovs_line, print_failures, say, stopped_early_line
+from starfish_batch.launcher.commands.follow import run_batch
+from starfish_batch.launcher.console import (
+    failed_fovs_line,
+    print_failures,
+    print_interrupted,
+    print_summary,
+    say,
+    stopped_early_line,
+)
 from starfish_batch.launcher.hints import next_step_commands, next_steps, resume_hint, via_make
 from starfish_batch.launcher.options import check_packing, require
 from starfish_batch.launcher.outcome import Failure
+from starfish_batch.launcher.packing import launch_line
 from starfish_batch.launcher.run_page import write_page
 
 
 def run(args: argparse.Namespace) -> int:
-    from starfish_batch.launcher.claim import RunClaim
-
     if args.resume:
         _check_resume_flags(args)
     if args.fovs and args.fovs_sample:
@@ -69,9 +78,6 @@ def packer(args: argparse.Namespace, results_url: str):
     """A function of the FOVs to process giving (FOVs per child, a child's predicted seconds or
     None): --fovs-per-job, else packed from the quote ``estimate`` left in the run (children of
     about --child-minutes), else 1."""
-    from starfish_batch.core.contract import QUOTE_NAME
-    from starfish_batch.launcher import packing
-
     quoted = None
     if args.resume and args.executor == "batch":
         url = storage.join(storage.absolute(results_url), args.resume, QUOTE_NAME)
@@ -100,13 +106,11 @@ def _run(args: argparse.Namespace, claim) -> int:
         return 0  # nothing left to do: said
     manifest, manifest_url, child_seconds = opened
     if args.executor == "slurm":
+        # lazy: slurm.run ~0.1 s; only --executor slurm
         from starfish_batch.launcher.executors.slurm.run import run_slurm
 
         return run_slurm(executor, manifest, manifest_url, args, results_url, started)
     if executor is not None:
-        from starfish_batch.launcher.commands.follow import run_batch
-        from starfish_batch.launcher.packing import launch_line
-
         if manifest.fovs:
             say(launch_line(len(manifest.fovs), manifest.fovs_per_job, child_seconds))
         return run_batch(executor, manifest, manifest_url, args, results_url)
@@ -115,6 +119,7 @@ def _run(args: argparse.Namespace, claim) -> int:
 
 def _resume(args: argparse.Namespace, claim, results_url: str | None, preflight):
     """(manifest, its URL, a child's predicted seconds) of what is left of run --resume, or None."""
+    # lazy: launcher.runs pulls pandas into CLI start-up
     from starfish_batch.launcher.runs import NothingToDo, resume_run
 
     if not results_url:
@@ -138,7 +143,7 @@ def _resume(args: argparse.Namespace, claim, results_url: str | None, preflight)
 
 def _new(args: argparse.Namespace, claim, results_url: str | None, preflight):
     """(manifest, its URL, a child's predicted seconds) of a new run."""
-    from starfish_batch.launcher.runs import new_run, partial_text
+    from starfish_batch.launcher.runs import new_run, partial_text  # lazy: launcher.runs pulls pandas into CLI start-up
 
     missing = [n for n in ("experiment_url", "recipe") if not getattr(args, n)]
     if not results_url:
@@ -160,8 +165,7 @@ def _new(args: argparse.Namespace, claim, results_url: str | None, preflight):
 
 
 def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, started: float) -> int:
-    from starfish_batch.launcher.console import print_interrupted
-    from starfish_batch.launcher.executors.local import LocalExecutor
+    from starfish_batch.launcher.executors.local import LocalExecutor  # lazy: executors.local ~8 ms of CLI start-up
 
     executor = LocalExecutor(workers=args.workers, progress=not args.quiet, max_failures=args.max_failures,
                              fov_timeout=args.fov_timeout)
@@ -194,8 +198,7 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
 def _merge_local(executor, outcome, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
                  started: float) -> int:
     """The merge of a local run whose FOVs are done (or failed, with --allow-partial), and its summary."""
-    from starfish_batch.launcher.bill import local_bill
-    from starfish_batch.launcher.console import print_interrupted, print_summary
+    from starfish_batch.launcher.bill import local_bill  # lazy: launcher.bill ~7 ms of CLI start-up
 
     try:
         code, lines = executor.merge(manifest, manifest_url, allow_partial=args.allow_partial)
@@ -220,7 +223,7 @@ def _merge_local(executor, outcome, manifest: Manifest, manifest_url: str, args:
 
 def kept_text(manifest: Manifest) -> str:
     """Which outputs a failed pass keeps: every FOV of the run that has one, this pass's or earlier."""
-    from starfish_batch.launcher.runs import completed_fovs
+    from starfish_batch.launcher.runs import completed_fovs  # lazy: launcher.runs pulls pandas into CLI start-up
 
     done = len(completed_fovs(manifest))
     where = storage.join(manifest.run_root, "fovs")

@@ -9,6 +9,7 @@ import json
 from starfish_batch.launcher.commands.bills import print_batch_bill
 from starfish_batch.launcher.commands.executors import batch_executor
 from starfish_batch.launcher.console import print_failures, say
+from starfish_batch.launcher.executors.batch.jobs import submissions
 from starfish_batch.launcher.hints import next_step_commands, next_steps
 from starfish_batch.launcher.options import require
 from starfish_batch.launcher.run_page import write_page
@@ -16,6 +17,7 @@ from starfish_batch.launcher.run_page import write_page
 
 def status(args: argparse.Namespace) -> int:
     if args.executor == "slurm":
+        # lazy: slurm.run ~0.1 s; only --executor slurm
         from starfish_batch.launcher.executors.slurm.run import status as slurm_status
 
         return slurm_status(args)
@@ -24,7 +26,7 @@ def status(args: argparse.Namespace) -> int:
 
 def _local_status(args: argparse.Namespace) -> int:
     """A run on this machine: its outputs alone say how far it got."""
-    from starfish_batch.launcher.runs import load_run, progress
+    from starfish_batch.launcher.runs import load_run, progress  # lazy: launcher.runs pulls pandas into CLI start-up
 
     require(args, "results_url")
     manifest = load_run(args.results_url, args.run_id)
@@ -38,8 +40,7 @@ def _local_status(args: argparse.Namespace) -> int:
 
 def _batch_status(args: argparse.Namespace) -> int:
     """A run on AWS Batch: its outputs and the state of every job of every submission."""
-    from starfish_batch.launcher.executors.batch.jobs import submissions
-    from starfish_batch.launcher.runs import load_run, progress
+    from starfish_batch.launcher.runs import load_run, progress  # lazy: launcher.runs pulls pandas into CLI start-up
 
     executor, results_url = batch_executor(args)  # default results: the module's bucket
     manifest = load_run(results_url, args.run_id)

@@ -10,9 +10,11 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
+from starfish_batch.launcher.executors import local
 from tests.support.faults import alive, ctrl_c_open, silent_endpoint, wait_for
 from tests.support.workflow import ISS_RECIPE, LAUNCHER, launch, recipe_with, write_experiment
 
@@ -110,3 +112,40 @@ def test_resume_redoes_a_truncated_table(experiment, tmp_path):
     record = json.loads((results / "cut" / "fovs" / "A1.json").read_text())
     assert record["nc_sha256"] == hashlib.sha256(table.read_bytes()).hexdigest()  # made again, whole
     assert (results / "cut" / "merged_decoded_fovs.nc").is_file()
+
+
+# A stand-in merge that says when SIGTERM reached it (its clean-up ran), then ends.
+TERM_MARKER_MERGE = """
+import pathlib, signal, sys, time
+marker = pathlib.Path(sys.argv[1])
+def cleaned_up(signum, frame):
+    marker.write_text("SIGTERM")
+    sys.exit(143)
+signal.signal(signal.SIGTERM, cleaned_up)
+pathlib.Path(sys.argv[2]).write_text("started")
+time.sleep(60)
+"""
+
+
+def test_ctrl_c_while_the_merge_starts_stops_the_merge_with_sigterm(tmp_path, monkeypatch):
+    """A Ctrl-C that arrives while the local merge is being started (held, then raised as the hold
+    ends) still stops the merge as any stop does: SIGTERM first, so its clean-up runs."""
+    marker, started = tmp_path / "terminated", tmp_path / "started"
+    monkeypatch.setattr(local, "worker_command",
+                        lambda entry: [sys.executable, "-c", TERM_MARKER_MERGE, str(marker), str(started)])
+    spawn = local._spawn
+
+    def spawn_then_ctrl_c(*args, **kwargs):
+        proc = spawn(*args, **kwargs)
+        assert wait_for(started.exists, 30)  # its handler is in place
+        os.kill(os.getpid(), signal.SIGINT)  # held (_held) until the merge is recorded
+        return proc
+
+    monkeypatch.setattr(local, "_spawn", spawn_then_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a launcher has it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            local.LocalExecutor().merge(SimpleNamespace(sha256="0" * 64), str(tmp_path / "manifest.json"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert wait_for(marker.exists, 15), "the merge was not sent SIGTERM"

@@ -327,15 +327,18 @@ class LocalExecutor:
     def merge(self, manifest: Manifest, manifest_url: str, allow_partial: bool = False) -> tuple[int, list[str]]:
         """Runs ``merge-batch-job`` as Batch would: a process with the same environment."""
         command = worker_command(MERGE) + (["--allow-partial"] if allow_partial else [])
-        with _held():
-            proc = _spawn(command, env={**os.environ, **worker_env(manifest_url, manifest.sha256)},
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        try:
+        proc: subprocess.Popen | None = None
+        try:  # a Ctrl-C held while the merge starts is raised as the hold ends: inside this try
+            with _held():
+                proc = _spawn(command, env={**os.environ, **worker_env(manifest_url, manifest.sha256)},
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             out, _ = proc.communicate()
         except KeyboardInterrupt:  # the merge stops with the launcher; its caller says how to resume
-            stop([proc])
+            if proc is not None:
+                stop([proc])
             raise
         finally:
-            _end_group(proc)
+            if proc is not None:
+                _end_group(proc)
             GUARDIAN.close()
         return proc.returncode, out.decode("utf-8", "replace").splitlines()

@@ -1,7 +1,7 @@
 """The launcher: ``scripts/starfish_workflow.py``. One command for a laptop and for AWS Batch.
 
 ``run`` (the default: flags alone start a run), ``estimate``, ``status RUN_ID`` and ``cancel
-RUN_ID``. This module parses the command line into argparse's ``Namespace`` and dispatches to
+RUN_ID``. This module parses the command line into one ``options.Options`` and dispatches to
 one module per command (``launcher.commands``); the commands it suggests next are
 ``launcher.hints``'s. The names other modules and tests use from here are re-exported below.
 """
@@ -34,6 +34,7 @@ from starfish_batch.launcher.hints import (
     next_steps,
     resume_hint,
 )
+from starfish_batch.launcher.options import Options
 from starfish_batch.launcher.options import check_packing as _check_packing
 from starfish_batch.launcher.options import count as _count
 from starfish_batch.launcher.options import fov_names as _fov_names
@@ -160,19 +161,18 @@ def _packing_flags(parser: argparse.ArgumentParser) -> None:
                         help="batch: the length of child the default --fovs-per-job aims at (default 5)")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The flags; ``invocation`` is how to run the launcher again (as started, when ``argv`` is
-    the process's own command line)."""
+def parse_args(argv: list[str] | None) -> Options:
+    """The flags as one ``Options``; its ``invocation`` is how to run the launcher again (as
+    started, when ``argv`` is the process's own command line)."""
     invoked = invocation(sys.argv[0] if argv is None and sys.argv else None)
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
         argv = ["run", *argv]  # the tutorial's command line: flags alone start a run
-    args = build_parser().parse_args(argv)
-    args.invocation = invoked
-    if args.results_bucket and not args.results_url:
-        bucket = args.results_bucket
-        args.results_url = bucket if bucket.startswith("s3://") else f"s3://{bucket}"
-    return args
+    options = Options.from_namespace(build_parser().parse_args(argv), invoked)
+    if options.results_bucket and not options.results_url:
+        bucket = options.results_bucket
+        options.results_url = bucket if bucket.startswith("s3://") else f"s3://{bucket}"
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:

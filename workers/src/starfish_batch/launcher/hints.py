@@ -5,7 +5,6 @@ executor and flags this run used."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
@@ -14,6 +13,7 @@ from starfish_batch.core import printable
 from starfish_batch.core.contract import LAUNCHER as PROG
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.executors.slurm import options as slurm_options
+from starfish_batch.launcher.options import Options
 
 VIA_MAKE_VAR = "STARFISH_BATCH_VIA_MAKE"  # set by `make run`: the commands we suggest are `make run ...`
 MAX_TRY_FOVS = 5
@@ -30,7 +30,7 @@ def invocation(argv0: str | None) -> str:
     return shlex.quote(argv0)
 
 
-def tf_flags(args: argparse.Namespace) -> str:
+def tf_flags(args: Options) -> str:
     """The flags that find the same Terraform outputs again."""
     if args.tf_outputs:
         return f" --tf-outputs {shlex.quote(args.tf_outputs)}"
@@ -43,7 +43,7 @@ def tf_flags(args: argparse.Namespace) -> str:
     return ""
 
 
-def where(args: argparse.Namespace, results_url: str) -> str:
+def where(args: Options, results_url: str) -> str:
     """The flags that find a run again for ``status`` and ``cancel``."""
     batch = f"{tf_flags(args)} --executor batch" if args.executor == "batch" else ""
     if args.executor == "slurm":
@@ -51,12 +51,12 @@ def where(args: argparse.Namespace, results_url: str) -> str:
     return f"--results-url {shlex.quote(results_url)}{batch}"
 
 
-def _slurm_flags(args: argparse.Namespace) -> str:
+def _slurm_flags(args: Options) -> str:
     """The Slurm flags this run used (none outside ``run``)."""
     return slurm_options.from_args(args).flags() if args.command == "run" else ""
 
 
-def _executor_words(args: argparse.Namespace) -> tuple[str, str]:
+def _executor_words(args: Options) -> tuple[str, str]:
     """(words after the launcher, words at the end) that choose this run's executor again: the
     executor and its flags (Terraform outputs for Batch, the Slurm flags for Slurm)."""
     if args.executor == "batch":
@@ -71,7 +71,7 @@ def via_make() -> bool:
     return os.environ.get(VIA_MAKE_VAR) == "1"
 
 
-def make_command(args: argparse.Namespace, target: str = "run", **variables: str) -> str:
+def make_command(args: Options, target: str = "run", **variables: str) -> str:
     """``make run VAR=value ...`` with the executor and its flags this run used."""
     if args.executor in ("batch", "slurm"):
         variables["EXECUTOR"] = args.executor
@@ -81,7 +81,7 @@ def make_command(args: argparse.Namespace, target: str = "run", **variables: str
     return f"make {target} " + " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
 
 
-def resume_hint(manifest: Manifest, args: argparse.Namespace) -> str:
+def resume_hint(manifest: Manifest, args: Options) -> str:
     """The command that processes what is left of this run with its own recipe, then merges."""
     if via_make():
         return make_command(args, RESUME=manifest.run_id, RESULTS=manifest.results_url)
@@ -90,12 +90,12 @@ def resume_hint(manifest: Manifest, args: argparse.Namespace) -> str:
             f"--results-url {shlex.quote(manifest.results_url)}{tail}")
 
 
-def _recipe(manifest: Manifest, args: argparse.Namespace) -> str:
+def _recipe(manifest: Manifest, args: Options) -> str:
     """The recipe file the run was started from (fixed in place), not the run's own copy."""
     return getattr(args, "recipe", None) or manifest.recipe_source or manifest.recipe_url
 
 
-def new_run_hint(manifest: Manifest, args: argparse.Namespace, fovs: list[str] | None = None) -> str:
+def new_run_hint(manifest: Manifest, args: Options, fovs: list[str] | None = None) -> str:
     """The command that runs a fixed recipe over the same experiment, as a new run (of ``fovs``
     alone, when given: a partial run that tries the fix first)."""
     recipe = _recipe(manifest, args)
@@ -109,7 +109,7 @@ def new_run_hint(manifest: Manifest, args: argparse.Namespace, fovs: list[str] |
             f"--recipe {shlex.quote(recipe)} --results-url {shlex.quote(manifest.results_url)}{only}{tail}")
 
 
-def estimate_hint(manifest: Manifest, args: argparse.Namespace) -> str:
+def estimate_hint(manifest: Manifest, args: Options) -> str:
     """The command that estimates again, as a new run, with the recipe file the user gave."""
     recipe = _recipe(manifest, args)
     if via_make():
@@ -130,7 +130,7 @@ def _try_fovs(failures) -> list[str] | None:
     return names
 
 
-def next_step_commands(failures, manifest: Manifest, args: argparse.Namespace) -> list[tuple[str, str]]:
+def next_step_commands(failures, manifest: Manifest, args: Options) -> list[tuple[str, str]]:
     """What to do after failed FOVs, as (what it is for, command): a recipe bug needs a new run (a
     resume reruns the run's own recipe), tried first on the FOVs it failed on; a resume only for
     causes outside the recipe (data, network, machine), fixed where they are. The terminal and
@@ -150,7 +150,7 @@ def next_step_commands(failures, manifest: Manifest, args: argparse.Namespace) -
     return steps
 
 
-def next_steps(failures, manifest: Manifest, args: argparse.Namespace) -> str:
+def next_steps(failures, manifest: Manifest, args: Options) -> str:
     recipe = [f for f in failures if f.is_recipe_error]
     lines = []
     if recipe:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.console import bill_lines, say
 from starfish_batch.launcher.executors.batch.jobs import submissions
+from starfish_batch.launcher.options import Options
 from starfish_batch.launcher.pricing import PriceTable
 
 
@@ -25,7 +24,7 @@ def attach_bill(manifest: Manifest, make_bill) -> dict | None:
         return None
 
 
-def print_batch_bill(executor, manifest: Manifest, args: argparse.Namespace) -> None:
+def print_batch_bill(executor, manifest: Manifest, args: Options) -> None:
     """The bill of every submission of the run, from AWS Batch's job attempts."""
     bill = attach_bill(manifest, lambda: executor.bill(
         submissions(manifest.run_root, manifest.run_id), PriceTable.load(args.prices)))

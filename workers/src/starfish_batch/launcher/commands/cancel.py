@@ -4,16 +4,15 @@ jobs file ran on a machine."""
 
 from __future__ import annotations
 
-import argparse
-
 from starfish_batch.core import storage
 from starfish_batch.launcher.commands.executors import batch_executor
 from starfish_batch.launcher.console import say
 from starfish_batch.launcher.executors.batch.jobs import JOBS_FILE_RE, submissions
 from starfish_batch.launcher.executors.local_cancel import cancel_local
+from starfish_batch.launcher.options import Options
 
 
-def cancel(args: argparse.Namespace) -> int:
+def cancel(args: Options) -> int:
     from starfish_batch.launcher.runs import load_run  # lazy: launcher.runs pulls pandas into CLI start-up
 
     if args.executor == "slurm":
@@ -30,7 +29,7 @@ def cancel(args: argparse.Namespace) -> int:
     return _cancel_batch(args)  # also a run started on Batch and named without --executor batch
 
 
-def _cancel_batch(args: argparse.Namespace) -> int:
+def _cancel_batch(args: Options) -> int:
     from starfish_batch.launcher.runs import load_run  # lazy: launcher.runs pulls pandas into CLI start-up
 
     executor, results_url = batch_executor(args)

@@ -4,7 +4,6 @@ uses, and quote the whole run's time, memory, cost and results size (the arithme
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from starfish_batch.core import storage
@@ -15,18 +14,18 @@ from starfish_batch.launcher.claim import RunClaim
 from starfish_batch.launcher.commands.executors import chosen_executor
 from starfish_batch.launcher.console import BatchProgress, failed_fovs_line, print_failures, say
 from starfish_batch.launcher.hints import estimate_hint, resume_hint
-from starfish_batch.launcher.options import check_packing, require
+from starfish_batch.launcher.options import Options, check_packing, require
 from starfish_batch.launcher.pricing import PriceTable
 
 
-def estimate(args: argparse.Namespace) -> int:
+def estimate(args: Options) -> int:
     """Start a run with a sample of its FOVs, through the executor the run uses, and quote the rest."""
     check_packing(args)
     with RunClaim() as claim:  # the estimate is the start of a run: one launcher at a time
         return _estimate(args, claim)
 
 
-def _estimate(args: argparse.Namespace, claim) -> int:
+def _estimate(args: Options, claim) -> int:
     from starfish_batch.launcher import sample as sampling  # lazy: sample ~18 ms of CLI start-up
     from starfish_batch.launcher.quote import estimate as make_quote  # lazy: quote ~7 ms of CLI start-up
     from starfish_batch.launcher.quote import quote_lines, spread  # lazy: quote ~7 ms of CLI start-up
@@ -73,7 +72,7 @@ def _estimate(args: argparse.Namespace, claim) -> int:
     return 0
 
 
-def _sample_locally(executor, args: argparse.Namespace, manifest, sample, sample_url: str, results_url: str):
+def _sample_locally(executor, args: Options, manifest, sample, sample_url: str, results_url: str):
     """(interrupted, failures, seconds of each FOV that succeeded, capacity, hourly price: None)."""
     from starfish_batch.launcher import sample as sampling  # lazy: sample ~18 ms of CLI start-up
     from starfish_batch.launcher.executors.local import LocalExecutor  # lazy: executors.local ~8 ms of CLI start-up
@@ -85,7 +84,7 @@ def _sample_locally(executor, args: argparse.Namespace, manifest, sample, sample
     return outcome.interrupted, outcome.failed, seconds, capacity, None
 
 
-def _sample_on_batch(executor, args: argparse.Namespace, manifest, sample, sample_url: str, results_url: str):
+def _sample_on_batch(executor, args: Options, manifest, sample, sample_url: str, results_url: str):
     """(interrupted, failures, seconds of each FOV that succeeded, capacity, hourly price of a size)."""
     from starfish_batch.launcher import sample as sampling  # lazy: sample ~18 ms of CLI start-up
 

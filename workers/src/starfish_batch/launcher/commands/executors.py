@@ -3,19 +3,18 @@ with the results URL and the preflight a new run passes before anything is writt
 
 from __future__ import annotations
 
-import argparse
-
 from starfish_batch.core import storage
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.console import say
 from starfish_batch.launcher.executors.batch import BatchExecutor
+from starfish_batch.launcher.options import Options
 from starfish_batch.launcher.tf_outputs import read_outputs
 
 BATCH_MIN_TIMEOUT = 60  # AWS Batch refuses an attemptDurationSeconds below 60
 
 
-def batch_executor(args: argparse.Namespace):
+def batch_executor(args: Options):
     """The Batch executor and the results URL (default: the module's bucket), from the flags and
     the Terraform outputs (read now: a clear error if absent)."""
     outputs = read_outputs(args.tf_dir, args.tf_outputs, args.config_parameter, args.deployment)
@@ -38,7 +37,7 @@ def batch_executor(args: argparse.Namespace):
     return executor, default_results_url(executor)  # the caller's own folder, when the module scopes writes
 
 
-def chosen_executor(args: argparse.Namespace):
+def chosen_executor(args: Options):
     """(Batch or Slurm executor, or None for local; results URL; preflight or None) for starting
     a run: the preflight checks the queue and outputs before anything is written."""
     if args.executor == "slurm":

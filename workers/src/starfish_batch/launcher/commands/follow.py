@@ -3,8 +3,6 @@ what it says about how the run ended, and the exit code."""
 
 from __future__ import annotations
 
-import argparse
-
 from starfish_batch.core import printable, storage
 from starfish_batch.core.contract import LAUNCHER as PROG
 from starfish_batch.core.contract import MERGED_NAME
@@ -21,11 +19,12 @@ from starfish_batch.launcher.console import (
 )
 from starfish_batch.launcher.executors.batch.escalate import next_size
 from starfish_batch.launcher.hints import next_step_commands, next_steps, resume_hint, where
+from starfish_batch.launcher.options import Options
 from starfish_batch.launcher.pricing import PriceTable
 from starfish_batch.launcher.run_page import write_page
 
 
-def run_batch(executor, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
+def run_batch(executor, manifest: Manifest, manifest_url: str, args: Options,
               results_url: str) -> int:
     observer = BatchProgress(enabled=not args.quiet)
     run = executor.submit(manifest, manifest_url, observer)
@@ -37,7 +36,7 @@ def run_batch(executor, manifest: Manifest, manifest_url: str, args: argparse.Na
     return finish_batch(outcome, manifest, run, args, results_url, executor)
 
 
-def follow_escalating(executor, manifest: Manifest, run, observer, args: argparse.Namespace,
+def follow_escalating(executor, manifest: Manifest, run, observer, args: Options,
                       results_url: str):
     """Follow a run; when every failed FOV ran out of memory, resubmit just those FOVs as one
     array with twice the memory (up to --max-memory) and a new merge, and follow that."""
@@ -69,7 +68,7 @@ def follow_escalating(executor, manifest: Manifest, run, observer, args: argpars
     return manifest, run, outcome
 
 
-def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, results_url: str,
+def finish_batch(outcome, manifest: Manifest, run, args: Options, results_url: str,
                  executor=None) -> int:
     """What the end of following a Batch run says, and its exit code."""
     merged = storage.join(manifest.run_root, MERGED_NAME)
@@ -100,7 +99,7 @@ def finish_batch(outcome, manifest: Manifest, run, args: argparse.Namespace, res
     return 130
 
 
-def _stopped(outcome, manifest: Manifest, run, args: argparse.Namespace) -> int:
+def _stopped(outcome, manifest: Manifest, run, args: Options) -> int:
     """A run whose FOVs failed, or that was stopped early or over budget: said, exit code 1."""
     if outcome.state == "over_budget":
         say(f"{PROG}: error: stopped: the estimated cost of run {run.run_id} so far, "

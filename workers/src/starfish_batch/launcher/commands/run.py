@@ -3,7 +3,6 @@ executor, then merged; what it says at the end and its exit code."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
@@ -26,13 +25,13 @@ from starfish_batch.launcher.console import (
     stopped_early_line,
 )
 from starfish_batch.launcher.hints import next_step_commands, next_steps, resume_hint, via_make
-from starfish_batch.launcher.options import check_packing, require
+from starfish_batch.launcher.options import Options, check_packing, require
 from starfish_batch.launcher.outcome import Failure
 from starfish_batch.launcher.packing import launch_line
 from starfish_batch.launcher.run_page import write_page
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     if args.resume:
         _check_resume_flags(args)
     if args.fovs and args.fovs_sample:
@@ -43,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, claim)
 
 
-def _check_resume_flags(args: argparse.Namespace) -> None:
+def _check_resume_flags(args: Options) -> None:
     """A resume takes none of the flags that choose what a run processes: it reruns its own."""
     flags = (("--recipe", "RECIPE=", args.recipe), ("--experiment-url", "EXPERIMENT=", args.experiment_url),
              ("--run-id", "--run-id", args.run_id), ("--fovs", "FOVS=", args.fovs),
@@ -74,7 +73,7 @@ def check_ground_truth(path: str | None) -> None:
                                  f"{', '.join(missing)} (expected fov,target,x,y)")
 
 
-def packer(args: argparse.Namespace, results_url: str):
+def packer(args: Options, results_url: str):
     """A function of the FOVs to process giving (FOVs per child, a child's predicted seconds or
     None): --fovs-per-job, else packed from the quote ``estimate`` left in the run (children of
     about --child-minutes), else 1."""
@@ -98,7 +97,7 @@ def packer(args: argparse.Namespace, results_url: str):
     return pack
 
 
-def _run(args: argparse.Namespace, claim) -> int:
+def _run(args: Options, claim) -> int:
     started = time.perf_counter()
     executor, results_url, preflight = chosen_executor(args)
     opened = (_resume if args.resume else _new)(args, claim, results_url, preflight)
@@ -117,7 +116,7 @@ def _run(args: argparse.Namespace, claim) -> int:
     return run_local(manifest, manifest_url, args, started)
 
 
-def _resume(args: argparse.Namespace, claim, results_url: str | None, preflight):
+def _resume(args: Options, claim, results_url: str | None, preflight):
     """(manifest, its URL, a child's predicted seconds) of what is left of run --resume, or None."""
     # lazy: launcher.runs pulls pandas into CLI start-up
     from starfish_batch.launcher.runs import NothingToDo, resume_run
@@ -141,7 +140,7 @@ def _resume(args: argparse.Namespace, claim, results_url: str | None, preflight)
     return manifest, manifest_url, child_seconds
 
 
-def _new(args: argparse.Namespace, claim, results_url: str | None, preflight):
+def _new(args: Options, claim, results_url: str | None, preflight):
     """(manifest, its URL, a child's predicted seconds) of a new run."""
     from starfish_batch.launcher.runs import new_run, partial_text  # lazy: launcher.runs pulls pandas into CLI start-up
 
@@ -164,7 +163,7 @@ def _new(args: argparse.Namespace, claim, results_url: str | None, preflight):
     return manifest, manifest_url, child_seconds
 
 
-def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, started: float) -> int:
+def run_local(manifest: Manifest, manifest_url: str, args: Options, started: float) -> int:
     from starfish_batch.launcher.executors.local import LocalExecutor  # lazy: executors.local ~8 ms of CLI start-up
 
     executor = LocalExecutor(workers=args.workers, progress=not args.quiet, max_failures=args.max_failures,
@@ -195,7 +194,7 @@ def run_local(manifest: Manifest, manifest_url: str, args: argparse.Namespace, s
     return _merge_local(executor, outcome, manifest, manifest_url, args, started)
 
 
-def _merge_local(executor, outcome, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
+def _merge_local(executor, outcome, manifest: Manifest, manifest_url: str, args: Options,
                  started: float) -> int:
     """The merge of a local run whose FOVs are done (or failed, with --allow-partial), and its summary."""
     from starfish_batch.launcher.bill import local_bill  # lazy: launcher.bill ~7 ms of CLI start-up

@@ -3,7 +3,6 @@ outputs and, on a cluster, its jobs; failures explained with the commands that f
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from starfish_batch.launcher.commands.bills import print_batch_bill
@@ -11,11 +10,11 @@ from starfish_batch.launcher.commands.executors import batch_executor
 from starfish_batch.launcher.console import print_failures, say
 from starfish_batch.launcher.executors.batch.jobs import submissions
 from starfish_batch.launcher.hints import next_step_commands, next_steps
-from starfish_batch.launcher.options import require
+from starfish_batch.launcher.options import Options, require
 from starfish_batch.launcher.run_page import write_page
 
 
-def status(args: argparse.Namespace) -> int:
+def status(args: Options) -> int:
     if args.executor == "slurm":
         # lazy: slurm.run ~0.1 s; only --executor slurm
         from starfish_batch.launcher.executors.slurm.run import status as slurm_status
@@ -24,7 +23,7 @@ def status(args: argparse.Namespace) -> int:
     return (_batch_status if args.executor == "batch" else _local_status)(args)
 
 
-def _local_status(args: argparse.Namespace) -> int:
+def _local_status(args: Options) -> int:
     """A run on this machine: its outputs alone say how far it got."""
     from starfish_batch.launcher.runs import load_run, progress  # lazy: launcher.runs pulls pandas into CLI start-up
 
@@ -38,7 +37,7 @@ def _local_status(args: argparse.Namespace) -> int:
     return 0 if state["merged"] else 1
 
 
-def _batch_status(args: argparse.Namespace) -> int:
+def _batch_status(args: Options) -> int:
     """A run on AWS Batch: its outputs and the state of every job of every submission."""
     from starfish_batch.launcher.runs import load_run, progress  # lazy: launcher.runs pulls pandas into CLI start-up
 

@@ -12,6 +12,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from starfish_batch.core.errors import StarfishBatchError
+from starfish_batch.launcher.options import Options
 
 DEFAULT_MEMORY_MIB = 4096  # as the Terraform module's process_fov: the ISS recipe peaks near 1.1 GB
 DEFAULT_MERGE_MEMORY_MIB = 4096
@@ -112,7 +113,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default: this launcher's own Python environment, which the nodes must see)")
 
 
-def from_args(args: argparse.Namespace) -> SlurmOptions:
+def from_args(args: Options) -> SlurmOptions:
     try:
         extra = shlex.split(getattr(args, "sbatch_args", "") or "")
     except ValueError as exc:

@@ -5,7 +5,6 @@ of a failed run are the Batch executor's (``commands.follow.finish_batch``)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
@@ -21,7 +20,7 @@ from starfish_batch.launcher.executors.slurm import options as slurm_options
 from starfish_batch.launcher.executors.slurm.executor import SlurmExecutor
 from starfish_batch.launcher.executors.slurm.jobs import SlurmSubmission, submissions
 from starfish_batch.launcher.hints import next_step_commands, next_steps, resume_hint
-from starfish_batch.launcher.options import require
+from starfish_batch.launcher.options import Options, require
 from starfish_batch.launcher.outcome import FollowOutcome
 from starfish_batch.launcher.pricing import Bill, Usage, bill_of
 from starfish_batch.launcher.run_page import write_page
@@ -30,7 +29,7 @@ MAX_RETRIES = 2  # resubmissions of FOVs whose node failed or that were preempte
 MIB = 2**20
 
 
-def executor_from(args: argparse.Namespace) -> SlurmExecutor:
+def executor_from(args: Options) -> SlurmExecutor:
     if getattr(args, "allow_partial", False):
         raise StarfishBatchError(
             "--allow-partial applies to the local executor; on Slurm a failed FOV stops the merge: "
@@ -64,7 +63,7 @@ def submitted_text(sub: SlurmSubmission) -> str:
     return "\n".join(lines)
 
 
-def run_slurm(executor: SlurmExecutor, manifest: Manifest, manifest_url: str, args: argparse.Namespace,
+def run_slurm(executor: SlurmExecutor, manifest: Manifest, manifest_url: str, args: Options,
               results_url: str, started: float) -> int:
     resources, source = resources_for(manifest, executor.options)
     observer = BatchProgress(enabled=not args.quiet)
@@ -91,7 +90,7 @@ def _follow(executor: SlurmExecutor, manifest: Manifest, sub: SlurmSubmission, o
 
 
 def follow_resubmitting(executor: SlurmExecutor, manifest: Manifest, sub: SlurmSubmission, observer,
-                        args: argparse.Namespace, results_url: str, said: str = ""):
+                        args: Options, results_url: str, said: str = ""):
     """Follow a submission (``said``: what the launcher says of it first); when every failed FOV
     ran out of memory or lost its node, resubmit just those FOVs as one array (twice the memory
     for the first, up to --max-memory) and a new merge, and follow that. The FOVs that succeeded
@@ -142,7 +141,7 @@ def slurm_bill(manifest: Manifest) -> Bill:
                                       "from the FOV records; the merge and queueing are not included")
 
 
-def finish(outcome, manifest: Manifest, sub: SlurmSubmission, args: argparse.Namespace, results_url: str,
+def finish(outcome, manifest: Manifest, sub: SlurmSubmission, args: Options, results_url: str,
            started: float) -> int:
     """What the end of following a Slurm run says, and its exit code."""
     from starfish_batch.launcher.console import print_summary
@@ -172,7 +171,7 @@ def finish(outcome, manifest: Manifest, sub: SlurmSubmission, args: argparse.Nam
     return finish_batch(outcome, manifest, sub, args, results_url)
 
 
-def status(args: argparse.Namespace) -> int:
+def status(args: Options) -> int:
     from starfish_batch.launcher.runs import load_run, progress
 
     require(args, "results_url")
@@ -190,7 +189,7 @@ def status(args: argparse.Namespace) -> int:
     return 0 if state["merged"] else 1
 
 
-def cancel(args: argparse.Namespace) -> int:
+def cancel(args: Options) -> int:
     from starfish_batch.launcher.runs import load_run
 
     require(args, "results_url")

@@ -27,7 +27,6 @@ EXCEPTIONS: dict[str, int] = {
     "demo/experiment.py": 460,  # write_demo_experiment writes the whole demo in one function
     "demo/experiment.py::write_demo_experiment": 215,
     "process_fov/main.py::run_one": 100,  # one FOV, start to record
-    "core/report/svg.py::fov_map": 90,
 }
 """``path`` (a module) or ``path::Qualified.name`` (a class or function) -> its allowed lines."""
 

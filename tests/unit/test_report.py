@@ -18,7 +18,9 @@ from starfish_batch.core.report import (
     render_html,
 )
 from starfish_batch.core.report.collect import collect
+from starfish_batch.core.report.model import FovRow
 from starfish_batch.core.report.page import outliers
+from starfish_batch.core.report.svg import SHADES, fov_map
 
 MARK = re.compile(r'<rect class="(m [^"]*)" [^>]*><title>([^<]*)</title>')
 
@@ -188,3 +190,13 @@ def test_a_run_just_started_is_one_mark_per_fov_in_a_compact_strip():
     assert len(marks) == 10_000 and {classes for classes, _ in marks} == {"m missing"}
     height = float(re.search(r'<svg id="fovmap"[^>]* height="([0-9.]+)"', html).group(1))
     assert height < 600 and len(html.encode()) < 2 * 2**20
+
+
+def test_fovs_with_no_position_are_shaded_on_the_maps_scale_of_spots():
+    """A done FOV in the strip below the map is as dark as its spots make it among every FOV's,
+    never shaded against where the strip sits on the page."""
+    rows = [FovRow("placed", "done", spots=200, extent=(0.0, 10.0, 0.0, 10.0)),
+            FovRow("half", "done", spots=100), FovRow("most", "done", spots=200)]
+    svg, _ = fov_map(rows)
+    shades = dict(re.findall(r'class="m done d(\d)"[^>]*><title>(\w+):', svg)[i][::-1] for i in range(3))
+    assert shades == {"placed": str(SHADES - 1), "half": str(SHADES // 2), "most": str(SHADES - 1)}

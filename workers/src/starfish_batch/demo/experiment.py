@@ -14,189 +14,40 @@ codebook) and ``ground_truth.csv`` beside it. Each field of view has
   not depend on them), for recipes that segment cells (``examples/iss_cells_recipe.py``);
 - a smooth uneven background, a little channel bleed-through and Poisson-like noise.
 
-``ground_truth.csv`` has one row per spot: ``fov, target, x, y, xc, yc`` with ``x``/``y`` the
-pixel position in the FOV's round-0 (= dots) frame and ``xc``/``yc`` the physical position,
-computed the way starfish does (``linspace(min, max, size)`` over each tile's physical range).
-FOVs lie on a non-overlapping grid.
+``ground_truth.csv`` has one row per spot (see ``ground_truth.py``). FOVs lie on a grid,
+side by side or overlapping by ``overlap`` pixels.
+
+This module lays the FOVs out and draws the random numbers in a fixed order; the spots'
+positions are ``spots.py``, the pixels ``images.py``, the codebook ``codebook.py``, the SpaceTx
+documents ``spacetx.py`` and the ground truth ``ground_truth.py``.
 """
+
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+from starfish_batch.demo.codebook import DEFAULT_TARGETS, channels_per_round, make_codebook_array
+from starfish_batch.demo.ground_truth import (
+    GROUND_TRUTH_COLUMNS,
+    GROUND_TRUTH_NAME,
+    truth_rows,
+    write_ground_truth,
+)
+from starfish_batch.demo.images import FovImages, Look, render_fov
+from starfish_batch.demo.spacetx import remove_earlier_demo, tile_coordinates, write_spacetx
+from starfish_batch.demo.spots import draw_spots, plan_overlapping_spots, seen_by
+
+__all__ = [
+    "DEFAULT_FOV_NAMES", "DEFAULT_TARGETS", "GROUND_TRUTH_COLUMNS", "GROUND_TRUTH_NAME",
+    "default_fov_names", "make_codebook_array", "widen_experiment", "write_demo_experiment",
+]
 
 DEFAULT_FOV_NAMES = ("A1", "A2", "B1", "B2")  # default_fov_names(4)
-DEFAULT_TARGETS = (
-    "ACTB", "GAPDH", "ERBB2", "ESR1", "KRT8", "MKI67", "CD44", "VIM", "EPCAM", "PTPRC",
-)
-GROUND_TRUTH_NAME = "ground_truth.csv"
-GROUND_TRUTH_COLUMNS = ("fov", "target", "x", "y", "xc", "yc")
-
-
-def make_codebook_array(
-    targets: Sequence[str], n_rounds: int, n_channels: int, seed: int = 0
-) -> list[dict]:
-    """Distinct one-channel-per-round codewords, as a starfish code array."""
-    n_codes = n_channels**n_rounds
-    if len(targets) > n_codes:
-        raise ValueError(f"{len(targets)} targets but only {n_codes} distinct codewords")
-    if len(set(targets)) != len(targets):
-        raise ValueError("target names must be unique")
-    rng = np.random.default_rng(seed)
-    # Codes that differ from every other code in at least 2 rounds when there is room for it,
-    # so that a single mis-called round does not silently turn one target into another.
-    chosen: list[tuple[int, ...]] = []
-    for min_distance in (2, 1):
-        chosen = []
-        for index in rng.permutation(n_codes):
-            code = tuple(int(index) // n_channels**r % n_channels for r in range(n_rounds))
-            distances = (sum(a != b for a, b in zip(code, c, strict=True)) for c in chosen)
-            if all(d >= min_distance for d in distances):
-                chosen.append(code)
-            if len(chosen) == len(targets):
-                break
-        if len(chosen) == len(targets):
-            break
-    return [
-        {"codeword": [{"r": r, "c": ch, "v": 1} for r, ch in enumerate(code)], "target": target}
-        for target, code in zip(targets, chosen, strict=True)
-    ]
-
-
-def _place_spots(rng, n: int, shape: tuple[int, int], margin: float, min_sep: float):
-    """``n`` positions (x, y) at least ``margin`` from the edges and ``min_sep`` apart."""
-    height, width = shape
-    placed = np.empty((0, 2), dtype=float)
-    attempts = 0
-    while len(placed) < n and attempts < 200 * max(n, 1):
-        attempts += 1
-        point = rng.uniform([margin, margin], [width - 1 - margin, height - 1 - margin])
-        if not len(placed) or ((placed - point) ** 2).sum(axis=1).min() >= min_sep**2:
-            placed = np.vstack([placed, point])
-    if len(placed) < n:
-        raise ValueError(f"could not place {n} spots {min_sep} px apart in a {shape} FOV")
-    return placed
-
-
-def _plan_overlapping_spots(rng, names, columns, shape, overlap, margin, min_sep, n_spots, empty_fovs,
-                            target_names, spot_amplitude) -> dict[int, tuple]:
-    """Each FOV's own spots (local x, y; targets; amplitudes), inside the part of the grid it owns."""
-    height, width = shape
-    gap = 2.0
-    planned = {}
-    for index, name in enumerate(names):
-        row, col = divmod(index, columns)
-        left, right = col > 0, col + 1 < columns and index + 1 < len(names)
-        up, down = row > 0, index + columns < len(names)
-        lo_x = max(margin, (overlap - 1) / 2 + gap) if left else margin
-        hi_x = min(width - 1 - margin, width - (overlap + 1) / 2 - gap) if right else width - 1 - margin
-        lo_y = max(margin, (overlap - 1) / 2 + gap) if up else margin
-        hi_y = min(height - 1 - margin, height - (overlap + 1) / 2 - gap) if down else height - 1 - margin
-        n = 0 if name in empty_fovs else int(n_spots)
-        box = (hi_y - lo_y + 1 + 2 * margin, hi_x - lo_x + 1 + 2 * margin)
-        positions = _place_spots(rng, n, box, margin, min_sep) + [lo_x - margin, lo_y - margin]
-        targets = rng.choice(target_names, size=n) if n else np.array([], dtype=str)
-        planned[index] = (positions, targets, spot_amplitude * rng.uniform(0.6, 1.4, size=n))
-    return planned
-
-
-def _seen_by(planned, index, columns, shape, overlap, reach) -> tuple:
-    """Every planned spot that FOV ``index`` images (its own first), in its own pixels."""
-    height, width = shape
-    row, col = divmod(index, columns)
-    xs, ys, targets, amps = [], [], [], []
-    for other, (positions, t, a) in sorted(planned.items(), key=lambda kv: kv[0] != index):
-        orow, ocol = divmod(other, columns)
-        x = positions[:, 0] + (ocol - col) * (width - overlap)
-        y = positions[:, 1] + (orow - row) * (height - overlap)
-        seen = (x > -reach) & (x < width - 1 + reach) & (y > -reach) & (y < height - 1 + reach)
-        xs.append(x[seen])
-        ys.append(y[seen])
-        targets.append(np.asarray(t)[seen])
-        amps.append(a[seen])
-    return (np.concatenate(xs), np.concatenate(ys), np.concatenate(targets).astype(str),
-            np.concatenate(amps))
-
-
-def _render(shape, xs, ys, amplitudes, sigma) -> np.ndarray:
-    """Sum of isotropic Gaussians (peak = amplitude) on a float64 image, locally rendered."""
-    height, width = shape
-    image = np.zeros(shape, dtype=np.float64)
-    half = int(np.ceil(4 * sigma))
-    for x, y, a in zip(xs, ys, amplitudes, strict=True):
-        x0, x1 = max(int(np.floor(x)) - half, 0), min(int(np.floor(x)) + half + 2, width)
-        y0, y1 = max(int(np.floor(y)) - half, 0), min(int(np.floor(y)) + half + 2, height)
-        if x0 >= x1 or y0 >= y1:
-            continue
-        gx = np.exp(-((np.arange(x0, x1) - x) ** 2) / (2 * sigma**2))
-        gy = np.exp(-((np.arange(y0, y1) - y) ** 2) / (2 * sigma**2))
-        image[y0:y1, x0:x1] += a * gy[:, None] * gx[None, :]
-    return image
-
-
-def _background(rng, shape, level: float) -> np.ndarray:
-    """A smooth, uneven background (tissue autofluorescence): a low plane plus broad blobs."""
-    height, width = shape
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    gx, gy = rng.uniform(-0.3, 0.3, size=2)
-    image = level * (1 + gx * (xx / width - 0.5) + gy * (yy / height - 0.5))
-    for _ in range(3):
-        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
-        s = rng.uniform(0.15, 0.3) * min(shape)
-        image += level * rng.uniform(0.2, 0.6) * np.exp(
-            -((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s**2)
-        )
-    return image
-
-
-def _render_nuclei(rng, shape: tuple[int, int], n: int, radius: float) -> np.ndarray:
-    """``n`` flat-topped discs of ``radius`` pixels with soft edges (DAPI-stained nuclei)."""
-    height, width = shape
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    image = np.zeros(shape, dtype=np.float64)
-    centres = _place_spots(rng, n, shape, radius, min_sep=2.5 * radius)
-    for cx, cy in centres:
-        dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
-        image = np.maximum(image, rng.uniform(0.5, 0.8) * np.clip((radius - dist) / 3 + 0.5, 0, 1))
-    return image
-
-
-def _to_uint16(rng, image: np.ndarray, noise: float) -> np.ndarray:
-    """Add shot-like plus read noise (in [0, 1] units) and quantise to uint16."""
-    # read noise of sd ``noise``; shot noise grows with the square root of the signal.
-    sd = np.sqrt(noise**2 + 0.01 * noise * np.clip(image, 0, None))
-    noisy = image + rng.normal(0.0, 1.0, image.shape) * sd
-    return np.round(np.clip(noisy, 0.0, 1.0) * 65535).astype(np.uint16)
-
-
-class _Tile:
-    """A builder FetchedTile over an array already computed."""
-
-    def __init__(self, data: np.ndarray, coordinates: Mapping):
-        self._data = data
-        self._coordinates = coordinates
-
-    @property
-    def shape(self):
-        from starfish.types import Axes  # lazy: import starfish takes seconds
-
-        return {Axes.Y: self._data.shape[0], Axes.X: self._data.shape[1]}
-
-    @property
-    def coordinates(self):
-        return self._coordinates
-
-    @property
-    def extras(self):
-        return {}
-
-    def tile_data(self) -> np.ndarray:
-        return self._data
 
 
 def default_fov_names(n_fovs: int) -> list[str]:
@@ -214,8 +65,19 @@ def default_fov_names(n_fovs: int) -> list[str]:
     return names
 
 
-def _safe_file_part(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "fov"
+def _checked_fov_names(fov_names: Sequence[str] | None, n_fovs: int, empty_fovs: Sequence[str]) -> list[str]:
+    """The FOV names as text, refused when none, repeated, or ``empty_fovs`` names another."""
+    if fov_names is None:
+        fov_names = default_fov_names(n_fovs)
+    fov_names = [str(name) for name in fov_names]
+    if not fov_names:
+        raise ValueError("at least one FOV is needed")
+    if len(set(fov_names)) != len(fov_names):
+        raise ValueError(f"FOV names must be unique: {fov_names}")
+    unknown = set(empty_fovs) - set(fov_names)
+    if unknown:
+        raise ValueError(f"empty_fovs names FOVs that do not exist: {sorted(unknown)}")
+    return fov_names
 
 
 def write_demo_experiment(
@@ -266,170 +128,65 @@ def write_demo_experiment(
 
     Returns the path of ``experiment.json``.
     """
-    from slicedimage import ImageFormat, WriterContract  # lazy: slicedimage ~1 s
-    from starfish import Codebook  # lazy: import starfish takes seconds
-    from starfish.experiment.builder import write_experiment_json  # lazy: import starfish takes seconds
-    from starfish.types import Axes, Coordinates  # lazy: import starfish takes seconds
-
-    if fov_names is None:
-        fov_names = default_fov_names(n_fovs)
-    fov_names = [str(name) for name in fov_names]
-    if not fov_names:
-        raise ValueError("at least one FOV is needed")
-    if len(set(fov_names)) != len(fov_names):
-        raise ValueError(f"FOV names must be unique: {fov_names}")
-    unknown = set(empty_fovs) - set(fov_names)
-    if unknown:
-        raise ValueError(f"empty_fovs names FOVs that do not exist: {sorted(unknown)}")
-    height, width = (int(shape[0]), int(shape[1]))
-    margin = max_shift + 4 * spot_sigma + 2
-    if min(height, width) <= 2 * margin + 1:
-        raise ValueError(f"shape {shape} is too small for spots {margin:.0f} px from the edges")
+    fov_names = _checked_fov_names(fov_names, n_fovs, empty_fovs)
+    look = Look((int(shape[0]), int(shape[1])), n_rounds, n_channels, max_shift, spot_sigma, spot_amplitude,
+                background, noise, bleed_through, nuclei_per_fov)
+    height, width = look.shape
+    if min(height, width) <= 2 * look.margin + 1:
+        raise ValueError(f"shape {shape} is too small for spots {look.margin:.0f} px from the edges")
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
     code_array = make_codebook_array(list(targets), n_rounds, n_channels, seed=seed)
-    codes = {
-        entry["target"]: [cw["c"] for cw in sorted(entry["codeword"], key=lambda c: c["r"])]
-        for entry in code_array
-    }
-    target_names = [entry["target"] for entry in code_array]
-
-    # FOVs on a grid, in the order given: row-major, square-ish (overlapping by ``overlap`` px).
-    columns = int(np.ceil(np.sqrt(len(fov_names))))
     overlap = int(overlap)
     if not 0 <= overlap < min(height, width) / 2:
         raise ValueError(f"overlap {overlap} px: use 0 to less than half of {shape}")
+    images, coords, rows = _draw_fovs(fov_names, look, code_array, seed=seed, overlap=overlap, n_spots=n_spots,
+                                      empty_fovs=empty_fovs, pixel_size=pixel_size)
+    remove_earlier_demo(out_dir)
+    experiment_json = write_spacetx(out_dir, fov_names, images, coords, code_array, n_rounds, n_channels,
+                                    look.shape)
+    write_ground_truth(out_dir, rows)
+    return experiment_json
+
+
+def _draw_fovs(fov_names: list[str], look: Look, code_array: list[dict], *, seed: int, overlap: int,
+               n_spots: int, empty_fovs: Sequence[str],
+               pixel_size: float) -> tuple[list[FovImages], list[dict], list[dict]]:
+    """Every FOV's images, tile coordinates and ground-truth rows, in ``fov_names`` order.
+
+    The random numbers are drawn in a fixed order (each FOV's spots, then its images; the nuclei
+    and the overlapping spots from generators of their own) so that a seed gives the same demo.
+    """
+    height, width = look.shape
+    rng = np.random.default_rng(seed)
+    codes = channels_per_round(code_array)
+    target_names = [entry["target"] for entry in code_array]
+    # FOVs on a grid, in the order given: row-major, square-ish (overlapping by ``overlap`` px).
+    columns = int(np.ceil(np.sqrt(len(fov_names))))
     planned = None
     if overlap:
-        planned = _plan_overlapping_spots(np.random.default_rng([seed, 2]), fov_names, columns, (height, width),
-                                          overlap, margin, 4 * spot_sigma + 2, n_spots, empty_fovs,
-                                          target_names, spot_amplitude)
-    primary: dict[tuple[int, int, int], np.ndarray] = {}
-    dots: dict[int, np.ndarray] = {}
-    nuclei: dict[int, np.ndarray] = {}
+        planned = plan_overlapping_spots(np.random.default_rng([seed, 2]), fov_names, columns, look.shape,
+                                         overlap, look.margin, look.min_sep, n_spots, empty_fovs,
+                                         target_names, look.spot_amplitude)
     nuclei_rng = np.random.default_rng([seed, 1])
-    nucleus_radius = max(3.0, min(height, width) / 16)
-    coords: dict[int, dict] = {}
-    truth_rows: list[dict] = []
+    images: list[FovImages] = []
+    coords: list[dict] = []
+    rows: list[dict] = []
     for index, name in enumerate(fov_names):
         row, col = divmod(index, columns)
-        x_min = col * (width - overlap) * pixel_size
-        y_min = row * (height - overlap) * pixel_size
-        coords[index] = {
-            Coordinates.X: (x_min, x_min + (width - 1) * pixel_size),
-            Coordinates.Y: (y_min, y_min + (height - 1) * pixel_size),
-            Coordinates.Z: (0.0, 0.0),
-        }
+        origin = (col * (width - overlap) * pixel_size, row * (height - overlap) * pixel_size)
+        coords.append(tile_coordinates(origin, look.shape, pixel_size))
         if planned is None:
             n = 0 if name in empty_fovs else int(n_spots)
-            positions = _place_spots(rng, n, (height, width), margin, min_sep=4 * spot_sigma + 2)
-            spot_targets = rng.choice(target_names, size=n) if n else np.array([], dtype=str)
-            amplitudes = spot_amplitude * rng.uniform(0.6, 1.4, size=n)
-        else:
-            positions, spot_targets, amplitudes = planned[index]
-        shifts = np.vstack(
-            [[0.0, 0.0], rng.uniform(-max_shift, max_shift, size=(n_rounds - 1, 2))]
-        ).round(2)
-        xs, ys = positions[:, 0], positions[:, 1]
-        for x, y, target in zip(xs, ys, spot_targets, strict=True):
-            truth_rows.append({
-                "fov": name,
-                "target": str(target),
-                "x": round(float(x), 3),
-                "y": round(float(y), 3),
-                "xc": round(x_min + float(x) * pixel_size, 4),
-                "yc": round(y_min + float(y) * pixel_size, 4),
-            })
-        if planned is not None:  # this FOV also images its neighbours' spots in the overlaps
-            xs, ys, spot_targets, amplitudes = _seen_by(planned, index, columns, (height, width), overlap,
-                                                        max_shift + 4 * spot_sigma)
-            n = len(xs)
-        bg = _background(rng, (height, width), background)
-        dots[index] = _to_uint16(
-            rng, bg + _render((height, width), xs, ys, amplitudes, spot_sigma), noise
-        )
-        nuclei[index] = _to_uint16(
-            nuclei_rng,
-            bg + _render_nuclei(nuclei_rng, (height, width), nuclei_per_fov, nucleus_radius),
-            noise,
-        )
-        for r in range(n_rounds):
-            dx, dy = shifts[r]
-            round_amps = amplitudes * rng.uniform(0.8, 1.2, size=n)  # per-round efficiency
-            spot_channels = np.array([codes[t][r] for t in spot_targets], dtype=int)
-            for ch in range(n_channels):
-                gain = np.where(
-                    spot_channels == ch, 1.0,
-                    np.where(np.abs(spot_channels - ch) == 1, bleed_through, 0.0),
-                )
-                signal = _render(
-                    (height, width), xs + dx, ys + dy, round_amps * gain, spot_sigma
-                )
-                primary[(index, r, ch)] = _to_uint16(rng, bg * (0.8 + 0.1 * ch) + signal, noise)
-
-    class PrimaryFetcher:
-        def get_tile(self, fov_id, round_label, ch_label, zplane_label):
-            return _Tile(primary[(fov_id, round_label, ch_label)], coords[fov_id])
-
-    class DotsFetcher:
-        def get_tile(self, fov_id, round_label, ch_label, zplane_label):
-            return _Tile(dots[fov_id], coords[fov_id])
-
-    class NucleiFetcher:
-        def get_tile(self, fov_id, round_label, ch_label, zplane_label):
-            return _Tile(nuclei[fov_id], coords[fov_id])
-
-    # The builder names partitions fov_000, fov_001, ...; name their files after the real
-    # FOV names here, and rename the partitions in the image manifests below.
-    builder_names = {f"fov_{i:03}": name for i, name in enumerate(fov_names)}
-    file_parts: dict[str, str] = {}
-    for builder_name, name in builder_names.items():
-        part = _safe_file_part(name)
-        while part in file_parts.values():
-            part += "_"
-        file_parts[builder_name] = part
-
-    class NamedWriterContract(WriterContract):
-        def partition_url_generator(self, parent_partition_url: str, partition_name: str):
-            return super().partition_url_generator(
-                parent_partition_url, file_parts.get(partition_name, partition_name)
-            )
-
-    # Rewriting a demo: drop the files an earlier one wrote (only those), so that no tile of
-    # a FOV that no longer exists lingers.
-    for pattern in ("primary*.json", "dots*.json", "nuclei*.json", "primary-*.tiff", "dots-*.tiff",
-                    "nuclei-*.tiff",
-                    "experiment.json", "codebook.json", GROUND_TRUTH_NAME):
-        for stale in out_dir.glob(pattern):
-            stale.unlink()
-    write_experiment_json(
-        str(out_dir),
-        len(fov_names),
-        ImageFormat.TIFF,
-        primary_image_dimensions={Axes.ROUND: n_rounds, Axes.CH: n_channels, Axes.ZPLANE: 1},
-        aux_name_to_dimensions={name: {Axes.ROUND: 1, Axes.CH: 1, Axes.ZPLANE: 1}
-                                for name in ("dots", "nuclei")},
-        primary_tile_fetcher=PrimaryFetcher(),
-        aux_tile_fetcher={"dots": DotsFetcher(), "nuclei": NucleiFetcher()},
-        default_shape={Axes.Y: height, Axes.X: width},
-        writer_contract=NamedWriterContract(),
-    )
-    for image_name in ("primary", "dots", "nuclei"):
-        manifest_path = out_dir / f"{image_name}.json"
-        manifest = json.loads(manifest_path.read_text())
-        manifest["contents"] = {
-            builder_names.get(key, key): value for key, value in manifest["contents"].items()
-        }
-        manifest_path.write_text(json.dumps(manifest, indent=4, sort_keys=True))
-
-    # The builder writes a placeholder codebook: replace it with the real one.
-    Codebook.from_code_array(code_array).to_json(str(out_dir / "codebook.json"))
-
-    truth = pd.DataFrame(truth_rows, columns=list(GROUND_TRUTH_COLUMNS))
-    truth.to_csv(out_dir / GROUND_TRUTH_NAME, index=False)
-    return out_dir / "experiment.json"
+            own = draw_spots(rng, n, look.shape, look.margin, look.min_sep, target_names, look.spot_amplitude)
+            seen = own
+        else:  # this FOV also images its neighbours' spots in the overlaps
+            own = planned[index]
+            seen = seen_by(planned, index, columns, look.shape, overlap, look.reach)
+        rows.extend(truth_rows(name, own, origin, pixel_size))
+        images.append(render_fov(rng, nuclei_rng, look, seen, codes))
+    return images, coords, rows
 
 
 def widen_experiment(experiment_json, n_fovs: int, name: str | None = None) -> Path:

@@ -89,6 +89,68 @@ def _ratio(num: int, den: int) -> float:
     return num / den if den else math.nan
 
 
+def _called_and_truth(
+    decoded_spots: pd.DataFrame, ground_truth_csv: str | PathLike | pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both tables checked for their columns, the calls without a target or a pass left out,
+    and ``fov``/``target`` as text in both (a FOV named 1 in one must match "1" in the other)."""
+    if isinstance(ground_truth_csv, pd.DataFrame):
+        truth = ground_truth_csv.copy()
+    else:
+        truth = pd.read_csv(ground_truth_csv, dtype={"fov": str, "target": str})
+    called = pd.DataFrame(decoded_spots).copy()
+    missing = [c for c in CALLED_COLUMNS if c not in called.columns]
+    if missing:
+        raise ValueError(f"decoded_spots lacks columns {missing}")
+    missing = [c for c in CALLED_COLUMNS if c not in truth.columns]
+    if missing:
+        raise ValueError(f"ground truth lacks columns {missing}")
+    keep = ~_is_missing_target(called["target"])
+    if "passes_thresholds" in called.columns:
+        keep &= called["passes_thresholds"].map(_truthy).astype(bool)
+    called = called[keep]
+    for frame in (called, truth):
+        frame["fov"] = frame["fov"].astype(str)
+        frame["target"] = frame["target"].astype(str)
+    return called, truth
+
+
+def _counts_per_pair(
+    called: pd.DataFrame, truth: pd.DataFrame, max_distance_px: float
+) -> dict[tuple[str, str], list[int]]:
+    """``{(fov, target): [true positives, n_truth, n_called]}``: matching is per FOV and target."""
+    per_pair: dict[tuple[str, str], list[int]] = {}
+    truth_groups = dict(list(truth.groupby(["fov", "target"])))
+    called_groups = dict(list(called.groupby(["fov", "target"])))
+    keys = set(truth_groups) | set(called_groups)
+    for key in keys:
+        t = truth_groups.get(key)
+        c = called_groups.get(key)
+        t_xy = t[["x", "y"]].to_numpy(float) if t is not None else np.empty((0, 2))
+        c_xy = c[["x", "y"]].to_numpy(float) if c is not None else np.empty((0, 2))
+        per_pair[key] = [_match(c_xy, t_xy, max_distance_px), len(t_xy), len(c_xy)]
+    return per_pair
+
+
+def _summarise(per_pair: dict[tuple[str, str], list[int]], index: int) -> dict:
+    """The counts summed per FOV (``index`` 0) or per target (1), with their recall and precision."""
+    out: dict[str, list[int]] = {}
+    for key, counts in per_pair.items():
+        acc = out.setdefault(key[index], [0, 0, 0])
+        for i in range(3):
+            acc[i] += counts[i]
+    return {
+        name: {
+            "true_positives": tp,
+            "n_truth": nt,
+            "n_called": nc,
+            "recall": _ratio(tp, nt),
+            "precision": _ratio(tp, nc),
+        }
+        for name, (tp, nt, nc) in sorted(out.items())
+    }
+
+
 def score(
     decoded_spots: pd.DataFrame,
     ground_truth_csv: str | PathLike | pd.DataFrame,
@@ -109,53 +171,8 @@ def score(
     ``per_target`` (each ``{name: {true_positives, n_truth, n_called, recall, precision}}``).
     A call in a FOV that has no true spot (or an unknown FOV) is a false positive.
     """
-    if isinstance(ground_truth_csv, pd.DataFrame):
-        truth = ground_truth_csv.copy()
-    else:
-        truth = pd.read_csv(ground_truth_csv, dtype={"fov": str, "target": str})
-    called = pd.DataFrame(decoded_spots).copy()
-    missing = [c for c in CALLED_COLUMNS if c not in called.columns]
-    if missing:
-        raise ValueError(f"decoded_spots lacks columns {missing}")
-    missing = [c for c in CALLED_COLUMNS if c not in truth.columns]
-    if missing:
-        raise ValueError(f"ground truth lacks columns {missing}")
-    keep = ~_is_missing_target(called["target"])
-    if "passes_thresholds" in called.columns:
-        keep &= called["passes_thresholds"].map(_truthy).astype(bool)
-    called = called[keep]
-    for frame in (called, truth):
-        frame["fov"] = frame["fov"].astype(str)
-        frame["target"] = frame["target"].astype(str)
-
-    per_pair: dict[tuple[str, str], list[int]] = {}
-    truth_groups = dict(list(truth.groupby(["fov", "target"])))
-    called_groups = dict(list(called.groupby(["fov", "target"])))
-    keys = set(truth_groups) | set(called_groups)
-    for key in keys:
-        t = truth_groups.get(key)
-        c = called_groups.get(key)
-        t_xy = t[["x", "y"]].to_numpy(float) if t is not None else np.empty((0, 2))
-        c_xy = c[["x", "y"]].to_numpy(float) if c is not None else np.empty((0, 2))
-        per_pair[key] = [_match(c_xy, t_xy, max_distance_px), len(t_xy), len(c_xy)]
-
-    def summarise(index: int) -> dict:
-        out: dict[str, list[int]] = {}
-        for key, counts in per_pair.items():
-            acc = out.setdefault(key[index], [0, 0, 0])
-            for i in range(3):
-                acc[i] += counts[i]
-        return {
-            name: {
-                "true_positives": tp,
-                "n_truth": nt,
-                "n_called": nc,
-                "recall": _ratio(tp, nt),
-                "precision": _ratio(tp, nc),
-            }
-            for name, (tp, nt, nc) in sorted(out.items())
-        }
-
+    called, truth = _called_and_truth(decoded_spots, ground_truth_csv)
+    per_pair = _counts_per_pair(called, truth, max_distance_px)
     tp = sum(v[0] for v in per_pair.values())
     n_truth, n_called = len(truth), len(called)
     recall, precision = _ratio(tp, n_truth), _ratio(tp, n_called)
@@ -172,6 +189,6 @@ def score(
         "n_truth": n_truth,
         "n_called": n_called,
         "max_distance_px": float(max_distance_px),
-        "per_fov": summarise(0),
-        "per_target": summarise(1),
+        "per_fov": _summarise(per_pair, 0),
+        "per_target": _summarise(per_pair, 1),
     }

@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from starfish_batch import __version__
 from starfish_batch.core import fov_output, resources, signals, storage
@@ -39,6 +40,10 @@ from starfish_batch.core.errors import (
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.core.recipe_images import missing_image_message
 from starfish_batch.core.records import FovRecord
+
+if TYPE_CHECKING:  # loaded in run_one, after the skip check: a skipped FOV imports neither
+    from starfish_batch.core.experiment.fov import FovView
+    from starfish_batch.core.recipe import Recipe
 
 PROG = PROCESS_FOV
 _phase_fd: int | None = None
@@ -128,9 +133,6 @@ def with_fov_coordinate(table, fov: str):
 
 def run_one(manifest: Manifest, index: int) -> FovRecord:
     """Process ``manifest.fovs[index]``; returns its record. Raises StarfishBatchError on failure."""
-    from starfish_batch.core.experiment import open_fov  # lazy: core.experiment pulls numpy into process-fov start-up
-    from starfish_batch.core.recipe import load_recipe  # lazy: core.recipe ~10 ms of process-fov's start-up
-
     fov_name = select_fov(manifest, index)
     done = already_done(manifest, fov_name)
     if done is not None:
@@ -143,6 +145,27 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
 
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    recipe, view = _load(manifest, fov_name)
+    loaded = time.perf_counter()
+    phase("recipe")
+    table = _run_recipe(recipe, view.fov, view.codebook, fov_name)
+    computed = time.perf_counter()
+    run_index = fov_output.run_index(manifest, fov_name)
+    table = with_fov_coordinate(table, fov_name)
+    digest, etag = _write_table(manifest, fov_name, run_index, table)
+    written = time.perf_counter()
+    record = _record(manifest, fov_name, run_index, table, view, digest, etag,
+                     timings=(started, loaded, computed, written), started_at=started_at)
+    storage.write_text(manifest.fov_url(fov_name, ".json"), record.to_json())
+    phase("committed")
+    return record
+
+
+def _load(manifest: Manifest, fov_name: str) -> tuple[Recipe, FovView]:
+    """The recipe and the FOV's view; a failure names the FOV (once) so its line says which."""
+    from starfish_batch.core.experiment import open_fov  # lazy: core.experiment pulls numpy into process-fov start-up
+    from starfish_batch.core.recipe import load_recipe  # lazy: core.recipe ~10 ms of process-fov's start-up
+
     try:
         recipe = load_recipe(manifest.recipe_url, manifest.recipe_sha256)
         view = open_fov(manifest.experiment_url, fov_name, manifest.inputs_sha256)
@@ -151,12 +174,14 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         if message.startswith(f"FOV {fov_name}"):
             raise
         raise type(exc)(f"FOV {fov_name}: {message}") from exc
-    fov, codebook = view.fov, view.codebook
-    loaded = time.perf_counter()
+    return recipe, view
 
+
+def _run_recipe(recipe: Recipe, fov, codebook, fov_name: str):
+    """The recipe's table for this FOV; whatever else it does (exits, raises, returns something
+    else) becomes a RecipeError that says so, and a SIGTERM stays a stop, not the recipe's failure."""
     from starfish import DecodedIntensityTable  # lazy: import starfish takes seconds
 
-    phase("recipe")
     try:
         table = recipe.process_fov(fov, codebook)
     except signals.Stopped:  # SIGTERM (a timeout, Ctrl-C, Batch): not the recipe's doing
@@ -171,15 +196,17 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
             f"FOV {fov_name}: {RECIPE_RAISED} {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             + (f" ({images})" if images else "")
         ) from exc
-    computed = time.perf_counter()
     if not isinstance(table, DecodedIntensityTable):
         raise RecipeError(
             f"FOV {fov_name}: {RECIPE_RETURNED} {type(table).__module__}.{type(table).__name__}, "
             "expected a starfish DecodedIntensityTable"
         )
+    return table
 
-    run_index = fov_output.run_index(manifest, fov_name)
-    table = with_fov_coordinate(table, fov_name)
+
+def _write_table(manifest: Manifest, fov_name: str, run_index: int, table) -> tuple[storage.Digest, str | None]:
+    """Write the FOV's table, stamped with whose it is; returns its digest (what the record
+    proves: this file, whole) and its ETag on S3."""
     nc_url = manifest.fov_url(fov_name, ".nc")
     with storage.staged_output(nc_url, suffix=".nc") as tmp:
         try:
@@ -189,14 +216,20 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         except Exception as exc:  # netCDF says "HDF error" for a full disk: name it
             failure = storage.write_failure(nc_url, exc, tmp)
             raise StorageError(f"FOV {fov_name}: {failure}", failure.reason) from exc
-    written = time.perf_counter()
     etag = storage.size_and_etag(nc_url)[1] if storage.is_s3(nc_url) else None
+    return digest, etag
 
+
+def _record(manifest: Manifest, fov_name: str, run_index: int, table, view: FovView, digest: storage.Digest,
+            etag: str | None, *, timings: tuple[float, float, float, float], started_at: str) -> FovRecord:
+    """The FOV's record: what it found, how long each step took (``timings``: started, loaded,
+    computed, written) and what it used, and the digest that proves its table."""
+    started, loaded, computed, written = timings
     n_features = int(table.sizes["features"])
     decoded = 0
     if n_features and "passes_thresholds" in table.coords:
         decoded = int(table.coords["passes_thresholds"].values.astype(bool).sum())
-    record = FovRecord(
+    return FovRecord(
         fov=fov_name,
         index=run_index,
         run_id=manifest.run_id,
@@ -219,9 +252,6 @@ def run_one(manifest: Manifest, index: int) -> FovRecord:
         nc_sha256=digest.sha256,
         nc_etag=etag or "",
     )
-    storage.write_text(manifest.fov_url(fov_name, ".json"), record.to_json())
-    phase("committed")
-    return record
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:

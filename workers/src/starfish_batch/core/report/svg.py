@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from html import escape
+from typing import NamedTuple
 
 from starfish_batch.core.report.model import DONE, EMPTY, FAILED, MISSING, FovRow
 
@@ -62,81 +63,116 @@ def fov_map(rows: Sequence[FovRow], max_marks: int = MAX_MARKS) -> tuple[str, di
     aggregated = len(rows) > max_marks
     marks = 0
     if placed:
+        frame = _Frame.around(placed)
+        height = frame.span_y * frame.scale + 30
+        parts.append(f'<text x="10" y="{_n(height - 8)}" class="ax">x {frame.x0:g} to {frame.x1:g}, '
+                     f'y {frame.y0:g} to {frame.y1:g} (stage coordinates, y down)</text>')
+        if not aggregated:
+            height = _placed_marks(parts, placed, frame, top, height)
+            marks += len(placed)
+        else:
+            marks += _placed_cells(parts, placed, len(rows), max_marks, frame, top)
+    if unplaced:
+        budget = max(1, max_marks - marks) if aggregated else None
+        chunks, height = _unplaced_strip(parts, unplaced, height, budget, top)
+        marks += chunks
+    svg = (f'<svg id="fovmap" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{_n(height)}" '
+           f'viewBox="0 0 {width} {_n(height)}" role="img" aria-label="FOV map">' + "".join(parts) + "</svg>")
+    return svg, {"marks": marks, "aggregated": aggregated, "placed": len(placed), "unplaced": len(unplaced)}
+
+
+class _Frame(NamedTuple):
+    """Stage coordinates to the map's pixels: the placed FOVs' bounds, scaled to fit the map."""
+
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    span_y: float
+    scale: float
+
+    @classmethod
+    def around(cls, placed: Sequence[FovRow]) -> _Frame:
         x0 = min(r.extent[0] for r in placed)
         x1 = max(r.extent[1] for r in placed)
         y0 = min(r.extent[2] for r in placed)
         y1 = max(r.extent[3] for r in placed)
         span_x, span_y = (x1 - x0) or 1.0, (y1 - y0) or 1.0
         scale = min((MAP_WIDTH - 20) / span_x, MAP_MAX_HEIGHT / span_y)
-        height = span_y * scale + 30
-        parts.append(f'<text x="10" y="{_n(height - 8)}" class="ax">x {x0:g} to {x1:g}, '
-                     f'y {y0:g} to {y1:g} (stage coordinates, y down)</text>')
+        return cls(x0, x1, y0, y1, span_y, scale)
 
-        def box(r):
-            return (10 + (r.extent[0] - x0) * scale, 4 + (r.extent[2] - y0) * scale,
-                    max(1.0, (r.extent[1] - r.extent[0]) * scale), max(1.0, (r.extent[3] - r.extent[2]) * scale))
+    def to_map(self, x: float, y: float) -> tuple[float, float]:
+        return 10 + (x - self.x0) * self.scale, 4 + (y - self.y0) * self.scale
 
-        if not aggregated:
-            for r in placed:
-                parts.append(_mark(*box(r), r, top))
-            def to_map(x, y):
-                return 10 + (x - x0) * scale, 4 + (y - y0) * scale
+    def box(self, r: FovRow) -> tuple[float, float, float, float]:
+        """A FOV's mark: x, y, width, height (at least a pixel, however small the FOV)."""
+        return (10 + (r.extent[0] - self.x0) * self.scale, 4 + (r.extent[2] - self.y0) * self.scale,
+                max(1.0, (r.extent[1] - r.extent[0]) * self.scale),
+                max(1.0, (r.extent[3] - r.extent[2]) * self.scale))
 
-            for r in placed:  # where FOVs overlap, shaded, and the part each one owns (merge/overlap.py)
-                for ox0, ox1, oy0, oy1 in r.overlaps or ():
-                    (ax, ay), (bx, by) = to_map(ox0, oy0), to_map(ox1, oy1)
-                    parts.append(f'<rect class="ovl" x="{_n(ax)}" y="{_n(ay)}" width="{_n(bx - ax)}" '
-                                 f'height="{_n(by - ay)}"><title>overlap of {escape(r.name)} with a neighbour'
-                                 f"</title></rect>")
-            for r in placed:
-                if r.owned is not None:
-                    parts.append(_owned(r, to_map))
-            if any(r.owned is not None for r in placed):
-                parts.append(f'<text x="10" y="{_n(height + 6)}" class="ax">pale: where FOVs overlap; '
-                             "dashed: the part each FOV owns (its transcripts there are kept)</text>")
-                height += 14
-            if len(placed) <= MAX_NAMED:
-                for r in placed:
-                    bx, by, bw, bh = box(r)
-                    if bw > 40 and bh > 14:
-                        parts.append(f'<text class="nm" x="{_n(bx + bw / 2)}" y="{_n(by + bh / 2 + 4)}" '
-                                     f'text-anchor="middle">{escape(r.name)}</text>')
-            marks += len(placed)
+
+def _placed_marks(parts: list[str], placed: Sequence[FovRow], frame: _Frame, top: float, height: float) -> float:
+    """One mark per placed FOV, their overlaps and owned parts, and their names when few and
+    large enough to read; returns the map's height (a legend line more when parts are owned)."""
+    for r in placed:
+        parts.append(_mark(*frame.box(r), r, top))
+    for r in placed:  # where FOVs overlap, shaded, and the part each one owns (merge/overlap.py)
+        for ox0, ox1, oy0, oy1 in r.overlaps or ():
+            (ax, ay), (bx, by) = frame.to_map(ox0, oy0), frame.to_map(ox1, oy1)
+            parts.append(f'<rect class="ovl" x="{_n(ax)}" y="{_n(ay)}" width="{_n(bx - ax)}" '
+                         f'height="{_n(by - ay)}"><title>overlap of {escape(r.name)} with a neighbour'
+                         f"</title></rect>")
+    for r in placed:
+        if r.owned is not None:
+            parts.append(_owned(r, frame.to_map))
+    if any(r.owned is not None for r in placed):
+        parts.append(f'<text x="10" y="{_n(height + 6)}" class="ax">pale: where FOVs overlap; '
+                     "dashed: the part each FOV owns (its transcripts there are kept)</text>")
+        height += 14
+    if len(placed) <= MAX_NAMED:
+        for r in placed:
+            bx, by, bw, bh = frame.box(r)
+            if bw > 40 and bh > 14:
+                parts.append(f'<text class="nm" x="{_n(bx + bw / 2)}" y="{_n(by + bh / 2 + 4)}" '
+                             f'text-anchor="middle">{escape(r.name)}</text>')
+    return height
+
+
+def _placed_cells(parts: list[str], placed: Sequence[FovRow], n_rows: int, max_marks: int, frame: _Frame,
+                  top: float) -> int:
+    """The placed FOVs binned into a grid of cells (their share of ``max_marks``); returns the cells drawn."""
+    side = max(1, int(math.sqrt(max_marks * len(placed) / n_rows)))
+    cw, ch = (MAP_WIDTH - 20) / side, (frame.span_y * frame.scale) / side
+    cells: dict[tuple[int, int], list[FovRow]] = {}
+    for r in placed:
+        bx, by, bw, bh = frame.box(r)
+        key = (min(side - 1, int((bx - 10 + bw / 2) / cw)),
+               min(side - 1, int((by - 4 + bh / 2) / max(ch, 1e-9))))
+        cells.setdefault(key, []).append(r)
+    for (i, j), members in cells.items():
+        parts.append(_cell(10 + i * cw, 4 + j * ch, cw, ch, members, top))
+    return len(cells)
+
+
+def _unplaced_strip(parts: list[str], unplaced: Sequence[FovRow], height: float,
+                    budget: int | None, spots_top: float) -> tuple[int, float]:
+    """The FOVs without a stage position, in run order below the map (grouped into cells when
+    the map is aggregated, to stay within ``budget`` marks); returns the marks drawn and the height."""
+    top = height + 22
+    parts.append(f'<text x="10" y="{_n(top - 6)}" class="ax">{len(unplaced):,} FOV(s) with no stage '
+                 f'position known, in run order</text>')
+    cell = UNPLACED_CELL if len(unplaced) <= 1000 else UNPLACED_SMALL_CELL
+    per_row = (MAP_WIDTH - 20) // cell
+    group = 1 if budget is None else math.ceil(len(unplaced) / budget)
+    chunks = [unplaced[i:i + group] for i in range(0, len(unplaced), group)]
+    for k, members in enumerate(chunks):
+        x, y = 10 + (k % per_row) * cell, top + (k // per_row) * cell
+        s = cell - 1 if cell < UNPLACED_CELL else cell - 2
+        if group == 1:  # shaded on the map's scale of spots, as a placed FOV is
+            parts.append(_mark(x, y, s, s, members[0], spots_top))
         else:
-            side = max(1, int(math.sqrt(max_marks * len(placed) / len(rows))))
-            cw, ch = (MAP_WIDTH - 20) / side, (span_y * scale) / side
-            cells: dict[tuple[int, int], list[FovRow]] = {}
-            for r in placed:
-                bx, by, bw, bh = box(r)
-                key = (min(side - 1, int((bx - 10 + bw / 2) / cw)),
-                       min(side - 1, int((by - 4 + bh / 2) / max(ch, 1e-9))))
-                cells.setdefault(key, []).append(r)
-            for (i, j), members in cells.items():
-                parts.append(_cell(10 + i * cw, 4 + j * ch, cw, ch, members, top))
-            marks += len(cells)
-    if unplaced:
-        top = height + 22
-        parts.append(f'<text x="10" y="{_n(top - 6)}" class="ax">{len(unplaced):,} FOV(s) with no stage '
-                     f'position known, in run order</text>')
-        cell = UNPLACED_CELL if len(unplaced) <= 1000 else UNPLACED_SMALL_CELL
-        per_row = (MAP_WIDTH - 20) // cell
-        group = 1
-        if aggregated:
-            budget = max(1, max_marks - marks)
-            group = math.ceil(len(unplaced) / budget)
-        chunks = [unplaced[i:i + group] for i in range(0, len(unplaced), group)]
-        for k, members in enumerate(chunks):
-            x, y = 10 + (k % per_row) * cell, top + (k // per_row) * cell
-            s = cell - 1 if cell < UNPLACED_CELL else cell - 2
-            if group == 1:
-                parts.append(_mark(x, y, s, s, members[0], top))
-            else:
-                parts.append(_cell(x, y, s, s, members, top))
-        marks += len(chunks)
-        height = top + math.ceil(len(chunks) / per_row) * cell + 4
-    svg = (f'<svg id="fovmap" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{_n(height)}" '
-           f'viewBox="0 0 {width} {_n(height)}" role="img" aria-label="FOV map">' + "".join(parts) + "</svg>")
-    return svg, {"marks": marks, "aggregated": aggregated, "placed": len(placed), "unplaced": len(unplaced)}
+            parts.append(_cell(x, y, s, s, members, spots_top))
+    return len(chunks), top + math.ceil(len(chunks) / per_row) * cell + 4
 
 
 def _mark(x: float, y: float, w: float, h: float, row: FovRow, top) -> str:

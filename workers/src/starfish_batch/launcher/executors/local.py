@@ -8,8 +8,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+from tqdm import tqdm
 
 from starfish_batch.core import fov_output, printable, resources, storage
 from starfish_batch.core.contract import (
@@ -248,14 +251,10 @@ class LocalExecutor:
     def default_log_dir(manifest: Manifest) -> Path:
         """``<run>/logs`` for results on disk; a temporary folder when results go to S3."""
         if storage.is_s3(manifest.run_root):
-            import tempfile
-
             return Path(tempfile.mkdtemp(prefix=f"starfish-batch-{manifest.run_id}-logs-"))
         return Path(manifest.run_root) / LOGS_DIR
 
     def process(self, manifest: Manifest, manifest_url: str) -> ProcessOutcome:
-        from tqdm import tqdm
-
         fovs = manifest.fovs
         workers = max(1, min(self.workers or default_workers(len(fovs)), len(fovs) or 1))
         log_dir = self.log_dir or self.default_log_dir(manifest)

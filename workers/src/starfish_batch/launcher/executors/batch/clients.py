@@ -30,7 +30,7 @@ class BatchClients:
     def client(self, service: str):
         """The service's client, with the storage layer's retries."""
         if service not in self._clients:
-            import boto3
+            import boto3  # lazy: boto3 takes ~0.4 s; only an AWS call needs it
 
             session = self._session or boto3.session.Session()
             self._clients[service] = storage.watch_retries(

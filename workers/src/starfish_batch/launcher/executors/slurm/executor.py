@@ -19,11 +19,12 @@ from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
 from starfish_batch.launcher.executors.base import Observer, SilentObserver
 from starfish_batch.launcher.executors.batch.jobs import ProcessJob, jobs_url_for, submission_label
+from starfish_batch.launcher.executors.local import worker_command
 from starfish_batch.launcher.executors.slurm import failures as slurm_failures
 from starfish_batch.launcher.executors.slurm import states
 from starfish_batch.launcher.executors.slurm.commands import ACCOUNTING_OFF, SlurmCommands
 from starfish_batch.launcher.executors.slurm.follow import SlurmFollow
-from starfish_batch.launcher.executors.slurm.jobs import SlurmSubmission, array_parts, job_name, job_script
+from starfish_batch.launcher.executors.slurm.jobs import SlurmSubmission, array_parts, job_name, job_script, submissions
 from starfish_batch.launcher.executors.slurm.options import DEFAULT_MERGE_MEMORY_MIB, SlurmOptions, container_runtime
 from starfish_batch.launcher.outcome import Failure, FollowOutcome
 
@@ -99,15 +100,11 @@ class SlurmExecutor:
 
     @staticmethod
     def submissions_of(manifest: Manifest) -> list[SlurmSubmission]:
-        from starfish_batch.launcher.executors.slurm.jobs import submissions
-
         return submissions(manifest.run_root, manifest.run_id)
 
     def worker(self, entry_point: str, manifest: Manifest, log_dir: str) -> list[str]:
         """The worker's entry point: beside this launcher's Python (the local executor's), or
         in the image through apptainer, with the run's folders bound."""
-        from starfish_batch.launcher.executors.local import worker_command
-
         if not self.options.image:
             return worker_command(entry_point)
         binds = {log_dir}

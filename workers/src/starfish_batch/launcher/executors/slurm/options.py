@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.launcher.options import Options
+from starfish_batch.launcher.pricing import recommend_memory_mib
 
 DEFAULT_MEMORY_MIB = 4096  # as the Terraform module's process_fov: the ISS recipe peaks near 1.1 GB
 DEFAULT_MERGE_MEMORY_MIB = 4096
@@ -141,8 +142,6 @@ def from_args(args: Options) -> SlurmOptions:
 def quoted_defaults(records) -> dict:
     """What a run's estimate measured (its sampled FOVs' records): the memory the quote
     recommends, their CPUs, and a time limit of ``TIME_OVER_SLOWEST`` times the slowest."""
-    from starfish_batch.launcher.pricing import recommend_memory_mib
-
     records = [r for r in records if r.peak_memory_bytes]
     if not records:
         return {}

@@ -13,9 +13,10 @@ from starfish_batch.core.contract import LAUNCHER as PROG
 from starfish_batch.core.contract import MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
+from starfish_batch.launcher.bill import fov_records
 from starfish_batch.launcher.commands.bills import attach_bill
 from starfish_batch.launcher.commands.follow import finish_batch
-from starfish_batch.launcher.console import BatchProgress, print_failures, print_job_ids, say
+from starfish_batch.launcher.console import BatchProgress, print_failures, print_job_ids, print_summary, say
 from starfish_batch.launcher.executors.slurm import options as slurm_options
 from starfish_batch.launcher.executors.slurm.executor import SlurmExecutor
 from starfish_batch.launcher.executors.slurm.jobs import SlurmSubmission, submissions
@@ -24,6 +25,7 @@ from starfish_batch.launcher.options import Options, require
 from starfish_batch.launcher.outcome import FollowOutcome
 from starfish_batch.launcher.pricing import Bill, Usage, bill_of
 from starfish_batch.launcher.run_page import write_page
+from starfish_batch.launcher.runs import load_run, progress, resume_run
 
 MAX_RETRIES = 2  # resubmissions of FOVs whose node failed or that were preempted
 MIB = 2**20
@@ -40,8 +42,6 @@ def executor_from(args: Options) -> SlurmExecutor:
 def resources_for(manifest: Manifest, options: slurm_options.SlurmOptions) -> tuple[dict, str]:
     """Each FOV's CPUs, memory and time limit: the flags, else what the run's own estimate
     measured (its sampled FOVs' records), else the defaults; and where they came from."""
-    from starfish_batch.launcher.bill import fov_records
-
     quoted = slurm_options.quoted_defaults(fov_records(manifest).values()) if manifest.all_fovs is not None else {}
     found = {"vcpus": options.cpus or quoted.get("vcpus") or slurm_options.DEFAULT_CPUS,
              "memory_mib": options.memory_mib or quoted.get("memory_mib") or slurm_options.DEFAULT_MEMORY_MIB,
@@ -95,8 +95,6 @@ def follow_resubmitting(executor: SlurmExecutor, manifest: Manifest, sub: SlurmS
     ran out of memory or lost its node, resubmit just those FOVs as one array (twice the memory
     for the first, up to --max-memory) and a new merge, and follow that. The FOVs that succeeded
     are not run again."""
-    from starfish_batch.launcher.runs import resume_run
-
     limits = {"max_failures": args.max_failures, "max_core_hours": args.max_cost}
     outcome = _follow(executor, manifest, sub, observer, limits, said)
     retries = 0
@@ -132,8 +130,6 @@ def follow_resubmitting(executor: SlurmExecutor, manifest: Manifest, sub: SlurmS
 
 def slurm_bill(manifest: Manifest) -> Bill:
     """Core-hours and GB-hours (peak memory) of the FOVs, from their records."""
-    from starfish_batch.launcher.bill import fov_records
-
     usages = [Usage(job=fov, vcpus=float(r.cpus or 1), memory_mib=(r.peak_memory_bytes or 0) / MIB,
                     seconds=float(r.seconds or 0))
               for fov, r in fov_records(manifest).items()]
@@ -144,8 +140,6 @@ def slurm_bill(manifest: Manifest) -> Bill:
 def finish(outcome, manifest: Manifest, sub: SlurmSubmission, args: Options, results_url: str,
            started: float) -> int:
     """What the end of following a Slurm run says, and its exit code."""
-    from starfish_batch.launcher.console import print_summary
-
     if outcome.state == "merged":
         attach_bill(manifest, lambda: slurm_bill(manifest))
         print_summary(manifest, time.perf_counter() - started, args.ground_truth)
@@ -172,8 +166,6 @@ def finish(outcome, manifest: Manifest, sub: SlurmSubmission, args: Options, res
 
 
 def status(args: Options) -> int:
-    from starfish_batch.launcher.runs import load_run, progress
-
     require(args, "results_url")
     manifest = load_run(args.results_url, args.run_id)
     jobs_state, failures = SlurmExecutor().status(manifest, submissions(manifest.run_root, manifest.run_id))
@@ -190,8 +182,6 @@ def status(args: Options) -> int:
 
 
 def cancel(args: Options) -> int:
-    from starfish_batch.launcher.runs import load_run
-
     require(args, "results_url")
     manifest = load_run(args.results_url, args.run_id)
     ids = [i for s in submissions(manifest.run_root, manifest.run_id) for i in s.job_ids]

@@ -14,9 +14,11 @@ Each child is measured twice over:
   client and the manifest are the fixed cost a packed child pays once;
 - **as a container** of the process-fov image (``podman run``, as a Batch child runs), when the
   image is in the e2e container storage (``make e2e-setup``, or ``E2E_KEEP=1 make e2e``; else
-  skipped and said): a container's start is added to that fixed cost. On Fargate each child
-  also pulls the whole image, which is not measured here (no registry), so the container ratio
-  is the conservative one of the two figures for Batch.
+  skipped and said): a container's start is added to that fixed cost. Here podman's vfs driver
+  copies the image (about 520 MB) for each container, some seconds; on Fargate each child
+  pulls and unpacks the whole image instead (not measured: no registry), which costs more,
+  so there the ratio is lower still; on EC2 with the image cached and an overlay driver a
+  container starts faster than here, and the ratio lies between the two figures.
 """
 
 from __future__ import annotations

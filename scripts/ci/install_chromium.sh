@@ -9,9 +9,7 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
         echo "install_chromium.sh: not root, chromium not installed: the browser tests will skip" >&2
         exit 0
     fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q chromium
+    "$(dirname "$0")/apt_install.sh" chromium
 fi
 # the package's wrapper script prints a shell warning on some machines: only the version line
 (chromium --version 2>/dev/null || chromium-browser --version) | tail -1

@@ -33,9 +33,7 @@ dir=$(cd "$1" && pwd)
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null \
         || ! command -v sbatch >/dev/null; then
     echo "start_slurm.sh: installing slurm-wlm and munge with apt" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq slurm-wlm munge >/dev/null
+    "$(dirname "$0")/apt_install.sh" slurm-wlm munge >/dev/null
 fi
 if ! id munge >/dev/null 2>&1; then
     echo "start_slurm.sh: no user munge (the munge package creates it)" >&2

@@ -12,9 +12,7 @@ if ((${#missing[@]})); then
         echo "install_podman.sh: need root to apt-get install: ${missing[*]}" >&2
         exit 1
     fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q podman buildah runc debootstrap
+    "$(dirname "$0")/../ci/apt_install.sh" podman buildah runc debootstrap
 fi
 podman --version
 echo "install_podman.sh: done in $(($(date +%s) - start)) s" >&2

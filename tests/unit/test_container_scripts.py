@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -178,3 +179,44 @@ def test_push_without_repositories_goes_to_the_given_image_uris(tmp_path):
     assert "login --username AWS --password-stdin registry.example.org" not in proc.stderr
     assert f"+ podman tag starfish-batch-merge-batch-job:latest {config['merge_image']}" in proc.stderr
     assert f"+ podman push {config['merge_image']}" in proc.stderr
+
+
+# apt as this machine has it, for one thing only: it refuses a second caller while one holds its
+# lock ("Could not get lock"), as the real apt-get does. dpkg-query says what it installed.
+STUB_APT = """#!/bin/bash
+stub=$(dirname "$0")
+if [[ $* == *install* ]]; then
+    if ! mkdir "$stub/apt-running" 2>/dev/null; then
+        echo "E: Could not get lock /var/lib/apt/lists/lock" >&2
+        exit 100
+    fi
+    sleep 1
+    for package in "${@: -1}"; do touch "$stub/installed-$package"; done
+    printf '#!/bin/sh\\necho Chromium 120.0\\n' > "$stub/chromium"; chmod +x "$stub/chromium"
+    echo install >> "$stub/calls"
+    rmdir "$stub/apt-running"
+fi
+"""
+STUB_DPKG_QUERY = """#!/bin/bash
+[[ -e $(dirname "$0")/installed-${@: -1} ]] && echo "install ok installed"
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="install_chromium.sh installs only as root")
+def test_two_test_runs_at_once_install_chromium_one_after_the_other(tmp_path):
+    """Two `make test` on one machine both start with install_chromium.sh: the second waits for
+    the first's install and then finds chromium there, instead of failing on apt's lock."""
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    for name, text in {"apt-get": STUB_APT, "dpkg-query": STUB_DPKG_QUERY}.items():
+        (stub / name).write_text(text)
+        (stub / name).chmod(0o755)
+    for tool in ("bash", "date", "dirname", "flock", "grep", "id", "mkdir", "rmdir", "sleep", "tail", "touch",
+                 "chmod"):  # the tools the scripts use, and no chromium this machine may have
+        (stub / tool).symlink_to(shutil.which(tool))
+    env = {**os.environ, "PATH": str(stub), "STARFISH_BATCH_APT_LOCK": str(tmp_path / "apt.lock")}
+    runs = [subprocess.Popen([str(REPO_ROOT / "scripts" / "ci" / "install_chromium.sh")], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(run.wait(timeout=60), run.stderr.read()) for run in runs]
+    assert [code for code, _ in results] == [0, 0], results
+    assert (stub / "calls").read_text().splitlines() == ["install"]  # the second found it installed

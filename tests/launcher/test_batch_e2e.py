@@ -25,6 +25,7 @@ from starfish_batch.launcher import runs
 from starfish_batch.launcher.executors.local import LocalExecutor
 from tests.support import PLUGIN_DIR, REPO_ROOT
 from tests.support.moto import MotoServer
+from tests.support.terraform import apply as tf_apply
 from tests.support.terraform import point_at_moto
 from tests.support.workflow import ISS_RECIPE, LAUNCHER, demo_experiment_in_s3
 
@@ -75,14 +76,13 @@ def _apply_module(tf_dir: Path, endpoint: str, env: dict[str, str]) -> None:
     init = subprocess.run(["terraform", "init", "-input=false", "-no-color",
                            f"-plugin-dir={PLUGIN_DIR}"], **run)
     assert init.returncode == 0, init.stdout[-2000:] + init.stderr[-3000:]
-    apply = subprocess.run([
-        "terraform", "apply", "-input=false", "-auto-approve", "-no-color",
+    apply = tf_apply(tf_dir, env, [
         # moto needs a service role that exists; AWS would use its service-linked role.
         "-var", "create_batch_service_linked_role=true", "-var", "use_default_vpc=true",
         # an existing bucket: skips the lifecycle rules, which the provider polls for a minute
         "-var", "create_results_bucket=false", "-var", f"results_bucket_name={RESULTS_BUCKET}",
         "-var", f'experiment_s3_locations=["s3://{DATA_BUCKET}"]',
-    ], **run)
+    ], timeout=600)
     assert apply.returncode == 0, apply.stdout[-3000:] + apply.stderr[-3000:]
 
 

@@ -105,7 +105,7 @@ def apply_module(moto: MotoServer, work: Path) -> dict:
     }
     (module / "e2e.auto.tfvars.json").write_text(json.dumps(tf_vars, indent=2))
     tfh.terraform_init(module, env)
-    applied = tfh.run_terraform(["apply", "-input=false", "-auto-approve"], module, env, timeout=900)
+    applied = tfh.apply(module, env)
     assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-3000:]
     out = tfh.run_terraform(["output", "-json"], module, env)
     assert out.returncode == 0, out.stderr

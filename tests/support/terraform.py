@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,33 @@ def run_terraform(
         timeout=timeout,
         check=False,
     )
+
+
+# What an apply against moto says when the AWS provider sent a create again because the emulator
+# answered the first too late (a loaded machine): the first had succeeded, and moto, unlike the
+# AWS APIs the provider retries safely, refuses the second. Seen: CreateJobQueue's "already
+# exists", IAM's EntityAlreadyExists, AddRoleToInstanceProfile's quota of one role per profile.
+RETRIED_CREATE = ("already exists", "EntityAlreadyExists",
+                  "Cannot exceed quota for InstanceSessionsPerInstanceProfile")
+
+
+def apply(work: Path, env: dict[str, str], args: list[str] | tuple[str, ...] = (), saved_plan: str | None = None,
+          timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """``terraform apply ARGS`` (or of ``saved_plan``), and once more when it failed only on a
+    create the provider retried (``RETRIED_CREATE``): the second apply finds what the first made
+    in the state or tainted, and the tests' second plan checks that it converged. The first
+    attempt's output is kept in ``.first_attempt`` and said on stderr."""
+    first = ["apply", "-input=false", saved_plan] if saved_plan else ["apply", "-auto-approve", "-input=false", *args]
+    done = run_terraform(first, work, env, timeout=timeout)
+    said = done.stdout + done.stderr
+    if done.returncode != 0 and any(sign in said for sign in RETRIED_CREATE):
+        line = next(line for line in said.splitlines() if any(sign in line for sign in RETRIED_CREATE))
+        print(f"terraform apply in {work}: a create retried by the provider ({line.strip()[:200]}): applying again",
+              file=sys.stderr)
+        again = run_terraform(["apply", "-auto-approve", "-input=false", *args], work, env, timeout=timeout)
+        again.first_attempt = done
+        return again
+    return done
 
 
 def terraform_init(work: Path, env: dict[str, str]) -> None:

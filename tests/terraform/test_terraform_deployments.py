@@ -36,6 +36,7 @@ from tests.support.terraform import (
     terraform_env,
     terraform_init,
 )
+from tests.support.terraform import apply as tf_apply
 from tests.support.workflow import ISS_RECIPE, LAUNCHER, demo_experiment_in_s3
 
 pytestmark = pytest.mark.slow  # Terraform applied to moto: make test-slow
@@ -131,10 +132,7 @@ def stack(terraform_available, moto_available, tmp_path_factory) -> dict[str, An
         _write_caller(caller, module, server.url, common)
         env = terraform_env(caller)
         terraform_init(caller, env)
-        record["apply"] = run_terraform(["apply", "-auto-approve", "-input=false"], caller, env, timeout=900)
-        if record["apply"].returncode != 0 and "already exists" in record["apply"].stdout + record["apply"].stderr:
-            # a slow create retried by the provider after it succeeded (a loaded machine): once more
-            record["apply"] = run_terraform(["apply", "-auto-approve", "-input=false"], caller, env, timeout=900)
+        record["apply"] = tf_apply(caller, env)
         if record["apply"].returncode != 0:
             return record
         record["outputs"] = json.loads(run_terraform(["output", "-json"], caller, env).stdout)

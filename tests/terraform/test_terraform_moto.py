@@ -36,6 +36,7 @@ from typing import Any
 import pytest
 
 from tests.support.moto import MotoServer, self_signed_cert
+from tests.support.terraform import apply as tf_apply
 from tests.support.terraform import (
     copy_module,
     point_at_moto,
@@ -283,9 +284,9 @@ def _cycle(cycle: str, base: Path) -> dict[str, Any]:
         if cycle == "SPOT":  # what Terraform means to do, whatever moto stores (one cycle: CPU)
             record["planned"] = _plan_json(work, env, [], "first.tfplan")
             lap("plan")
-            record["apply"] = run_terraform(["apply", "-input=false", "first.tfplan"], work, env)
+            record["apply"] = tf_apply(work, env, saved_plan="first.tfplan")
         else:
-            record["apply"] = run_terraform(["apply", "-auto-approve", "-input=false"], work, env)
+            record["apply"] = tf_apply(work, env)
         lap("apply")
         if record["apply"].returncode == 0:
             output = run_terraform(["output", "-json"], work, env)

@@ -28,6 +28,7 @@ from tests.support.terraform import (
     terraform_env,
     terraform_init,
 )
+from tests.support.terraform import apply as tf_apply
 
 pytestmark = pytest.mark.slow  # Terraform applied to moto: make test-slow
 
@@ -99,10 +100,7 @@ def upgrade(terraform_available, moto_server, tmp_path_factory) -> dict[str, Any
     _write_stack(caller, old, moto_server.url, common)
     terraform_init(caller, env)
     lap("init")
-    apply = run_terraform(["apply", "-auto-approve", "-input=false"], caller, env, timeout=900)
-    if apply.returncode != 0 and "already exists" in apply.stdout + apply.stderr:
-        # a slow create retried by the provider after it succeeded (a loaded machine): once more
-        apply = run_terraform(["apply", "-auto-approve", "-input=false"], caller, env, timeout=900)
+    apply = tf_apply(caller, env)
     (base / "apply.log").write_text(apply.stdout + apply.stderr)
     assert apply.returncode == 0, f"apply of the module before (commit {BEFORE[:7]}) failed:\n{_log(apply)}"
     lap("apply before")

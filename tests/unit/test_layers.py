@@ -116,11 +116,14 @@ def test_the_closure_counts_imports_inside_functions_and_prunes_the_rest(tmp_pat
 
 
 def _applies_terraform(path) -> bool:
-    """Whether a test module runs `terraform apply` (the command's word, or the e2e stack's apply_module)."""
+    """Whether a test module runs `terraform apply`: the command's word, or the support layer's
+    apply (tests.support.terraform.apply, tests.support.e2e_stack.apply_module)."""
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Constant) and node.value == "apply":
             return True
-        if isinstance(node, ast.alias) and node.name == "apply_module":
+        if isinstance(node, ast.ImportFrom) and any(
+                (node.module, alias.name) in {("tests.support.terraform", "apply"),
+                                              ("tests.support.e2e_stack", "apply_module")} for alias in node.names):
             return True
     return False
 

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 from starfish_batch.core.recipe import load_recipe
 from starfish_batch.demo.experiment import write_demo_experiment
@@ -106,13 +107,18 @@ def assert_same_table(merged, reference) -> None:
 
 def serial_starfish_run(experiment_url: str, recipe_path, cpus: int):
     """The recipe over every FOV in this process, through Experiment.from_json, concatenated by
-    starfish itself, with the threads a worker had (BLAS sums differ with the thread count)."""
+    starfish itself, with the threads a worker had (BLAS sums differ with the thread count).
+
+    starfish's filters run each tile in a thread pool of os.cpu_count() threads, whose first
+    ``.sel`` calls on a new image stack race to build pandas' index lookup (``KeyError: 0``, "not
+    all values found in index 'c'": seen in this test process under load). One thread here: each
+    tile's result does not depend on the pool's size."""
     from starfish import DecodedIntensityTable, Experiment  # lazy: import starfish takes seconds
     from threadpoolctl import threadpool_limits  # lazy: threadpoolctl ~25 ms
 
     recipe = load_recipe(str(recipe_path))
     exp = Experiment.from_json(experiment_url)
-    with threadpool_limits(cpus):
+    with threadpool_limits(cpus), mock.patch("os.cpu_count", return_value=1):
         tables = {fov.name: with_fov_coordinate(recipe.process_fov(fov, exp.codebook), fov.name)
                   for fov in exp.fovs()}
     nonempty = [t for t in tables.values() if t.sizes["features"]]

@@ -125,9 +125,11 @@ RETRIED_CREATE = ("already exists", "EntityAlreadyExists",
 def apply(work: Path, env: dict[str, str], args: list[str] | tuple[str, ...] = (), saved_plan: str | None = None,
           timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """``terraform apply ARGS`` (or of ``saved_plan``), and once more when it failed only on a
-    create the provider retried (``RETRIED_CREATE``): the second apply finds what the first made
-    in the state or tainted, and the tests' second plan checks that it converged. The first
-    attempt's output is kept in ``.first_attempt`` and said on stderr."""
+    create the provider retried (``RETRIED_CREATE``). That mends what the provider recorded as
+    tainted (an instance profile whose role it added twice: recreated); a resource it never
+    recorded (a job queue whose create answer came too late) fails again, as it would on AWS.
+    The tests' second plan checks that the result converged. The first attempt's output is kept
+    in ``.first_attempt`` and said on stderr."""
     first = ["apply", "-input=false", saved_plan] if saved_plan else ["apply", "-auto-approve", "-input=false", *args]
     done = run_terraform(first, work, env, timeout=timeout)
     said = done.stdout + done.stderr

@@ -31,13 +31,19 @@ def fov_records(manifest: Manifest, fovs: list[str] | None = None) -> dict[str, 
     return found
 
 
-def local_bill(manifest: Manifest) -> Bill:
-    """vCPU-hours and GB-hours (peak memory) of the FOVs a local run processed."""
+def records_bill(manifest: Manifest, note: str) -> Bill:
+    """CPU-hours and GB-hours (peak memory) of the FOVs, from their records: the bill of an
+    executor that has no accounting of its own (local, Slurm)."""
     usages = [Usage(job=fov, vcpus=float(r.cpus or 1), memory_mib=(r.peak_memory_bytes or 0) / MIB,
                     seconds=float(r.seconds or 0))
               for fov, r in fov_records(manifest).items()]
-    return bill_of(usages, None, note="local run: each FOV's CPUs and peak memory for its seconds; "
-                                      "no cost, a local machine is not billed per hour")
+    return bill_of(usages, None, note=note)
+
+
+def local_bill(manifest: Manifest) -> Bill:
+    """vCPU-hours and GB-hours (peak memory) of the FOVs a local run processed."""
+    return records_bill(manifest, "local run: each FOV's CPUs and peak memory for its seconds; "
+                                  "no cost, a local machine is not billed per hour")
 
 
 def attach_bill(manifest: Manifest, bill: Bill) -> None:

@@ -13,7 +13,7 @@ from starfish_batch.core.contract import LAUNCHER as PROG
 from starfish_batch.core.contract import MERGE, MERGED_NAME, PROCESS_FOV
 from starfish_batch.core.errors import StarfishBatchError
 from starfish_batch.core.manifest import Manifest
-from starfish_batch.launcher.bill import fov_records
+from starfish_batch.launcher.bill import fov_records, records_bill
 from starfish_batch.launcher.commands.bills import attach_bill
 from starfish_batch.launcher.commands.follow import finish_batch
 from starfish_batch.launcher.console import BatchProgress, print_failures, print_job_ids, print_summary, say
@@ -23,12 +23,11 @@ from starfish_batch.launcher.executors.slurm.jobs import SlurmSubmission, submis
 from starfish_batch.launcher.hints import next_step_commands, next_steps, resume_hint
 from starfish_batch.launcher.options import Options, require
 from starfish_batch.launcher.outcome import FollowOutcome
-from starfish_batch.launcher.pricing import Bill, Usage, bill_of
+from starfish_batch.launcher.pricing import Bill
 from starfish_batch.launcher.run_page import write_page
 from starfish_batch.launcher.runs import load_run, progress, resume_run
 
 MAX_RETRIES = 2  # resubmissions of FOVs whose node failed or that were preempted
-MIB = 2**20
 
 
 def executor_from(args: Options) -> SlurmExecutor:
@@ -130,11 +129,8 @@ def follow_resubmitting(executor: SlurmExecutor, manifest: Manifest, sub: SlurmS
 
 def slurm_bill(manifest: Manifest) -> Bill:
     """Core-hours and GB-hours (peak memory) of the FOVs, from their records."""
-    usages = [Usage(job=fov, vcpus=float(r.cpus or 1), memory_mib=(r.peak_memory_bytes or 0) / MIB,
-                    seconds=float(r.seconds or 0))
-              for fov, r in fov_records(manifest).items()]
-    return bill_of(usages, None, note="Slurm: each FOV's CPUs (core-hours) and peak memory for its seconds, "
-                                      "from the FOV records; the merge and queueing are not included")
+    return records_bill(manifest, "Slurm: each FOV's CPUs (core-hours) and peak memory for its seconds, "
+                                  "from the FOV records; the merge and queueing are not included")
 
 
 def finish(outcome, manifest: Manifest, sub: SlurmSubmission, args: Options, results_url: str,
